@@ -1,0 +1,313 @@
+"""The Conduit API client: authenticated, paced, retrying, thread-safe.
+
+>>> from conduit_notebook import ConduitClient
+>>> with ConduitClient() as client:                 # token from CONDUIT_API_TOKEN
+...     agents = list(client.iter_agents())
+...     runs = list(client.iter_runs(agents[0]["id"], status="failed"))
+...     run = client.get_run(agents[0]["id"], runs[0]["id"])
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from .errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    error_for_status,
+)
+from .pacing import DEFAULT_REQUESTS_PER_MINUTE, RateLimiter, retry_delay, should_retry
+
+__all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
+
+logger = logging.getLogger("conduit_notebook")
+
+DEFAULT_BASE_URL = "https://api.conduit.ai"
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+#: The largest page the API serves; 100 summaries cost one request.
+PAGE_SIZE = 100
+TOKEN_ENV = "CONDUIT_API_TOKEN"
+BASE_URL_ENV = "CONDUIT_BASE_URL"
+WORKSPACE_ENV = "CONDUIT_WORKSPACE_ID"
+RUN_STATUSES = ("accepted", "running", "completed", "failed")
+
+
+@dataclass
+class ClientStats:
+    """What a client has done so far: HTTP requests sent (retries included), retries, 429s seen,
+    and seconds spent waiting for the pace or for a retry."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_s: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: float) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+
+def validate_status(status: str | None) -> str | None:
+    if status is not None and status not in RUN_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, or None; got {status!r}")
+    return status
+
+
+def _require_id(value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _describe_body(response: httpx.Response) -> str | None:
+    """The API's ``error`` field, or a short, readable excerpt of a body that is not JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text or ""
+        title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
+        if title:
+            return f"non-JSON body (HTML page: {' '.join(title.group(1).split())!r})"
+        excerpt = " ".join(text.split())[:200]
+        return f"non-JSON body ({excerpt!r})" if excerpt else None
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            error = error.get("message") or error
+        if error:
+            return str(error)
+    return None
+
+
+class ConduitClient:
+    """A client for the Conduit API's agent and run endpoints.
+
+    Parameters
+    ----------
+    token:
+        An API read token. Defaults to the ``CONDUIT_API_TOKEN`` environment variable. A client
+        can be built without one; its first request then raises :class:`AuthenticationError`.
+    base_url:
+        Defaults to ``CONDUIT_BASE_URL``, then ``https://api.conduit.ai``.
+    workspace_id:
+        Sent as ``workspace_id`` on every request when set. Defaults to ``CONDUIT_WORKSPACE_ID``.
+    requests_per_minute:
+        The pace, shared by every thread using this client. Conduit's default limit is 120.
+    timeout:
+        Seconds to wait for each response.
+    max_retries:
+        Retries after a 429, a 5xx, a timeout or a dropped connection (400, 401, 403 and 404 are
+        never retried).
+    http_client:
+        An ``httpx.Client`` to send requests with (for proxies, custom transports or tests). The
+        caller keeps ownership: :meth:`close` does not close it.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        workspace_id: str | None = None,
+        requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        token = token if token is not None else os.environ.get(TOKEN_ENV)
+        if token is not None and not isinstance(token, str):
+            raise TypeError(f"token must be a string, got {type(token).__name__}")
+        self._token = token.strip() if token else None
+        base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(
+                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL!r}, got {base_url!r}"
+            )
+        self.base_url = base_url.rstrip("/")
+        self.workspace_id = workspace_id or os.environ.get(WORKSPACE_ENV) or None
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.limiter = RateLimiter(requests_per_minute)
+        self.stats = ClientStats()
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=self.timeout,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+            headers={"Accept": "application/json", "User-Agent": "conduit-notebook/0.1"},
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return (
+            f"ConduitClient(base_url={self.base_url!r}, workspace_id={self.workspace_id!r}, "
+            f"requests_per_minute={self.limiter.limit:g}, "
+            f"token={'set' if self._token else 'missing'})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self._token)
+
+    def close(self) -> None:
+        """Close the connections this client opened."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> ConduitClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET ``path`` with pacing and retries; return the decoded JSON body."""
+        endpoint = f"GET {path}"
+        if not self._token:
+            raise AuthenticationError(
+                f"{endpoint} was not sent: no API token. Set the CONDUIT_API_TOKEN environment "
+                "variable or pass token=... to ConduitClient.",
+                status_code=None,
+                endpoint=endpoint,
+                attempts=0,
+            )
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        if self.workspace_id:
+            query["workspace_id"] = self.workspace_id
+        headers = {"Authorization": f"Bearer {self._token}"}
+        url = self.base_url + path
+        attempt = 0
+        while True:
+            self.stats.add(waited_s=self.limiter.acquire())
+            self.stats.add(requests=1)
+            failure: Exception | None = None
+            try:
+                response = self._http.get(url, params=query, headers=headers, timeout=self.timeout)
+            except httpx.TimeoutException as exc:
+                failure = exc
+                response = None
+            except httpx.TransportError as exc:
+                failure = exc
+                response = None
+            if response is not None and response.status_code < 400:
+                self.limiter.record_success()
+                try:
+                    return response.json()
+                except ValueError as exc:
+                    raise APIStatusError(
+                        f"{endpoint} returned {response.status_code} with a body that is not JSON "
+                        f"({_describe_body(response)}). Check base_url ({self.base_url}): it "
+                        "should point at the Conduit API.",
+                        status_code=response.status_code,
+                        endpoint=endpoint,
+                        attempts=attempt + 1,
+                    ) from exc
+            retryable = failure is not None or should_retry(response.status_code)
+            if not retryable or attempt >= self.max_retries:
+                break
+            delay = retry_delay(attempt, response.headers if response is not None else None)
+            if response is not None and response.status_code == 429:
+                # Every thread waits, not just this one: the workspace's window is full.
+                self.stats.add(rate_limited=1)
+                self.limiter.pause(delay)
+            else:
+                time.sleep(delay)
+                self.stats.add(waited_s=delay)
+            what = f"{response.status_code}" if response is not None else type(failure).__name__
+            logger.info("%s: %s, retry %d in %.2f s", endpoint, what, attempt + 1, delay)
+            self.stats.add(retries=1)
+            attempt += 1
+
+        attempts = attempt + 1
+        if response is not None:
+            if response.status_code == 429:
+                self.stats.add(rate_limited=1)
+            raise error_for_status(
+                response.status_code,
+                endpoint=endpoint,
+                api_message=_describe_body(response),
+                attempts=attempts,
+            )
+        tried = f" after {attempts} attempts" if attempts > 1 else ""
+        if isinstance(failure, httpx.TimeoutException):
+            raise APITimeoutError(
+                f"{endpoint} got no answer within {self.timeout:g} s{tried}. The API may be slow "
+                "or unreachable: try again, or raise timeout=.",
+                endpoint=endpoint,
+                attempts=attempts,
+            ) from failure
+        raise APIConnectionError(
+            f"{endpoint} failed{tried}: could not talk to {self.base_url} "
+            f"({type(failure).__name__}: {failure}). Check the network and base_url.",
+            endpoint=endpoint,
+            attempts=attempts,
+        ) from failure
+
+    def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        cursor = None
+        while True:
+            body = self._get(path, {**params, "cursor": cursor})
+            data = body.get("data") or []
+            yield data
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor or not data:
+                return
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def iter_agents(self, *, page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """Every agent of the workspace, as the API's JSON objects, page after page."""
+        for page in self._pages("/v1/agents", {"limit": page_size}):
+            yield from page
+
+    def iter_run_pages(
+        self, agent_id: str, *, status: str | None = None, page_size: int = PAGE_SIZE
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The run summaries of one agent, newest first, one list per page (one request each).
+
+        Stop iterating to stop paging: no further request is made.
+        """
+        agent_id = _require_id(agent_id, "agent_id")
+        validate_status(status)
+        path = f"/v1/agents/{quote(agent_id, safe='')}/runs"
+        yield from self._pages(path, {"limit": page_size, "status": status})
+
+    def iter_runs(
+        self, agent_id: str, *, status: str | None = None, page_size: int = PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        """The run summaries of one agent, newest first, across pages of ``page_size`` (1..100)."""
+        for page in self.iter_run_pages(agent_id, status=status, page_size=page_size):
+            yield from page
+
+    def get_run(self, agent_id: str, run_id: str) -> dict[str, Any]:
+        """One run with its full trace (response, reflection, tool_trace).
+
+        ``run_id`` is the run's ``id`` field (``ar77...``), not its ``run_id`` field. Safe to
+        call from several threads at once; the pace is shared.
+        """
+        agent_id = _require_id(agent_id, "agent_id")
+        run_id = _require_id(run_id, "run_id")
+        body = self._get(f"/v1/agents/{quote(agent_id, safe='')}/runs/{quote(run_id, safe='')}")
+        return body.get("data", body) if isinstance(body, dict) else body

@@ -1,0 +1,51 @@
+"""A local Conduit-compatible server with synthetic hospitality data, for demos and tests.
+
+>>> from conduit_notebook import demo, ConduitClient
+>>> with demo.serve(runs=500) as server:
+...     client = ConduitClient(server.token, base_url=server.base_url)
+...     agents = list(client.iter_agents())
+
+``conduit-notebook serve-demo`` runs the same server from the command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from ._data import PROFILES, DemoData
+from ._server import DemoServer, Fault, LoggedRequest
+
+__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "serve"]
+
+
+@contextmanager
+def serve(
+    *,
+    runs: int = 2000,
+    agents: int = 3,
+    seed: int = 0,
+    requests_per_minute: int | None = None,
+    port: int = 0,
+    token: str | None = None,
+    end: datetime | None = None,
+    days: int = 28,
+) -> Iterator[DemoServer]:
+    """Serve a synthetic workspace on 127.0.0.1 for the duration of a ``with`` block.
+
+    Yields a :class:`DemoServer` with ``.base_url``, ``.token``, ``.workspace_id``, ``.data`` and
+    ``.requests`` (the log of answered requests). ``requests_per_minute`` turns on a rate limit
+    that answers 429 with ``Retry-After``; ``port=0`` picks a free port. The data is the same for
+    the same ``seed`` and ``end`` (the newest run time; default now, to the minute).
+    """
+    server = DemoServer(
+        DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days),
+        token=token,
+        requests_per_minute=requests_per_minute,
+        port=port,
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()

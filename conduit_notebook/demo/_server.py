@@ -1,0 +1,339 @@
+"""A local Conduit-compatible HTTP server over :class:`DemoData`, on 127.0.0.1.
+
+It speaks the contract in CONDUIT_API.md: bearer auth, ``workspace_id``, cursor pagination
+(``limit`` 1..100), the ``status`` filter, JSON ``error`` bodies and, when asked, a rate limit
+that answers 429 with ``Retry-After``. Tests can also inject faults (5xx, HTML error pages,
+dropped connections, slow answers) and read the log of the requests it answered.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import re
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from ._data import DemoData, dumps
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+STATUSES = ("accepted", "running", "completed", "failed")
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One request the server answered (the token is never kept)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    status: int | None  # None for a dropped connection
+    at: float  # time.monotonic()
+
+
+@dataclass
+class Fault:
+    """An injected failure for the next ``times`` requests whose path matches ``match``."""
+
+    status: int | None = 503
+    times: int = 1
+    match: str | None = None
+    retry_after: float | None = None
+    body: str | bytes | None = None
+    drop: bool = False
+    delay: float = 0.0
+    content_type: str = "application/json"
+    used: int = field(default=0)
+
+    def matches(self, path: str) -> bool:
+        return self.match is None or re.search(self.match, path) is not None
+
+
+class _SlidingWindow:
+    """At most ``limit`` requests in any 60 seconds, per workspace."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.limit = per_minute
+        self.seen: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+
+    def admit(self, key: str) -> float | None:
+        """None if the request may go, else the seconds until it could."""
+        now = time.monotonic()
+        with self.lock:
+            window = self.seen.setdefault(key, deque())
+            while window and window[0] <= now - 60.0:
+                window.popleft()
+            if len(window) >= self.limit:
+                return window[0] + 60.0 - now
+            window.append(now)
+            return None
+
+
+class DemoServer:
+    """The running server: ``base_url``, ``token``, ``workspace_id``, ``data`` and ``requests``."""
+
+    def __init__(
+        self,
+        data: DemoData,
+        *,
+        token: str | None = None,
+        requests_per_minute: int | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.data = data
+        self.token = token or "demo-" + secrets.token_urlsafe(18)
+        self.workspace_id = data.workspace_id
+        self._limiter = _SlidingWindow(requests_per_minute) if requests_per_minute else None
+        self.requests_per_minute = requests_per_minute
+        self._faults: list[Fault] = []
+        self._log: list[LoggedRequest] = []
+        self._lock = threading.Lock()
+        self._cursor_key = secrets.token_bytes(4)
+        handler = type("Handler", (_Handler,), {"server_state": self})
+        self._httpd = ThreadingHTTPServer((host, port), handler)
+        self._httpd.daemon_threads = True
+        self.host, self.port = self._httpd.server_address[:2]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"DemoServer(base_url={self.base_url!r}, runs={self.data.n}, agents={len(self.data.agents)})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> DemoServer:
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+            name="conduit-demo-server", daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._httpd.server_close()
+
+    # -- test hooks ---------------------------------------------------------------------------
+
+    def inject(
+        self,
+        status: int | None = 503,
+        *,
+        times: int = 1,
+        match: str | None = None,
+        retry_after: float | None = None,
+        body: str | bytes | None = None,
+        drop: bool = False,
+        delay: float = 0.0,
+        content_type: str = "application/json",
+    ) -> Fault:
+        """Fail the next ``times`` requests whose path matches the regex ``match``.
+
+        ``status`` with an optional ``body`` (JSON ``error`` by default) and ``retry_after``;
+        ``drop=True`` closes the connection without an answer; ``delay`` waits before answering
+        (longer than the client's timeout, it is a timeout). ``times=-1`` means every request.
+        """
+        fault = Fault(status=status, times=times, match=match, retry_after=retry_after, body=body,
+                      drop=drop, delay=delay, content_type=content_type)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        """The requests answered so far, oldest first."""
+        with self._lock:
+            return list(self._log)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def count(self, path: str | None = None, *, status: int | None = None) -> int:
+        """Requests answered whose path matches the regex ``path`` (and with that status)."""
+        return sum(
+            1 for r in self.requests
+            if (path is None or re.search(path, r.path)) and (status is None or r.status == status)
+        )
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(path) and (fault.times < 0 or fault.used < fault.times):
+                    fault.used += 1
+                    return fault
+        return None
+
+    def _record(self, method: str, path: str, query: dict[str, str], status: int | None) -> None:
+        with self._lock:
+            self._log.append(LoggedRequest(method, path, query, status, time.monotonic()))
+
+    def encode_cursor(self, scope: str, offset: int) -> str:
+        raw = f"{scope}|{offset}".encode() + self._cursor_key
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    def decode_cursor(self, cursor: str, scope: str) -> int | None:
+        try:
+            raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (binascii.Error, ValueError):
+            return None
+        if not raw.endswith(self._cursor_key):
+            return None
+        text = raw[: -len(self._cursor_key)].decode(errors="replace")
+        cursor_scope, _, offset = text.rpartition("|")
+        if cursor_scope != scope or not offset.isdigit():
+            return None
+        return int(offset)
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_state: DemoServer
+    protocol_version = "HTTP/1.1"
+    server_version = "ConduitDemo/0.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
+        pass
+
+    def _send(self, status: int, body: bytes, *, content_type: str = "application/json",
+              headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        state = self.server_state
+        parts = urlsplit(self.path)
+        path = unquote(parts.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+
+        fault = state._take_fault(path)
+        if fault is not None:
+            if fault.delay:
+                time.sleep(fault.delay)
+            if fault.drop:
+                state._record("GET", path, query, None)
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            if fault.status is not None:
+                body = fault.body if fault.body is not None else dumps(
+                    {"error": f"Injected failure ({fault.status})"})
+                body = body.encode() if isinstance(body, str) else body
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = f"{fault.retry_after:g}"
+                state._record("GET", path, query, fault.status)
+                self._send(fault.status, body, content_type=fault.content_type, headers=headers)
+                return
+
+        try:
+            payload = self._route(path, query)
+        except _ApiError as exc:
+            state._record("GET", path, query, exc.status)
+            self._send(exc.status, dumps({"error": exc.message}), headers=exc.headers)
+            return
+        state._record("GET", path, query, 200)
+        self._send(200, dumps(payload))
+
+    def _route(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+        state = self.server_state
+        data = state.data
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Bearer ") or not secrets.compare_digest(
+            auth[len("Bearer "):].strip().encode(), state.token.encode()
+        ):
+            raise _ApiError(401, "Missing or invalid API token. Send 'Authorization: Bearer <token>'.")
+        workspace = query.get("workspace_id")
+        if workspace is not None and workspace != state.workspace_id:
+            raise _ApiError(403, f"This token has no access to workspace '{workspace}'.")
+        if state._limiter is not None:
+            wait = state._limiter.admit(state.workspace_id)
+            if wait is not None:
+                raise _ApiError(
+                    429, f"Rate limit of {state.requests_per_minute} requests per minute exceeded.",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+
+        segments = [s for s in path.split("/") if s]
+        if segments == ["v1", "agents"]:
+            return self._page(data.agents, len(data.agents), "agents", query, lambda i: data.agents[i])
+        if len(segments) >= 4 and segments[:2] == ["v1", "agents"] and segments[3] == "runs":
+            agent_id = segments[2]
+            if agent_id not in data.by_agent:
+                raise _ApiError(404, f"Agent '{agent_id}' not found.")
+            if len(segments) == 4:
+                status = query.get("status")
+                if status is not None and status not in STATUSES:
+                    raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(STATUSES)}.")
+                rows = data.agent_rows(agent_id, status)
+                return self._page(rows, len(rows), f"runs:{agent_id}:{status}", query,
+                                  lambda i: data.summary(int(rows[i])))
+            if len(segments) == 5:
+                position = data.position(segments[4])
+                if position is None or data.agents[data.agent_ix[position]]["id"] != agent_id:
+                    raise _ApiError(404, f"Run '{segments[4]}' not found for agent '{agent_id}'.")
+                return {"data": data.record(position)}
+        raise _ApiError(404, f"No route for GET {path}.")
+
+    def _page(self, items: Any, total: int, scope: str, query: dict[str, str], item: Any) -> dict[str, Any]:
+        state = self.server_state
+        raw_limit = query.get("limit", str(DEFAULT_LIMIT))
+        try:
+            limit = int(raw_limit)
+        except ValueError:
+            limit = -1
+        if not 1 <= limit <= MAX_LIMIT:
+            raise _ApiError(400, f"Invalid limit '{raw_limit}': expected an integer from 1 to {MAX_LIMIT}.")
+        offset = 0
+        if query.get("cursor"):
+            decoded = state.decode_cursor(query["cursor"], scope)
+            if decoded is None:
+                raise _ApiError(400, "Invalid cursor: pass next_cursor from the previous page unchanged.")
+            offset = decoded
+        end = min(total, offset + limit)
+        has_more = end < total
+        return {
+            "data": [item(i) for i in range(offset, end)],
+            "next_cursor": state.encode_cursor(scope, end) if has_more else None,
+            "has_more": has_more,
+        }

@@ -1,0 +1,151 @@
+"""Exceptions raised by conduit-notebook.
+
+Every error the toolkit raises about the Conduit API derives from one root::
+
+    ConduitError
+    ├── APIError                      the API answered with an error status
+    │   ├── BadRequestError           400: invalid parameters (not retried)
+    │   ├── AuthenticationError       401: missing or invalid token (not retried)
+    │   ├── PermissionDeniedError     403: no access to the workspace (not retried)
+    │   ├── NotFoundError             404: no such agent or run (not retried)
+    │   ├── RateLimitError            429 after every retry was spent
+    │   └── APIStatusError            any other status (5xx after retries, ...)
+    └── APIConnectionError            no answer: refused, dropped, DNS (after retries)
+        └── APITimeoutError           no answer in time (after retries)
+
+Messages say what failed (the endpoint, the agent or run) and what to do next. They never
+contain the API token.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConduitError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+]
+
+
+class ConduitError(Exception):
+    """Root of every error about the Conduit API."""
+
+
+class APIError(ConduitError):
+    """The API answered with an error status.
+
+    Attributes: ``status_code``, ``endpoint`` (``"GET /v1/agents/ag1/runs"``), ``api_message``
+    (the body's ``error`` field, or a short excerpt of a body that was not JSON), ``attempts``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        endpoint: str | None = None,
+        api_message: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.endpoint = endpoint
+        self.api_message = api_message
+        self.attempts = attempts
+
+
+class BadRequestError(APIError):
+    """400: the request's parameters were refused."""
+
+
+class AuthenticationError(APIError):
+    """401: the token is missing or invalid."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the token has no access to the requested workspace."""
+
+
+class NotFoundError(APIError):
+    """404: no such agent or run (or, from ``fetch_runs``, no agent of that name)."""
+
+
+class RateLimitError(APIError):
+    """429 on every attempt: the workspace's rate limit is lower than the client's pace."""
+
+
+class APIStatusError(APIError):
+    """Any other error status, typically a 5xx that persisted through the retries."""
+
+
+class APIConnectionError(ConduitError):
+    """The API could not be reached, or dropped the connection, on every attempt."""
+
+    def __init__(self, message: str, *, endpoint: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.status_code = None
+
+
+class APITimeoutError(APIConnectionError):
+    """The API did not answer within the client's ``timeout`` on every attempt."""
+
+
+_STATUS_ERRORS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+_NEXT_STEPS: dict[int, str] = {
+    400: "Check the parameters (limit is 1..100; status is accepted, running, completed or failed).",
+    401: (
+        "Set CONDUIT_API_TOKEN (or pass token=...) to a valid read token from the workspace's "
+        "Settings > API Tokens."
+    ),
+    403: (
+        "The token has no access to this workspace: check workspace_id (or CONDUIT_WORKSPACE_ID), "
+        "or use a token created in that workspace."
+    ),
+    404: "Check the agent id (client.iter_agents() lists them) and the run id (the run's 'id', not 'run_id').",
+    429: (
+        "The workspace's rate limit is lower than requests_per_minute; lower requests_per_minute "
+        "or try again in a minute."
+    ),
+}
+
+
+def error_for_status(
+    status_code: int,
+    *,
+    endpoint: str,
+    api_message: str | None,
+    attempts: int,
+) -> APIError:
+    """Build the exception for an error status, with a message that says what to do next."""
+    cls = _STATUS_ERRORS.get(status_code, APIStatusError)
+    detail = f": {api_message}" if api_message else ""
+    tried = f" after {attempts} attempts" if attempts > 1 else ""
+    if status_code in _NEXT_STEPS:
+        next_step = _NEXT_STEPS[status_code]
+    elif status_code >= 500:
+        next_step = "The Conduit API is having trouble; try again later (the client already retried)."
+    else:
+        next_step = "See the API's message above."
+    message = f"{endpoint} returned {status_code}{tried}{detail}. {next_step}"
+    return cls(
+        message,
+        status_code=status_code,
+        endpoint=endpoint,
+        api_message=api_message,
+        attempts=attempts,
+    )
