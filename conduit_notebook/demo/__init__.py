@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import Any
 
-from ._data import PROFILES, DemoData
+from ._data import PROFILES, DemoData, RecordSet
 from ._server import DemoServer, Fault, LoggedRequest
 
-__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "serve"]
+__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet", "serve",
+           "serve_records"]
 
 
 @contextmanager
@@ -27,6 +29,7 @@ def serve(
     agents: int = 3,
     seed: int = 0,
     requests_per_minute: int | None = None,
+    rate_window: float = 60.0,
     port: int = 0,
     token: str | None = None,
     end: datetime | None = None,
@@ -36,15 +39,38 @@ def serve(
 
     Yields a :class:`DemoServer` with ``.base_url``, ``.token``, ``.workspace_id``, ``.data`` and
     ``.requests`` (the log of answered requests). ``requests_per_minute`` turns on a rate limit
-    that answers 429 with ``Retry-After``; ``port=0`` picks a free port. The data is the same for
+    that answers 429 with ``Retry-After`` (counted over ``rate_window`` seconds, scaled: tests use
+    a short window to see a limit bite in seconds); ``port=0`` picks a free port. The data is the same for
     the same ``seed`` and ``end`` (the newest run time; default now, to the minute).
     """
-    server = DemoServer(
-        DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days),
-        token=token,
-        requests_per_minute=requests_per_minute,
-        port=port,
-    ).start()
+    data = DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days)
+    with _running(DemoServer(data, token=token, requests_per_minute=requests_per_minute,
+                             rate_window=rate_window, port=port)) as server:
+        yield server
+
+
+@contextmanager
+def serve_records(
+    agents: list[dict[str, Any]],
+    runs: list[dict[str, Any]],
+    *,
+    requests_per_minute: int | None = None,
+    port: int = 0,
+    token: str | None = None,
+) -> Iterator[DemoServer]:
+    """Serve the given agents and full run records exactly as they are.
+
+    For the reference's examples, records a user saved, or records shaped to test schema drift
+    (missing fields, unknown fields, odd timestamps).
+    """
+    with _running(DemoServer(RecordSet(agents, runs), token=token,
+                             requests_per_minute=requests_per_minute, port=port)) as server:
+        yield server
+
+
+@contextmanager
+def _running(server: DemoServer) -> Iterator[DemoServer]:
+    server.start()
     try:
         yield server
     finally:

@@ -458,6 +458,9 @@ class DemoData:
     def position(self, run_id: str) -> int | None:
         return self._position.get(run_id)
 
+    def agent_of(self, i: int) -> str:
+        return self.agents[self.agent_ix[i]]["id"]
+
     def agent_rows(self, agent_id: str, status: str | None = None) -> np.ndarray:
         rows = self.by_agent[agent_id]
         return rows if status is None else rows[self.status[rows] == status]
@@ -670,3 +673,57 @@ class _Detail:
 
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+#: Keys the get endpoint adds to a list summary.
+DETAIL_KEYS = ("session_id", "disposition_reason", "trigger_event_id", "response", "reflection",
+               "tool_trace")
+
+
+class RecordSet:
+    """Fixed agents and full run records, served as they are (for examples and schema-drift tests).
+
+    Runs are listed newest first per agent by ``created_at``; the list endpoint leaves out the
+    detail keys (:data:`DETAIL_KEYS`), the get endpoint returns the record unchanged.
+    """
+
+    def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+        self.agents = [dict(a) for a in agents]
+        self.workspace_id = self.agents[0].get("workspace_id", "") if self.agents else ""
+        self.runs = [dict(r) for r in runs]
+        self.n = len(self.runs)
+
+        def newest_first(i: int) -> float:
+            stamp = self.runs[i].get("created_at")
+            try:
+                return -datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                return 0.0
+
+        self.by_agent = {
+            a["id"]: np.array(
+                sorted((i for i, r in enumerate(self.runs) if r.get("agent_id") == a["id"]),
+                       key=newest_first),
+                dtype=np.int64,
+            )
+            for a in self.agents
+        }
+        self._position = {str(r["id"]): i for i, r in enumerate(self.runs)}
+
+    def position(self, run_id: str) -> int | None:
+        return self._position.get(run_id)
+
+    def agent_of(self, i: int) -> str:
+        return self.runs[i].get("agent_id")
+
+    def agent_rows(self, agent_id: str, status: str | None = None) -> np.ndarray:
+        rows = self.by_agent[agent_id]
+        if status is None:
+            return rows
+        return np.array([i for i in rows if self.runs[i].get("status") == status], dtype=np.int64)
+
+    def summary(self, i: int) -> dict[str, Any]:
+        return {k: v for k, v in self.runs[i].items() if k not in DETAIL_KEYS}
+
+    def record(self, i: int) -> dict[str, Any]:
+        return dict(self.runs[i])

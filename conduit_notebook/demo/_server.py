@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._data import DemoData, dumps
+from ._data import DemoData, RecordSet, dumps
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
@@ -59,10 +59,11 @@ class Fault:
 
 
 class _SlidingWindow:
-    """At most ``limit`` requests in any 60 seconds, per workspace."""
+    """At most ``limit`` requests in any ``window`` seconds, per workspace."""
 
-    def __init__(self, per_minute: int) -> None:
-        self.limit = per_minute
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
         self.seen: dict[str, deque[float]] = {}
         self.lock = threading.Lock()
 
@@ -71,10 +72,10 @@ class _SlidingWindow:
         now = time.monotonic()
         with self.lock:
             window = self.seen.setdefault(key, deque())
-            while window and window[0] <= now - 60.0:
+            while window and window[0] <= now - self.window:
                 window.popleft()
             if len(window) >= self.limit:
-                return window[0] + 60.0 - now
+                return window[0] + self.window - now
             window.append(now)
             return None
 
@@ -84,21 +85,29 @@ class DemoServer:
 
     def __init__(
         self,
-        data: DemoData,
+        data: DemoData | RecordSet,
         *,
         token: str | None = None,
         requests_per_minute: int | None = None,
+        rate_window: float = 60.0,
         port: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
         self.data = data
         self.token = token or "demo-" + secrets.token_urlsafe(18)
         self.workspace_id = data.workspace_id
-        self._limiter = _SlidingWindow(requests_per_minute) if requests_per_minute else None
+        # A limit of requests_per_minute * rate_window / 60 per rate_window seconds; tests shrink
+        # the window to see the client adapt in seconds instead of minutes.
+        self._limiter = (
+            _SlidingWindow(max(1, round(requests_per_minute * rate_window / 60)), rate_window)
+            if requests_per_minute else None
+        )
         self.requests_per_minute = requests_per_minute
         self._faults: list[Fault] = []
         self._log: list[LoggedRequest] = []
         self._lock = threading.Lock()
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
         self._cursor_key = secrets.token_bytes(4)
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer((host, port), handler)
@@ -108,7 +117,8 @@ class DemoServer:
         self._thread: threading.Thread | None = None
 
     def __repr__(self) -> str:
-        return f"DemoServer(base_url={self.base_url!r}, runs={self.data.n}, agents={len(self.data.agents)})"
+        return (f"DemoServer(base_url={self.base_url!r}, runs={self.data.n}, "
+                f"agents={len(self.data.agents)})")
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -167,6 +177,16 @@ class DemoServer:
         """The requests answered so far, oldest first."""
         with self._lock:
             return list(self._log)
+
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being answered (a slow fault may outlive its client)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._inflight_lock:
+                if self._inflight == 0:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def reset_log(self) -> None:
         with self._lock:
@@ -235,9 +255,22 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client gave up (a timeout): nothing to answer.
+            self.close_connection = True
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        with self.server_state._inflight_lock:
+            self.server_state._inflight += 1
+        try:
+            self._answer()
+        finally:
+            with self.server_state._inflight_lock:
+                self.server_state._inflight -= 1
+
+    def _answer(self) -> None:
         state = self.server_state
         parts = urlsplit(self.path)
         path = unquote(parts.path)
@@ -310,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
                                   lambda i: data.summary(int(rows[i])))
             if len(segments) == 5:
                 position = data.position(segments[4])
-                if position is None or data.agents[data.agent_ix[position]]["id"] != agent_id:
+                if position is None or data.agent_of(position) != agent_id:
                     raise _ApiError(404, f"Run '{segments[4]}' not found for agent '{agent_id}'.")
                 return {"data": data.record(position)}
         raise _ApiError(404, f"No route for GET {path}.")

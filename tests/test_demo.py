@@ -1,0 +1,124 @@
+"""The demo data and the demo server's side of the contract."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import numpy as np
+import pytest
+
+from conduit_notebook import demo
+from conduit_notebook.demo import DemoData, PROFILES
+
+END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+
+
+def test_same_seed_same_data_other_seed_other_data():
+    a = DemoData(runs=300, seed=3, end=END)
+    b = DemoData(runs=300, seed=3, end=END)
+    c = DemoData(runs=300, seed=4, end=END)
+    assert a.records() == b.records()
+    assert [r["id"] for r in a.summaries()] != [r["id"] for r in c.summaries()]
+    assert a.workspace_id != c.workspace_id
+
+
+def test_data_looks_like_a_hospitality_operation():
+    data = DemoData(runs=20_000, agents=6, seed=0, end=END, days=28)
+    runs = data.summaries()
+    names = [a["name"] for a in data.agents]
+    assert names == [p.name for p in PROFILES]
+    statuses = {s: sum(r["status"] == s for r in runs) for s in ("accepted", "running", "completed", "failed")}
+    assert statuses["accepted"] >= 6 and statuses["running"] >= 12
+    assert 0.02 < statuses["failed"] / len(runs) < 0.08
+    dispositions = {r["disposition"] for r in runs if r["status"] == "completed"}
+    assert {"resolved", "escalated", "awaiting_guest", "handed_off"} <= dispositions
+    durations = np.array([r["duration_ms"] for r in runs if r["status"] == "completed"])
+    assert np.mean(durations) > 1.15 * np.median(durations)  # log-normal: a long right tail
+    # Cost follows from tokens at the agent's prices.
+    profile = {a["id"]: PROFILES[i] for i, a in enumerate(data.agents)}
+    for r in runs[:2000]:
+        if r["token_usage"]:
+            p = profile[r["agent_id"]]
+            expected = r["token_usage"]["input"] * p.price_in + r["token_usage"]["output"] * p.price_out
+            assert r["total_cost"] == pytest.approx(expected, abs=1e-6)
+    # Unfinished runs have no numbers yet; failed ones carry an error.
+    for r in runs:
+        if r["status"] in ("accepted", "running"):
+            assert r["duration_ms"] is None and r["token_usage"] is None and r["completed_at"] is None
+        if r["status"] == "failed":
+            assert r["error"] and r["disposition"] is None
+    # Timestamps: inside the window, with a daily rhythm (more at 14h than at 3h UTC).
+    created = [datetime.fromisoformat(r["created_at"].replace("Z", "+00:00")) for r in runs]
+    assert min(created) >= END - timedelta(days=29) and max(created) <= END
+    hours = np.bincount([c.hour for c in created], minlength=24)
+    assert hours[14] > 5 * hours[3]
+
+
+def test_full_records_have_plausible_tool_traces():
+    data = DemoData(runs=2000, agents=3, seed=0, end=END)
+    records = data.records()
+    calls = [len(r["tool_trace"] or []) for r in records if r["status"] == "completed"]
+    assert 3 <= np.mean(calls) <= 5
+    escalated = [r for r in records if r["disposition"] == "escalated"]
+    assert all(r["tool_trace"][-1]["name"] == "create_escalation" for r in escalated)
+    completed = next(r for r in records if r["status"] == "completed" and r["tool_trace"])
+    assert completed["response"] and completed["reflection"] and completed["disposition_reason"]
+    assert all({"name", "input", "output"} <= item.keys() for item in completed["tool_trace"])
+    inputs = [item["input"] for r in records for item in (r["tool_trace"] or [])]
+    assert any(isinstance(i, str) for i in inputs) and any(isinstance(i, dict) for i in inputs)
+
+
+def _get(server, path, **params):
+    headers = {"Authorization": f"Bearer {server.token}"}
+    return httpx.get(server.base_url + path, params=params, headers=headers)
+
+
+@pytest.mark.parametrize("limit", ["0", "101", "ten", ""])
+def test_limit_is_validated(server, limit):
+    response = _get(server, "/v1/agents", limit=limit)
+    assert response.status_code == 400
+    assert "limit" in response.json()["error"]
+
+
+def test_default_limit_is_20(server):
+    agent = server.data.agents[0]["id"]
+    body = _get(server, f"/v1/agents/{agent}/runs").json()
+    assert len(body["data"]) == 20 and body["has_more"] is True and body["next_cursor"]
+
+
+def test_cursor_is_opaque_and_checked(server):
+    agent = server.data.agents[0]["id"]
+    first = _get(server, f"/v1/agents/{agent}/runs", limit=5).json()
+    second = _get(server, f"/v1/agents/{agent}/runs", limit=5, cursor=first["next_cursor"]).json()
+    assert {r["id"] for r in first["data"]}.isdisjoint(r["id"] for r in second["data"])
+    assert _get(server, f"/v1/agents/{agent}/runs", cursor="bogus").status_code == 400
+    other = server.data.agents[1]["id"]
+    # A cursor from one listing does not page another.
+    assert _get(server, f"/v1/agents/{other}/runs", cursor=first["next_cursor"]).status_code == 400
+
+
+def test_status_filter_and_bad_status(server):
+    agent = server.data.agents[0]["id"]
+    body = _get(server, f"/v1/agents/{agent}/runs", status="running", limit=100).json()
+    assert body["data"] and {r["status"] for r in body["data"]} == {"running"}
+    bad = _get(server, f"/v1/agents/{agent}/runs", status="done")
+    assert bad.status_code == 400 and "status" in bad.json()["error"]
+
+
+def test_auth_and_unknown_routes(server):
+    assert httpx.get(server.base_url + "/v1/agents").status_code == 401
+    assert _get(server, "/v1/nothing").status_code == 404
+    run = server.data.summary(int(server.data.agent_rows(server.data.agents[0]["id"])[0]))
+    other_agent = server.data.agents[1]["id"]
+    assert _get(server, f"/v1/agents/{other_agent}/runs/{run['id']}").status_code == 404
+    assert all(server.token not in str(r) for r in server.requests)
+
+
+def test_rate_limit_answers_429_with_retry_after():
+    with demo.serve(runs=10, agents=1, requests_per_minute=120, rate_window=1.0) as server:
+        codes = [_get(server, "/v1/agents").status_code for _ in range(3)]
+        refused = _get(server, "/v1/agents")
+    assert codes == [200, 200, 429]
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "Rate limit" in refused.json()["error"]
