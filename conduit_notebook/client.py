@@ -43,6 +43,9 @@ TOKEN_ENV = "CONDUIT_API_TOKEN"
 BASE_URL_ENV = "CONDUIT_BASE_URL"
 WORKSPACE_ENV = "CONDUIT_WORKSPACE_ID"
 RUN_STATUSES = ("accepted", "running", "completed", "failed")
+#: What the get endpoint adds to a run's list summary.
+DETAIL_FIELDS = frozenset({"session_id", "disposition_reason", "trigger_event_id", "response",
+                           "reflection", "tool_trace"})
 
 
 @dataclass

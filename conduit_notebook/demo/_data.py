@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..client import DETAIL_FIELDS
+
 _ALPHABET = np.array(list("0123456789abcdefghjkmnpqrstvwxyz"))
 _HEX = np.array(list("0123456789abcdef"))
 
@@ -211,6 +213,10 @@ def _ids(rng: np.random.Generator, n: int, prefix: str, length: int = 30) -> np.
 def _hex(rng: np.random.Generator, n: int, prefix: str, length: int) -> np.ndarray:
     chars = _HEX[rng.integers(0, 16, size=(n, length))]
     return np.char.add(prefix, chars.view(f"<U{length}").ravel())
+
+
+def seed_int(seed: int) -> int:
+    return seed % (2**63)
 
 
 def _iso(epoch_ms: int) -> str:
@@ -441,7 +447,10 @@ class DemoData:
         self.has_usage = has_usage
         self.cost = cost
         self.completed_ms = np.where(has_completed_at, created + np.maximum(duration, 0), -1)
-        self.ids = _ids(rng, n, "ar")
+        # Run ids depend on `end` too: a workspace generated at another time is another set of
+        # runs, and a cache must not mistake one for the other.
+        id_rng = np.random.default_rng([seed_int(self.seed), int(end_ms // 60_000)])
+        self.ids = _ids(id_rng, n, "ar")
         self.run_ids = _hex(rng, n, "run_", 8)
         self.trace_ids = _hex(rng, n, "", 16)
         self.session_ids = _hex(rng, n, "sess_", 6)
@@ -675,16 +684,11 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-#: Keys the get endpoint adds to a list summary.
-DETAIL_KEYS = ("session_id", "disposition_reason", "trigger_event_id", "response", "reflection",
-               "tool_trace")
-
-
 class RecordSet:
     """Fixed agents and full run records, served as they are (for examples and schema-drift tests).
 
     Runs are listed newest first per agent by ``created_at``; the list endpoint leaves out the
-    detail keys (:data:`DETAIL_KEYS`), the get endpoint returns the record unchanged.
+    detail fields (``conduit_notebook.client.DETAIL_FIELDS``), the get endpoint returns the record unchanged.
     """
 
     def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
@@ -723,7 +727,7 @@ class RecordSet:
         return np.array([i for i in rows if self.runs[i].get("status") == status], dtype=np.int64)
 
     def summary(self, i: int) -> dict[str, Any]:
-        return {k: v for k, v in self.runs[i].items() if k not in DETAIL_KEYS}
+        return {k: v for k, v in self.runs[i].items() if k not in DETAIL_FIELDS}
 
     def record(self, i: int) -> dict[str, Any]:
         return dict(self.runs[i])

@@ -1,0 +1,444 @@
+"""The local run cache: one SQLite file, so that a run's trace is fetched once, ever.
+
+Layout: an index table with one row per run (source, id, agent, created time, status, whether
+its details are stored, and where), and segments: the runs and tool calls written together,
+as compressed Arrow tables (:mod:`conduit_notebook.storage`), so that reopening 100,000 cached
+runs is a few column reads, not 100,000 JSON parses. A run written again (it was running, now it
+has finished) lives in the newer segment; older copies are dropped when segments are compacted.
+
+The file is created with 0600 permissions and never holds the API token. SQLite's write-ahead
+log with a busy timeout lets two notebooks share it; every write is one transaction, so an
+interrupted fetch keeps what it had written.
+
+>>> from conduit_notebook import cache_info, clear_cache
+>>> cache_info()            # where it is, how big, what it holds
+>>> clear_cache()           # start afresh
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import platformdirs
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .client import DETAIL_FIELDS
+from .frames import runs_frame, tool_calls_frame
+from .storage import frame_to_table, table_to_frame
+
+__all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
+
+CACHE_ENV = "CONDUIT_NOTEBOOK_CACHE"
+TERMINAL_STATUSES = frozenset({"completed", "failed"})
+#: Segments a source may have before they are merged into one.
+COMPACT_AFTER = 24
+#: Stands for "since the first run" in coverage intervals.
+MIN_MS = -(2**62)
+_SCHEMA_VERSION = "1"
+_IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS segments (
+    segment INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    written_at REAL NOT NULL,
+    n_runs INTEGER NOT NULL,
+    n_calls INTEGER NOT NULL,
+    runs BLOB NOT NULL,
+    calls BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    created_ms INTEGER,
+    status TEXT,
+    detailed INTEGER NOT NULL,
+    segment INTEGER NOT NULL,
+    fingerprint TEXT,
+    PRIMARY KEY (source, id)
+);
+CREATE INDEX IF NOT EXISTS runs_by_agent ON runs (source, agent_id, created_ms);
+CREATE INDEX IF NOT EXISTS runs_by_segment ON runs (segment);
+CREATE TABLE IF NOT EXISTS coverage (
+    source TEXT NOT NULL,
+    agent_id TEXT NOT NULL,
+    status_key TEXT NOT NULL,
+    lo INTEGER NOT NULL,
+    hi INTEGER NOT NULL
+);
+"""
+
+
+def default_cache_path() -> Path:
+    """``$CONDUIT_NOTEBOOK_CACHE`` if set, else ``runs.sqlite`` in the user's cache directory."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_cache_dir("conduit-notebook", appauthor=False)) / "runs.sqlite"
+
+
+@dataclass(frozen=True)
+class CachedRun:
+    id: str
+    agent_id: str
+    created_ms: int | None
+    status: str | None
+    detailed: bool
+    segment: int
+    fingerprint: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+def fingerprint(record: Mapping[str, Any]) -> str:
+    """A digest of a run's list-summary fields: unchanged means the run has not moved on."""
+    summary = {k: v for k, v in record.items() if k not in DETAIL_FIELDS}
+    text = json.dumps(summary, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def _to_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=_IPC_OPTIONS) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def _from_bytes(blob: bytes) -> pa.Table:
+    return pa.ipc.open_stream(pa.py_buffer(blob)).read_all()
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate segment tables whose columns may differ (fields the API added later)."""
+    metas = [json.loads(t.schema.metadata[b"conduit_notebook"]) for t in tables]
+    merged = dict(metas[0])
+    merged["dtypes"] = {k: v for m in metas for k, v in m["dtypes"].items()}
+    merged["json"] = sorted({c for m in metas for c in m["json"]})
+    table = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
+    return table.replace_schema_metadata({b"conduit_notebook": json.dumps(merged).encode()})
+
+
+class RunCache:
+    """The cache file; ``RunCache()`` opens the default one (see :func:`default_cache_path`)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path).expanduser() if path is not None else default_cache_path()
+        if self.path.is_dir():
+            raise ValueError(f"cache must be a file path, not a directory: {self.path}")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the
+            # same permissions.
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 60000")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        with self._transaction():
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                self._conn.execute(statement)
+            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                               (_SCHEMA_VERSION,))
+
+    def __repr__(self) -> str:
+        return f"RunCache({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> RunCache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    class _Tx:
+        def __init__(self, cache: RunCache) -> None:
+            self.cache = cache
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.cache._lock.acquire()
+            self.cache._conn.execute("BEGIN IMMEDIATE")
+            return self.cache._conn
+
+        def __exit__(self, exc_type: Any, *rest: object) -> None:
+            try:
+                self.cache._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.cache._lock.release()
+
+    def _transaction(self) -> RunCache._Tx:
+        return RunCache._Tx(self)
+
+    # -- index ----------------------------------------------------------------------------
+
+    def lookup(self, source: str, ids: Iterable[str]) -> dict[str, CachedRun]:
+        """The cached state of these runs (those not cached are absent)."""
+        ids = list(ids)
+        found: dict[str, CachedRun] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._conn.execute(
+                    "SELECT id, agent_id, created_ms, status, detailed, segment, fingerprint FROM runs "
+                    f"WHERE source = ? AND id IN ({marks})", [source, *chunk]
+                ):
+                    found[row[0]] = CachedRun(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+        return found
+
+    def select(
+        self,
+        source: str,
+        agent_id: str,
+        *,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+    ) -> list[CachedRun]:
+        """The cached runs of an agent created in [since, until], newest first."""
+        query = ("SELECT id, agent_id, created_ms, status, detailed, segment, fingerprint FROM runs "
+                 "WHERE source = ? AND agent_id = ?")
+        params: list[Any] = [source, agent_id]
+        if since_ms is not None:
+            query += " AND created_ms >= ?"
+            params.append(since_ms)
+        if until_ms is not None:
+            query += " AND created_ms <= ?"
+            params.append(until_ms)
+        query += " ORDER BY created_ms DESC"
+        with self._lock:
+            rows = self._conn.execute(query, params).fetchall()
+        return [CachedRun(*r[:4], bool(r[4]), r[5], r[6]) for r in rows]
+
+    def coverage(self, source: str, agent_id: str, status_keys: Sequence[str]) -> list[tuple[int, int]]:
+        """Intervals [lo, hi] of created times (ms) in which every run was listed once."""
+        marks = ",".join("?" * len(status_keys))
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT lo, hi FROM coverage WHERE source = ? AND agent_id = ? AND status_key IN ({marks})",
+                [source, agent_id, *status_keys],
+            ).fetchall()
+        return sorted((int(lo), int(hi)) for lo, hi in rows)
+
+    def add_coverage(self, source: str, agent_id: str, status_key: str, lo: int, hi: int) -> None:
+        """Record that every run created in [lo, hi] was listed; merge with what is known."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT lo, hi FROM coverage WHERE source = ? AND agent_id = ? AND status_key = ?",
+                (source, agent_id, status_key),
+            ).fetchall()
+            intervals = sorted([(int(a), int(b)) for a, b in rows] + [(lo, hi)])
+            merged: list[list[int]] = []
+            for a, b in intervals:
+                if merged and a <= merged[-1][1]:
+                    merged[-1][1] = max(merged[-1][1], b)
+                else:
+                    merged.append([a, b])
+            conn.execute("DELETE FROM coverage WHERE source = ? AND agent_id = ? AND status_key = ?",
+                         (source, agent_id, status_key))
+            conn.executemany("INSERT INTO coverage VALUES (?, ?, ?, ?, ?)",
+                             [(source, agent_id, status_key, a, b) for a, b in merged])
+
+    # -- data -----------------------------------------------------------------------------
+
+    def put(
+        self,
+        source: str,
+        records: Sequence[Mapping[str, Any]],
+        *,
+        detailed: bool,
+        agent_names: Mapping[str, str] | None = None,
+    ) -> int:
+        """Store runs (full records if ``detailed``, else list summaries) in one transaction.
+
+        A summary never replaces stored details of the same run when the run has finished
+        (finished runs do not change) or its summary is unchanged. Returns the runs written.
+        """
+        if not records:
+            return 0
+        prints = {r["id"]: fingerprint(r) for r in records}
+        if not detailed:
+            known = self.lookup(source, prints)
+            records = [r for r in records
+                       if not ((c := known.get(r["id"])) is not None and c.detailed
+                               and (c.finished or c.fingerprint == prints[r["id"]]))]
+            if not records:
+                return 0
+        runs = runs_frame(records, agent_names=agent_names)
+        calls = tool_calls_frame(records) if detailed else tool_calls_frame([])
+        runs_blob = _to_bytes(frame_to_table(runs, "runs"))
+        calls_blob = _to_bytes(frame_to_table(calls, "tool_calls"))
+        created = (runs["created_at"].astype("int64") // 1_000_000).where(runs["created_at"].notna())
+        with self._transaction() as conn:
+            segment = conn.execute(
+                "INSERT INTO segments (source, written_at, n_runs, n_calls, runs, calls) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (source, time.time(), len(runs), len(calls), runs_blob, calls_blob),
+            ).lastrowid
+            conn.executemany(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (source, run_id, agent_id, None if pd.isna(ms) else int(ms),
+                     None if pd.isna(status) else str(status), int(detailed), segment,
+                     prints.get(run_id))
+                    for run_id, agent_id, ms, status in zip(
+                        runs["id"], runs["agent_id"].astype(object), created, runs["status"].astype(object))
+                ],
+            )
+        return len(runs)
+
+    def load(self, source: str, ids: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The stored runs and tool calls (of ``ids``, or all of the source), newest first."""
+        with self._lock:
+            rows = self._conn.execute("SELECT id, segment FROM runs WHERE source = ?", (source,)).fetchall()
+        wanted = None if ids is None else set(ids)
+        by_segment: dict[int, list[str]] = {}
+        for run_id, segment in rows:
+            if wanted is None or run_id in wanted:
+                by_segment.setdefault(segment, []).append(run_id)
+        run_tables, call_tables = [], []
+        for segment, segment_ids in sorted(by_segment.items()):
+            with self._lock:
+                runs_blob, calls_blob, n_runs = self._conn.execute(
+                    "SELECT runs, calls, n_runs FROM segments WHERE segment = ?", (segment,)
+                ).fetchone()
+            runs_table, calls_table = _from_bytes(runs_blob), _from_bytes(calls_blob)
+            if len(segment_ids) < n_runs:
+                keep = pa.array(segment_ids, type=pa.string())
+                runs_table = runs_table.filter(pc.is_in(runs_table["id"], value_set=keep))
+                if calls_table.num_rows:
+                    run_ids = pc.cast(calls_table["agent_run_id"], pa.string())
+                    calls_table = calls_table.filter(pc.is_in(run_ids, value_set=keep))
+            run_tables.append(runs_table)
+            call_tables.append(calls_table)
+        if not run_tables:
+            return runs_frame([]), tool_calls_frame([])
+        runs = table_to_frame(_concat(run_tables), "runs")
+        calls = table_to_frame(_concat(call_tables), "tool_calls")
+        return _newest_first(runs, calls)
+
+    def compact(self, source: str, *, force: bool = False) -> bool:
+        """Merge a source's segments into one (dropping superseded copies) once there are many."""
+        with self._lock:
+            count = self._conn.execute("SELECT COUNT(*) FROM segments WHERE source = ?",
+                                       (source,)).fetchone()[0]
+            if count <= (1 if force else COMPACT_AFTER):
+                return False
+            with self._transaction() as conn:
+                rows = conn.execute("SELECT id, segment, detailed FROM runs WHERE source = ?",
+                                    (source,)).fetchall()
+                runs, calls = self.load(source)
+                segment = conn.execute(
+                    "INSERT INTO segments (source, written_at, n_runs, n_calls, runs, calls) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (source, time.time(), len(runs), len(calls),
+                     _to_bytes(frame_to_table(runs, "runs")),
+                     _to_bytes(frame_to_table(calls, "tool_calls"))),
+                ).lastrowid
+                conn.execute("UPDATE runs SET segment = ? WHERE source = ?", (segment, source))
+                conn.execute("DELETE FROM segments WHERE source = ? AND segment != ?", (source, segment))
+                del rows
+            return True
+
+    # -- management -----------------------------------------------------------------------
+
+    def info(self) -> CacheInfo:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT r.source, COUNT(*), SUM(r.detailed), "
+                "SUM(CASE WHEN r.status IN ('completed', 'failed') THEN 1 ELSE 0 END), "
+                "MIN(r.created_ms), MAX(r.created_ms), "
+                "(SELECT COUNT(*) FROM segments s WHERE s.source = r.source) "
+                "FROM runs r GROUP BY r.source ORDER BY r.source"
+            ).fetchall()
+        sources = pd.DataFrame(
+            rows, columns=["source", "runs", "with_details", "finished", "oldest", "newest", "segments"]
+        )
+        for column in ("oldest", "newest"):
+            sources[column] = pd.to_datetime(sources[column], unit="ms", utc=True)
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return CacheInfo(self.path, size, sources)
+
+    def clear(self, source: str | None = None) -> int:
+        """Forget every run (of ``source``, or all); returns how many were forgotten."""
+        with self._transaction() as conn:
+            where, params = ("WHERE source = ?", (source,)) if source else ("", ())
+            count = conn.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0]
+            for table in ("runs", "segments", "coverage"):
+                conn.execute(f"DELETE FROM {table} {where}", params)
+        with self._lock:
+            self._conn.execute("VACUUM")
+        return int(count)
+
+
+def _newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs newest first (ties by id); tool calls in their runs' order, then by step."""
+    runs = runs.sort_values(["created_at", "id"], ascending=[False, True], kind="stable",
+                            na_position="last", ignore_index=True)
+    if len(calls):
+        position = pd.Series(range(len(runs)), index=runs["id"].astype(object))
+        order = calls["agent_run_id"].astype(object).map(position)
+        calls = (calls.assign(_order=order.to_numpy())
+                 .sort_values(["_order", "step"], kind="stable", ignore_index=True)
+                 .drop(columns="_order"))
+    return runs, calls
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    """What :func:`cache_info` reports: the file, its size, and one row per API source."""
+
+    path: Path
+    size_bytes: int
+    sources: pd.DataFrame
+
+    def __repr__(self) -> str:
+        lines = [f"Conduit run cache: {self.path} ({self.size_bytes / 1e6:.1f} MB)"]
+        if self.sources.empty:
+            lines.append("  (empty)")
+        else:
+            lines.append(self.sources.to_string(index=False))
+        return "\n".join(lines)
+
+
+def _open(cache: RunCache | str | os.PathLike[str] | None) -> RunCache:
+    return cache if isinstance(cache, RunCache) else RunCache(cache)
+
+
+def cache_info(cache: RunCache | str | os.PathLike[str] | None = None) -> CacheInfo:
+    """Where the run cache is, its size, and per API source: runs, with details, finished,
+    oldest and newest run, segments."""
+    store = _open(cache)
+    try:
+        return store.info()
+    finally:
+        if store is not cache:
+            store.close()
+
+
+def clear_cache(cache: RunCache | str | os.PathLike[str] | None = None, *, source: str | None = None) -> int:
+    """Empty the run cache (or only one API source's runs); returns the number of runs removed."""
+    store = _open(cache)
+    try:
+        return store.clear(source)
+    finally:
+        if store is not cache:
+            store.close()

@@ -1,0 +1,400 @@
+"""Conduit JSON records -> typed pandas DataFrames. Pure functions, no I/O.
+
+>>> from conduit_notebook import runs_frame, tool_calls_frame
+>>> runs = runs_frame(records)             # one row per run
+>>> calls = tool_calls_frame(records)      # one row per tool call, in trace order
+
+Timestamps are tz-aware UTC, low-cardinality strings are categoricals, counts are nullable
+integers (a run without ``token_usage`` has missing counts, never 0). Fields the API adds
+later become columns of their own; nothing is dropped. An empty input gives empty frames with
+the same columns and dtypes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "AGENT_COLUMNS",
+    "DETAIL_COLUMNS",
+    "ERROR_COLUMNS",
+    "RUN_COLUMNS",
+    "TOOL_CALL_COLUMNS",
+    "agents_frame",
+    "errors_frame",
+    "runs_frame",
+    "tool_calls_frame",
+]
+
+STRING = pd.StringDtype("pyarrow")
+TIMESTAMP = pd.DatetimeTZDtype("ns", "UTC")
+CATEGORY = "category"
+INT = "Int64"
+FLOAT = "float64"
+
+#: The runs table: column -> dtype, in order. Unknown top-level fields follow these.
+RUN_COLUMNS: dict[str, Any] = {
+    "id": STRING,
+    "run_id": STRING,
+    "agent_id": CATEGORY,
+    "agent_name": CATEGORY,
+    "workspace_id": CATEGORY,
+    "status": CATEGORY,
+    "disposition": CATEGORY,
+    "disposition_reason": CATEGORY,
+    "error": STRING,
+    "created_at": TIMESTAMP,
+    "completed_at": TIMESTAMP,
+    "duration_ms": INT,
+    "input_tokens": INT,
+    "output_tokens": INT,
+    "total_tokens": INT,
+    "total_cost": FLOAT,
+    "tool_call_count": INT,
+    "contact_id": STRING,
+    "conversation_id": STRING,
+    "trigger_id": CATEGORY,
+    "trigger_event_id": STRING,
+    "session_id": STRING,
+    "trace_id": STRING,
+    "response": STRING,
+    "reflection": STRING,
+}
+#: Columns only the get endpoint fills (empty when fetched with ``details=False``).
+DETAIL_COLUMNS = ("disposition_reason", "trigger_event_id", "session_id", "response", "reflection",
+                  "tool_call_count")
+
+#: The tool-call table: column -> dtype. Extra keys of trace items follow ``output``.
+#: ``agent_run_id`` repeats for every call of a run, so it is a categorical too.
+TOOL_CALL_COLUMNS: dict[str, Any] = {
+    "agent_run_id": CATEGORY,
+    "agent_id": CATEGORY,
+    "step": "int64",
+    "name": CATEGORY,
+    "input": object,
+    "output": object,
+    "created_at": TIMESTAMP,
+    "status": CATEGORY,
+    "disposition": CATEGORY,
+}
+_PARENT_COLUMNS = ("created_at", "status", "disposition")
+
+AGENT_COLUMNS: dict[str, Any] = {
+    "id": STRING,
+    "name": STRING,
+    "description": STRING,
+    "workspace_id": STRING,
+    "enabled": "boolean",
+    "operation_mode": CATEGORY,
+    "created_at": TIMESTAMP,
+    "updated_at": TIMESTAMP,
+    "trigger_count": INT,
+}
+
+ERROR_COLUMNS: dict[str, Any] = {
+    "agent_id": STRING,
+    "agent_run_id": STRING,
+    "status_code": INT,
+    "error": STRING,
+    "attempts": INT,
+}
+
+# Keys of a record that do not become a column of the same name.
+_USAGE = {"input_tokens": "input", "output_tokens": "output"}
+_DERIVED = {"input_tokens", "output_tokens", "total_tokens", "tool_call_count"}
+_KNOWN_RUN_KEYS = (set(RUN_COLUMNS) - _DERIVED) | {"token_usage", "tool_trace"}
+_KNOWN_CALL_KEYS = {"name", "input", "output"}
+
+_ARROW_KIND = {STRING: pa.string(), CATEGORY: pa.string(), TIMESTAMP: pa.string(),
+               INT: pa.float64(), FLOAT: pa.float64()}
+# What pa.array() reads of a run in one pass, in C++: every known scalar, the usage and the tool
+# names. Numbers are read as floats and checked to be whole afterwards (a struct conversion would
+# silently truncate 1.5 to 1).
+_RUN_STRUCT = pa.struct(
+    [(name, _ARROW_KIND[dtype]) for name, dtype in RUN_COLUMNS.items() if name not in _DERIVED]
+    + [("token_usage", pa.struct([("input", pa.float64()), ("output", pa.float64())])),
+       ("tool_trace", pa.list_(pa.struct([("name", pa.string())])))]
+)
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError,
+                 ValueError, OverflowError)
+
+
+def _pandas_type(arrow_type: pa.DataType) -> Any:
+    if arrow_type == pa.string() or arrow_type == pa.large_string():
+        return STRING
+    if arrow_type == pa.int64():
+        return pd.Int64Dtype()
+    if arrow_type == pa.bool_():
+        return pd.BooleanDtype()
+    return None
+
+
+def _to_text(value: Any) -> Any:
+    """A non-string where text was expected (an error object, say) keeps its JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
+    """JSON values (or an arrow array read by the fast path) -> the arrow array for ``dtype``."""
+    if dtype is TIMESTAMP:
+        if isinstance(values, pa.Array):
+            try:
+                return values.cast(pa.timestamp("ns", tz="UTC"))
+            except _ARROW_ERRORS:
+                values = values.to_pylist()
+        parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True,
+                                format="ISO8601", errors="coerce")
+        return pa.array(parsed.astype(TIMESTAMP), type=pa.timestamp("ns", tz="UTC"))
+    if dtype in (INT, FLOAT):
+        if not isinstance(values, pa.Array):
+            numbers = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+                       for v in values]
+            values = pa.array(numbers, type=pa.float64(), from_pandas=False)
+        if dtype == FLOAT:
+            return values
+        try:
+            return values.cast(pa.int64())  # safe: fails on 1.5, keeps whole numbers
+        except _ARROW_ERRORS:
+            return values  # fractional values: keep them, as floats, rather than truncate
+    if dtype in (STRING, CATEGORY):
+        if not isinstance(values, pa.Array):
+            try:
+                values = pa.array(values, type=pa.string())
+            except _ARROW_ERRORS:
+                values = pa.array([_to_text(v) for v in values], type=pa.string())
+        return values.dictionary_encode() if dtype == CATEGORY else values
+    raise AssertionError(f"no arrow form for {dtype!r}")  # pragma: no cover
+
+
+def _object_array(values: Sequence[Any]) -> pd.Series:
+    # The values themselves (dicts, lists, strings...), never unpacked into nested arrays.
+    return pd.Series(values, dtype=object)
+
+
+def _infer_extra(values: list[Any]) -> Any:
+    """A column the API added: strings become strings, whole numbers Int64, other JSON objects."""
+    try:
+        inferred = pa.array(values)
+    except _ARROW_ERRORS:
+        return _object_array(values)
+    kind = inferred.type
+    if kind == pa.string():
+        return pd.array(inferred, dtype=STRING)
+    if kind == pa.bool_():
+        return pd.array(values, dtype="boolean")
+    if kind == pa.int64():
+        return pd.array(values, dtype=INT)
+    if kind == pa.float64():
+        return inferred.to_numpy(zero_copy_only=False)
+    return _object_array(values)
+
+
+def _as_records(records: Iterable[Mapping[str, Any]] | pd.DataFrame, name: str) -> list[Mapping[str, Any]]:
+    if isinstance(records, pd.DataFrame):
+        raise TypeError(f"{name} takes the API's JSON records (a list of dicts), not a DataFrame")
+    if isinstance(records, Mapping):
+        # One run, or an API envelope ({"data": [...]} / {"data": {...}}).
+        data = records.get("data", records)
+        records = data if isinstance(data, list) else [data]
+    out = list(records)
+    if not _all_dicts(out):
+        for i, r in enumerate(out):
+            if not isinstance(r, Mapping):
+                raise TypeError(f"{name} takes dicts of run JSON; item {i} is a {type(r).__name__}")
+    return out
+
+
+def _frame(arrays: dict[str, pa.Array], objects: dict[str, Any], order: Sequence[str]) -> pd.DataFrame:
+    """Arrow columns (converted in one go) and ready-made pandas columns, in ``order``."""
+    frame = pa.table(arrays).to_pandas(types_mapper=_pandas_type) if arrays else pd.DataFrame()
+    for name, values in objects.items():
+        frame[name] = values.values if isinstance(values, pd.Series) else values
+    for name in arrays:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) and name not in _UNSORTED:
+            frame[name] = column.cat.set_categories(_category_order(name, column.cat.categories))
+    return frame[list(order)]
+
+
+# Ids as categories: thousands of them, in order of appearance (newest run first).
+_UNSORTED = {"agent_run_id"}
+
+
+def _category_order(name: str, categories: pd.Index) -> list[str]:
+    """Sorted categories, so that frames built apart agree; statuses in lifecycle order."""
+    values = sorted(str(c) for c in categories)
+    if name == "status":
+        lifecycle = [s for s in ("accepted", "running", "completed", "failed")]
+        return lifecycle + [v for v in values if v not in lifecycle]
+    return values
+
+
+def _empty(columns: Mapping[str, Any]) -> pd.DataFrame:
+    arrays = {n: _arrow([], d) for n, d in columns.items() if d is not object and d not in ("boolean", "int64")}
+    objects = {n: (_object_array([]) if d is object else pd.array([], dtype=d))
+               for n, d in columns.items() if n not in arrays}
+    return _frame(arrays, objects, list(columns))
+
+
+def _read_struct(records: list[Mapping[str, Any]], struct: pa.StructType) -> pa.StructArray | None:
+    """The fast path: pa.array() reads the known fields of every record at once (None if any
+    record does not fit the expected types, and the slower per-field path takes over)."""
+    try:
+        return pa.array(records, type=struct)
+    except _ARROW_ERRORS:
+        return None
+
+
+def runs_frame(
+    records: Iterable[Mapping[str, Any]],
+    *,
+    agent_names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """One row per run, from the API's run records (list summaries or full records).
+
+    Columns are :data:`RUN_COLUMNS` in order, then any field the API added (kept, not dropped).
+    ``agent_names`` maps agent ids to names for the ``agent_name`` column. Summaries leave the
+    detail-only columns empty.
+
+    >>> runs = runs_frame(client.iter_runs(agent_id))
+    >>> runs.groupby("disposition", observed=True)["total_cost"].sum()
+    """
+    records = _as_records(records, "runs_frame")
+    if not records:
+        return _empty(RUN_COLUMNS)
+    struct = _read_struct(records, _RUN_STRUCT)
+    if struct is not None:
+        field = struct.field
+        usage = {"input": field("token_usage").field("input"),
+                 "output": field("token_usage").field("output")}
+        trace_lengths = pc.list_value_length(field("tool_trace"))
+    else:
+        def field(name: str) -> list[Any]:
+            return [r.get(name) for r in records]
+        raw = [r.get("token_usage") for r in records]
+        raw = [u if isinstance(u, Mapping) else {} for u in raw]
+        usage = {k: _arrow([u.get(k) for u in raw], INT) for k in ("input", "output")}
+        usage = {k: v.cast(pa.float64()) for k, v in usage.items()}
+        trace_lengths = pa.array([len(t) if isinstance(t, list) else None for t in field("tool_trace")],
+                                 type=pa.int64())
+    arrays: dict[str, pa.Array] = {}
+    for name, dtype in RUN_COLUMNS.items():
+        if name in _USAGE:
+            arrays[name] = _arrow(usage[_USAGE[name]], dtype)
+        elif name == "total_tokens":
+            arrays[name] = _arrow(pc.add(usage["input"], usage["output"]), dtype)
+        elif name == "tool_call_count":
+            arrays[name] = trace_lengths.cast(pa.int64())
+        else:
+            arrays[name] = _arrow(field(name), dtype)
+    if agent_names:
+        ids = arrays["agent_id"]
+        names = pa.array([agent_names.get(i) for i in ids.dictionary.to_pylist()], type=pa.string())
+        given = arrays["agent_name"].cast(pa.string())
+        named = pc.take(names, ids.indices)
+        arrays["agent_name"] = pc.coalesce(given, named).dictionary_encode()
+    extra_keys = sorted(set().union(*records) - _KNOWN_RUN_KEYS)
+    objects = {key: _infer_extra([r.get(key) for r in records]) for key in extra_keys}
+    return _frame(arrays, objects, [*RUN_COLUMNS, *extra_keys])
+
+
+_CALL_PARENT_STRUCT = pa.struct(
+    [("id", pa.string()), ("agent_id", pa.string()), ("created_at", pa.string()),
+     ("status", pa.string()), ("disposition", pa.string())]
+)
+
+
+def _all_dicts(items: list[Any]) -> bool:
+    return set(map(type, items)) <= {dict}
+
+
+def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per tool call, in trace order, from full run records (``get_run``'s).
+
+    Columns are :data:`TOOL_CALL_COLUMNS`: the run's ``id`` as ``agent_run_id`` (Conduit's own
+    name for that key), ``agent_id``, the 0-based ``step``, the tool ``name``, its ``input`` and
+    ``output`` as Python objects, any extra keys a trace item carries (an error, a duration),
+    and the parent run's ``created_at``, ``status`` and ``disposition``.
+
+    >>> calls = tool_calls_frame(records)
+    >>> calls.merge(runs, left_on="agent_run_id", right_on="id")
+    """
+    records = _as_records(records, "tool_calls_frame")
+    traces = [r.get("tool_trace") for r in records]
+    traces = [t if type(t) is list else () for t in traces]
+    counts = np.fromiter(map(len, traces), dtype=np.int64, count=len(traces))
+    total = int(counts.sum())
+    if total == 0:
+        return _empty(TOOL_CALL_COLUMNS)
+    items = list(chain.from_iterable(traces))
+    if not _all_dicts(items):
+        items = [i if isinstance(i, Mapping) else {"output": i} for i in items]
+    parent = pa.array(np.repeat(np.arange(len(records)), counts))
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    struct = _read_struct(records, _CALL_PARENT_STRUCT)
+
+    def parent_column(name: str, dtype: Any) -> pa.Array:
+        column = _arrow(struct.field(name) if struct is not None else [r.get(name) for r in records],
+                        dtype)
+        if isinstance(column, pa.DictionaryArray):  # repeat the codes, not the strings
+            return pa.DictionaryArray.from_arrays(column.indices.take(parent), column.dictionary)
+        return column.take(parent)
+
+    arrays = {
+        "agent_run_id": parent_column("id", CATEGORY),
+        "agent_id": parent_column("agent_id", CATEGORY),
+        "name": _arrow([i.get("name") for i in items], CATEGORY),
+    }
+    for key in _PARENT_COLUMNS:
+        arrays[key] = parent_column(key, TOOL_CALL_COLUMNS[key])
+    objects: dict[str, Any] = {
+        "step": np.arange(total, dtype=np.int64) - starts,
+        "input": _object_array([i.get("input") for i in items]),
+        "output": _object_array([i.get("output") for i in items]),
+    }
+    extra_keys = sorted(set().union(*items) - _KNOWN_CALL_KEYS - set(TOOL_CALL_COLUMNS))
+    for key in extra_keys:
+        objects[key] = _infer_extra([i.get(key) for i in items])
+    order = ["agent_run_id", "agent_id", "step", "name", "input", "output", *extra_keys,
+             *_PARENT_COLUMNS]
+    return _frame(arrays, objects, order)
+
+
+def agents_frame(agents: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per agent: :data:`AGENT_COLUMNS` (``trigger_count`` counts its triggers)."""
+    agents = _as_records(agents, "agents_frame")
+    if not agents:
+        return _empty(AGENT_COLUMNS)
+    arrays, objects = {}, {}
+    for name, dtype in AGENT_COLUMNS.items():
+        if name == "trigger_count":
+            values = [len(a["triggers"]) if isinstance(a.get("triggers"), list) else None for a in agents]
+        else:
+            values = [a.get(name) for a in agents]
+        if dtype == "boolean":
+            objects[name] = pd.array([v if isinstance(v, bool) else None for v in values], dtype="boolean")
+        else:
+            arrays[name] = _arrow(values, dtype)
+    return _frame(arrays, objects, list(AGENT_COLUMNS))
+
+
+def errors_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """One row per run or page that could not be fetched: :data:`ERROR_COLUMNS`."""
+    rows = list(rows)
+    if not rows:
+        return _empty(ERROR_COLUMNS)
+    arrays = {name: _arrow([r.get(name) for r in rows], dtype) for name, dtype in ERROR_COLUMNS.items()}
+    return _frame(arrays, {}, list(ERROR_COLUMNS))
