@@ -275,23 +275,23 @@ class RunCache:
         if not records:
             return 0
         prints = {r["id"]: fingerprint(r) for r in records}
-        if not detailed:
-            known = self.lookup(source, prints)
-            records = [r for r in records
-                       if not ((c := known.get(r["id"])) is not None and c.detailed
-                               and (c.finished or c.fingerprint == prints[r["id"]]))]
-            if not records:
-                return 0
-        runs = runs_frame(records, agent_names=agent_names)
-        calls = tool_calls_frame(records) if detailed else tool_calls_frame([])
-        runs_blob = _to_bytes(frame_to_table(runs, "runs"))
-        calls_blob = _to_bytes(frame_to_table(calls, "tool_calls"))
-        created = (runs["created_at"].astype("int64") // 1_000_000).where(runs["created_at"].notna())
         with self._transaction() as conn:
+            # Checked inside the write lock: another notebook may have stored details meanwhile.
+            if not detailed:
+                known = self.lookup(source, prints)
+                records = [r for r in records
+                           if not ((c := known.get(r["id"])) is not None and c.detailed
+                                   and (c.finished or c.fingerprint == prints[r["id"]]))]
+                if not records:
+                    return 0
+            runs = runs_frame(records, agent_names=agent_names)
+            calls = tool_calls_frame(records) if detailed else tool_calls_frame([])
+            created = (runs["created_at"].astype("int64") // 1_000_000).where(runs["created_at"].notna())
             segment = conn.execute(
                 "INSERT INTO segments (source, written_at, n_runs, n_calls, runs, calls) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
-                (source, time.time(), len(runs), len(calls), runs_blob, calls_blob),
+                (source, time.time(), len(runs), len(calls),
+                 _to_bytes(frame_to_table(runs, "runs")), _to_bytes(frame_to_table(calls, "tool_calls"))),
             ).lastrowid
             conn.executemany(
                 "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

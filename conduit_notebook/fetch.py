@@ -16,6 +16,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -370,10 +371,16 @@ class _Fetch:
 
         pool = ThreadPoolExecutor(max_workers=min(DETAIL_WORKERS, len(todo)),
                                   thread_name_prefix="conduit-trace")
+        stopping = threading.Event()
+
+        def get_run(agent_id: str, run_id: str) -> dict[str, Any] | None:
+            # After an interrupt, workers already waiting for their turn send nothing.
+            return None if stopping.is_set() else self.client.get_run(agent_id, run_id)
+
         pending: dict[Future, _Candidate] = {}
         try:
             for c in todo:
-                pending[pool.submit(self.client.get_run, c.agent_id, c.id)] = c
+                pending[pool.submit(get_run, c.agent_id, c.id)] = c
             while pending:
                 done, _ = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
                 for future in done:
@@ -395,6 +402,7 @@ class _Fetch:
                     flush()
         finally:
             # On an interrupt: stop what has not started, keep what has arrived.
+            stopping.set()
             for future in pending:
                 future.cancel()
             pool.shutdown(wait=False, cancel_futures=True)

@@ -147,6 +147,20 @@ def _to_text(value: Any) -> Any:
         return str(value)
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number, or a number sent as text ("4213"); anything else is missing."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
     """JSON values (or an arrow array read by the fast path) -> the arrow array for ``dtype``."""
     if dtype is TIMESTAMP:
@@ -160,8 +174,7 @@ def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
         return pa.array(parsed.astype(TIMESTAMP), type=pa.timestamp("ns", tz="UTC"))
     if dtype in (INT, FLOAT):
         if not isinstance(values, pa.Array):
-            numbers = [v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
-                       for v in values]
+            numbers = [_number(v) for v in values]
             values = pa.array(numbers, type=pa.float64(), from_pandas=False)
         if dtype == FLOAT:
             return values
@@ -278,8 +291,8 @@ def runs_frame(
     struct = _read_struct(records, _RUN_STRUCT)
     if struct is not None:
         field = struct.field
-        usage = {"input": field("token_usage").field("input"),
-                 "output": field("token_usage").field("output")}
+        # pc.struct_field keeps a null token_usage null (StructArray.field would give 0s).
+        usage = {k: pc.struct_field(field("token_usage"), k) for k in ("input", "output")}
         trace_lengths = pc.list_value_length(field("tool_trace"))
     else:
         def field(name: str) -> list[Any]:

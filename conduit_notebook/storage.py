@@ -58,7 +58,9 @@ def frame_to_table(frame: pd.DataFrame, kind: str) -> pa.Table:
         elif isinstance(column.dtype, pd.DatetimeTZDtype):
             arrays[name] = pa.array(column.dt.tz_convert("UTC").array, type=pa.timestamp("ns", tz="UTC"))
         else:
-            arrays[name] = pa.array(column.array)
+            # from_pandas: a missing float (NaN) is written as null, which is what SQL engines
+            # understand (DuckDB would sum NaN into NaN).
+            arrays[name] = pa.array(column.array, from_pandas=True)
     meta = {"kind": kind, "dtypes": dtypes, "json": json_columns, "version": 1}
     return pa.table(arrays).replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
 

@@ -17,6 +17,14 @@ def load_example(name: str) -> dict:
     return json.loads((EXAMPLES_COPY / name).read_text())
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Every test gets its own default cache file: nothing touches the user's cache."""
+    path = tmp_path / "cache" / "runs.sqlite"
+    monkeypatch.setenv("CONDUIT_NOTEBOOK_CACHE", str(path))
+    return path
+
+
 @pytest.fixture(scope="session")
 def _shared_server():
     with demo.serve(runs=450, agents=3, seed=1) as server:
