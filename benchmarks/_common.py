@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import platform
 import time
@@ -13,6 +14,8 @@ def best_of(fn: Callable[[], Any], repeat: int = 3) -> tuple[float, Any]:
     """The fastest of ``repeat`` runs (seconds) and the last result: the least noisy figure."""
     best, result = float("inf"), None
     for _ in range(repeat):
+        result = None
+        gc.collect()  # the same clean start for every contender
         started = time.perf_counter()
         result = fn()
         best = min(best, time.perf_counter() - started)

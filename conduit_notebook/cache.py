@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from .client import DETAIL_FIELDS
 from .frames import runs_frame, tool_calls_frame
-from .storage import frame_to_table, table_to_frame
+from .storage import frame_to_table, gc_paused, table_to_frame
 
 __all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
 
@@ -125,6 +125,8 @@ def _from_bytes(blob: bytes) -> pa.Table:
 
 def _concat(tables: list[pa.Table]) -> pa.Table:
     """Concatenate segment tables whose columns may differ (fields the API added later)."""
+    if len(tables) == 1:
+        return tables[0]
     metas = [json.loads(t.schema.metadata[b"conduit_notebook"]) for t in tables]
     merged = dict(metas[0])
     merged["dtypes"] = {k: v for m in metas for k, v in m["dtypes"].items()}
@@ -307,6 +309,10 @@ class RunCache:
 
     def load(self, source: str, ids: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The stored runs and tool calls (of ``ids``, or all of the source), newest first."""
+        with gc_paused():  # hundreds of thousands of new objects, none of them garbage
+            return self._load(source, ids)
+
+    def _load(self, source: str, ids: Iterable[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
         with self._lock:
             rows = self._conn.execute("SELECT id, segment FROM runs WHERE source = ?", (source,)).fetchall()
         wanted = None if ids is None else set(ids)
@@ -391,6 +397,9 @@ class RunCache:
 
 def _newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Runs newest first (ties by id); tool calls in their runs' order, then by step."""
+    created = runs["created_at"]
+    if created.is_monotonic_decreasing and created.notna().all():
+        return runs, calls  # already in order (one compacted segment): nothing to do
     runs = runs.sort_values(["created_at", "id"], ascending=[False, True], kind="stable",
                             na_position="last", ignore_index=True)
     if len(calls):

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("--demo", action="store_true",
                          help="use a built-in demo server instead of the Conduit API")
+    summary.add_argument("--since", default=None,
+                         help="only runs created since: a span such as 7d, 12h, or an ISO date "
+                              "(default: every run)")
     summary.add_argument("--rpm", type=_positive_int, default=None,
                          help="requests per minute to stay under (default 120; 3000 with --demo, "
                               "whose server has no limit)")
@@ -69,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _summary(args: argparse.Namespace) -> int:
     from .client import ConduitClient
     from .demo import serve
+    from .fetch import fetch_runs, parse_time
     from .report import print_summary
 
+    since = parse_time(args.since, "--since")  # before any server starts or request goes
     with ExitStack() as stack:
         if args.demo:
             server = stack.enter_context(
@@ -82,7 +87,11 @@ def _summary(args: argparse.Namespace) -> int:
         else:
             client = ConduitClient(requests_per_minute=args.rpm or 120)
         stack.enter_context(client)
-        print_summary(client)
+        # Summaries need no traces: one request per 100 runs. A demo workspace is gone when the
+        # command ends, so it stays out of the cache.
+        frames = fetch_runs(client=client, since=since, details=False,
+                            cache=False if args.demo else None)
+        print_summary(frames.runs, requests=frames.stats.requests)
     return EXIT_OK
 
 

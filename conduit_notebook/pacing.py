@@ -170,8 +170,11 @@ class RateLimiter:
         with self._lock:
             now = self._clock()
             until = now + max(0.0, seconds)
+            # Requests already on the wire when the first 429 came meet 429s too: they are
+            # the same signal, so the pace is cut once per pause, not once per refusal.
+            if now >= self._paused_until:
+                self.rate = max(self.configured_rate * MIN_PACE_SHARE, self.rate * SLOWDOWN_FACTOR)
             self._paused_until = max(self._paused_until, until)
-            self.rate = max(self.configured_rate * MIN_PACE_SHARE, self.rate * SLOWDOWN_FACTOR)
             # No burst straight after the pause: the server's window is still full.
             self._tat = max(self._tat, self._paused_until + 1.0 / self.rate)
             self._last_pause = now

@@ -7,7 +7,6 @@ from typing import TextIO
 
 import pandas as pd
 
-from .client import ConduitClient
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -16,7 +15,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
         finished = group["status"].isin(["completed", "failed"])
         completed = group["status"].eq("completed")
         seconds = group["duration_ms"].astype("Float64") / 1000
-        tokens = group["input_tokens"].astype("Int64") + group["output_tokens"].astype("Int64")
+        tokens = group["total_tokens"]
         return pd.Series({
             "runs": len(group),
             "failed": int(group["status"].eq("failed").sum()),
@@ -36,34 +35,17 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def print_summary(client: ConduitClient, *, out: TextIO = sys.stdout) -> pd.DataFrame:
-    """List every agent's run summaries (100 a request) and print a table per agent."""
-    records = []
-    for agent in client.iter_agents():
-        for run in client.iter_runs(agent["id"]):
-            usage = run.get("token_usage") or {}
-            records.append({
-                "agent_name": agent.get("name") or agent["id"],
-                "status": run.get("status"),
-                "disposition": run.get("disposition"),
-                "duration_ms": run.get("duration_ms"),
-                "input_tokens": usage.get("input"),
-                "output_tokens": usage.get("output"),
-                "total_cost": run.get("total_cost"),
-                "created_at": run.get("created_at"),
-            })
-    runs = pd.DataFrame.from_records(
-        records,
-        columns=["agent_name", "status", "disposition", "duration_ms", "input_tokens",
-                 "output_tokens", "total_cost", "created_at"],
-    )
-    table = summary_table(runs)
-    created = pd.to_datetime(runs["created_at"], utc=True, format="ISO8601")
+def print_summary(runs: pd.DataFrame, *, out: TextIO = sys.stdout, requests: int | None = None) -> pd.DataFrame:
+    """Print the time span and :func:`summary_table` of a runs frame; return the table."""
     if len(runs):
+        created = runs["created_at"]
+        cost = f", {requests} requests" if requests is not None else ""
         print(f"{len(runs):,} runs from {created.min():%Y-%m-%d %H:%M} to "
-              f"{created.max():%Y-%m-%d %H:%M} UTC, {client.stats.requests} requests", file=out)
+              f"{created.max():%Y-%m-%d %H:%M} UTC{cost}", file=out)
     else:
         print("No runs.", file=out)
+        return pd.DataFrame()
+    table = summary_table(runs)
     formatters = {
         "runs": "{:,.0f}".format, "failed": "{:,.0f}".format, "in progress": "{:,.0f}".format,
         "resolved %": "{:.1f}".format, "escalated %": "{:.1f}".format,

@@ -62,14 +62,18 @@ def frame_to_table(frame: pd.DataFrame, kind: str) -> pa.Table:
             # understand (DuckDB would sum NaN into NaN).
             arrays[name] = pa.array(column.array, from_pandas=True)
     meta = {"kind": kind, "dtypes": dtypes, "json": json_columns, "version": 1}
-    return pa.table(arrays).replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
+    # One chunk per column: pandas columns read from many segments arrive in many chunks, and
+    # a table of hundreds of small chunks is slow to write, read and unify.
+    table = pa.table(arrays).combine_chunks()
+    return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Creating hundreds of thousands of small dicts triggers a cyclic-GC pass every few
-    hundred; none of them can be garbage yet, so those passes are pure cost (about half the
-    decoding time here)."""
+    hundred allocations, and now and then a full one over every object of the process; none of
+    the new objects can be garbage yet, so those passes are pure cost (about half the decoding
+    time here, far more in a notebook already holding millions of objects)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -88,7 +92,7 @@ def _decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     texts = pc.fill_null(column.cast(pa.large_string()), "null")
     one = pa.LargeListArray.from_arrays(pa.array([0, len(texts)], type=pa.int64()), texts)
     document = pc.binary_join(one, pa.scalar(",", pa.large_string()))[0].as_py()
-    with _gc_paused():
+    with gc_paused():
         return json.loads(f"[{document}]")
 
 

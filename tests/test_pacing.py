@@ -115,6 +115,18 @@ def test_pause_floor():
     assert limiter.requests_per_minute == pytest.approx(118 * 0.05)
 
 
+def test_refusals_during_a_pause_slow_the_pace_once():
+    clock = FakeClock()
+    limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
+    for _ in range(4):  # four requests in flight all come back 429
+        limiter.pause(2.0)
+    assert limiter.requests_per_minute == pytest.approx(59)
+    assert limiter.pauses == 4
+    clock.now += 2.5
+    limiter.pause(2.0)  # a new refusal after the pause: the limit really is lower still
+    assert limiter.requests_per_minute == pytest.approx(29.5)
+
+
 def test_limiter_is_shared_by_threads():
     limiter = RateLimiter(6000)  # 100 a second
     import time
