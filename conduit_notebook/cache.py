@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .client import DETAIL_FIELDS
-from .frames import runs_frame, tool_calls_frame
-from .storage import frame_to_table, gc_paused, table_to_frame
+from .frames import gc_paused, runs_frame, tool_calls_frame
+from .storage import frame_to_table, table_to_frame
 
 __all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
 

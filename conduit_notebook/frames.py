@@ -12,9 +12,15 @@ the same columns and dtypes.
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 from itertools import chain
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -113,6 +119,33 @@ _DERIVED = {"input_tokens", "output_tokens", "total_tokens", "tool_call_count"}
 _KNOWN_RUN_KEYS = (set(RUN_COLUMNS) - _DERIVED) | {"token_usage", "tool_trace"}
 _KNOWN_CALL_KEYS = {"name", "input", "output"}
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Creating hundreds of thousands of small dicts triggers a cyclic-GC pass every few
+    hundred allocations, and now and then a full one over every object of the process; none of
+    the new objects can be garbage yet, so those passes are pure cost (about half the decoding
+    time here, far more in a notebook already holding millions of objects)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _bulk(func: F) -> F:
+    """Run ``func`` with the cyclic GC paused (see :func:`gc_paused`)."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with gc_paused():
+            return func(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
 _ARROW_KIND = {STRING: pa.string(), CATEGORY: pa.string(), TIMESTAMP: pa.string(),
                INT: pa.float64(), FLOAT: pa.float64()}
 # What pa.array() reads of a run in one pass, in C++: every known scalar, the usage and the tool
@@ -120,8 +153,7 @@ _ARROW_KIND = {STRING: pa.string(), CATEGORY: pa.string(), TIMESTAMP: pa.string(
 # silently truncate 1.5 to 1).
 _RUN_STRUCT = pa.struct(
     [(name, _ARROW_KIND[dtype]) for name, dtype in RUN_COLUMNS.items() if name not in _DERIVED]
-    + [("token_usage", pa.struct([("input", pa.float64()), ("output", pa.float64())])),
-       ("tool_trace", pa.list_(pa.struct([("name", pa.string())])))]
+    + [("token_usage", pa.struct([("input", pa.float64()), ("output", pa.float64())]))]
 )
 _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError,
                  ValueError, OverflowError)
@@ -271,6 +303,7 @@ def _read_struct(records: list[Mapping[str, Any]], struct: pa.StructType) -> pa.
         return None
 
 
+@_bulk
 def runs_frame(
     records: Iterable[Mapping[str, Any]],
     *,
@@ -293,7 +326,6 @@ def runs_frame(
         field = struct.field
         # pc.struct_field keeps a null token_usage null (StructArray.field would give 0s).
         usage = {k: pc.struct_field(field("token_usage"), k) for k in ("input", "output")}
-        trace_lengths = pc.list_value_length(field("tool_trace"))
     else:
         def field(name: str) -> list[Any]:
             return [r.get(name) for r in records]
@@ -301,8 +333,9 @@ def runs_frame(
         raw = [u if isinstance(u, Mapping) else {} for u in raw]
         usage = {k: _arrow([u.get(k) for u in raw], INT) for k in ("input", "output")}
         usage = {k: v.cast(pa.float64()) for k, v in usage.items()}
-        trace_lengths = pa.array([len(t) if isinstance(t, list) else None for t in field("tool_trace")],
-                                 type=pa.int64())
+    # Counted in Python: reading the traces into Arrow just to count them costs more.
+    trace_lengths = pa.array([len(t) if type(t) is list else None
+                              for t in (r.get("tool_trace") for r in records)], type=pa.int64())
     arrays: dict[str, pa.Array] = {}
     for name, dtype in RUN_COLUMNS.items():
         if name in _USAGE:
@@ -330,10 +363,22 @@ _CALL_PARENT_STRUCT = pa.struct(
 )
 
 
+def _known_fields(items: list[Mapping[str, Any]]) -> tuple[list[Any], list[Any], list[Any], bool]:
+    """Names, inputs and outputs of trace items, at C speed when every item has all three
+    (the last value says whether they did)."""
+    try:
+        columns = [list(map(itemgetter(key), items)) for key in ("name", "input", "output")]
+        return columns[0], columns[1], columns[2], True
+    except KeyError:
+        columns = [[item.get(key) for item in items] for key in ("name", "input", "output")]
+        return columns[0], columns[1], columns[2], False
+
+
 def _all_dicts(items: list[Any]) -> bool:
     return set(map(type, items)) <= {dict}
 
 
+@_bulk
 def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per tool call, in trace order, from full run records (``get_run``'s).
 
@@ -369,18 +414,29 @@ def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     arrays = {
         "agent_run_id": parent_column("id", CATEGORY),
         "agent_id": parent_column("agent_id", CATEGORY),
-        "name": _arrow([i.get("name") for i in items], CATEGORY),
     }
     for key in _PARENT_COLUMNS:
         arrays[key] = parent_column(key, TOOL_CALL_COLUMNS[key])
+    names, inputs, outputs, complete = _known_fields(items)
+    arrays["name"] = _arrow(names, CATEGORY)
     objects: dict[str, Any] = {
         "step": np.arange(total, dtype=np.int64) - starts,
-        "input": _object_array([i.get("input") for i in items]),
-        "output": _object_array([i.get("output") for i in items]),
+        "input": _object_array(inputs),
+        "output": _object_array(outputs),
     }
-    extra_keys = sorted(set().union(*items) - _KNOWN_CALL_KEYS - set(TOOL_CALL_COLUMNS))
-    for key in extra_keys:
-        objects[key] = _infer_extra([i.get(key) for i in items])
+    # Extra keys (an error, a duration) are usually on a few items: find and read those only.
+    # When every item has name, input and output, an item with other keys has more than three.
+    if complete:
+        odd = [j for j, item in enumerate(items) if len(item) != 3]
+    else:
+        odd = [j for j, item in enumerate(items) if item.keys() != _KNOWN_CALL_KEYS]
+    extra_keys = sorted(set().union(*(items[j] for j in odd)) - _KNOWN_CALL_KEYS - set(TOOL_CALL_COLUMNS))
+    if extra_keys:
+        for key in extra_keys:
+            values: list[Any] = [None] * total
+            for j in odd:
+                values[j] = items[j].get(key)
+            objects[key] = _infer_extra(values)
     order = ["agent_run_id", "agent_id", "step", "name", "input", "output", *extra_keys,
              *_PARENT_COLUMNS]
     return _frame(arrays, objects, order)

@@ -10,10 +10,7 @@ and every column's pandas dtype, so :func:`table_to_frame` gives back the same d
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -21,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .frames import RUN_COLUMNS, TOOL_CALL_COLUMNS, _category_order, _UNSORTED, STRING
+from .frames import RUN_COLUMNS, STRING, TOOL_CALL_COLUMNS, _UNSORTED, _category_order, gc_paused
 
 __all__ = ["frame_to_table", "table_to_frame"]
 
@@ -66,21 +63,6 @@ def frame_to_table(frame: pd.DataFrame, kind: str) -> pa.Table:
     # a table of hundreds of small chunks is slow to write, read and unify.
     table = pa.table(arrays).combine_chunks()
     return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Creating hundreds of thousands of small dicts triggers a cyclic-GC pass every few
-    hundred allocations, and now and then a full one over every object of the process; none of
-    the new objects can be garbage yet, so those passes are pure cost (about half the decoding
-    time here, far more in a notebook already holding millions of objects)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:

@@ -338,3 +338,14 @@ def test_cache_path_argument_and_compaction(server, client, tmp_path):
     frames = fetch_runs(client=client, cache=path)
     pd.testing.assert_frame_equal(frames.runs, runs)
     pd.testing.assert_frame_equal(frames.tool_calls, calls)
+
+
+def test_client_from_the_environment_and_a_progress_bar(server, monkeypatch, capsys):
+    monkeypatch.setenv("CONDUIT_API_TOKEN", server.token)
+    monkeypatch.setenv("CONDUIT_BASE_URL", server.base_url)
+    frames = fetch_runs(max_runs=6, progress=True)  # at the default pace, 120 a minute
+    newest = sorted(expected_records(server), key=lambda r: r["created_at"], reverse=True)[:6]
+    assert list(frames.runs["id"]) == [r["id"] for r in newest]
+    err = capsys.readouterr().err
+    assert "traces" in err and "pages" in err  # tqdm's text bars went to stderr
+    assert server.token not in err
