@@ -1,0 +1,485 @@
+"""Plots of duration, tokens, cost, dispositions and tool use, in the style of seaborn's
+axes-level functions: ``plot_x(frame, *, by=None, ax=None, **kwargs) -> Axes``.
+
+They draw on ``ax`` (or the current Axes), pass ``**kwargs`` on to matplotlib, return the Axes
+and never call ``plt.show()``. Units are in the labels (s, tokens, USD); each disposition has
+one colour in every plot (:func:`disposition_colors`); 40 groups read as well as 2 (the ``top``
+largest, then "other"); an empty frame gives an Axes that says "no runs".
+
+>>> import matplotlib.pyplot as plt
+>>> fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+>>> plot_duration(runs, by="agent_name", ax=axes[0])
+>>> plot_cost(runs, by="agent_name", freq="D", ax=axes[1])
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
+
+from .analysis import _float, cost_breakdown, require_columns
+
+__all__ = [
+    "DISPOSITION_COLORS",
+    "disposition_colors",
+    "plot_cost",
+    "plot_dispositions",
+    "plot_duration",
+    "plot_duration_vs_tokens",
+    "plot_tokens",
+    "plot_tool_usage",
+]
+
+#: The colour of each well-known disposition; others get a stable colour from their name.
+DISPOSITION_COLORS: dict[str, str] = {
+    "resolved": "#2a9d8f",
+    "escalated": "#e76f51",
+    "awaiting_guest": "#e9c46a",
+    "handed_off": "#7b5ea7",
+    "no_action_needed": "#8d99ae",
+    "spam": "#5c5f66",
+}
+OTHER = "other"
+OTHER_COLOR = "#c8c8c8"
+_PALETTE = [plt.get_cmap("tab20")(i) for i in range(20)]
+_GROUP_PALETTE = list(plt.get_cmap("tab10").colors)
+_INPUT_COLOR, _OUTPUT_COLOR = "#4c78a8", "#f58518"
+
+
+def disposition_colors(names: Iterable[Any]) -> dict[Any, Any]:
+    """A colour per disposition: fixed for the known ones, derived from the name otherwise,
+    so that a disposition has the same colour in every plot and every session."""
+    colors = {}
+    for name in names:
+        if name in DISPOSITION_COLORS:
+            colors[name] = DISPOSITION_COLORS[name]
+        elif name == OTHER:
+            colors[name] = OTHER_COLOR
+        else:
+            colors[name] = _PALETTE[zlib.crc32(str(name).encode()) % len(_PALETTE)]
+    return colors
+
+
+def _colors_for(column: str | None, keys: Sequence[Any]) -> dict[Any, Any]:
+    if column == "disposition":
+        return disposition_colors(keys)
+    colors, i = {}, 0
+    for key in keys:
+        if key == OTHER:
+            colors[key] = OTHER_COLOR
+        else:
+            colors[key] = _GROUP_PALETTE[i % len(_GROUP_PALETTE)]
+            i += 1
+    return colors
+
+
+def _axes(ax: Axes | None) -> Axes:
+    return ax if ax is not None else plt.gca()
+
+
+def _nothing(ax: Axes, message: str = "no runs") -> Axes:
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#777777",
+            fontsize=12)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def _thousands(value: float, _pos: Any = None) -> str:
+    return f"{value:,.0f}"
+
+
+def _usd_formatter(largest: float) -> FuncFormatter:
+    decimals = 0 if largest >= 100 else 2 if largest >= 1 else 3 if largest >= 0.1 else 4
+    return FuncFormatter(lambda value, _pos=None: f"${value:,.{decimals}f}")
+
+
+def _usd(value: float) -> str:
+    decimals = 2 if abs(value) >= 1 else 4
+    return f"${value:,.{decimals}f}"
+
+
+def _missing_label(column: Any) -> str:
+    return f"(no {_pretty(column)})" if column else "(none)"
+
+
+def _pretty(column: Any) -> str:
+    """A column name as a title says it: agent_name -> agent, disposition_reason -> disposition reason."""
+    return {"agent_name": "agent", "agent_id": "agent id"}.get(column, str(column).replace("_", " "))
+
+
+_FREQ_WORDS = {"h": "hour", "H": "hour", "D": "day", "W": "week", "MS": "month", "ME": "month", "M": "month"}
+
+
+def _per(freq: str) -> str:
+    return _FREQ_WORDS.get(freq, f"{freq} bucket")
+
+
+def _text_usd(value: float) -> str:
+    """Dollars in a text label: escaped, as two '$' would start matplotlib's mathtext."""
+    return _usd(value).replace("$", r"\$")
+
+
+def _top_labels(keys: pd.Series, weights: pd.Series | None, top: int) -> pd.Series:
+    """Group labels with all but the ``top`` heaviest groups merged into "other"."""
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise ValueError(f"top must be a whole number >= 1, got {top!r}")
+    labels = keys.astype(object).where(keys.notna(), _missing_label(keys.name))
+    totals = (weights if weights is not None else pd.Series(1.0, index=keys.index)).groupby(labels).sum()
+    order = totals.sort_values(ascending=False, kind="stable").index
+    if len(order) <= top + 1:  # "other" for a single group would hide a name for nothing
+        return labels
+    keep = set(order[:top])
+    return labels.where(labels.isin(keep), OTHER)
+
+
+def _ordered(labels: pd.Series, weights: pd.Series | None = None) -> list[Any]:
+    totals = (weights if weights is not None else pd.Series(1.0, index=labels.index)).groupby(labels).sum()
+    order = [k for k in totals.sort_values(ascending=False, kind="stable").index if k != OTHER]
+    return order + ([OTHER] if OTHER in totals.index else [])
+
+
+def _check_freq(freq: str) -> None:
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise ValueError(f"freq must be a pandas frequency such as 'h', 'D', 'W'; got {freq!r}") from None
+
+
+def _time_axis(ax: Axes) -> None:
+    for label in ax.get_xticklabels():
+        label.set_rotation(30)
+        label.set_horizontalalignment("right")
+
+
+# -- duration -------------------------------------------------------------------------------
+
+def plot_duration(
+    runs: pd.DataFrame,
+    *,
+    by: str | None = None,
+    kind: str = "hist",
+    log: bool = True,
+    bins: int = 50,
+    top: int = 8,
+    marks: bool = True,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Run durations: a histogram (``kind="hist"``) or ECDF (``kind="ecdf"``) per group, on a log
+    scale by default, with the median (dashed) and 90th percentile (dotted) marked.
+
+    ``kwargs`` go to ``Axes.hist`` or ``Axes.plot``.
+    """
+    require_columns(runs, ["duration_ms", *([by] if by else [])], "plot_duration")
+    if kind not in ("hist", "ecdf"):
+        raise ValueError(f"kind must be 'hist' or 'ecdf', got {kind!r}")
+    ax = _axes(ax)
+    seconds = pd.Series(_float(runs["duration_ms"]) / 1000.0, index=runs.index)
+    valid = seconds.notna() & ((seconds > 0) if log else True)
+    if not valid.any():
+        return _nothing(ax)
+    seconds = seconds[valid]
+    labels = _top_labels(runs.loc[valid, by], None, top) if by else pd.Series("all runs", index=seconds.index)
+    groups = _ordered(labels)
+    colors = _colors_for(by, groups) if by else {"all runs": "#4c78a8"}
+    lo, hi = seconds.min(), seconds.max()
+    edges = np.geomspace(lo, hi if hi > lo else lo * 1.01, bins + 1) if log else np.linspace(lo, hi, bins + 1)
+    for group in groups:
+        values = seconds[labels == group].to_numpy()
+        p50, p90 = np.percentile(values, [50, 90])
+        label = f"{group} (p50 {p50:,.1f} s, p90 {p90:,.1f} s)"
+        color = colors[group]
+        if kind == "hist":
+            options = {"histtype": "step" if len(groups) > 1 else "stepfilled", "linewidth": 1.6,
+                       "alpha": 1.0 if len(groups) > 1 else 0.75, **kwargs}
+            ax.hist(values, bins=edges, color=color, label=label, **options)
+        else:
+            ordered = np.sort(values)
+            ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), drawstyle="steps-post",
+                    color=color, label=label, **kwargs)
+        if marks:
+            ax.axvline(p50, color=color, linestyle="--", linewidth=1)
+            ax.axvline(p90, color=color, linestyle=":", linewidth=1)
+    if log:
+        ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
+    ax.set_xlabel("duration (s)")
+    ax.set_ylabel("runs" if kind == "hist" else "share of runs")
+    if kind == "hist":
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_title("Run duration" + (f" by {_pretty(by)}" if by else ""))
+    ax.legend(fontsize="small", title="dashed: p50, dotted: p90", title_fontsize="small")
+    return ax
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+def plot_tokens(
+    runs: pd.DataFrame,
+    *,
+    by: str | None = None,
+    freq: str | None = None,
+    top: int = 8,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Input against output tokens: stacked bars per group (``by``), or stacked areas over time
+    (``freq``, e.g. ``"D"``). ``kwargs`` go to ``Axes.barh`` or ``Axes.stackplot``."""
+    require_columns(runs, ["input_tokens", "output_tokens", *([by] if by else []),
+                           *(["created_at"] if freq else [])], "plot_tokens")
+    ax = _axes(ax)
+    frame = pd.DataFrame({"input": _float(runs["input_tokens"]), "output": _float(runs["output_tokens"])},
+                         index=runs.index)
+    has = frame["input"].notna() | frame["output"].notna()
+    if not has.any():
+        return _nothing(ax)
+    frame = frame[has].fillna(0)
+    if freq:
+        _check_freq(freq)
+        buckets = frame.set_index(runs.loc[has, "created_at"]).resample(freq, label="left", closed="left").sum()
+        ax.stackplot(buckets.index, buckets["input"], buckets["output"], labels=["input", "output"],
+                     colors=[_INPUT_COLOR, _OUTPUT_COLOR], alpha=0.85, **kwargs)
+        ax.set_ylabel("tokens")
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.set_title(f"Tokens per {_per(freq)}, input and output")
+        ax.legend(loc="upper left", fontsize="small")
+        _time_axis(ax)
+        return ax
+    labels = (_top_labels(runs.loc[has, by], frame["input"] + frame["output"], top) if by
+              else pd.Series("all runs", index=frame.index))
+    sums = frame.groupby(labels).sum()
+    order = _ordered(labels, frame["input"] + frame["output"])
+    sums = sums.loc[order[::-1]]  # largest at the top
+    names = [str(k) for k in sums.index]
+    ax.barh(names, sums["input"], color=_INPUT_COLOR, label="input", **kwargs)
+    ax.barh(names, sums["output"], left=sums["input"], color=_OUTPUT_COLOR, label="output", **kwargs)
+    for y, (i, o) in enumerate(zip(sums["input"], sums["output"])):
+        total = i + o
+        share = o / total if total else 0
+        ax.text(total, y, f"  {total:,.0f} ({share:.0%} output)", va="center", fontsize="small")
+    ax.set_xlabel("tokens")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_xlim(0, float((sums["input"] + sums["output"]).max()) * 1.35)
+    ax.set_title("Tokens, input and output" + (f", by {_pretty(by)}" if by else ""))
+    ax.legend(loc="lower right", fontsize="small")
+    return ax
+
+
+# -- cost -----------------------------------------------------------------------------------
+
+def plot_cost(
+    runs: pd.DataFrame,
+    *,
+    by: str | None = "agent_name",
+    freq: str | None = None,
+    top: int = 8,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Cost in USD: a bar per group, labelled with the cost per resolved run; or, with ``freq``,
+    bars over time stacked by group. ``kwargs`` go to ``Axes.barh`` or ``Axes.bar``."""
+    require_columns(runs, ["total_cost", *([by] if by else []), *(["created_at"] if freq else [])],
+                    "plot_cost")
+    ax = _axes(ax)
+    cost = pd.Series(_float(runs["total_cost"]), index=runs.index)
+    has = cost.notna()
+    if not has.any():
+        return _nothing(ax)
+    labels = (_top_labels(runs.loc[has, by], cost[has], top) if by
+              else pd.Series("all runs", index=cost[has].index))
+    order = _ordered(labels, cost[has])
+    colors = _colors_for(by, order)
+    if freq:
+        _check_freq(freq)
+        frame = pd.DataFrame({"t": runs.loc[has, "created_at"], "g": labels, "c": cost[has]})
+        table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"])["c"].sum()
+                 .unstack(fill_value=0.0).reindex(columns=order, fill_value=0.0))
+        width = _bar_width(table.index)
+        bottom = np.zeros(len(table))
+        for group in order:
+            ax.bar(table.index, table[group], bottom=bottom, width=width, color=colors[group],
+                   label=str(group), align="edge", **kwargs)
+            bottom += table[group].to_numpy()
+        ax.set_ylabel("cost (USD)")
+        ax.yaxis.set_major_formatter(_usd_formatter(float(bottom.max()) if len(bottom) else 0))
+        ax.set_title(f"Cost per {_per(freq)}" + (f" by {_pretty(by)}" if by else ""))
+        if by:
+            ax.legend(fontsize="small", ncols=2 if len(order) > 6 else 1)
+        _time_axis(ax)
+        return ax
+    frame = runs.loc[has].assign(_group=labels)
+    table = cost_breakdown(frame, by="_group").reindex(order)
+    names = [str(k) for k in table.index][::-1]
+    values = table["total_cost"].to_numpy()[::-1]
+    ax.barh(names, values, color=[colors[k] for k in table.index][::-1], **kwargs)
+    for y, (value, per_resolved) in enumerate(zip(values, table["cost_per_resolved_run"].to_numpy()[::-1])):
+        note = f"  {_text_usd(value)}" + (f"  ({_text_usd(per_resolved)} per resolved run)"
+                                           if np.isfinite(per_resolved) else "")
+        ax.text(value, y, note, va="center", fontsize="small")
+    ax.set_xlabel("cost (USD)")
+    ax.xaxis.set_major_formatter(_usd_formatter(float(values.max())))
+    ax.set_xlim(0, float(values.max()) * 1.6)
+    ax.set_title("Cost" + (f" by {_pretty(by)}" if by else ""))
+    return ax
+
+
+def _bar_width(index: pd.Index) -> float:
+    if len(index) < 2:
+        return 0.8
+    step = (index[1] - index[0]) / pd.Timedelta(days=1)
+    return float(step) * 0.9
+
+
+# -- dispositions ---------------------------------------------------------------------------
+
+def plot_dispositions(
+    runs: pd.DataFrame,
+    *,
+    freq: str = "D",
+    normalize: bool = True,
+    top: int = 8,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """The disposition mix over time: shares (stacked areas, ``normalize=True``) or counts
+    (stacked bars) per ``freq`` bucket of runs that have a disposition."""
+    require_columns(runs, ["disposition", "created_at"], "plot_dispositions")
+    _check_freq(freq)
+    ax = _axes(ax)
+    has = runs["disposition"].notna() & runs["created_at"].notna()
+    if not has.any():
+        return _nothing(ax, "no runs with a disposition")
+    labels = _top_labels(runs.loc[has, "disposition"], None, top)
+    order = _ordered(labels)
+    colors = disposition_colors(order)
+    counts = (pd.DataFrame({"t": runs.loc[has, "created_at"], "d": labels})
+              .groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "d"]).size()
+              .unstack(fill_value=0)
+              .reindex(columns=order, fill_value=0))
+    if normalize:
+        shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0)
+        ax.stackplot(shares.index, *[shares[c] for c in order], labels=[str(c) for c in order],
+                     colors=[colors[c] for c in order], **kwargs)
+        ax.set_ylim(0, 1)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
+        ax.set_ylabel("share of runs")
+    else:
+        bottom = np.zeros(len(counts))
+        width = _bar_width(counts.index)
+        for c in order:
+            ax.bar(counts.index, counts[c], bottom=bottom, width=width, color=colors[c], label=str(c),
+                   align="edge", **kwargs)
+            bottom += counts[c].to_numpy()
+        ax.set_ylabel("runs")
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_title(f"Dispositions per {_per(freq)}" + (", share of runs" if normalize else ""))
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _time_axis(ax)
+    return ax
+
+
+# -- tools ----------------------------------------------------------------------------------
+
+def plot_tool_usage(
+    tool_calls: pd.DataFrame,
+    *,
+    by: str | None = None,
+    top: int = 15,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Calls per tool (the ``top`` most called, then "other"), optionally split by a column of
+    the calls, such as the run's ``"disposition"``. ``kwargs`` go to ``Axes.barh``."""
+    require_columns(tool_calls, ["name", *([by] if by else [])], "plot_tool_usage")
+    ax = _axes(ax)
+    if tool_calls.empty:
+        return _nothing(ax, "no tool calls")
+    names = _top_labels(tool_calls["name"], None, top)
+    order = _ordered(names)
+    rows = [str(n) for n in order][::-1]
+    if by is None:
+        counts = names.value_counts().reindex(order).to_numpy()[::-1]
+        ax.barh(rows, counts, color="#4c78a8", **kwargs)
+        for y, value in enumerate(counts):
+            ax.text(value, y, f"  {value:,}", va="center", fontsize="small")
+        ax.set_xlim(0, float(counts.max()) * 1.15)
+    else:
+        split = _top_labels(tool_calls[by], None, 8)
+        parts = _ordered(split)
+        colors = _colors_for(by, parts)
+        table = (pd.DataFrame({"n": names, "s": split}).groupby(["n", "s"]).size().unstack(fill_value=0)
+                 .reindex(index=order, columns=parts, fill_value=0).iloc[::-1])
+        left = np.zeros(len(table))
+        for part in parts:
+            ax.barh(rows, table[part].to_numpy(), left=left, color=colors[part], label=str(part), **kwargs)
+            left += table[part].to_numpy()
+        ax.legend(fontsize="small", title=by, title_fontsize="small", loc="lower right")
+    ax.set_xlabel("calls")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else ""))
+    return ax
+
+
+# -- scatter --------------------------------------------------------------------------------
+
+def plot_duration_vs_tokens(
+    runs: pd.DataFrame,
+    *,
+    hue: str | None = "disposition",
+    sample: int | None = 20_000,
+    log: bool = True,
+    seed: int = 0,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Duration against total tokens, one point per run, coloured by a categorical ``hue``
+    (``"disposition"``: the disposition colours) or a numeric one (``"total_cost"``: a colour
+    scale with a bar in USD). At most ``sample`` points are drawn (a reproducible random
+    sample); ``kwargs`` go to ``Axes.scatter``."""
+    require_columns(runs, ["duration_ms", "total_tokens", *([hue] if hue else [])], "plot_duration_vs_tokens")
+    ax = _axes(ax)
+    x = _float(runs["total_tokens"])
+    y = _float(runs["duration_ms"]) / 1000.0
+    ok = ~np.isnan(x) & ~np.isnan(y) & ((x > 0) & (y > 0) if log else True)
+    rows = np.flatnonzero(ok)
+    if not len(rows):
+        return _nothing(ax)
+    if sample is not None and len(rows) > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=sample, replace=False))
+    options = {"s": 10, "alpha": 0.6, "linewidths": 0, **kwargs}
+    if hue is None:
+        ax.scatter(x[rows], y[rows], color="#4c78a8", **options)
+    elif pd.api.types.is_numeric_dtype(runs[hue]) and not isinstance(runs[hue].dtype, pd.CategoricalDtype):
+        values = _float(runs[hue])[rows]
+        points = ax.scatter(x[rows], y[rows], c=values, cmap=options.pop("cmap", "viridis"), **options)
+        bar = ax.figure.colorbar(points, ax=ax)
+        bar.set_label(f"{hue} (USD)" if "cost" in hue else hue)
+        if "cost" in hue:
+            bar.formatter = _usd_formatter(float(np.nanmax(values)) if len(values) else 0)
+            bar.update_ticks()
+    else:
+        labels = _top_labels(runs[hue].iloc[rows], None, 8)
+        order = _ordered(labels)
+        colors = _colors_for(hue, order)
+        for key in order:
+            pick = (labels == key).to_numpy()
+            ax.scatter(x[rows][pick], y[rows][pick], color=colors[key], label=str(key), **options)
+        ax.legend(fontsize="small", title=hue, title_fontsize="small", markerscale=2)
+    if log:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
+    ax.set_xlabel("tokens (input + output)")
+    ax.set_ylabel("duration (s)")
+    shown = f" ({len(rows):,} of {int(ok.sum()):,} runs)" if len(rows) < ok.sum() else ""
+    ax.set_title("Duration against tokens" + (f", by {_pretty(hue)}" if hue else "") + shown)
+    return ax
