@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from . import accessor as _accessor  # noqa: F401  (registers DataFrame.conduit)
 from . import demo
+from .analysis import cost_breakdown, outliers, review_sample, summarize, tool_stats
 from .cache import RunCache, cache_info, clear_cache
 from .client import ConduitClient
 from .errors import (
@@ -21,6 +23,16 @@ from .export import read_parquet
 from .fetch import RunFrames, fetch_runs
 from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .pacing import RateLimiter
+from .plots import (
+    DISPOSITION_COLORS,
+    disposition_colors,
+    plot_cost,
+    plot_dispositions,
+    plot_duration,
+    plot_duration_vs_tokens,
+    plot_tokens,
+    plot_tool_usage,
+)
 
 __version__ = "0.1.0"
 
@@ -33,6 +45,7 @@ __all__ = [
     "BadRequestError",
     "ConduitClient",
     "ConduitError",
+    "DISPOSITION_COLORS",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -42,10 +55,22 @@ __all__ = [
     "agents_frame",
     "cache_info",
     "clear_cache",
+    "cost_breakdown",
     "demo",
+    "disposition_colors",
     "errors_frame",
     "fetch_runs",
+    "outliers",
+    "plot_cost",
+    "plot_dispositions",
+    "plot_duration",
+    "plot_duration_vs_tokens",
+    "plot_tokens",
+    "plot_tool_usage",
     "read_parquet",
+    "review_sample",
     "runs_frame",
+    "summarize",
     "tool_calls_frame",
+    "tool_stats",
 ]

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = ["cost_breakdown", "outliers", "review_sample", "summarize", "tool_stats"]
 
@@ -206,23 +208,37 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     names = tool_calls["name"].astype("category")
     tools = names.cat.categories
-    tool_code = names.cat.codes.to_numpy()
+    tool_code = names.cat.codes.to_numpy().astype(np.int64)
     run_ids = tool_calls["agent_run_id"].astype("category")
+    codes = run_ids.cat.codes.to_numpy().astype(np.int64)
     if runs is not None:
         require_columns(runs, ["id", "duration_ms", "total_cost", "disposition"], "tool_stats")
-        universe = pd.Index(runs["id"].astype(object))
-        run_code = universe.get_indexer(run_ids.cat.categories.astype(object))[run_ids.cat.codes.to_numpy()]
-        run_code = np.where(run_ids.cat.codes.to_numpy() < 0, -1, run_code)
+        n_runs = len(runs)
+        # Arrow's hash lookup of the calls' run ids among the runs' ids (C++, no Python strings).
+        found = pc.index_in(pa.array(run_ids.cat.categories.astype(str).array),
+                            value_set=pa.array(runs["id"].astype(str).array))
+        found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+        run_code = np.where(codes < 0, -1, found[np.maximum(codes, 0)])
     else:
-        universe = pd.Index(run_ids.cat.categories.astype(object))
-        run_code = run_ids.cat.codes.to_numpy().astype(np.int64)
+        used = np.bincount(codes[codes >= 0], minlength=len(run_ids.cat.categories)) > 0
+        renumber = np.cumsum(used) - 1
+        n_runs = int(used.sum())
+        run_code = np.where(codes < 0, -1, renumber[np.maximum(codes, 0)])
     ok = (tool_code >= 0) & (run_code >= 0)
-    n_tools, n_runs = len(tools), len(universe)
+    n_tools = len(tools)
     calls = np.bincount(tool_code[tool_code >= 0], minlength=n_tools)
-    # (tool, run) pairs, deduplicated: which runs used which tool.
-    pairs = np.unique(tool_code[ok].astype(np.int64) * max(n_runs, 1) + run_code[ok])
-    pair_tool, pair_run = pairs // max(n_runs, 1), pairs % max(n_runs, 1)
-    using = np.bincount(pair_tool, minlength=n_tools)
+    # Which runs used which tool: a tools x runs table of booleans when it fits in 256 MB.
+    if n_tools * max(n_runs, 1) <= 256_000_000:
+        member = np.zeros((n_tools, max(n_runs, 1)), dtype=bool)
+        member[tool_code[ok], run_code[ok]] = True
+        using = member.sum(axis=1)
+        pair_tool, pair_run = np.nonzero(member)
+    else:  # pragma: no cover - tens of thousands of tools
+        member = None
+        pairs = np.sort(tool_code[ok] * n_runs + run_code[ok])
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
+        pair_tool, pair_run = pairs // n_runs, pairs % n_runs
+        using = np.bincount(pair_tool, minlength=n_tools)
     with np.errstate(invalid="ignore", divide="ignore"):
         table = pd.DataFrame({
             "calls": calls,
@@ -233,23 +249,36 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
         if runs is not None:
             seconds = _float(runs["duration_ms"]) / 1000.0
             cost = _float(runs["total_cost"])
-            p50_with, p50_without, cost_with, cost_without = [], [], [], []
+            has_s, has_c = ~np.isnan(seconds), ~np.isnan(cost)
+            # Means from per-tool sums over the (tool, run) pairs, which come grouped by tool.
+            cost0 = np.where(has_c, cost, 0.0)
+            sum_with = np.bincount(pair_tool, weights=cost0[pair_run], minlength=n_tools)
+            n_with = np.bincount(pair_tool, weights=has_c[pair_run], minlength=n_tools)
+            sum_all, n_all = cost0.sum(), has_c.sum()
+            table["cost_per_run_with"] = np.where(n_with > 0, sum_with / np.maximum(n_with, 1), np.nan)
+            table["cost_per_run_without"] = np.where(n_all - n_with > 0,
+                                                     (sum_all - sum_with) / np.maximum(n_all - n_with, 1), np.nan)
+            p50_with, p50_without = [], []
             for t in range(n_tools):
-                mask = np.zeros(n_runs, dtype=bool)
-                mask[pair_run[pair_tool == t]] = True
-                p50_with.append(np.nanmedian(seconds[mask]) if np.any(mask & ~np.isnan(seconds)) else np.nan)
-                p50_without.append(np.nanmedian(seconds[~mask]) if np.any(~mask & ~np.isnan(seconds)) else np.nan)
-                cost_with.append(np.nanmean(cost[mask]) if np.any(mask & ~np.isnan(cost)) else np.nan)
-                cost_without.append(np.nanmean(cost[~mask]) if np.any(~mask & ~np.isnan(cost)) else np.nan)
+                if member is not None:
+                    mask = member[t]
+                else:  # pragma: no cover
+                    mask = np.zeros(n_runs, dtype=bool)
+                    mask[pair_run[pair_tool == t]] = True
+                inside, outside = seconds[mask & has_s], seconds[~mask & has_s]
+                p50_with.append(float(np.median(inside)) if len(inside) else np.nan)
+                p50_without.append(float(np.median(outside)) if len(outside) else np.nan)
             table["p50_duration_s_with"] = p50_with
             table["p50_duration_s_without"] = p50_without
-            table["cost_per_run_with"] = cost_with
-            table["cost_per_run_without"] = cost_without
+            order = ["calls", "runs_using", "share_of_runs", "calls_per_run", "p50_duration_s_with",
+                     "p50_duration_s_without", "cost_per_run_with", "cost_per_run_without"]
+            table = table[order]
             disposition = runs["disposition"].astype("category")
-            d_code = disposition.cat.codes.to_numpy()
-            mix = np.zeros((n_tools, len(disposition.cat.categories)))
+            d_code = disposition.cat.codes.to_numpy().astype(np.int64)
+            n_d = len(disposition.cat.categories)
             has = d_code[pair_run] >= 0
-            np.add.at(mix, (pair_tool[has], d_code[pair_run][has]), 1)
+            mix = np.bincount(pair_tool[has] * n_d + d_code[pair_run][has],
+                              minlength=n_tools * n_d).reshape(n_tools, n_d).astype(float)
             totals = mix.sum(axis=1, keepdims=True)
             shares = np.where(totals > 0, mix / np.where(totals > 0, totals, 1), np.nan)
             for j, name in enumerate(disposition.cat.categories):
@@ -289,23 +318,25 @@ def review_sample(runs: pd.DataFrame, n: int = 50, *, by: str | None = "disposit
 
     Runs with a value in ``by`` are split into strata; the sample takes the same number from
     each (all of a stratum smaller than its share, the rest spread over the larger ones), so
-    that rare dispositions are reviewed too. The same ``runs``, ``n`` and ``seed`` give the same
-    sample. ``by=None`` samples uniformly. Ordered by stratum, then newest first.
+    that rare dispositions are reviewed too. The same runs (in any order), ``n`` and ``seed``
+    give the same sample. ``by=None`` samples uniformly. Ordered by stratum, then newest first.
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
     rng = np.random.default_rng(seed)
+    # Work on positions and two columns; take the n chosen rows at the end.
+    ids = pa.array(runs["id"].astype(str).array)
+    by_id = pc.sort_indices(ids).to_numpy()  # the same runs in another order: the same sample
     if by is None:
-        order = np.sort(rng.permutation(len(runs))[:n])
-        return runs.iloc[order]
-    pool = runs[runs[by].notna()]
-    # Stable order before sampling, so that the same runs in another order give the same sample.
-    pool = pool.sort_values("id", kind="stable")
-    strata = {k: g for k, g in pool.groupby(pool[by].astype(object), sort=True)}
-    sizes = {k: len(g) for k, g in strata.items()}
+        chosen = by_id[np.sort(rng.permutation(len(by_id))[:n])]
+        return runs.iloc[np.sort(chosen)]
+    keys = runs[by].astype("category")
+    codes = keys.cat.codes.to_numpy()[by_id]
+    positions = {k: by_id[codes == k] for k in range(len(keys.cat.categories)) if np.any(codes == k)}
+    sizes = {k: len(v) for k, v in positions.items()}
     quota = dict.fromkeys(sizes, 0)
-    left = min(n, len(pool))
+    left = min(n, sum(sizes.values()))
     while left > 0:
         open_ = [k for k in sizes if quota[k] < sizes[k]]
         each = max(1, left // len(open_))
@@ -316,10 +347,10 @@ def review_sample(runs: pd.DataFrame, n: int = 50, *, by: str | None = "disposit
             if left == 0:
                 break
     parts = []
-    for k, group in strata.items():
+    for k in sorted(positions, key=lambda k: str(keys.cat.categories[k])):
         if quota[k]:
-            chosen = rng.choice(len(group), size=quota[k], replace=False)
-            part = group.iloc[np.sort(chosen)]
+            picked = positions[k][np.sort(rng.choice(sizes[k], size=quota[k], replace=False))]
+            part = runs.iloc[picked]
             if "created_at" in part:
                 part = part.sort_values("created_at", ascending=False, kind="stable")
             parts.append(part)

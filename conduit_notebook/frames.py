@@ -400,16 +400,20 @@ def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     items = list(chain.from_iterable(traces))
     if not _all_dicts(items):
         items = [i if isinstance(i, Mapping) else {"output": i} for i in items]
-    parent = pa.array(np.repeat(np.arange(len(records)), counts))
     starts = np.repeat(np.cumsum(counts) - counts, counts)
     struct = _read_struct(records, _CALL_PARENT_STRUCT)
 
+    with_calls = pa.array(counts > 0)
+    parent_among = pa.array(np.repeat(np.arange(int((counts > 0).sum())), counts[counts > 0]))
+
     def parent_column(name: str, dtype: Any) -> pa.Array:
-        column = _arrow(struct.field(name) if struct is not None else [r.get(name) for r in records],
-                        dtype)
+        values = struct.field(name) if struct is not None else pa.array(
+            [_to_text(r.get(name)) for r in records], type=pa.string())
+        # Only runs with calls: a run id category with no rows would be noise in value_counts.
+        column = _arrow(values.filter(with_calls), dtype)
         if isinstance(column, pa.DictionaryArray):  # repeat the codes, not the strings
-            return pa.DictionaryArray.from_arrays(column.indices.take(parent), column.dictionary)
-        return column.take(parent)
+            return pa.DictionaryArray.from_arrays(column.indices.take(parent_among), column.dictionary)
+        return column.take(parent_among)
 
     arrays = {
         "agent_run_id": parent_column("id", CATEGORY),

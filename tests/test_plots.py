@@ -1,0 +1,195 @@
+"""The plots: what was drawn (bar sizes, line data, colours), rendered with Agg."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+import matplotlib.dates
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.colors import to_hex  # noqa: E402
+
+from conduit_notebook import (  # noqa: E402
+    DISPOSITION_COLORS,
+    cost_breakdown,
+    disposition_colors,
+    plot_cost,
+    plot_dispositions,
+    plot_duration,
+    plot_duration_vs_tokens,
+    plot_tokens,
+    plot_tool_usage,
+    runs_frame,
+    summarize,
+    tool_calls_frame,
+)
+from conduit_notebook.demo import DemoData  # noqa: E402
+
+from .analysis_data import run  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def demo_frames():
+    records = DemoData(runs=1500, agents=4, seed=2).records()
+    names = {a["id"]: a["name"] for a in DemoData(runs=1, agents=4, seed=2).agents}
+    return runs_frame(records, agent_names=names), tool_calls_frame(records)
+
+
+def rendered(ax) -> bytes:
+    buffer = io.BytesIO()
+    ax.figure.savefig(buffer, format="png")
+    assert buffer.getvalue()[:4] == b"\x89PNG"
+    return buffer.getvalue()
+
+
+def test_cost_bars_equal_the_breakdown(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_cost(runs, by="agent_name")
+    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+    expected = cost_breakdown(runs, by="agent_name")["total_cost"]
+    assert widths == pytest.approx({str(k): v for k, v in expected.items()})
+    assert ax.get_xlabel() == "cost (USD)"
+    assert any("per resolved run" in t.get_text() and "\\$" in t.get_text() for t in ax.texts)
+    rendered(ax)
+
+
+def test_cost_over_time_stacks_to_the_daily_totals(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_cost(runs, by="agent_name", freq="D")
+    heights: dict[float, float] = {}
+    for patch in ax.patches:
+        heights[patch.get_x()] = heights.get(patch.get_x(), 0.0) + patch.get_height()
+    daily = summarize(runs, freq="D")["total_cost"]
+    assert sorted(heights.values()) == pytest.approx(sorted(daily.to_numpy()))
+    assert {t.get_text() for t in ax.get_legend().get_texts()} == set(runs["agent_name"].dropna().astype(str))
+    rendered(ax)
+
+
+def test_token_bars_split_input_and_output(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_tokens(runs, by="agent_name")
+    sums = runs.groupby("agent_name", observed=True)[["input_tokens", "output_tokens"]].sum()
+    inputs = [p for p in ax.patches if p.get_label() == "input" or p.get_x() == 0]
+    by_name = {}
+    for label, patch in zip([t.get_text() for t in ax.get_yticklabels()] * 2, ax.patches):
+        by_name.setdefault(label, []).append(patch)
+    for name, (inp, out) in by_name.items():
+        assert inp.get_width() == sums.loc[name, "input_tokens"]
+        assert out.get_width() == sums.loc[name, "output_tokens"] and out.get_x() == inp.get_width()
+    assert inputs and ax.get_xlabel() == "tokens"
+    over_time = plot_tokens(runs, freq="D", ax=plt.figure().gca())
+    assert len(over_time.collections) == 2 and over_time.get_ylabel() == "tokens"
+
+
+def test_dispositions_counts_and_colours(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_dispositions(runs, freq="W", normalize=False)
+    expected = (runs.dropna(subset=["disposition"])
+                .groupby([pd.Grouper(key="created_at", freq="W", label="left", closed="left"), "disposition"],
+                         observed=True).size())
+    drawn = {c.get_label(): c for c in ax.containers}
+    for (week, disposition), count in expected.items():
+        container = drawn[disposition]
+        bar = next(b for b in container.patches if np.isclose(b.get_x(), matplotlib.dates.date2num(week)))
+        assert bar.get_height() == count
+        assert to_hex(bar.get_facecolor()) == to_hex(DISPOSITION_COLORS[disposition])
+    shares = plot_dispositions(runs, freq="D", ax=plt.figure().gca())
+    assert shares.get_ylim() == (0, 1) and len(shares.collections) == runs["disposition"].nunique()
+
+
+def test_duration_marks_and_ecdf(demo_frames):
+    runs, _ = demo_frames
+    seconds = runs["duration_ms"].dropna().astype(float) / 1000
+    ax = plot_duration(runs)
+    vertical = [line.get_xdata()[0] for line in ax.lines]
+    assert vertical == pytest.approx([np.percentile(seconds, 50), np.percentile(seconds, 90)])
+    assert len(ax.patches) == 1  # one filled histogram
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "duration (s)"
+    ecdf = plot_duration(runs, by="agent_name", kind="ecdf", marks=False, ax=plt.figure().gca())
+    steps = [line for line in ecdf.lines]
+    assert len(steps) == runs["agent_name"].nunique()
+    first = steps[0]
+    assert first.get_ydata()[-1] == 1.0 and np.all(np.diff(first.get_xdata()) >= 0)
+    assert ecdf.get_ylabel() == "share of runs"
+
+
+def test_tool_usage_bars_equal_the_counts(demo_frames):
+    _, calls = demo_frames
+    ax = plot_tool_usage(calls, top=5)
+    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+    counts = calls["name"].value_counts()
+    assert len(widths) == 6 and "other" in widths  # the top 5, then the rest
+    for name in counts.index[:5]:
+        assert widths[name] == counts[name]
+    assert widths["other"] == counts.iloc[5:].sum()
+    split = plot_tool_usage(calls, by="disposition", ax=plt.figure().gca())
+    assert sum(p.get_width() for p in split.patches) == len(calls)
+
+
+def test_scatter_points_and_colour_scale(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_duration_vs_tokens(runs)
+    points = sum(len(c.get_offsets()) for c in ax.collections)
+    valid = (runs["total_tokens"].notna() & runs["duration_ms"].notna() & (runs["duration_ms"] > 0)).sum()
+    assert points == valid
+    capped = plot_duration_vs_tokens(runs, sample=200, ax=plt.figure().gca())
+    assert sum(len(c.get_offsets()) for c in capped.collections) == 200
+    by_cost = plot_duration_vs_tokens(runs, hue="total_cost", ax=plt.figure().gca())
+    assert len(by_cost.figure.axes) == 2  # the colour bar
+    assert "USD" in by_cost.figure.axes[1].get_ylabel()
+
+
+def test_forty_groups_read_as_top_n_plus_other():
+    records = [run(i, f"agent{i % 40:02d}", cost=0.01 * (1 + i % 40)) for i in range(400)]
+    runs = runs_frame(records)
+    ax = plot_cost(runs, by="agent_id", top=8)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 9 and labels[0] == "other"  # bars are drawn bottom-up
+    assert sum(p.get_width() for p in ax.patches) == pytest.approx(runs["total_cost"].sum())
+
+
+@pytest.mark.parametrize("draw", [
+    lambda r, c: plot_duration(r), lambda r, c: plot_tokens(r), lambda r, c: plot_tokens(r, freq="D"),
+    lambda r, c: plot_cost(r), lambda r, c: plot_cost(r, freq="D"), lambda r, c: plot_dispositions(r),
+    lambda r, c: plot_tool_usage(c), lambda r, c: plot_duration_vs_tokens(r),
+])
+def test_empty_frames_say_so(draw):
+    ax = draw(runs_frame([]), tool_calls_frame([]))
+    assert any(t.get_text().startswith("no ") for t in ax.texts)
+    rendered(ax)
+
+
+def test_one_colour_per_disposition_everywhere():
+    colors = disposition_colors(["resolved", "refund_requested", "other"])
+    assert colors["resolved"] == DISPOSITION_COLORS["resolved"]
+    assert colors["refund_requested"] == disposition_colors(["refund_requested"])["refund_requested"]
+    assert colors["other"] != colors["resolved"]
+
+
+def test_axes_are_returned_and_kwargs_reach_matplotlib(demo_frames):
+    runs, _ = demo_frames
+    fig, ax = plt.subplots()
+    assert plot_cost(runs, ax=ax, alpha=0.3) is ax
+    assert all(p.get_alpha() == 0.3 for p in ax.patches)
+
+
+def test_accessor_delegates_and_checks_the_frame(demo_frames):
+    runs, calls = demo_frames
+    pd.testing.assert_frame_equal(runs.conduit.summarize(by="agent_name"), summarize(runs, by="agent_name"))
+    assert calls.conduit.tool_stats(runs).index[0] == calls["name"].value_counts().index[0]
+    assert runs.conduit.plot_cost() is not None
+    with pytest.raises(AttributeError, match="works on a tool-calls frame"):
+        runs.conduit.tool_stats()
+    with pytest.raises(AttributeError, match="needs a runs frame"):
+        pd.DataFrame({"x": [1]}).conduit
