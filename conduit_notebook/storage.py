@@ -18,7 +18,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .frames import RUN_COLUMNS, STRING, TOOL_CALL_COLUMNS, _UNSORTED, _category_order, gc_paused
+from .frames import (
+    RUN_COLUMNS,
+    STRING,
+    TOOL_CALL_COLUMNS,
+    _category_order,
+    _pandas_type,
+    _UNSORTED,
+    gc_paused,
+)
 
 __all__ = ["frame_to_table", "table_to_frame"]
 
@@ -76,16 +84,6 @@ def _decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:
     document = pc.binary_join(one, pa.scalar(",", pa.large_string()))[0].as_py()
     with gc_paused():
         return json.loads(f"[{document}]")
-
-
-def _pandas_type(arrow_type: pa.DataType) -> Any:
-    if arrow_type in (pa.string(), pa.large_string()):
-        return STRING
-    if arrow_type == pa.int64():
-        return pd.Int64Dtype()
-    if arrow_type == pa.bool_():
-        return pd.BooleanDtype()
-    return None
 
 
 def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
