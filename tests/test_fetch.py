@@ -6,6 +6,7 @@ import _thread
 import asyncio
 import math
 import os
+import signal
 import stat
 import threading
 import time
@@ -261,6 +262,16 @@ def test_new_and_finishing_runs_are_picked_up():
 
 
 def test_interrupt_keeps_what_was_fetched_and_resumes(_private_cache):
+    # A process started in the background has SIGINT ignored, and then interrupt_main() does
+    # nothing: make Ctrl-C raise KeyboardInterrupt, as in a notebook, for this test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_and_resume(_private_cache)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_and_resume(_private_cache):
     with demo.serve(runs=160, agents=1, seed=3) as server:
         client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=900)
         timer = threading.Timer(3.0, _thread.interrupt_main)  # Ctrl-C in a notebook, 3 s in
