@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import accessor as _accessor  # noqa: F401  (registers DataFrame.conduit)
 from . import demo
-from .analysis import cost_breakdown, outliers, review_sample, summarize, tool_stats
+from .analysis import cost_breakdown, filter_runs, outliers, review_sample, summarize, tool_stats
 from .cache import RunCache, cache_info, clear_cache
 from .client import ConduitClient
 from .errors import (
@@ -23,6 +23,8 @@ from .export import read_parquet
 from .fetch import RunFrames, fetch_runs
 from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .pacing import RateLimiter
+from .review import ReviewStore, cohen_kappa, review_report, wilson_interval
+from .widgets import DispositionReview, RunExplorer, RunInspector
 from .plots import (
     DISPOSITION_COLORS,
     disposition_colors,
@@ -46,20 +48,26 @@ __all__ = [
     "ConduitClient",
     "ConduitError",
     "DISPOSITION_COLORS",
+    "DispositionReview",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
     "RateLimiter",
+    "ReviewStore",
     "RunCache",
+    "RunExplorer",
     "RunFrames",
+    "RunInspector",
     "agents_frame",
     "cache_info",
     "clear_cache",
+    "cohen_kappa",
     "cost_breakdown",
     "demo",
     "disposition_colors",
     "errors_frame",
     "fetch_runs",
+    "filter_runs",
     "outliers",
     "plot_cost",
     "plot_dispositions",
@@ -68,9 +76,11 @@ __all__ = [
     "plot_tokens",
     "plot_tool_usage",
     "read_parquet",
+    "review_report",
     "review_sample",
     "runs_frame",
     "summarize",
     "tool_calls_frame",
     "tool_stats",
+    "wilson_interval",
 ]

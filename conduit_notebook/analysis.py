@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["cost_breakdown", "outliers", "review_sample", "summarize", "tool_stats"]
+__all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats"]
 
 SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_duration_s",
                    "p99_duration_s", "input_tokens", "output_tokens", "total_tokens",
@@ -357,3 +357,72 @@ def review_sample(runs: pd.DataFrame, n: int = 50, *, by: str | None = "disposit
     if not parts:
         return runs.iloc[0:0]
     return pd.concat(parts)
+
+
+def filter_runs(
+    runs: pd.DataFrame,
+    *,
+    agents: Sequence[str] | None = None,
+    statuses: Sequence[str] | None = None,
+    dispositions: Sequence[str] | None = None,
+    reasons: Sequence[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    duration_s: tuple[float | None, float | None] | None = None,
+    text: str | None = None,
+) -> pd.DataFrame:
+    """The runs matching every given filter (None or empty: no filter on that column).
+
+    ``agents`` match ``agent_name`` or ``agent_id``; ``start``/``end`` bound ``created_at``
+    (dates, datetimes or strings; naive means UTC; ``end`` is inclusive of its whole day when a
+    date); ``duration_s`` is (low, high) in seconds; ``text`` is searched, case-insensitively,
+    in ``response``, ``reflection`` and ``error``.
+    """
+    mask = np.ones(len(runs), dtype=bool)
+
+    def among(column: str, values: Sequence[str] | None) -> None:
+        nonlocal mask
+        if values:
+            mask &= runs[column].astype(object).isin(list(values)).to_numpy()
+
+    if agents:
+        mask &= (runs["agent_name"].astype(object).isin(list(agents))
+                 | runs["agent_id"].astype(object).isin(list(agents))).to_numpy()
+    among("status", statuses)
+    among("disposition", dispositions)
+    among("disposition_reason", reasons)
+    created = runs["created_at"]
+    if start is not None:
+        mask &= (created >= _utc(start)).fillna(False).to_numpy()
+    if end is not None:
+        bound = _utc(end)
+        if _is_date(end):
+            bound = bound + pd.Timedelta(days=1)
+            mask &= (created < bound).fillna(False).to_numpy()
+        else:
+            mask &= (created <= bound).fillna(False).to_numpy()
+    if duration_s is not None:
+        low, high = duration_s
+        seconds = _float(runs["duration_ms"]) / 1000.0
+        if low is not None:
+            mask &= seconds >= low
+        if high is not None:
+            mask &= seconds <= high
+    if text:
+        found = np.zeros(len(runs), dtype=bool)
+        for column in ("response", "reflection", "error"):
+            if column in runs:
+                found |= runs[column].str.contains(text, case=False, regex=False).fillna(False).to_numpy(dtype=bool)
+        mask &= found
+    return runs[mask]
+
+
+def _is_date(value: Any) -> bool:
+    import datetime as _dt
+
+    return isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)
+
+
+def _utc(value: Any) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

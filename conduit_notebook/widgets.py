@@ -1,0 +1,488 @@
+"""Notebook widgets: a run explorer, a run inspector and a disposition review.
+
+>>> from conduit_notebook import RunExplorer, RunInspector, DispositionReview
+>>> RunExplorer(frames)                       # filters over summary, duration, tokens, cost... tabs
+>>> RunInspector(frames, run_id)              # one run: header, response, reflection, tool trace
+>>> review = DispositionReview(frames, reviewer="ana")   # verdicts saved as they are given
+>>> review.results                            # the verdicts so far
+
+They take frames (``fetch_runs(...)`` or anything with ``.runs`` and ``.tool_calls``), never a
+client. The logic lives in plain functions (:func:`conduit_notebook.analysis.filter_runs`,
+:mod:`conduit_notebook.review`); the widgets are thin ``VBox`` subclasses, and an exception in a
+callback is shown in the widget, not lost in a log.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import json
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as w
+import matplotlib.pyplot as plt
+import pandas as pd
+from IPython.display import display
+
+from . import plots
+from .analysis import filter_runs, review_sample, summarize
+from .review import VERDICTS, ReviewStore
+
+__all__ = ["DispositionReview", "RunExplorer", "RunInspector"]
+
+#: Characters of a tool call's input or output shown before "show all".
+PAYLOAD_PREVIEW = 1200
+_RUN_LIST_SIZE = 200
+
+
+def _frames_parts(frames: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    runs = getattr(frames, "runs", None)
+    calls = getattr(frames, "tool_calls", None)
+    if not isinstance(runs, pd.DataFrame) or not isinstance(calls, pd.DataFrame):
+        raise TypeError("frames must have .runs and .tool_calls DataFrames (the result of fetch_runs)")
+    return runs, calls
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Show an exception raised in a widget callback inside the widget."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - shown to the user, who can act on it
+            self._show_error(exc)
+            return None
+    return wrapper
+
+
+class _ErrorArea:
+    _errors: w.HTML
+
+    def _show_error(self, exc: BaseException) -> None:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        self._errors.value = (f"<div style='color:#a40000;background:#fde8e8;padding:6px;border-radius:4px'>"
+                              f"<b>Error:</b> {html.escape(detail)}</div>")
+        self.last_error = exc
+
+    def _clear_error(self) -> None:
+        self._errors.value = ""
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 0) -> str:
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "–"
+    if isinstance(value, pd.Timestamp):
+        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
+    if isinstance(value, (int, float)):
+        return f"{value:,.{digits}f}{unit}"
+    return html.escape(str(value))
+
+
+def _pretty_json(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+# -- inspector ------------------------------------------------------------------------------
+
+class RunInspector(w.VBox, _ErrorArea):
+    """One run: status, disposition, reason, duration, tokens, cost and times; the response and
+    the reflection; the tool trace in order, each call's input and output as pretty JSON
+    (collapsible; long payloads cut, with a button to show all); previous/next over ``run_ids``
+    (default: every run in ``frames.runs``, newest first)."""
+
+    def __init__(self, frames: Any, run_id: str | None = None, *, run_ids: Sequence[str] | None = None) -> None:
+        self._runs, self._calls = _frames_parts(frames)
+        self._by_id = self._runs.set_index(self._runs["id"].astype(object), drop=False)
+        self._errors = w.HTML()
+        self._header = w.HTML()
+        self._texts = w.HTML()
+        self._trace = w.VBox()
+        self._prev = w.Button(description="◀ previous", layout=w.Layout(width="120px"))
+        self._next = w.Button(description="next ▶", layout=w.Layout(width="120px"))
+        self._position = w.Label()
+        self._prev.on_click(self._on_prev_click)
+        self._next.on_click(self._on_next_click)
+        self.run_ids = list(run_ids) if run_ids is not None else list(self._runs["id"].astype(object))
+        self.run_id: str | None = None
+        super().__init__([w.HBox([self._prev, self._next, self._position]), self._errors, self._header,
+                          self._texts, self._trace])
+        self.add_class("conduit-run-inspector")
+        if run_id is not None or self.run_ids:
+            self.show(run_id if run_id is not None else self.run_ids[0])
+
+    @_guarded
+    def show(self, run_id: str) -> None:
+        """Show the run with this ``id``."""
+        if run_id not in self._by_id.index:
+            raise KeyError(f"run {run_id!r} is not in these frames")
+        self._clear_error()
+        self.run_id = run_id
+        run = self._by_id.loc[run_id]
+        if isinstance(run, pd.DataFrame):
+            run = run.iloc[0]
+        position = self.run_ids.index(run_id) if run_id in self.run_ids else None
+        self._position.value = f"{position + 1} of {len(self.run_ids)}" if position is not None else ""
+        self._prev.disabled = position is None or position == 0
+        self._next.disabled = position is None or position >= len(self.run_ids) - 1
+        seconds = run["duration_ms"] / 1000 if pd.notna(run["duration_ms"]) else None
+        fields = [
+            ("agent", _fmt(run.get("agent_name") if pd.notna(run.get("agent_name")) else run["agent_id"])),
+            ("status", _fmt(run["status"])), ("disposition", _fmt(run["disposition"])),
+            ("reason", _fmt(run["disposition_reason"])), ("duration", _fmt(seconds, " s", 1)),
+            ("tokens", f"{_fmt(run['input_tokens'])} in / {_fmt(run['output_tokens'])} out"),
+            ("cost", _fmt(run["total_cost"], "", 4).join(["$", ""]) if pd.notna(run["total_cost"]) else "–"),
+            ("created", _fmt(run["created_at"])), ("completed", _fmt(run["completed_at"])),
+        ]
+        cells = "".join(f"<div><span style='color:#666'>{k}</span><br><b>{v}</b></div>" for k, v in fields)
+        error = (f"<div style='color:#a40000'><b>error:</b> {html.escape(str(run['error']))}</div>"
+                 if pd.notna(run["error"]) else "")
+        self._header.value = (f"<div style='font-family:monospace;color:#555'>{html.escape(run_id)}</div>"
+                              f"<div style='display:grid;grid-template-columns:repeat(5,auto);gap:6px 18px;"
+                              f"margin:6px 0'>{cells}</div>{error}")
+        response = run["response"] if pd.notna(run["response"]) else "(no response)"
+        reflection = run["reflection"] if pd.notna(run["reflection"]) else "(no reflection)"
+        self._texts.value = (
+            "<div style='display:grid;grid-template-columns:1fr 1fr;gap:12px'>"
+            f"<div><b>Response</b><div style='white-space:pre-wrap;background:#f6f8fa;padding:8px;"
+            f"border-radius:4px'>{html.escape(str(response))}</div></div>"
+            f"<div><b>Reflection</b><div style='white-space:pre-wrap;background:#f6f8fa;padding:8px;"
+            f"border-radius:4px'>{html.escape(str(reflection))}</div></div></div>")
+        calls = self._calls[self._calls["agent_run_id"].astype(object) == run_id].sort_values("step")
+        self._trace.children = [w.HTML(f"<b>Tool trace</b> ({len(calls)} call{'s' if len(calls) != 1 else ''})")] + [
+            self._call_widget(call) for _, call in calls.iterrows()]
+
+    def _call_widget(self, call: pd.Series) -> w.Widget:
+        extras = {k: call[k] for k in call.index
+                  if k not in ("agent_run_id", "agent_id", "step", "name", "input", "output", "created_at",
+                               "status", "disposition") and pd.notna(call[k])}
+        parts = []
+        for label, value in (("input", call["input"]), ("output", call["output"])):
+            text = _pretty_json(value)
+            view = w.HTML(self._pre(text[:PAYLOAD_PREVIEW] + ("\n…" if len(text) > PAYLOAD_PREVIEW else "")))
+            items: list[w.Widget] = [w.HTML(f"<b>{label}</b>"), view]
+            if len(text) > PAYLOAD_PREVIEW:
+                more = w.ToggleButton(description=f"show all ({len(text):,} characters)", value=False)
+
+                def toggle(change: dict[str, Any], view: w.HTML = view, text: str = text) -> None:
+                    view.value = self._pre(text if change["new"] else text[:PAYLOAD_PREVIEW] + "\n…")
+                more.observe(toggle, names="value")
+                items.append(more)
+            parts.append(w.VBox(items))
+        if extras:
+            parts.append(w.HTML("".join(f"<div><b>{html.escape(str(k))}:</b> {html.escape(str(v))}</div>"
+                                        for k, v in extras.items())))
+        body = w.VBox(parts)
+        box = w.Accordion(children=[body])
+        box.set_title(0, f"{int(call['step']) + 1}. {call['name']}" + (" ⚠" if "error" in extras else ""))
+        box.selected_index = None
+        return box
+
+    @staticmethod
+    def _pre(text: str) -> str:
+        return (f"<pre style='margin:0;max-height:400px;overflow:auto;background:#f6f8fa;padding:6px'>"
+                f"{html.escape(text)}</pre>")
+
+    def _step(self, delta: int) -> None:
+        if self.run_id in self.run_ids:
+            index = self.run_ids.index(self.run_id) + delta
+            if 0 <= index < len(self.run_ids):
+                self.show(self.run_ids[index])
+
+    @_guarded
+    def _on_prev_click(self, _button: Any = None) -> None:
+        self._step(-1)
+
+    @_guarded
+    def _on_next_click(self, _button: Any = None) -> None:
+        self._step(+1)
+
+
+# -- explorer -------------------------------------------------------------------------------
+
+class RunExplorer(w.VBox, _ErrorArea):
+    """Filters (agents, statuses, dispositions, reasons, dates, duration, text in the response,
+    reflection and error) over tabs: a summary table, duration, tokens, cost, dispositions over
+    time and tools. Every tab follows the filters; ``.filtered`` and ``.filtered_tool_calls``
+    are the current selection. Picking a run in the list opens it in the inspector below."""
+
+    TABS = ("Summary", "Duration", "Tokens", "Cost", "Dispositions", "Tools")
+
+    def __init__(self, frames: Any, *, figsize: tuple[float, float] = (9, 4)) -> None:
+        self._runs, self._calls = _frames_parts(frames)
+        self._figsize = figsize
+        runs = self._runs
+
+        def options(column: str) -> list[str]:
+            return sorted(str(v) for v in runs[column].dropna().unique())
+
+        layout = w.Layout(width="190px", height="110px")
+        self._agents = w.SelectMultiple(options=options("agent_name") or options("agent_id"),
+                                        description="", layout=layout)
+        self._statuses = w.SelectMultiple(options=options("status"), layout=layout)
+        self._dispositions = w.SelectMultiple(options=options("disposition"), layout=layout)
+        self._reasons = w.SelectMultiple(options=options("disposition_reason"), layout=w.Layout(width="260px", height="110px"))
+        created = runs["created_at"].dropna()
+        first = created.min().date() if len(created) else None
+        last = created.max().date() if len(created) else None
+        self._start = w.DatePicker(value=first, description="from", layout=w.Layout(width="210px"))
+        self._end = w.DatePicker(value=last, description="to", layout=w.Layout(width="210px"))
+        seconds = runs["duration_ms"].dropna().astype(float) / 1000
+        top = float(seconds.max()) if len(seconds) else 1.0
+        self._duration = w.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 1.0), step=0.1,
+                                            description="duration s", readout_format=".1f",
+                                            layout=w.Layout(width="420px"))
+        self._text = w.Text(placeholder="search response, reflection, error", description="text",
+                            layout=w.Layout(width="420px"))
+        self._count = w.HTML()
+        self._errors = w.HTML()
+        self._outputs = {name: w.Output() for name in self.TABS}
+        self._tabs = w.Tab(children=[self._outputs[n] for n in self.TABS])
+        for i, name in enumerate(self.TABS):
+            self._tabs.set_title(i, name)
+        self._run_list = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
+        self._inspector_box = w.VBox()
+        self._inspector: RunInspector | None = None
+        self._stale: set[str] = set(self.TABS)
+        #: What each tab shows now: the summary table, or the plot's Figure.
+        self.rendered: dict[str, Any] = {}
+        self.filtered = runs
+        self.filtered_tool_calls = self._calls
+
+        for control in (self._agents, self._statuses, self._dispositions, self._reasons, self._start,
+                        self._end, self._duration, self._text):
+            control.observe(self._on_filter_change, names="value")
+        self._tabs.observe(self._on_tab_change, names="selected_index")
+        self._run_list.observe(self._on_run_pick, names="value")
+
+        def column(title: str, control: w.Widget) -> w.VBox:
+            return w.VBox([w.HTML(f"<b>{title}</b>"), control])
+
+        filters = w.HBox([column("agents", self._agents), column("statuses", self._statuses),
+                          column("dispositions", self._dispositions), column("reasons", self._reasons)])
+        ranges = w.HBox([w.VBox([w.HBox([self._start, self._end]), self._duration, self._text]), self._count])
+        super().__init__([filters, ranges, self._errors, self._tabs,
+                          w.HTML("<b>Runs</b> (newest first; pick one to inspect)"), self._run_list,
+                          self._inspector_box])
+        self.add_class("conduit-run-explorer")
+        self.refresh()
+
+    # -- the filter, as a plain function of the controls --------------------------------------
+
+    def _criteria(self) -> dict[str, Any]:
+        seconds = self._duration.value
+        full = (self._duration.min, self._duration.max)
+        return {
+            "agents": list(self._agents.value), "statuses": list(self._statuses.value),
+            "dispositions": list(self._dispositions.value), "reasons": list(self._reasons.value),
+            "start": self._start.value, "end": self._end.value,
+            # The slider's full span means "no filter": runs without a duration stay.
+            "duration_s": None if tuple(seconds) == full else tuple(seconds),
+            "text": self._text.value.strip() or None,
+        }
+
+    @_guarded
+    def refresh(self) -> None:
+        """Apply the filters and redraw the visible tab (the others when they are opened)."""
+        self._clear_error()
+        self.filtered = filter_runs(self._runs, **self._criteria())
+        ids = set(self.filtered["id"].astype(object))
+        self.filtered_tool_calls = self._calls[self._calls["agent_run_id"].astype(object).isin(ids)]
+        self._count.value = (f"<div style='padding:8px 16px'><b>{len(self.filtered):,}</b> of "
+                             f"{len(self._runs):,} runs<br>{len(self.filtered_tool_calls):,} tool calls</div>")
+        newest = self.filtered.sort_values("created_at", ascending=False).head(_RUN_LIST_SIZE)
+        self._run_list.unobserve(self._on_run_pick, names="value")
+        self._run_list.options = [
+            (f"{row.created_at:%Y-%m-%d %H:%M}  {row.agent_name if pd.notna(row.agent_name) else row.agent_id}  "
+             f"{row.status}  {row.disposition if pd.notna(row.disposition) else '–'}  {row.id}", row.id)
+            for row in newest.itertuples()]
+        self._run_list.value = None
+        self._run_list.observe(self._on_run_pick, names="value")
+        self._stale = set(self.TABS)
+        self._render(self.TABS[self._tabs.selected_index or 0])
+
+    def _render(self, name: str) -> None:
+        out = self._outputs[name]
+        out.clear_output(wait=True)
+        runs, calls = self.filtered, self.filtered_tool_calls
+        with out:
+            if name == "Summary":
+                table = summarize(runs, by="agent_name" if runs["agent_name"].notna().any() else "agent_id")
+                total = summarize(runs).rename(index={"all": "(all)"})
+                self.rendered[name] = table = pd.concat([table, total])
+                display(table.style.format({
+                    "share": "{:.1%}", "failure_rate": "{:.1%}", "p50_duration_s": "{:.1f}",
+                    "p90_duration_s": "{:.1f}", "p99_duration_s": "{:.1f}", "input_tokens": "{:,}",
+                    "output_tokens": "{:,}", "total_tokens": "{:,}", "tokens_per_run": "{:,.0f}",
+                    "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}"}, na_rep="–"))
+            else:
+                fig, ax = plt.subplots(figsize=self._figsize, layout="constrained")
+                if name == "Duration":
+                    plots.plot_duration(runs, by="agent_name", ax=ax)
+                elif name == "Tokens":
+                    plots.plot_tokens(runs, by="agent_name", ax=ax)
+                elif name == "Cost":
+                    plots.plot_cost(runs, by="agent_name", ax=ax)
+                elif name == "Dispositions":
+                    plots.plot_dispositions(runs, freq="D", ax=ax)
+                elif name == "Tools":
+                    plots.plot_tool_usage(calls, by="disposition", ax=ax)
+                self.rendered[name] = fig
+                display(fig)
+                plt.close(fig)
+        self._stale.discard(name)
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    @_guarded
+    def _on_filter_change(self, _change: Any = None) -> None:
+        self.refresh()
+
+    @_guarded
+    def _on_tab_change(self, change: dict[str, Any]) -> None:
+        name = self.TABS[change["new"] or 0]
+        if name in self._stale:
+            self._render(name)
+
+    @_guarded
+    def _on_run_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            return
+        ids = [value for _label, value in self._run_list.options]
+        frames = _Frames(self.filtered, self.filtered_tool_calls)
+        self._inspector = RunInspector(frames, change["new"], run_ids=ids)
+        self._inspector_box.children = [self._inspector]
+
+    def select_run(self, run_id: str) -> RunInspector:
+        """Open a run in the inspector (as picking it in the list does)."""
+        self._run_list.value = run_id
+        assert self._inspector is not None
+        return self._inspector
+
+
+class _Frames:
+    def __init__(self, runs: pd.DataFrame, tool_calls: pd.DataFrame) -> None:
+        self.runs, self.tool_calls = runs, tool_calls
+
+
+# -- review ---------------------------------------------------------------------------------
+
+class DispositionReview(w.VBox, _ErrorArea):
+    """Step through a sample of runs and record whether each disposition was right.
+
+    ``sample``: a runs frame (default: :func:`review_sample` of 50, stratified by disposition).
+    Each verdict (correct, wrong with the right disposition, unsure; and a note) is written to
+    ``store`` (a CSV file) at once; reopening with the same store and reviewer resumes at the
+    first run not yet judged. ``.results`` is the verdicts so far.
+    """
+
+    def __init__(self, frames: Any, *, sample: pd.DataFrame | None = None,
+                 store: str = "disposition_reviews.csv", reviewer: str | None = None) -> None:
+        self._runs, self._calls = _frames_parts(frames)
+        self.sample = sample if sample is not None else review_sample(self._runs, n=50)
+        if not isinstance(self.sample, pd.DataFrame) or "id" not in self.sample:
+            raise TypeError("sample must be a runs DataFrame (with an 'id' column)")
+        self.store = ReviewStore(store)
+        self.reviewer = reviewer or ""
+        self._ids = list(self.sample["id"].astype(object))
+        known = sorted({str(d) for d in self._runs["disposition"].dropna().unique()})
+        self._errors = w.HTML()
+        self._progress = w.HTML()
+        self._inspector = RunInspector(_Frames(self.sample, self._calls), run_ids=self._ids)
+        self._inspector._prev.layout.display = "none"  # the review moves on by itself
+        self._inspector._next.layout.display = "none"
+        self._correct = w.Button(description="✔ correct", button_style="success")
+        self._wrong = w.Button(description="✘ wrong", button_style="danger")
+        self._unsure = w.Button(description="? unsure", button_style="warning")
+        self._right = w.Combobox(options=known, placeholder="the right disposition", description="should be",
+                                 ensure_option=False, layout=w.Layout(width="320px"))
+        self._note = w.Textarea(placeholder="note (optional)", layout=w.Layout(width="520px", height="60px"))
+        self._back = w.Button(description="◀ back")
+        self._skip = w.Button(description="skip ▶")
+        self._correct.on_click(self._on_correct_click)
+        self._wrong.on_click(self._on_wrong_click)
+        self._unsure.on_click(self._on_unsure_click)
+        self._back.on_click(self._on_back_click)
+        self._skip.on_click(self._on_skip_click)
+        super().__init__([
+            self._progress, self._errors,
+            w.HBox([self._correct, self._wrong, self._right, self._unsure]),
+            w.HBox([self._note, w.VBox([self._back, self._skip])]),
+            self._inspector,
+        ])
+        self.add_class("conduit-disposition-review")
+        done = self.store.reviewed(self.reviewer)
+        self.position = next((i for i, run_id in enumerate(self._ids) if run_id not in done), len(self._ids))
+        self._go(self.position)
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """The verdicts in the store for this sample (every reviewer's latest)."""
+        frame = self.store.load()
+        return frame[frame["agent_run_id"].isin(self._ids)].reset_index(drop=True)
+
+    @property
+    def current(self) -> str | None:
+        return self._ids[self.position] if self.position < len(self._ids) else None
+
+    def _go(self, position: int) -> None:
+        self.position = max(0, min(position, len(self._ids)))
+        done = self.store.reviewed(self.reviewer)
+        judged = sum(1 for i in self._ids if i in done)
+        if self.current is None:
+            self._progress.value = (f"<b>Review complete</b>: {judged} of {len(self._ids)} runs judged. "
+                                    "See <code>.results</code> and <code>review_report()</code>.")
+            for button in (self._correct, self._wrong, self._unsure, self._skip):
+                button.disabled = True
+            return
+        for button in (self._correct, self._wrong, self._unsure, self._skip):
+            button.disabled = False
+        run = self.sample.iloc[self.position]
+        self._progress.value = (f"<b>Run {self.position + 1} of {len(self._ids)}</b> · {judged} judged · "
+                                f"recorded disposition: <b>{html.escape(str(run['disposition']))}</b>")
+        self._right.value = ""
+        self._note.value = ""
+        self._inspector.show(self.current)
+
+    def _record(self, verdict: str) -> None:
+        self._clear_error()
+        run = self.sample.iloc[self.position]
+        right = self._right.value.strip() or None
+        if verdict == "wrong" and not right:
+            raise ValueError("Pick or type the right disposition in 'should be' before marking the run wrong.")
+        self.store.add(agent_run_id=str(run["id"]), agent_id=str(run["agent_id"]),
+                       disposition=None if pd.isna(run["disposition"]) else str(run["disposition"]),
+                       verdict=verdict, reviewed_disposition=right if verdict == "wrong" else None,
+                       note=self._note.value, reviewer=self.reviewer)
+        self._go(self.position + 1)
+
+    def judge(self, verdict: str, *, right: str | None = None, note: str = "") -> None:
+        """Record a verdict on the current run, as the buttons do."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        self._right.value = right or ""
+        self._note.value = note
+        self._record(verdict)
+
+    @_guarded
+    def _on_correct_click(self, _button: Any = None) -> None:
+        self._record("correct")
+
+    @_guarded
+    def _on_wrong_click(self, _button: Any = None) -> None:
+        self._record("wrong")
+
+    @_guarded
+    def _on_unsure_click(self, _button: Any = None) -> None:
+        self._record("unsure")
+
+    @_guarded
+    def _on_back_click(self, _button: Any = None) -> None:
+        self._go(self.position - 1)
+
+    @_guarded
+    def _on_skip_click(self, _button: Any = None) -> None:
+        self._go(self.position + 1)

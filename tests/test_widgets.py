@@ -1,0 +1,202 @@
+"""The widgets, headless: set control values, click buttons, read what they expose."""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import date
+
+import matplotlib
+
+matplotlib.use("Agg")
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from conduit_notebook import (  # noqa: E402
+    DispositionReview,
+    RunExplorer,
+    RunInspector,
+    cohen_kappa,
+    filter_runs,
+    review_report,
+    runs_frame,
+    tool_calls_frame,
+    wilson_interval,
+)
+from conduit_notebook.demo import DemoData  # noqa: E402
+
+
+class Frames:
+    def __init__(self, runs, tool_calls):
+        self.runs, self.tool_calls = runs, tool_calls
+
+
+@pytest.fixture(scope="module")
+def frames():
+    data = DemoData(runs=1200, agents=3, seed=6)
+    names = {a["id"]: a["name"] for a in data.agents}
+    records = data.records()
+    return Frames(runs_frame(records, agent_names=names), tool_calls_frame(records))
+
+
+def test_explorer_filters_follow_the_controls(frames):
+    explorer = RunExplorer(frames)
+    runs = frames.runs
+    assert len(explorer.filtered) == len(runs)
+    explorer._agents.value = ("Billing",)
+    explorer._dispositions.value = ("escalated", "resolved")
+    expected = runs[(runs["agent_name"] == "Billing") & runs["disposition"].isin(["escalated", "resolved"])]
+    assert sorted(explorer.filtered["id"]) == sorted(expected["id"])
+    assert set(explorer.filtered_tool_calls["agent_run_id"].astype(str)) <= set(expected["id"])
+    assert len(explorer.filtered_tool_calls) == frames.tool_calls["agent_run_id"].isin(expected["id"]).sum()
+    assert f"<b>{len(expected):,}</b> of {len(runs):,}" in explorer._count.value
+    explorer._text.value = "with the property team"
+    hits = expected[expected["response"].str.contains("with the property team", case=False, na=False)]
+    assert len(explorer.filtered) == len(hits) > 0
+    explorer._text.value = ""
+    explorer._duration.value = (2.0, 5.0)
+    seconds = expected["duration_ms"].astype(float) / 1000
+    assert len(explorer.filtered) == ((seconds >= 2) & (seconds <= 5)).sum()
+    day = expected["created_at"].dt.date.iloc[len(expected) // 2]
+    explorer._duration.value = (explorer._duration.min, explorer._duration.max)
+    explorer._start.value = day
+    explorer._end.value = day
+    assert (explorer.filtered["created_at"].dt.date == day).all() and len(explorer.filtered) > 0
+
+
+def test_every_tab_follows_a_filter_change(frames):
+    explorer = RunExplorer(frames)
+    explorer._agents.value = ("Billing", "Check-in")
+    for index, name in enumerate(RunExplorer.TABS):
+        explorer._tabs.selected_index = index
+        assert name not in explorer._stale
+    shown = explorer.filtered
+    summary = explorer.rendered["Summary"]
+    assert list(summary.index) == ["Billing", "Check-in", "(all)"]
+    assert summary.loc["(all)", "runs"] == len(shown)
+    cost_ax = explorer.rendered["Cost"].axes[0]
+    widths = {t.get_text(): p.get_width() for t, p in zip(cost_ax.get_yticklabels(), cost_ax.patches)}
+    expected = shown.groupby("agent_name", observed=True)["total_cost"].sum()
+    assert widths == pytest.approx(expected.to_dict())
+    tools_ax = explorer.rendered["Tools"].axes[0]
+    assert sum(p.get_width() for p in tools_ax.patches) == len(explorer.filtered_tool_calls)
+    # Changing a filter redraws the visible tab now and the others when they are opened.
+    explorer._agents.value = ("Billing",)
+    assert explorer._stale == set(RunExplorer.TABS) - {RunExplorer.TABS[-1]}
+    explorer._tabs.selected_index = RunExplorer.TABS.index("Cost")
+    cost_ax = explorer.rendered["Cost"].axes[0]
+    assert [t.get_text() for t in cost_ax.get_yticklabels()] == ["Billing"]
+
+
+def test_choosing_a_run_opens_the_inspector(frames):
+    explorer = RunExplorer(frames)
+    explorer._dispositions.value = ("escalated",)
+    run_id = explorer._run_list.options[3][1]
+    explorer._run_list.value = run_id
+    inspector = explorer._inspector
+    assert isinstance(inspector, RunInspector) and inspector.run_id == run_id
+    assert "escalated" in inspector._header.value
+    inspector._on_next_click()
+    assert inspector.run_id == explorer._run_list.options[4][1]
+
+
+def test_inspector_shows_the_trace_in_order(frames):
+    runs, calls = frames.runs, frames.tool_calls
+    run_id = calls["agent_run_id"].astype(str).value_counts().index[0]
+    inspector = RunInspector(frames, run_id)
+    mine = calls[calls["agent_run_id"] == run_id].sort_values("step")
+    accordions = inspector._trace.children[1:]
+    assert [a.get_title(0).split(". ", 1)[1].rstrip(" ⚠") for a in accordions] == list(mine["name"].astype(str))
+    first_input = accordions[0].children[0].children[0].children[1].value
+    assert "&quot;" in first_input or "{" in first_input  # pretty JSON, escaped
+    row = runs.set_index("id").loc[run_id]
+    assert str(row["disposition"]) in inspector._header.value
+    assert inspector._prev.disabled is (inspector.run_ids.index(run_id) == 0)
+
+
+def test_long_payloads_are_cut_with_a_way_to_see_all(frames):
+    runs, calls = frames.runs, frames.tool_calls.copy()
+    big = {"rows": [{"n": i, "text": "x" * 40} for i in range(200)]}
+    calls.at[calls.index[0], "output"] = big
+    inspector = RunInspector(Frames(runs, calls), str(calls["agent_run_id"].iloc[0]))
+    box = inspector._trace.children[1].children[0].children[1]  # the output part of step 1
+    view, button = box.children[1], box.children[2]
+    assert len(view.value) < 2000 and "…" in view.value
+    button.value = True
+    assert len(view.value) > 10_000
+
+
+def test_review_saves_each_verdict_and_resumes(frames, tmp_path):
+    store = tmp_path / "reviews.csv"
+    review = DispositionReview(frames, store=str(store), reviewer="ana")
+    first, second, third = review._ids[:3]
+    review._correct.click()
+    review._right.value = "handed_off"
+    review._note.value = "guest asked for a person"
+    review._wrong.click()
+    review._unsure.click()
+    rows = list(csv.DictReader(open(store)))
+    assert [r["agent_run_id"] for r in rows] == [first, second, third]
+    assert [r["verdict"] for r in rows] == ["correct", "wrong", "unsure"]
+    assert rows[1]["reviewed_disposition"] == "handed_off" and rows[1]["note"] == "guest asked for a person"
+    assert rows[0]["reviewed_disposition"] == rows[0]["disposition"]
+    assert list(review.results["verdict"]) == ["correct", "wrong", "unsure"]
+    # A kernel restart: a new widget on the same store resumes at the fourth run.
+    again = DispositionReview(frames, store=str(store), reviewer="ana")
+    assert again.position == 3 and again.current == review._ids[3]
+    # Another reviewer starts at the beginning.
+    assert DispositionReview(frames, store=str(store), reviewer="ben").position == 0
+
+
+def test_errors_in_callbacks_show_in_the_widget(frames, tmp_path):
+    review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
+    review._wrong.click()  # no right disposition given
+    assert "Pick or type the right disposition" in review._errors.value
+    assert review.position == 0 and review.results.empty
+    review._correct.click()
+    assert review._errors.value == "" and review.position == 1
+
+
+def test_filter_runs_as_a_function(frames):
+    runs = frames.runs
+    out = filter_runs(runs, statuses=["failed"], end=date(2100, 1, 1))
+    assert len(out) == (runs["status"] == "failed").sum()
+    assert len(filter_runs(runs, text="ZZZ-not-there")) == 0
+
+
+def test_wilson_interval_and_kappa_by_hand():
+    low, high = wilson_interval(8, 10)
+    assert low == pytest.approx(0.4902, abs=1e-4) and high == pytest.approx(0.9433, abs=1e-4)
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+    a = pd.Series(["r", "r", "e", "e", "r", "e"])
+    b = pd.Series(["r", "e", "e", "e", "r", "r"])
+    # observed 4/6; expected (3/6*3/6 + 3/6*3/6) = 0.5; kappa = (0.667 - 0.5) / 0.5
+    assert cohen_kappa(a, b) == pytest.approx((4 / 6 - 0.5) / 0.5)
+
+
+def test_review_report(frames, tmp_path):
+    store = tmp_path / "reviews.csv"
+    ana = DispositionReview(frames, store=str(store), reviewer="ana")
+    sample = ana.sample.reset_index(drop=True)
+    verdicts = []
+    for i in range(6):
+        if i == 2:
+            ana.judge("wrong", right="escalated")
+        elif i == 5:
+            ana.judge("unsure")
+        else:
+            ana.judge("correct")
+        verdicts.append(i)
+    ben = DispositionReview(frames, store=str(store), reviewer="ben")
+    for i in range(4):
+        ben.judge("correct" if i != 1 else "wrong", right="spam")
+    report = review_report(ana.results, frames.runs)
+    overall = report["accuracy"].loc["(all)"]
+    assert overall["reviewed"] == 9 and overall["correct"] == 7 and overall["unsure"] == 1
+    assert overall["accuracy"] == pytest.approx(7 / 9)
+    assert (overall["ci_low"], overall["ci_high"]) == pytest.approx(wilson_interval(7, 9))
+    assert report["confusion"].to_numpy().sum() == 9
+    assert report["kappa_runs"] == 4
+    labels_ana = [sample.loc[i, "disposition"] if i != 2 else "escalated" for i in range(4)]
+    labels_ben = [sample.loc[i, "disposition"] if i != 1 else "spam" for i in range(4)]
+    assert report["kappa"] == pytest.approx(cohen_kappa(pd.Series(labels_ana), pd.Series(labels_ben)))
