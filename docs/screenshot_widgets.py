@@ -1,0 +1,75 @@
+"""Screenshots of the widgets in a real browser: Voilà runs docs/notebooks/widgets.ipynb, and
+Debian's Chromium, driven by Playwright, saves docs/explorer.png and docs/review.png.
+
+    apt-get install -y chromium
+    pip install voila playwright ipykernel && python -m ipykernel install --user --name python3
+    python docs/screenshot_widgets.py
+
+(Playwright's own browser download is not used: it is pointed at /usr/bin/chromium.)
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+DOCS = Path(__file__).resolve().parent
+NOTEBOOK = DOCS / "notebooks" / "widgets.ipynb"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> int:
+    port = free_port()
+    voila = subprocess.Popen(
+        [sys.executable, "-m", "voila", str(NOTEBOOK), "--no-browser", f"--port={port}",
+         "--Voila.ip=127.0.0.1", "--VoilaConfiguration.file_allowlist=['.*']"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            # Tall enough that nothing is scrolled out of view (Voilà skips painting what is).
+            page = browser.new_page(viewport={"width": 1400, "height": 3200})
+            for _ in range(60):
+                try:
+                    page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=120_000)
+                    break
+                except Exception:  # noqa: BLE001 - Voilà still starting
+                    time.sleep(1)
+            page.wait_for_selector(".conduit-run-explorer .widget-select-multiple", timeout=120_000)
+            page.wait_for_selector(".conduit-disposition-review", timeout=120_000)
+            page.wait_for_timeout(2000)  # let the images of the plots arrive
+            explorer = page.locator(".conduit-run-explorer").first
+            # A real click: open the first tool call of the run in the explorer's inspector.
+            explorer.locator(".conduit-run-inspector .lm-TabBar-tab, .conduit-run-inspector .p-Collapse-header, "
+                             ".conduit-run-inspector .jupyter-widget-Collapse-header").first.click()
+            page.wait_for_timeout(1500)
+            explorer.screenshot(path=str(DOCS / "explorer.png"))
+            # A real click in the browser: the Tokens tab, then the explorer again.
+            page.get_by_text("Tokens", exact=True).first.click()
+            page.wait_for_timeout(2500)
+            explorer.screenshot(path=str(DOCS / "explorer_tokens_tab.png"))
+            page.locator(".conduit-disposition-review").first.screenshot(path=str(DOCS / "review.png"))
+            browser.close()
+    finally:
+        voila.terminate()
+        voila.wait(timeout=20)
+    for name in ("explorer.png", "explorer_tokens_tab.png", "review.png"):
+        print(DOCS / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
