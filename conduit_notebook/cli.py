@@ -1,10 +1,15 @@
 """The ``conduit-notebook`` command line.
 
-``conduit-notebook summary --demo`` prints a summary of the runs of a demo workspace;
-``conduit-notebook summary`` does the same against the API named by CONDUIT_API_TOKEN and
-CONDUIT_BASE_URL. ``conduit-notebook serve-demo`` serves the demo workspace until Ctrl-C.
+- ``report [--demo] [--agents ...] [--since 7d] [--out report.html]``: fetch (through the cache)
+  and write a self-contained HTML report; on the built-in demo server with ``--demo`` or when no
+  ``CONDUIT_API_TOKEN`` is set.
+- ``summary``: the same runs as a table in the terminal.
+- ``sync``: fill the cache ahead of a session (for a nightly cron).
+- ``cache info`` / ``cache clear``: see and empty the cache.
+- ``serve-demo``: a local Conduit-compatible server until Ctrl-C.
 
-Exit codes: 0 done, 2 bad arguments, 3 authentication or permission, 1 any other API error.
+Progress goes to stderr. Exit codes: 0 done, 1 an API error, 2 bad arguments, 3 authentication
+or permission, 4 partial (some runs or pages are in the errors table).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from contextlib import ExitStack
 
 from .errors import AuthenticationError, ConduitError, PermissionDeniedError
 
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
 
 def _positive_int(text: str) -> int:
@@ -37,26 +42,54 @@ def _add_demo_options(parser: argparse.ArgumentParser, *, default_runs: int) -> 
     parser.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
 
 
+def _add_fetch_options(parser: argparse.ArgumentParser, *, since: str | None) -> None:
+    parser.add_argument("--demo", action="store_true",
+                        help="use a built-in demo server (the default when CONDUIT_API_TOKEN is not set)")
+    parser.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
+                        help="agent ids or names (default: every agent)")
+    parser.add_argument("--since", default=since,
+                        help=f"runs created since: a span such as 7d, 12h, or an ISO date (default: {since or 'all'})")
+    parser.add_argument("--rpm", type=_positive_int, default=None,
+                        help="requests per minute to stay under (default 120; 3000 on the demo server)")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the local cache")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conduit-notebook",
-        description="Analyse Conduit AI-agent runs: summaries, reports and a local demo server.",
+        description="Analyse Conduit AI-agent runs: reports, summaries, the cache and a local demo server.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    report = commands.add_parser(
+        "report", help="write a self-contained HTML report",
+        description="Fetch runs with their traces (through the cache) and write an HTML report: "
+                    "plots, tables by agent and disposition, top tools, outliers, cost per resolved run.",
+    )
+    _add_fetch_options(report, since="7d")
+    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    _add_demo_options(report, default_runs=2000)
 
     summary = commands.add_parser(
         "summary", help="print a summary of runs per agent",
         description="Print runs, statuses, dispositions, durations, tokens and cost per agent.",
     )
-    summary.add_argument("--demo", action="store_true",
-                         help="use a built-in demo server instead of the Conduit API")
-    summary.add_argument("--since", default=None,
-                         help="only runs created since: a span such as 7d, 12h, or an ISO date "
-                              "(default: every run)")
-    summary.add_argument("--rpm", type=_positive_int, default=None,
-                         help="requests per minute to stay under (default 120; 3000 with --demo, "
-                              "whose server has no limit)")
+    _add_fetch_options(summary, since=None)
     _add_demo_options(summary, default_runs=2000)
+
+    sync = commands.add_parser(
+        "sync", help="fill the cache ahead of a session",
+        description="Fetch runs with their traces into the local cache (for a nightly cron).",
+    )
+    _add_fetch_options(sync, since="30d")
+    _add_demo_options(sync, default_runs=2000)
+
+    cache = commands.add_parser("cache", help="see or empty the local cache",
+                                description="See or empty the local run cache.")
+    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
+    cache_commands.add_parser("info", help="where the cache is, its size, what it holds")
+    clear = cache_commands.add_parser("clear", help="forget every cached run")
+    clear.add_argument("--source", default=None, help="only this API source (as cache info lists it)")
 
     serve = commands.add_parser(
         "serve-demo", help="serve a demo Conduit workspace on 127.0.0.1 until Ctrl-C",
@@ -69,29 +102,79 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _summary(args: argparse.Namespace) -> int:
-    from .client import ConduitClient
+def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack):
+    """Validate, start the demo server if asked (or if there is no token), fetch."""
+    import os
+
+    from .client import TOKEN_ENV, ConduitClient
     from .demo import serve
     from .fetch import fetch_runs, parse_time
-    from .report import print_summary
 
     since = parse_time(args.since, "--since")  # before any server starts or request goes
+    demo = args.demo or not os.environ.get(TOKEN_ENV)
+    if demo:
+        server = stack.enter_context(serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
+        client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=args.rpm or 3000)
+        reason = "" if args.demo else f" ({TOKEN_ENV} is not set)"
+        print(f"Demo server{reason} at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
+              f"(seed {args.seed})", file=sys.stderr)
+    else:
+        client = ConduitClient(requests_per_minute=args.rpm or 120)
+    stack.enter_context(client)
+    # A demo workspace is gone when the command ends, so it stays out of the cache.
+    cache = False if (demo or args.no_cache) else None
+    return fetch_runs(args.agents, client=client, since=since, details=details, cache=cache,
+                      progress=sys.stderr.isatty())
+
+
+def _outcome(frames) -> int:
+    if len(frames.errors):
+        print(f"conduit-notebook: partial: {len(frames.errors)} run(s) or page(s) could not be fetched "
+              "(see the Errors section); run again to retry them", file=sys.stderr)
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .report import html_report
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out must be a file path, not a directory: {out}")
     with ExitStack() as stack:
-        if args.demo:
-            server = stack.enter_context(
-                serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
-            client = ConduitClient(server.token, base_url=server.base_url,
-                                   requests_per_minute=args.rpm or 3000)
-            print(f"Demo server at {server.base_url}: {args.runs} runs, "
-                  f"{args.agent_count} agents (seed {args.seed})", file=sys.stderr)
-        else:
-            client = ConduitClient(requests_per_minute=args.rpm or 120)
-        stack.enter_context(client)
-        # Summaries need no traces: one request per 100 runs. A demo workspace is gone when the
-        # command ends, so it stays out of the cache.
-        frames = fetch_runs(client=client, since=since, details=False,
-                            cache=False if args.demo else None)
-        print_summary(frames.runs, requests=frames.stats.requests)
+        frames = _fetch(args, details=True, stack=stack)
+    out.write_text(html_report(frames), encoding="utf-8")
+    print(f"Wrote {out} ({len(frames.runs):,} runs, {len(frames.tool_calls):,} tool calls, "
+          f"{frames.stats.requests:,} requests, {frames.stats.elapsed_s:.1f} s)", file=sys.stderr)
+    return _outcome(frames)
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .report import print_summary
+
+    with ExitStack() as stack:
+        frames = _fetch(args, details=False, stack=stack)
+    print_summary(frames.runs, requests=frames.stats.requests)
+    return _outcome(frames)
+
+
+def _sync(args: argparse.Namespace) -> int:
+    with ExitStack() as stack:
+        frames = _fetch(args, details=True, stack=stack)
+    print(repr(frames))
+    return _outcome(frames)
+
+
+def _cache(args: argparse.Namespace) -> int:
+    from .cache import cache_info, clear_cache
+
+    if args.cache_command == "info":
+        print(cache_info())
+    else:
+        removed = clear_cache(source=args.source)
+        print(f"Removed {removed:,} cached runs.")
     return EXIT_OK
 
 
@@ -117,7 +200,8 @@ def _serve_demo(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handlers = {"summary": _summary, "serve-demo": _serve_demo}
+    handlers = {"report": _report, "summary": _summary, "sync": _sync, "cache": _cache,
+                "serve-demo": _serve_demo}
     try:
         return handlers[args.command](args)
     except (AuthenticationError, PermissionDeniedError) as exc:

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .analysis import _float, cost_breakdown, require_columns
 
@@ -235,6 +235,7 @@ def plot_duration(
             ax.axvline(p90, color=color, linestyle=":", linewidth=1)
     if log:
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("runs" if kind == "hist" else "share of runs")
@@ -501,6 +502,8 @@ def plot_duration_vs_tokens(
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # minor ticks would print as 2x10^0
+            axis.set_minor_formatter(NullFormatter())
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("tokens (input + output)")

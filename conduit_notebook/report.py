@@ -1,12 +1,26 @@
-"""Text summaries for the command line."""
+"""Reports: a text summary for the terminal and a self-contained HTML report.
+
+>>> from conduit_notebook.report import html_report
+>>> Path("report.html").write_text(html_report(fetch_runs(since="7d")))
+"""
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import sys
-from typing import TextIO
+from datetime import datetime, timezone
+from typing import Any, TextIO
 
 import pandas as pd
 
+from .analysis import cost_breakdown, outliers, summarize, tool_stats
+
+__all__ = ["html_report", "print_summary", "summary_table"]
+
+REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "Tokens", "Tools",
+                   "Outliers", "Errors")
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -54,3 +68,122 @@ def print_summary(runs: pd.DataFrame, *, out: TextIO = sys.stdout, requests: int
     }
     print(table.to_string(formatters=formatters), file=out)
     return table
+
+
+# -- HTML -----------------------------------------------------------------------------------
+
+_STYLE = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px auto;
+       max-width: 1100px; color: #222; }
+h1 { margin-bottom: 4px; } h2 { border-bottom: 2px solid #eee; padding-bottom: 4px; margin-top: 36px; }
+.meta { color: #666; } .cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
+.card { background: #f6f8fa; border-radius: 6px; padding: 10px 16px; min-width: 130px; }
+.card b { display: block; font-size: 22px; } table { border-collapse: collapse; font-size: 13px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: right; }
+th:first-child, td:first-child { text-align: left; } img { max-width: 100%; }
+.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; } .note { color: #666; font-size: 13px; }
+"""
+
+
+def _png(draw: Any, figsize: tuple[float, float] = (8, 4.2)) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    try:
+        draw(ax)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+    finally:
+        plt.close(fig)
+    data = base64.b64encode(buffer.getvalue()).decode()
+    return f"<img alt='plot' src='data:image/png;base64,{data}'>"
+
+
+def format_table(frame: pd.DataFrame, formats: dict[str, str] | None = None, index: bool = True) -> str:
+    """A frame as an HTML table, each column formatted with its ``formats`` spec."""
+    if frame.empty:
+        return "<p class='note'>Nothing to show.</p>"
+    styled = frame.copy()
+    for column, spec in (formats or {}).items():
+        if column in styled:
+            styled[column] = styled[column].map(lambda v, spec=spec: "–" if pd.isna(v) else spec.format(v))
+    return f"<div style='overflow-x:auto'>{styled.to_html(index=index, escape=True, border=0, na_rep='–')}</div>"
+
+
+SUMMARY_FORMATS = {"runs": "{:,}", "share": "{:.1%}", "failure_rate": "{:.1%}", "p50_duration_s": "{:.1f}",
+                    "p90_duration_s": "{:.1f}", "p99_duration_s": "{:.1f}", "input_tokens": "{:,}",
+                    "output_tokens": "{:,}", "total_tokens": "{:,}", "tokens_per_run": "{:,.0f}",
+                    "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}"}
+COST_FORMATS = {"runs": "{:,}", "resolved_runs": "{:,}", "input_tokens": "{:,}", "output_tokens": "{:,}",
+                 "total_tokens": "{:,}", "output_token_share": "{:.1%}", "total_cost": "${:,.2f}",
+                 "cost_share": "{:.1%}", "cost_per_run": "${:,.4f}", "cost_per_resolved_run": "${:,.4f}"}
+
+
+def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
+    """A self-contained HTML report of a :class:`RunFrames`: overview, tables by agent and
+    disposition, cost per resolved run, embedded plots, top tools, outliers and errors."""
+    from . import plots
+
+    runs, calls, errors = frames.runs, frames.tool_calls, frames.errors
+    created = runs["created_at"].dropna()
+    span = (f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
+            if len(created) else "no runs")
+    costs = cost_breakdown(runs, by=None)
+    total = costs.iloc[0] if len(costs) else None
+    cards = [
+        ("runs", f"{len(runs):,}"),
+        ("agents", f"{runs['agent_id'].nunique():,}"),
+        ("tool calls", f"{len(calls):,}"),
+        ("cost", f"${runs['total_cost'].sum():,.2f}"),
+        ("cost per resolved run", "–" if total is None or pd.isna(total["cost_per_resolved_run"])
+         else f"${total['cost_per_resolved_run']:,.4f}"),
+        ("failed", f"{(runs['status'] == 'failed').mean():.1%}" if len(runs) else "–"),
+        ("errors", f"{len(errors):,}"),
+    ]
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>{html.escape(span)} · generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · "
+        f"source {html.escape(str(getattr(frames, 'source', '')))}</p>",
+        "<h2 id='overview'>Overview</h2><div class='cards'>"
+        + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in cards) + "</div>",
+    ]
+    by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
+    parts += ["<h2 id='by-agent'>By agent</h2>", format_table(summarize(runs, by=by), SUMMARY_FORMATS)]
+    parts += ["<h2 id='cost'>Cost</h2>",
+              "<p class='note'>Cost per resolved run: the cost of all of a group's runs divided by its "
+              "resolved runs.</p>",
+              format_table(cost_breakdown(runs, by=by), COST_FORMATS),
+              "<div class='grid'>", _png(lambda ax: plots.plot_cost(runs, by=by, ax=ax)),
+              _png(lambda ax: plots.plot_cost(runs, by=by, freq="D", ax=ax)), "</div>"]
+    parts += ["<h2 id='dispositions'>Dispositions</h2>",
+              format_table(summarize(runs, by="disposition"), SUMMARY_FORMATS),
+              _png(lambda ax: plots.plot_dispositions(runs, freq="D", ax=ax), figsize=(10, 4))]
+    parts += ["<h2 id='duration'>Duration</h2><div class='grid'>",
+              _png(lambda ax: plots.plot_duration(runs, by=by, ax=ax)),
+              _png(lambda ax: plots.plot_duration_vs_tokens(runs, ax=ax)), "</div>"]
+    parts += ["<h2 id='tokens'>Tokens</h2><div class='grid'>",
+              _png(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
+              _png(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
+    tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
+    tool_formats = {"calls": "{:,}", "runs_using": "{:,}", "share_of_runs": "{:.1%}", "calls_per_run": "{:.2f}",
+                    "p50_duration_s_with": "{:.1f}", "p50_duration_s_without": "{:.1f}",
+                    "cost_per_run_with": "${:,.4f}", "cost_per_run_without": "${:,.4f}"}
+    parts += ["<h2 id='tools'>Tools</h2>",
+              format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
+              _png(lambda ax: plots.plot_tool_usage(calls, by="disposition", ax=ax), figsize=(10, 5))]
+    columns = ["id", by, "status", "disposition", "duration_ms", "total_tokens", "total_cost", "score"]
+    parts += ["<h2 id='outliers'>Outliers</h2>",
+              "<p class='note'>The runs furthest above their agent's median (robust score on the log scale).</p>"]
+    for column, label in (("duration_ms", "Slowest"), ("total_cost", "Most expensive")):
+        found = outliers(runs, column, n=8, by=by) if runs[column].notna().any() else runs.iloc[0:0]
+        parts += [f"<h3>{label}</h3>", format_table(found[[c for c in columns if c in found]].round({"score": 1}),
+                                              {"duration_ms": "{:,}", "total_tokens": "{:,}",
+                                               "total_cost": "${:,.4f}"}, index=False)]
+    parts += ["<h2 id='errors'>Errors</h2>",
+              format_table(errors, index=False) if len(errors) else
+              "<p class='note'>None: every listed run was fetched.</p>"]
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")

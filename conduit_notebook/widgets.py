@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from IPython.display import display
+from IPython.display import HTML, display
 
 from . import plots
 from .analysis import filter_runs, review_sample, summarize
+from .report import SUMMARY_FORMATS, format_table
 from .review import VERDICTS, ReviewStore
 
 __all__ = ["DispositionReview", "RunExplorer", "RunInspector"]
@@ -330,11 +331,8 @@ class RunExplorer(w.VBox, _ErrorArea):
                 table = summarize(runs, by="agent_name" if runs["agent_name"].notna().any() else "agent_id")
                 total = summarize(runs).rename(index={"all": "(all)"})
                 self.rendered[name] = table = pd.concat([table, total])
-                display(table.style.format({
-                    "share": "{:.1%}", "failure_rate": "{:.1%}", "p50_duration_s": "{:.1f}",
-                    "p90_duration_s": "{:.1f}", "p99_duration_s": "{:.1f}", "input_tokens": "{:,}",
-                    "output_tokens": "{:,}", "total_tokens": "{:,}", "tokens_per_run": "{:,.0f}",
-                    "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}"}, na_rep="–"))
+                # Plain HTML: pandas' Styler would need jinja2, which is not a dependency.
+                display(HTML(format_table(table, SUMMARY_FORMATS)))
             else:
                 # Fixed margins: constrained layout would double the time of every redraw.
                 fig, ax = plt.subplots(figsize=self._figsize)

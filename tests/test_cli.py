@@ -31,11 +31,3 @@ def test_bad_arguments_exit_2_with_a_message():
     assert result.returncode == 2
     assert "--runs" in result.stderr and "expected a whole number" in result.stderr
     assert run_cli("nonsense").returncode == 2
-
-
-def test_without_a_token_exit_3_and_name_the_variable(monkeypatch):
-    monkeypatch.delenv("CONDUIT_API_TOKEN", raising=False)
-    monkeypatch.setenv("CONDUIT_BASE_URL", "http://127.0.0.1:9")
-    result = run_cli("summary")
-    assert result.returncode == 3
-    assert "CONDUIT_API_TOKEN" in result.stderr

@@ -18,7 +18,7 @@ from typing import Any
 from ._data import PROFILES, DemoData, RecordSet
 from ._server import DemoServer, Fault, LoggedRequest
 
-__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet", "serve",
+__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet", "connect", "serve",
            "serve_records"]
 
 
@@ -75,3 +75,30 @@ def _running(server: DemoServer) -> Iterator[DemoServer]:
         yield server
     finally:
         server.stop()
+
+
+def connect(*, runs: int = 4000, agents: int = 4, seed: int = 0, requests_per_minute: float | None = None):
+    """A :class:`ConduitClient` for the real API when ``CONDUIT_API_TOKEN`` is set, else for a demo
+    server started for this session (it stops when Python exits).
+
+    What the example notebooks start with: the same cells run against either.
+
+    >>> client = demo.connect()
+    >>> client.demo_server    # the DemoServer, or None on the real API
+    """
+    import atexit
+    import os
+
+    from ..client import TOKEN_ENV, ConduitClient
+
+    if os.environ.get(TOKEN_ENV):
+        client = ConduitClient(requests_per_minute=requests_per_minute or 120)
+        client.demo_server = None
+        return client
+    server = DemoServer(DemoData(runs=runs, agents=agents, seed=seed)).start()
+    atexit.register(server.stop)
+    # The demo server has no rate limit: no need to pace as for the real API.
+    client = ConduitClient(server.token, base_url=server.base_url,
+                           requests_per_minute=requests_per_minute or 60_000)
+    client.demo_server = server
+    return client

@@ -1,0 +1,111 @@
+"""The report command, run as a user runs it: a subprocess on the demo server."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conduit_notebook.report import REPORT_SECTIONS
+
+
+def run_cli(*args, env=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "conduit_notebook.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    import os
+
+    environment = dict(os.environ)
+    environment.pop("CONDUIT_API_TOKEN", None)
+    environment["CONDUIT_NOTEBOOK_CACHE"] = str(tmp_path / "cache.sqlite")
+    return environment
+
+
+def test_report_on_the_demo_server_has_every_section_and_its_images(tmp_path, env):
+    out = tmp_path / "report.html"
+    result = run_cli("report", "--demo", "--runs", "800", "--since", "10d", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Demo server at http://127.0.0.1:" in result.stderr and f"Wrote {out}" in result.stderr
+    assert result.stdout == ""  # progress and messages go to stderr
+    text = out.read_text()
+    for section in REPORT_SECTIONS:
+        assert f">{section}</h2>" in text, section
+    images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
+    assert len(images) == 8  # cost x2, dispositions, duration x2, tokens x2, tools
+    assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
+    assert "cost per resolved run" in text and "get_reservation" in text
+    assert "http" not in re.sub(r"source http://127\.0\.0\.1:\d+", "", text).split("<style>")[0]  # self-contained
+    runs = int(re.search(r"runs<b>([\d,]+)</b>", text).group(1).replace(",", ""))
+    assert 150 < runs < 800
+
+
+def test_without_a_token_the_report_uses_the_demo_server(tmp_path, env):
+    result = run_cli("report", "--runs", "300", "--agents", "Billing", "--out", str(tmp_path / "r.html"), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "CONDUIT_API_TOKEN is not set" in result.stderr
+    assert "Billing" in (tmp_path / "r.html").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--since", "lastweek"], "--since must be"),
+    (["report", "--rpm", "0"], "--rpm"),
+    (["report", "--runs", "many"], "--runs"),
+    (["cache"], "ACTION"),
+    (["explode"], "invalid choice"),
+])
+def test_bad_arguments_exit_2(args, message, env):
+    result = run_cli(*args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_unknown_agent_is_an_error_naming_it(tmp_path, env):
+    result = run_cli("report", "--demo", "--runs", "200", "--agents", "Spa", "--out", str(tmp_path / "r.html"), env=env)
+    assert result.returncode == 1 and "'Spa'" in result.stderr
+
+
+def test_authentication_failure_exits_3(env):
+    env = {**env, "CONDUIT_API_TOKEN": "wrong", "CONDUIT_BASE_URL": "http://127.0.0.1:9"}
+    from conduit_notebook import demo
+
+    with demo.serve(runs=10) as server:
+        env["CONDUIT_BASE_URL"] = server.base_url
+        result = run_cli("summary", env=env)
+    assert result.returncode == 3 and "CONDUIT_API_TOKEN" in result.stderr and "wrong" not in result.stderr
+
+
+def test_sync_fills_the_cache_and_cache_info_shows_it(env):
+    from conduit_notebook import demo
+
+    with demo.serve(runs=300, agents=2) as server:
+        env = {**env, "CONDUIT_API_TOKEN": server.token, "CONDUIT_BASE_URL": server.base_url}
+        first = run_cli("sync", "--since", "10d", "--rpm", "6000", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "RunFrames" in first.stdout
+        again = run_cli("sync", "--since", "10d", "--rpm", "6000", env=env)
+        assert "cache hits" in again.stdout
+        assert re.search(r"requests\s+3 \(3 list, 0 trace", again.stdout), again.stdout
+    info = run_cli("cache", "info", env=env)
+    assert info.returncode == 0 and server.base_url in info.stdout
+    cleared = run_cli("cache", "clear", env=env)
+    assert cleared.returncode == 0 and re.search(r"Removed \d+ cached runs", cleared.stdout)
+
+
+def test_partial_fetch_exits_4(tmp_path, env):
+    from conduit_notebook import demo
+
+    with demo.serve(runs=200, agents=1) as server:
+        agent = server.data.agents[0]["id"]
+        run_id = server.data.summary(int(server.data.agent_rows(agent)[4]))["id"]
+        server.inject(500, times=-1, match=run_id)
+        env = {**env, "CONDUIT_API_TOKEN": server.token, "CONDUIT_BASE_URL": server.base_url}
+        result = run_cli("report", "--rpm", "6000", "--no-cache", "--out", str(tmp_path / "r.html"), env=env)
+    assert result.returncode == 4, result.stderr
+    assert "partial: 1 run(s)" in result.stderr
+    assert run_id in (tmp_path / "r.html").read_text()
