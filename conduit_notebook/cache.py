@@ -349,8 +349,6 @@ class RunCache:
             if count <= (1 if force else COMPACT_AFTER):
                 return False
             with self._transaction() as conn:
-                rows = conn.execute("SELECT id, segment, detailed FROM runs WHERE source = ?",
-                                    (source,)).fetchall()
                 runs, calls = self.load(source)
                 segment = conn.execute(
                     "INSERT INTO segments (source, written_at, n_runs, n_calls, runs, calls) "
@@ -361,7 +359,6 @@ class RunCache:
                 ).lastrowid
                 conn.execute("UPDATE runs SET segment = ? WHERE source = ?", (segment, source))
                 conn.execute("DELETE FROM segments WHERE source = ? AND segment != ?", (source, segment))
-                del rows
             return True
 
     # -- management -----------------------------------------------------------------------
