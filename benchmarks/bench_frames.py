@@ -61,7 +61,7 @@ def main() -> None:
     print(f"baseline (json_normalize x2 + to_datetime): {base_s:.3f} s, {base_mem / 1e6:,.1f} MB")
     print(f"runs_frame + tool_calls_frame:              {ours_s:.3f} s, {our_mem / 1e6:,.1f} MB")
     print(f"speed-up: {base_s / ours_s:.1f}x (target >= 8x)")
-    print(f"memory:   {our_mem / base_mem:.2f} of the baseline (target <= 0.5)")
+    print(f"memory:   {our_mem / base_mem:.4f} of the baseline (target <= 0.5)")
 
 
 if __name__ == "__main__":

@@ -65,8 +65,8 @@ RUN_COLUMNS: dict[str, Any] = {
     "total_tokens": INT,
     "total_cost": FLOAT,
     "tool_call_count": INT,
-    "contact_id": STRING,
-    "conversation_id": STRING,
+    "contact_id": CATEGORY,
+    "conversation_id": CATEGORY,
     "trigger_id": CATEGORY,
     "trigger_event_id": STRING,
     "session_id": STRING,
@@ -83,7 +83,7 @@ DETAIL_COLUMNS = ("disposition_reason", "trigger_event_id", "session_id", "respo
 TOOL_CALL_COLUMNS: dict[str, Any] = {
     "agent_run_id": CATEGORY,
     "agent_id": CATEGORY,
-    "step": "int64",
+    "step": "int32",
     "name": CATEGORY,
     "input": object,
     "output": object,
@@ -275,7 +275,7 @@ def _frame(arrays: dict[str, pa.Array], objects: dict[str, Any], order: Sequence
 
 
 # Ids as categories: thousands of them, in order of appearance (newest run first).
-_UNSORTED = {"agent_run_id"}
+_UNSORTED = {"agent_run_id", "contact_id", "conversation_id"}
 
 
 def _category_order(name: str, categories: pd.Index) -> list[str]:
@@ -288,7 +288,7 @@ def _category_order(name: str, categories: pd.Index) -> list[str]:
 
 
 def _empty(columns: Mapping[str, Any]) -> pd.DataFrame:
-    arrays = {n: _arrow([], d) for n, d in columns.items() if d is not object and d not in ("boolean", "int64")}
+    arrays = {n: _arrow([], d) for n, d in columns.items() if d is not object and d not in ("boolean", "int64", "int32")}
     objects = {n: (_object_array([]) if d is object else pd.array([], dtype=d))
                for n, d in columns.items() if n not in arrays}
     return _frame(arrays, objects, list(columns))
@@ -424,7 +424,7 @@ def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     names, inputs, outputs, complete = _known_fields(items)
     arrays["name"] = _arrow(names, CATEGORY)
     objects: dict[str, Any] = {
-        "step": np.arange(total, dtype=np.int64) - starts,
+        "step": (np.arange(total, dtype=np.int64) - starts).astype(np.int32),
         "input": _object_array(inputs),
         "output": _object_array(outputs),
     }
