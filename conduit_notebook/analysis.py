@@ -27,9 +27,6 @@ __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summar
 SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_duration_s",
                    "p99_duration_s", "input_tokens", "output_tokens", "total_tokens",
                    "tokens_per_run", "total_cost", "cost_per_run"]
-COST_COLUMNS = ["runs", "resolved_runs", "input_tokens", "output_tokens", "total_tokens",
-                "output_token_share", "total_cost", "cost_share", "cost_per_run",
-                "cost_per_resolved_run"]
 _FINISHED = ("completed", "failed")
 
 

@@ -170,10 +170,6 @@ class ConduitClient:
 
     __str__ = __repr__
 
-    @property
-    def has_token(self) -> bool:
-        return bool(self._token)
-
     def close(self) -> None:
         """Close the connections this client opened."""
         if self._owns_http:

@@ -134,7 +134,6 @@ class RateLimiter:
         self._paused_until = 0.0
         self._last_pause = -math.inf
         self.pauses = 0
-        self.waited = 0.0
 
     @property
     def requests_per_minute(self) -> float:
@@ -162,7 +161,6 @@ class RateLimiter:
             with self._lock:
                 # A 429 seen by another thread while this one slept: wait that out too.
                 if self._paused_until <= self._clock():
-                    self.waited += total
                     return total
 
     def pause(self, seconds: float) -> None:

@@ -24,29 +24,32 @@ REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per agent (and a total): runs, statuses, disposition shares, duration, tokens, cost."""
-    def one(group: pd.DataFrame) -> pd.Series:
-        finished = group["status"].isin(["completed", "failed"])
-        completed = group["status"].eq("completed")
-        seconds = group["duration_ms"].astype("Float64") / 1000
-        tokens = group["total_tokens"]
-        return pd.Series({
-            "runs": len(group),
-            "failed": int(group["status"].eq("failed").sum()),
-            "in progress": int((~finished).sum()),
-            "resolved %": 100 * group.loc[completed, "disposition"].eq("resolved").mean()
-            if completed.any() else float("nan"),
-            "escalated %": 100 * group.loc[completed, "disposition"].eq("escalated").mean()
-            if completed.any() else float("nan"),
-            "p50 s": seconds.median(),
-            "p90 s": seconds.quantile(0.9) if seconds.notna().any() else float("nan"),
-            "tokens": int(tokens.sum()),
-            "cost USD": float(group["total_cost"].sum()),
-        })
+    """One row per agent (and a total): runs, failed, in progress, resolved and escalated shares
+    of completed runs, p50/p90 duration, tokens and cost, from :func:`summarize`."""
+    by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
+    total = "(all agents)"
+    stats = pd.concat([summarize(runs, by=by), summarize(runs).set_axis([total])])
+    key = pd.concat([runs[by].astype(object), pd.Series(total, index=runs.index)], ignore_index=True)
+    twice = pd.concat([runs, runs], ignore_index=True)
+    status = pd.crosstab(key, twice["status"].astype(object)).reindex(index=stats.index, fill_value=0)
+    completed = (twice["status"] == "completed").to_numpy()
+    mix = pd.crosstab(key[completed], twice.loc[completed, "disposition"].astype(object), normalize="index")
+    mix = mix.reindex(index=stats.index)
 
-    rows = {name: one(group) for name, group in runs.groupby("agent_name", sort=True, observed=True)}
-    rows["(all agents)"] = one(runs)
-    return pd.DataFrame(rows).T
+    def column(frame: pd.DataFrame, name: str) -> pd.Series:
+        return frame[name] if name in frame else pd.Series(0, index=frame.index)
+
+    return pd.DataFrame({
+        "runs": stats["runs"],
+        "failed": column(status, "failed"),
+        "in progress": column(status, "accepted") + column(status, "running"),
+        "resolved %": 100 * column(mix, "resolved"),
+        "escalated %": 100 * column(mix, "escalated"),
+        "p50 s": stats["p50_duration_s"],
+        "p90 s": stats["p90_duration_s"],
+        "tokens": stats["total_tokens"],
+        "cost USD": stats["total_cost"],
+    })
 
 
 def print_summary(runs: pd.DataFrame, *, out: TextIO = sys.stdout, requests: int | None = None) -> pd.DataFrame:
