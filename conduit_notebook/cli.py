@@ -50,7 +50,8 @@ def _add_fetch_options(parser: argparse.ArgumentParser, *, since: str | None) ->
     parser.add_argument("--since", default=since,
                         help=f"runs created since: a span such as 7d, 12h, or an ISO date (default: {since or 'all'})")
     parser.add_argument("--rpm", type=_positive_int, default=None,
-                        help="requests per minute to stay under (default 120; 3000 on the demo server)")
+                        help="requests per minute to stay under (default 120; the built-in demo server has no "
+                             "limit, so it is not paced)")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the local cache")
 
 
@@ -107,14 +108,16 @@ def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack):
     import os
 
     from .client import TOKEN_ENV, ConduitClient
-    from .demo import serve
+    from .demo import DEMO_REQUESTS_PER_MINUTE, serve
     from .fetch import fetch_runs, parse_time
 
     since = parse_time(args.since, "--since")  # before any server starts or request goes
     demo = args.demo or not os.environ.get(TOKEN_ENV)
     if demo:
         server = stack.enter_context(serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
-        client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=args.rpm or 3000)
+        # The built-in server has no rate limit: pacing against it would only sleep.
+        client = ConduitClient(server.token, base_url=server.base_url,
+                               requests_per_minute=args.rpm or DEMO_REQUESTS_PER_MINUTE)
         reason = "" if args.demo else f" ({TOKEN_ENV} is not set)"
         print(f"Demo server{reason} at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
               f"(seed {args.seed})", file=sys.stderr)

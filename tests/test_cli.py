@@ -31,3 +31,27 @@ def test_bad_arguments_exit_2_with_a_message():
     assert result.returncode == 2
     assert "--runs" in result.stderr and "expected a whole number" in result.stderr
     assert run_cli("nonsense").returncode == 2
+
+
+def test_only_the_built_in_demo_server_goes_unpaced(monkeypatch, capsys):
+    # The built-in server has no rate limit: pacing against it would only sleep. A real
+    # workspace (a token is set) keeps the API's pace unless --rpm says otherwise.
+    from conduit_notebook import cli, client, demo
+
+    paces = []
+
+    class Recording(client.ConduitClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            paces.append(self.limiter.limit)
+
+    monkeypatch.setattr(client, "ConduitClient", Recording)
+    monkeypatch.delenv(client.TOKEN_ENV, raising=False)
+    assert cli.main(["summary", "--demo", "--runs", "200"]) == 0
+    with demo.serve(runs=200, agents=1) as server:
+        monkeypatch.setenv(client.TOKEN_ENV, server.token)
+        monkeypatch.setenv("CONDUIT_BASE_URL", server.base_url)
+        assert cli.main(["summary", "--no-cache"]) == 0
+        assert cli.main(["summary", "--no-cache", "--rpm", "600"]) == 0
+    capsys.readouterr()
+    assert paces == [demo.DEMO_REQUESTS_PER_MINUTE, 120, 600]

@@ -18,8 +18,13 @@ from typing import Any
 from ._data import PROFILES, DemoData, RecordSet
 from ._server import DemoServer, Fault, LoggedRequest
 
-__all__ = ["DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet", "connect", "serve",
-           "serve_records"]
+__all__ = ["DEMO_REQUESTS_PER_MINUTE", "DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet",
+           "connect", "serve", "serve_records"]
+
+#: The pace a client keeps against a built-in demo server started without a rate limit: high
+#: enough never to wait (the server answers a few hundred requests a second here). Never for
+#: a real workspace, whose limit is the API's.
+DEMO_REQUESTS_PER_MINUTE = 600_000
 
 
 @contextmanager
@@ -99,6 +104,6 @@ def connect(*, runs: int = 4000, agents: int = 4, seed: int = 0, requests_per_mi
     atexit.register(server.stop)
     # The demo server has no rate limit: no need to pace as for the real API.
     client = ConduitClient(server.token, base_url=server.base_url,
-                           requests_per_minute=requests_per_minute or 60_000)
+                           requests_per_minute=requests_per_minute or DEMO_REQUESTS_PER_MINUTE)
     client.demo_server = server
     return client
