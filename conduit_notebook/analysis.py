@@ -22,12 +22,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import metrics
+
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats"]
 
 SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_duration_s",
                    "p99_duration_s", "input_tokens", "output_tokens", "total_tokens",
                    "tokens_per_run", "total_cost", "cost_per_run"]
-_FINISHED = ("completed", "failed")
+_FINISHED = metrics.FINISHED_STATUSES
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -111,8 +113,9 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     Columns: ``runs``; ``share`` of all runs; ``failure_rate`` (failed among finished runs);
     ``p50/p90/p99_duration_s`` (of runs with a duration); ``input_tokens``, ``output_tokens``,
     ``total_tokens`` (sums); ``tokens_per_run`` (mean over runs with token usage);
-    ``total_cost`` (USD) and ``cost_per_run`` (mean over runs with a cost). Counts, tokens and
-    costs of the groups add up to the totals.
+    ``total_cost`` (USD) and ``cost_per_run`` (mean over runs with a cost). Every name is
+    defined once, in :data:`conduit_notebook.metrics.GLOSSARY`. Counts, tokens and costs of the
+    groups add up to the totals.
 
     >>> summarize(runs, by="agent_name")
     >>> summarize(runs, by=["agent_name", "disposition"], freq="W")
@@ -137,17 +140,17 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
         total_tokens = _sum(tokens["total_tokens"], codes, n)
         table = pd.DataFrame({
             "runs": count,
-            "share": count / max(int((codes >= 0).sum()), 1),
-            "failure_rate": np.where(finished > 0, failed / finished, np.nan),
+            "share": metrics.share(count, int((codes >= 0).sum())),
+            "failure_rate": metrics.failure_rate(failed, finished),
             "p50_duration_s": q[:, 0],
             "p90_duration_s": q[:, 1],
             "p99_duration_s": q[:, 2],
             "input_tokens": _sum(tokens["input_tokens"], codes, n).astype(np.int64),
             "output_tokens": _sum(tokens["output_tokens"], codes, n).astype(np.int64),
             "total_tokens": total_tokens.astype(np.int64),
-            "tokens_per_run": np.where(with_tokens > 0, total_tokens / with_tokens, np.nan),
+            "tokens_per_run": metrics.tokens_per_run(total_tokens, with_tokens),
             "total_cost": total_cost,
-            "cost_per_run": np.where(with_cost > 0, total_cost / with_cost, np.nan),
+            "cost_per_run": metrics.cost_per_run(total_cost, with_cost),
         }, index=index)
     return table
 
@@ -159,7 +162,8 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
 
     Columns: ``runs``, ``resolved_runs``, ``input_tokens``, ``output_tokens``, ``total_tokens``,
     ``output_token_share``, ``total_cost`` (USD), ``cost_share`` (of all cost),
-    ``cost_per_run``, ``cost_per_resolved_run`` (NaN where nothing was resolved). ``resolved``
+    ``cost_per_run`` (over runs with a cost, as in :func:`summarize`), ``cost_per_resolved_run``
+    (NaN where nothing was resolved); see :data:`conduit_notebook.metrics.GLOSSARY`. ``resolved``
     names the disposition(s) that count as resolved. Sorted by cost, largest first, unless
     ``freq`` is given (then by time).
     """
@@ -172,7 +176,9 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     is_resolved = runs["disposition"].astype(object).isin(resolved_values).to_numpy()
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
     resolved_count = _count(is_resolved, codes, n)
-    cost = _sum(_float(runs["total_cost"]), codes, n)
+    costs = _float(runs["total_cost"])
+    with_cost = _count(~np.isnan(costs), codes, n)
+    cost = _sum(costs, codes, n)
     tokens = {c: _sum(_float(runs[c]), codes, n) for c in ("input_tokens", "output_tokens", "total_tokens")}
     with np.errstate(invalid="ignore", divide="ignore"):
         table = pd.DataFrame({
@@ -181,12 +187,11 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
             "input_tokens": tokens["input_tokens"].astype(np.int64),
             "output_tokens": tokens["output_tokens"].astype(np.int64),
             "total_tokens": tokens["total_tokens"].astype(np.int64),
-            "output_token_share": np.where(tokens["total_tokens"] > 0,
-                                           tokens["output_tokens"] / tokens["total_tokens"], np.nan),
+            "output_token_share": metrics.share(tokens["output_tokens"], tokens["total_tokens"]),
             "total_cost": cost,
-            "cost_share": cost / cost.sum() if cost.sum() > 0 else np.full(n, np.nan),
-            "cost_per_run": np.where(count > 0, cost / count, np.nan),
-            "cost_per_resolved_run": np.where(resolved_count > 0, cost / resolved_count, np.nan),
+            "cost_share": metrics.share(cost, np.full(n, cost.sum())),
+            "cost_per_run": metrics.cost_per_run(cost, with_cost),
+            "cost_per_resolved_run": metrics.cost_per_resolved_run(cost, resolved_count),
         }, index=index)
     if freq is None and by is not None:
         table = table.sort_values("total_cost", ascending=False, kind="stable")

@@ -15,7 +15,8 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from .analysis import cost_breakdown, outliers, summarize, tool_stats
+from . import metrics
+from .analysis import cost_breakdown, summarize, tool_stats
 
 __all__ = ["html_report", "print_summary", "summary_table"]
 
@@ -116,13 +117,14 @@ def format_table(frame: pd.DataFrame, formats: dict[str, str] | None = None, ind
     return f"<div style='overflow-x:auto'>{styled.to_html(index=index, escape=True, border=0, na_rep='–')}</div>"
 
 
-SUMMARY_FORMATS = {"runs": "{:,}", "share": "{:.1%}", "failure_rate": "{:.1%}", "p50_duration_s": "{:.1f}",
-                    "p90_duration_s": "{:.1f}", "p99_duration_s": "{:.1f}", "input_tokens": "{:,}",
-                    "output_tokens": "{:,}", "total_tokens": "{:,}", "tokens_per_run": "{:,.0f}",
-                    "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}"}
-COST_FORMATS = {"runs": "{:,}", "resolved_runs": "{:,}", "input_tokens": "{:,}", "output_tokens": "{:,}",
-                 "total_tokens": "{:,}", "output_token_share": "{:.1%}", "total_cost": "${:,.2f}",
-                 "cost_share": "{:.1%}", "cost_per_run": "${:,.4f}", "cost_per_resolved_run": "${:,.4f}"}
+#: Every metric column printed as :data:`conduit_notebook.metrics.FORMATS` says.
+SUMMARY_FORMATS = COST_FORMATS = metrics.FORMATS
+
+
+def _glossary(names: list[str]) -> str:
+    rows = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td style='text-align:left'>"
+                   f"{html.escape(metrics.GLOSSARY[n])}</td></tr>" for n in names if n in metrics.GLOSSARY)
+    return f"<details><summary class='note'>What the columns mean</summary><table>{rows}</table></details>"
 
 
 def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
@@ -134,16 +136,16 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
     created = runs["created_at"].dropna()
     span = (f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
             if len(created) else "no runs")
-    costs = cost_breakdown(runs, by=None)
-    total = costs.iloc[0] if len(costs) else None
+    # The cards are the "all runs" rows of the tables below: the same names, the same numbers.
+    total = {**cost_breakdown(runs, by=None).iloc[0].to_dict(), **summarize(runs).iloc[0].to_dict()}
     cards = [
         ("runs", f"{len(runs):,}"),
         ("agents", f"{runs['agent_id'].nunique():,}"),
         ("tool calls", f"{len(calls):,}"),
-        ("cost", f"${runs['total_cost'].sum():,.2f}"),
-        ("cost per resolved run", "–" if total is None or pd.isna(total["cost_per_resolved_run"])
-         else f"${total['cost_per_resolved_run']:,.4f}"),
-        ("failed", f"{(runs['status'] == 'failed').mean():.1%}" if len(runs) else "–"),
+        ("total cost", metrics.format_metric("total_cost", total["total_cost"])),
+        ("cost per run", metrics.format_metric("cost_per_run", total["cost_per_run"])),
+        ("cost per resolved run", metrics.format_metric("cost_per_resolved_run", total["cost_per_resolved_run"])),
+        ("failure rate", metrics.format_metric("failure_rate", total["failure_rate"])),
         ("errors", f"{len(errors):,}"),
     ]
     parts = [
@@ -154,15 +156,21 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
         + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in cards) + "</div>",
     ]
     by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
-    parts += ["<h2 id='by-agent'>By agent</h2>", format_table(summarize(runs, by=by), SUMMARY_FORMATS)]
+    by_agent = summarize(runs, by=by)
+    parts += ["<h2 id='by-agent'>By agent</h2>", format_table(by_agent, SUMMARY_FORMATS),
+              _glossary(list(by_agent.columns))]
     parts += ["<h2 id='cost'>Cost</h2>",
               "<p class='note'>Cost per resolved run: the cost of all of a group's runs divided by its "
               "resolved runs.</p>",
               format_table(cost_breakdown(runs, by=by), COST_FORMATS),
+              _glossary(["resolved_runs", "output_token_share", "cost_share", "cost_per_run",
+                         "cost_per_resolved_run"]),
               "<div class='grid'>", _png(lambda ax: plots.plot_cost(runs, by=by, ax=ax)),
               _png(lambda ax: plots.plot_cost(runs, by=by, freq="D", ax=ax)), "</div>"]
+    # Failed runs have no disposition, so a failure rate per disposition would be 0 by construction.
     parts += ["<h2 id='dispositions'>Dispositions</h2>",
-              format_table(summarize(runs, by="disposition"), SUMMARY_FORMATS),
+              "<p class='note'>Completed runs by disposition (failed and unfinished runs have none).</p>",
+              format_table(summarize(runs, by="disposition").drop(columns="failure_rate"), SUMMARY_FORMATS),
               _png(lambda ax: plots.plot_dispositions(runs, freq="D", ax=ax), figsize=(10, 4))]
     parts += ["<h2 id='duration'>Duration</h2><div class='grid'>",
               _png(lambda ax: plots.plot_duration(runs, by=by, ax=ax)),
@@ -177,14 +185,13 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
     parts += ["<h2 id='tools'>Tools</h2>",
               format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
               _png(lambda ax: plots.plot_tool_usage(calls, by="disposition", ax=ax), figsize=(10, 5))]
-    columns = ["id", by, "status", "disposition", "duration_ms", "total_tokens", "total_cost", "score"]
+    columns = ["id", by, "status", "disposition", "created_at", "duration_ms", "total_tokens", "total_cost"]
     parts += ["<h2 id='outliers'>Outliers</h2>",
-              "<p class='note'>The runs furthest above their agent's median (robust score on the log scale).</p>"]
+              "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]
     for column, label in (("duration_ms", "Slowest"), ("total_cost", "Most expensive")):
-        found = outliers(runs, column, n=8, by=by) if runs[column].notna().any() else runs.iloc[0:0]
-        parts += [f"<h3>{label}</h3>", format_table(found[[c for c in columns if c in found]].round({"score": 1}),
-                                              {"duration_ms": "{:,}", "total_tokens": "{:,}",
-                                               "total_cost": "${:,.4f}"}, index=False)]
+        found = runs.nlargest(8, column)[[c for c in columns if c in runs]]
+        parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": "{:,}", "total_tokens": "{:,}",
+                                                          "total_cost": "${:,.4f}"}, index=False)]
     parts += ["<h2 id='errors'>Errors</h2>",
               format_table(errors, index=False) if len(errors) else
               "<p class='note'>None: every listed run was fetched.</p>"]
