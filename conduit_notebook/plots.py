@@ -326,8 +326,12 @@ def plot_cost(
     if freq:
         _check_freq(freq)
         frame = pd.DataFrame({"t": runs.loc[has, "created_at"], "g": labels, "c": cost[has]})
+        # Every bucket with runs gets a bar, as in summarize(): a day whose runs have no cost yet
+        # (they are still running) is a day at $0, not a day left out.
+        buckets = (runs[["created_at"]].groupby(pd.Grouper(key="created_at", freq=freq, label="left",
+                                                            closed="left")).size().index)
         table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"])["c"].sum()
-                 .unstack(fill_value=0.0).reindex(columns=order, fill_value=0.0))
+                 .unstack(fill_value=0.0).reindex(index=buckets, columns=order, fill_value=0.0))
         width = _bar_width(table.index)
         bottom = np.zeros(len(table))
         for group in order:

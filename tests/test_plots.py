@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
 
 import matplotlib
 import matplotlib.dates
@@ -39,11 +40,15 @@ def _close_figures():
     plt.close("all")
 
 
+#: Demo data ends at a fixed moment, so that no test depends on the date or the time of day.
+END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+
+
 @pytest.fixture(scope="module")
 def demo_frames():
-    records = DemoData(runs=1500, agents=4, seed=2).records()
-    names = {a["id"]: a["name"] for a in DemoData(runs=1, agents=4, seed=2).agents}
-    return runs_frame(records, agent_names=names), tool_calls_frame(records)
+    data = DemoData(runs=1500, agents=4, seed=2, end=END)
+    names = {a["id"]: a["name"] for a in data.agents}
+    return runs_frame(data.records(), agent_names=names), tool_calls_frame(data.records())
 
 
 def rendered(ax) -> bytes:
@@ -74,6 +79,20 @@ def test_cost_over_time_stacks_to_the_daily_totals(demo_frames):
     assert sorted(heights.values()) == pytest.approx(sorted(daily.to_numpy()))
     assert {t.get_text() for t in ax.get_legend().get_texts()} == set(runs["agent_name"].dropna().astype(str))
     rendered(ax)
+
+
+def test_cost_over_time_keeps_a_day_whose_runs_have_no_cost_yet():
+    # Five minutes after midnight: today's runs are still running (no cost). The plot used to
+    # drop today while summarize() kept it, so the test above failed between 00:00 and the
+    # first finished run of the day.
+    data = DemoData(runs=400, agents=2, seed=3, end=datetime(2026, 11, 20, 0, 5, tzinfo=timezone.utc))
+    runs = runs_frame(data.records())
+    today = runs["created_at"] >= pd.Timestamp("2026-11-20", tz="UTC")
+    assert today.any() and runs.loc[today, "total_cost"].isna().all()
+    ax = plot_cost(runs, by="agent_id", freq="D")
+    starts = {round(p.get_x(), 6) for p in ax.patches}
+    assert len(starts) == len(summarize(runs, freq="D"))
+    assert round(matplotlib.dates.date2num(pd.Timestamp("2026-11-20", tz="UTC")), 6) in starts
 
 
 def test_token_bars_split_input_and_output(demo_frames):
