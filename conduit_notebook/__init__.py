@@ -21,6 +21,19 @@ from .errors import (
 )
 from .export import read_parquet
 from .fetch import RunFrames, fetch_runs
+from .investigate import (
+    change_points,
+    compare,
+    compare_tools,
+    contacts,
+    conversations,
+    metric_levels,
+    repeat_rates,
+    repeated_calls,
+    run_paths,
+    tool_paths,
+    tool_transitions,
+)
 from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .pacing import RateLimiter
 from .review import ReviewStore, cohen_kappa, review_report, wilson_interval
@@ -28,11 +41,14 @@ from .widgets import DispositionReview, RunExplorer, RunInspector
 from .plots import (
     DISPOSITION_COLORS,
     disposition_colors,
+    plot_change_points,
+    plot_compare,
     plot_cost,
     plot_dispositions,
     plot_duration,
     plot_duration_vs_tokens,
     plot_tokens,
+    plot_tool_paths,
     plot_tool_usage,
 )
 
@@ -60,27 +76,41 @@ __all__ = [
     "RunInspector",
     "agents_frame",
     "cache_info",
+    "change_points",
     "clear_cache",
     "cohen_kappa",
+    "compare",
+    "compare_tools",
+    "contacts",
+    "conversations",
     "cost_breakdown",
     "demo",
     "disposition_colors",
     "errors_frame",
     "fetch_runs",
     "filter_runs",
+    "metric_levels",
     "outliers",
+    "plot_change_points",
+    "plot_compare",
     "plot_cost",
     "plot_dispositions",
     "plot_duration",
     "plot_duration_vs_tokens",
     "plot_tokens",
+    "plot_tool_paths",
     "plot_tool_usage",
     "read_parquet",
+    "repeat_rates",
+    "repeated_calls",
     "review_report",
     "review_sample",
+    "run_paths",
     "runs_frame",
     "summarize",
     "tool_calls_frame",
+    "tool_paths",
     "tool_stats",
+    "tool_transitions",
     "wilson_interval",
 ]

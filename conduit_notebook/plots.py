@@ -25,15 +25,19 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .analysis import _float, cost_breakdown, require_columns
+from .investigate import metric_levels, run_paths
 
 __all__ = [
     "DISPOSITION_COLORS",
     "disposition_colors",
+    "plot_change_points",
+    "plot_compare",
     "plot_cost",
     "plot_dispositions",
     "plot_duration",
     "plot_duration_vs_tokens",
     "plot_tokens",
+    "plot_tool_paths",
     "plot_tool_usage",
 ]
 
@@ -307,11 +311,13 @@ def plot_cost(
     by: str | None = "agent_name",
     freq: str | None = None,
     top: int = 8,
+    changes: pd.DataFrame | None = None,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Cost in USD: a bar per group, labelled with the cost per resolved run; or, with ``freq``,
-    bars over time stacked by group. ``kwargs`` go to ``Axes.barh`` or ``Axes.bar``."""
+    bars over time stacked by group, with the ``changes`` of :func:`change_points` marked.
+    ``kwargs`` go to ``Axes.barh`` or ``Axes.bar``."""
     require_columns(runs, ["total_cost", *([by] if by else []), *(["created_at"] if freq else [])],
                     "plot_cost")
     ax = _axes(ax)
@@ -341,6 +347,7 @@ def plot_cost(
         ax.set_ylabel("cost (USD)")
         ax.yaxis.set_major_formatter(_usd_formatter(float(bottom.max()) if len(bottom) else 0))
         ax.set_title(f"Cost per {_per(freq)}" + (f" by {_pretty(by)}" if by else ""))
+        _mark_changes(ax, changes)
         if by:
             ax.legend(fontsize="small", ncols=2 if len(order) > 6 else 1)
         _time_axis(ax)
@@ -376,11 +383,13 @@ def plot_dispositions(
     freq: str = "D",
     normalize: bool = True,
     top: int = 8,
+    changes: pd.DataFrame | None = None,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """The disposition mix over time: shares (stacked areas, ``normalize=True``) or counts
-    (stacked bars) per ``freq`` bucket of runs that have a disposition."""
+    (stacked bars) per ``freq`` bucket of runs that have a disposition, with the ``changes``
+    of :func:`change_points` marked."""
     require_columns(runs, ["disposition", "created_at"], "plot_dispositions")
     _check_freq(freq)
     ax = _axes(ax)
@@ -411,6 +420,7 @@ def plot_dispositions(
         ax.set_ylabel("runs")
         ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
     ax.set_title(f"Dispositions per {_per(freq)}" + (", share of runs" if normalize else ""))
+    _mark_changes(ax, changes)
     ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     _time_axis(ax)
     return ax
@@ -514,4 +524,177 @@ def plot_duration_vs_tokens(
     ax.set_ylabel("duration (s)")
     shown = f" ({len(rows):,} of {int(ok.sum()):,} runs)" if len(rows) < ok.sum() else ""
     ax.set_title("Duration against tokens" + (f", by {_pretty(hue)}" if hue else "") + shown)
+    return ax
+
+
+# -- investigations -------------------------------------------------------------------------
+
+_CHANGE_COLOR = "#333333"
+_SIGNIFICANT, _NOT_SIGNIFICANT = "#e76f51", "#8d99ae"
+
+
+def _mark_changes(ax: Axes, changes: pd.DataFrame | None) -> None:
+    """Dashed lines at the ``at`` times of a :func:`change_points` table."""
+    if changes is None or not len(changes):
+        return
+    for i, at in enumerate(pd.to_datetime(changes["at"])):
+        ax.axvline(at, color=_CHANGE_COLOR, linestyle="--", linewidth=1.2,
+                   label="change point" if i == 0 else None)
+
+
+def _metric_value(metric: str, value: float) -> str:
+    if not np.isfinite(value):
+        return "–"
+    if metric.endswith("_rate") or metric.startswith("disposition:") or metric.startswith("share"):
+        return f"{value:.1%}"
+    if metric.endswith("_s"):
+        return f"{value:,.1f} s"
+    if "cost" in metric:
+        return _text_usd(value)
+    if "tokens" in metric:
+        return f"{value:,.0f}"
+    return f"{value:,.3g}"
+
+
+def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """The rows of :func:`compare` (or :func:`compare_tools`) as changes relative to ``a``, in
+    %, with their intervals: red where significant after Holm, grey where not; each row is
+    labelled ``a -> b``. Rows without an interval (``runs``, the mix) are left out.
+    ``kwargs`` go to ``Axes.errorbar``."""
+    require_columns(table, ["a", "b", "difference", "ci_low", "ci_high", "significant"], "plot_compare")
+    ax = _axes(ax)
+    base = table["a"].abs().where(table["a"] != 0)
+    rows = table[np.isfinite(table["ci_low"]) & np.isfinite(table["ci_high"]) & base.notna()]
+    if not len(rows):
+        return _nothing(ax, "nothing to compare")
+    scale = 100 / rows["a"].abs()
+    middle = (rows["difference"] * scale).to_numpy()
+    low, high = (rows["ci_low"] * scale).to_numpy(), (rows["ci_high"] * scale).to_numpy()
+    y = np.arange(len(rows))[::-1]
+    significant = rows["significant"].to_numpy(dtype=bool)
+    for flag, color, label in ((True, _SIGNIFICANT, "significant (Holm)"), (False, _NOT_SIGNIFICANT, "not significant")):
+        pick = significant == flag
+        if pick.any():
+            options = {"fmt": "o", "capsize": 3, "markersize": 6, **kwargs}
+            ax.errorbar(middle[pick], y[pick], xerr=[middle[pick] - low[pick], high[pick] - middle[pick]],
+                        color=color, label=label, **options)
+    ax.axvline(0, color="#777777", linewidth=1)
+    ax.set_yticks(y, [str(k) for k in rows.index])
+    span = max(float(np.nanmax(np.abs([low, high]))), 1.0)
+    ax.set_xlim(-span * 1.15, span * 2.0)
+    for yy, (metric, a, b) in zip(y, zip(rows.index, rows["a"], rows["b"])):
+        ax.text(span * 1.2, yy, f"{_metric_value(str(metric), a)} → {_metric_value(str(metric), b)}",
+                va="center", fontsize="small")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:+.0f}%"))
+    ax.set_xlabel("change from a to b, relative to a (%), with 95% interval")
+    ax.set_title("What changed from a to b")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, frameon=False)
+    return ax
+
+
+def _short(path: str, width: int = 80) -> str:
+    if len(path) <= width:
+        return path
+    keep = (width - 3) // 2
+    return path[:keep] + " … " + path[-keep:]
+
+
+def plot_tool_paths(
+    tool_calls: pd.DataFrame,
+    *,
+    runs: pd.DataFrame | None = None,
+    top: int = 10,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """The ``top`` commonest tool paths (ordered tool names of a run), as bars of runs; with
+    ``runs``, split by how the runs ended (disposition colours) and labelled with their
+    escalated share. ``kwargs`` go to ``Axes.barh``."""
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise ValueError(f"top must be a whole number >= 1, got {top!r}")
+    ax = _axes(ax)
+    paths = run_paths(tool_calls, runs)
+    if not len(paths):
+        return _nothing(ax, "no tool calls")
+    counts = paths.value_counts(sort=False)
+    order = sorted(counts[counts > 0].index, key=lambda p: (-counts[p], str(p)))[:top]
+    names = [_short(str(p)) for p in order][::-1]
+    y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
+    if runs is None:
+        values = counts.reindex(order).to_numpy()[::-1]
+        ax.barh(y, values, color="#4c78a8", **kwargs)
+        ends = values
+        notes = [""] * len(order)
+    else:
+        disposition = runs["disposition"].astype(object).fillna("(no disposition)")
+        table = (pd.crosstab(paths.astype(object), disposition).reindex(index=order, fill_value=0).iloc[::-1])
+        parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
+            c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
+        parts += ["(no disposition)"] if "(no disposition)" in table else []
+        colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
+        left = np.zeros(len(table))
+        for part in parts:
+            ax.barh(y, table[part].to_numpy(), left=left, color=colors[part], label=str(part), **kwargs)
+            left += table[part].to_numpy()
+        ends = left
+        decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
+        escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
+        notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
+        ax.legend(fontsize="small", title="disposition", title_fontsize="small", loc="lower right")
+    for yy, (value, note) in enumerate(zip(ends, notes)):
+        ax.text(value, yy, f"  {value:,.0f}{note}", va="center", fontsize="small")
+    ax.set_xlim(0, float(max(ends)) * 1.35)
+    ax.set_yticks(y, names)
+    ax.tick_params(axis="y", labelsize="small")
+    ax.set_xlabel("runs")
+    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.set_title(f"Tool paths: the {len(order)} commonest sequences of tool calls in a run")
+    return ax
+
+
+def plot_change_points(
+    runs: pd.DataFrame,
+    *,
+    metric: str = "escalation_rate",
+    freq: str = "D",
+    by: str | None = None,
+    top: int = 6,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """A metric per ``freq`` bucket (dots) and the levels :func:`change_points` finds (lines),
+    with the change points marked, per ``by`` group (the ``top`` with most runs).
+    ``kwargs`` go to ``Axes.plot`` for the dots."""
+    ax = _axes(ax)
+    levels = metric_levels(runs, metric, freq=freq, by=by)
+    if not len(levels):
+        return _nothing(ax)
+    if by:
+        sizes = levels.groupby(by, observed=True)["runs"].sum().sort_values(ascending=False, kind="stable")
+        groups = list(sizes.index[:top])
+    else:
+        groups = [None]
+    colors = _colors_for(by, groups) if by else {None: "#4c78a8"}
+    for group in groups:
+        part = levels if group is None else levels[levels[by] == group]
+        color = colors[group]
+        label = "all runs" if group is None else str(group)
+        options = {"marker": "o", "markersize": 3.5, "linewidth": 0.8, "alpha": 0.55, **kwargs}
+        ax.plot(part["at"], part["value"], color=color, label=label, **options)
+        ax.plot(part["at"], part["level"], color=color, linewidth=2.2, drawstyle="steps-mid")
+        moved = part["segment"].diff().fillna(0).to_numpy() != 0
+        for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved]):
+            ax.axvline(at, color=color, linestyle="--", linewidth=1.2)
+            ax.annotate(f"{_metric_value(metric, before)} → {_metric_value(metric, after)}", (at, after),
+                        xytext=(4, 6), textcoords="offset points", fontsize="small", color=color)
+    if metric.endswith("_rate"):
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
+    elif "cost" in metric:
+        ax.yaxis.set_major_formatter(_usd_formatter(float(levels["value"].max())))
+    unit = {"_s": " (s)", "cost": " (USD)", "tokens": " (tokens)"}
+    ax.set_ylabel(metric.replace("_", " ") + next((u for k, u in unit.items() if k in metric), ""))
+    ax.set_title(f"{metric.replace('_', ' ').capitalize()} per {_per(freq)}"
+                 + (f" by {_pretty(by)}" if by else "") + ": levels and change points")
+    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+    _time_axis(ax)
     return ax

@@ -229,6 +229,16 @@ class DemoData:
 
     ``DemoData(runs=2000, agents=3, seed=0, end=None, days=28)``: ``end`` (default: now, to the
     minute) is the newest possible run time; runs spread over the ``days`` before it.
+
+    Something to find (``plant=True``, described in ``.planted``; ``plant=False`` is the control):
+
+    - ``escalation_step``: from midnight UTC ``days // 2`` days before ``end``'s day, the second
+      agent (Check-in) escalates 35% of the completed runs it would otherwise have settled, so its
+      escalation rate steps from about a quarter to about a half on that day.
+    - ``repeated_call``: 6% of the first agent's (Reservations) runs with a trace call
+      ``check_availability`` three times in a row with the same input.
+    - ``long_conversation``: 15 runs spread over the window form one contact's conversation
+      (when there are at least 300 runs); other conversations hold about three runs each.
     """
 
     def __init__(
@@ -239,6 +249,7 @@ class DemoData:
         *,
         end: datetime | None = None,
         days: int = 28,
+        plant: bool = True,
     ) -> None:
         if not isinstance(runs, int) or runs < 0:
             raise ValueError(f"runs must be a whole number >= 0, got {runs!r}")
@@ -259,6 +270,9 @@ class DemoData:
         rng = np.random.default_rng(seed)
         self._build_agents(rng, agents)
         self._build_runs(rng, runs)
+        # A generator of its own: the planted patterns leave every other draw as it was.
+        self.planted: dict[str, Any] = (self._plant(np.random.default_rng([seed_int(seed), 11]))
+                                        if plant else {})
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -462,6 +476,37 @@ class DemoData:
         self._position = {str(run_id): i for i, run_id in enumerate(self.ids)}
         self.by_agent = {a["id"]: np.flatnonzero(agent == i) for i, a in enumerate(self.agents)}
 
+    # -- planted patterns ---------------------------------------------------------------------
+
+    def _plant(self, rng: np.random.Generator) -> dict[str, Any]:
+        planted: dict[str, Any] = {}
+        n = self.n
+        step_agent = 1 if len(self.profiles) > 1 else 0
+        day0 = self.end.replace(hour=0, minute=0, second=0, microsecond=0)
+        step_at = day0 - timedelta(days=self.days // 2)
+        after = ((self.agent_ix == step_agent) & (self.status == "completed")
+                 & (self.created_ms >= int(step_at.timestamp() * 1000)) & (self.disposition != "escalated"))
+        switched = np.flatnonzero(after & (rng.random(n) < 0.35))
+        pool = np.array(self.profiles[step_agent].escalation_reasons, dtype=object)
+        self.disposition[switched] = "escalated"
+        self.disposition_reason[switched] = pool[rng.integers(0, len(pool), size=len(switched))]
+        planted["escalation_step"] = {"agent": self.agents[step_agent]["name"], "at": step_at,
+                                      "share_switched": 0.35, "runs_switched": len(switched)}
+        # Runs with a trace: not just accepted.
+        looping = (self.agent_ix == 0) & (self.status != "accepted") & (rng.random(n) < 0.06)
+        self.repeat_tool = np.where(looping, "check_availability", None).astype(object)
+        planted["repeated_call"] = {"agent": self.agents[0]["name"], "tool": "check_availability", "times": 3,
+                                    "run_ids": [str(x) for x in self.ids[looping]]}
+        if n >= 300:
+            rows = np.sort(rng.choice(n, size=15, replace=False))
+            self.contact = self.contact.copy()
+            self.conversation = self.conversation.copy()
+            contact, conversation = str(_ids(rng, 1, "co")[0]), str(_ids(rng, 1, "cv")[0])
+            self.contact[rows], self.conversation[rows] = contact, conversation
+            planted["long_conversation"] = {"conversation_id": conversation, "contact_id": contact, "runs": 15,
+                                            "run_ids": [str(x) for x in self.ids[rows]]}
+        return planted
+
     # -- records ------------------------------------------------------------------------------
 
     def position(self, run_id: str) -> int | None:
@@ -631,6 +676,14 @@ class _Detail:
             count = max(0, count - 1)
         names = self._pick_tools(count)
         trace = [self._tool_call(n) for n in names]
+        loop = getattr(self.data, "repeat_tool", None)
+        if loop is not None and loop[self.i] is not None:
+            # Planted: the agent checks the same availability again and again.
+            at = next((k for k, item in enumerate(trace) if item["name"] == loop[self.i]), None)
+            if at is None:
+                trace.append(self._tool_call(loop[self.i]))
+                at = len(trace) - 1
+            trace[at + 1:at + 1] = [json.loads(json.dumps(trace[at])) for _ in range(2)]
         if self.disposition == "escalated":
             trace.append(self._tool_call("create_escalation"))
         for item in trace:

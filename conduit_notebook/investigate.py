@@ -1,0 +1,744 @@
+"""Investigations: is a change real, which tool paths end in escalations, where an agent repeats
+itself, what a whole conversation cost, and on which day a metric's level shifted.
+
+>>> from conduit_notebook import compare, tool_paths, repeated_calls, conversations, change_points
+>>> compare(last_week, week_before)            # every metric, with 95% intervals and Holm's p-values
+>>> tool_paths(calls, runs).head(10)           # the commonest tool sequences and how they end
+>>> repeated_calls(calls, runs)                # the same tool with the same input, again and again
+>>> conversations(runs)                        # one row per guest thread: runs, cost, escalated
+>>> change_points(runs, metric="escalation_rate", by="agent_name")
+
+Metrics mean what they mean everywhere in the package (:func:`conduit_notebook.summarize`,
+:func:`conduit_notebook.cost_breakdown`):
+
+- ``escalation_rate`` / ``resolution_rate``: escalated / resolved among completed runs that
+  have a disposition; ``failure_rate``: failed among finished (completed or failed) runs.
+- ``p50/p90/p99_duration_s``: quantiles (linear interpolation) of the runs with a duration.
+- ``tokens_per_run`` / ``cost_per_run``: means over the runs with token usage / with a cost.
+- ``cost_per_resolved_run``: the cost of *all* runs divided by the resolved runs.
+- ``disposition:<name>``: share among runs with a disposition.
+
+Pure functions of the frames of :func:`conduit_notebook.fetch_runs`; none needs the API.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .analysis import require_columns, summarize
+from .review import wilson_interval
+
+__all__ = ["CHANGE_METRICS", "change_points", "compare", "compare_tools", "contacts", "conversations",
+           "metric_levels", "repeat_rates", "repeated_calls", "run_paths", "tool_paths", "tool_transitions"]
+
+_RATES = ("escalation_rate", "failure_rate", "resolution_rate")
+_QUANTILES = {"p50_duration_s": 0.5, "p90_duration_s": 0.9, "p99_duration_s": 0.99}
+_MEANS = ("tokens_per_run", "cost_per_run")
+#: The metrics :func:`change_points` and :func:`metric_levels` follow.
+CHANGE_METRICS = (*_RATES, *_QUANTILES, *_MEANS)
+COMPARE_COLUMNS = ["a", "b", "difference", "ci_low", "ci_high", "p_value", "p_holm", "significant", "method"]
+NO_TOOLS = "(no tool calls)"
+#: Above this many runs a side, means are bootstrapped on a random subset of this size and the
+#: spread scaled by sqrt(m/n) (the m-out-of-n bootstrap of a sqrt(n)-consistent statistic).
+BOOTSTRAP_SUBSET = 5_000
+
+
+# -- per-run values ------------------------------------------------------------------------------
+
+def _float(series: pd.Series) -> np.ndarray:
+    return series.astype("float64").to_numpy(na_value=np.nan)
+
+
+def _text(series: pd.Series) -> np.ndarray:
+    return series.astype(object).to_numpy()
+
+
+def _resolved_list(resolved: str | Sequence[str]) -> list[str]:
+    return [resolved] if isinstance(resolved, str) else list(resolved)
+
+
+def _per_run(runs: pd.DataFrame, metric: str, resolved: str | Sequence[str] = "resolved") -> tuple[np.ndarray, np.ndarray]:
+    """(value, counted) per run: a rate's event (0/1) and whether the run is in its denominator,
+    or a run's value and whether it has one."""
+    if metric in _RATES:
+        status, disposition = _text(runs["status"]), runs["disposition"]
+        if metric == "failure_rate":
+            return (status == "failed").astype(float), np.isin(status, ("completed", "failed"))
+        counted = (status == "completed") & disposition.notna().to_numpy()
+        wanted = ["escalated"] if metric == "escalation_rate" else _resolved_list(resolved)
+        return disposition.astype(object).isin(wanted).to_numpy().astype(float), counted
+    if metric in _QUANTILES:
+        values = _float(runs["duration_ms"]) / 1000.0
+    elif metric in _MEANS:
+        values = _float(runs["total_tokens" if metric == "tokens_per_run" else "total_cost"])
+    else:
+        raise ValueError(f"metric must be one of {', '.join(CHANGE_METRICS)}; got {metric!r}")
+    return values, ~np.isnan(values)
+
+
+# -- compare -------------------------------------------------------------------------------------
+
+def _z(alpha: float) -> float:
+    return NormalDist().inv_cdf(1 - alpha / 2)
+
+
+def _two_sided(d: float, se: float) -> float:
+    if not np.isfinite(d) or not np.isfinite(se):
+        return math.nan
+    if se == 0:
+        return 1.0 if d == 0 else 0.0
+    return math.erfc(abs(d) / se / math.sqrt(2))
+
+
+def _proportion_row(ka: int, na: int, kb: int, nb: int, alpha: float) -> dict[str, Any]:
+    """Newcombe's hybrid score interval (Wilson on each side) for pb - pa; pooled z-test p-value."""
+    if na == 0 or nb == 0:
+        return {"a": ka / na if na else math.nan, "b": kb / nb if nb else math.nan}
+    z = _z(alpha)
+    pa_, pb_ = ka / na, kb / nb
+    la, ua = wilson_interval(ka, na, z)
+    lb, ub = wilson_interval(kb, nb, z)
+    d = pb_ - pa_
+    pooled = (ka + kb) / (na + nb)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
+    return {"a": pa_, "b": pb_, "difference": d,
+            "ci_low": d - math.sqrt((pb_ - lb) ** 2 + (ua - pa_) ** 2),
+            "ci_high": d + math.sqrt((ub - pb_) ** 2 + (pa_ - la) ** 2),
+            "p_value": _two_sided(d, se), "method": "Newcombe-Wilson interval, pooled z-test"}
+
+
+def _bootstrap_row(a: float, b: float, draws: np.ndarray, alpha: float, method: str) -> dict[str, Any]:
+    """Percentile interval of the bootstrap differences; p-value from their standard error."""
+    draws = draws[np.isfinite(draws)]
+    row = {"a": a, "b": b, "difference": b - a, "method": method}
+    if len(draws) < 10 or not (np.isfinite(a) and np.isfinite(b)):
+        return row
+    low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return {**row, "ci_low": float(low), "ci_high": float(high),
+            "p_value": _two_sided(b - a, float(np.std(draws, ddof=1)))}
+
+
+def _quantile_draws(values: np.ndarray, q: float, n_boot: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """The sample quantile and bootstrap draws of it, taken exactly rather than by resampling:
+    the k-th order statistic of a resample is F_n^-1(U) with U ~ Beta(k, n - k + 1)."""
+    v = np.sort(values)
+    n = len(v)
+    if n == 0:
+        return math.nan, np.full(n_boot, np.nan)
+    k = int(math.floor(q * (n - 1))) + 1
+    u = rng.beta(k, n - k + 1, size=n_boot)
+    return float(np.quantile(v, q)), v[np.clip(np.ceil(u * n).astype(np.int64) - 1, 0, n - 1)]
+
+
+def _ratio_draws(num: list[np.ndarray], den: list[np.ndarray], n_boot: int,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Estimates sum(num)/sum(den) and bootstrap draws of them (runs resampled together; above
+    BOOTSTRAP_SUBSET runs, an m-out-of-n bootstrap rescaled to n)."""
+    n = len(num[0])
+    full = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(num, den)])
+    if n == 0:
+        return full, np.full((len(num), n_boot), np.nan)
+    m = min(n, BOOTSTRAP_SUBSET)
+    subset = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    xs, ds = [x[subset] for x in num], [d[subset] for d in den]
+    part = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(xs, ds)])
+    out = np.empty((len(num), n_boot))
+    for start in range(0, n_boot, 250):
+        idx = rng.integers(0, m, size=(min(250, n_boot - start), m))
+        for j, (x, d) in enumerate(zip(xs, ds)):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[j, start:start + len(idx)] = x[idx].sum(axis=1) / d[idx].sum(axis=1)
+    return full, full[:, None] + (out - part[:, None]) * math.sqrt(m / n)
+
+
+def _mean_inputs(runs: pd.DataFrame, resolved: list[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    tokens, cost = _float(runs["total_tokens"]), _float(runs["total_cost"])
+    is_resolved = runs["disposition"].astype(object).isin(resolved).to_numpy().astype(float)
+    num = [np.nan_to_num(tokens), np.nan_to_num(cost), np.nan_to_num(cost)]
+    den = [(~np.isnan(tokens)).astype(float), (~np.isnan(cost)).astype(float), is_resolved]
+    return num, den
+
+
+def _chi_square_sf(x: float, df: int) -> float:
+    """P(chi2_df > x) for a whole df, in closed form (no scipy)."""
+    if df <= 0 or not np.isfinite(x):
+        return math.nan
+    if x <= 0:
+        return 1.0
+    half = x / 2
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= half / i
+            total += term
+        return min(1.0, math.exp(-half) * total)
+    total = math.erfc(math.sqrt(half))
+    term = math.sqrt(half) * math.exp(-half) / math.sqrt(math.pi) * 2
+    for i in range(1, (df + 1) // 2):
+        total += term
+        term *= half / (i + 0.5)
+    return min(1.0, total)
+
+
+def _mix_row(ca: np.ndarray, cb: np.ndarray) -> dict[str, Any]:
+    """Chi-square test of the 2 x K disposition table; difference: total variation distance."""
+    table = np.vstack([ca, cb]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    row: dict[str, Any] = {"method": "chi-square test of the mix; difference: total variation distance"}
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return row
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    statistic = float(((table - expected) ** 2 / expected).sum())
+    shares = table / table.sum(axis=1, keepdims=True)
+    return {**row, "difference": float(np.abs(shares[1] - shares[0]).sum() / 2),
+            "p_value": _chi_square_sf(statistic, table.shape[1] - 1)}
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test)."""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(len(p), np.nan)
+    tested = np.flatnonzero(~np.isnan(p))
+    order = tested[np.argsort(p[tested], kind="stable")]
+    m = len(order)
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order])) if m else []
+    out[order] = adjusted
+    return out
+
+
+def _finish(rows: dict[str, dict[str, Any]], alpha: float, index_name: str) -> pd.DataFrame:
+    table = pd.DataFrame.from_dict(rows, orient="index").reindex(columns=COMPARE_COLUMNS)
+    for column in COMPARE_COLUMNS[:7]:
+        table[column] = table[column].astype("float64")
+    table["p_holm"] = holm(table["p_value"].to_numpy())
+    table["significant"] = (table["p_holm"] < alpha).to_numpy()
+    table["method"] = table["method"].astype(object)
+    table.index.name = index_name
+    return table
+
+
+def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] = "resolved",
+            alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Is the change from runs ``a`` to runs ``b`` real? One row per metric (``runs``, the rates,
+    duration quantiles, tokens and cost per run, cost per resolved run, ``disposition:<name>``
+    shares and a ``disposition_mix`` row), with columns ``a``, ``b``, ``difference`` (b - a),
+    a ``1 - alpha`` interval ``ci_low``/``ci_high``, ``p_value``, ``p_holm`` and ``significant``
+    (Holm-adjusted p below ``alpha``, across all the rows), and the ``method`` used.
+
+    Methods: Newcombe's hybrid score interval (Wilson on each side) and a pooled z-test for
+    rates and shares; for quantiles and means a bootstrap (``n_boot`` draws, ``seed``:
+    reproducible), percentile interval and a p-value from the bootstrap standard error;
+    quantile draws come exactly from the order-statistic distribution of a resample, means
+    resample runs (above 5,000 runs a side, 5,000 of them, the spread scaled to n). The
+    mix row is a chi-square test; its ``difference`` is the total variation distance. ``runs``
+    is a count, not an estimate: no test. Intervals are not adjusted for multiplicity.
+
+    >>> compare(runs[runs.created_at < cut], runs[runs.created_at >= cut])
+    """
+    for frame, name in ((a, "compare (a)"), (b, "compare (b)")):
+        require_columns(frame, ["status", "disposition", "duration_ms", "total_tokens", "total_cost"], name)
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    if not isinstance(n_boot, int) or n_boot < 100:
+        raise ValueError(f"n_boot must be a whole number >= 100, got {n_boot!r}")
+    rng = np.random.default_rng(seed)
+    resolved = _resolved_list(resolved)
+    rows: dict[str, dict[str, Any]] = {
+        "runs": {"a": len(a), "b": len(b), "difference": len(b) - len(a), "method": "count (no test)"}}
+    for metric in _RATES:
+        (xa, wa), (xb, wb) = _per_run(a, metric, resolved), _per_run(b, metric, resolved)
+        rows[metric] = _proportion_row(int(xa[wa].sum()), int(wa.sum()), int(xb[wb].sum()), int(wb.sum()), alpha)
+    for metric, q in list(_QUANTILES.items())[:2]:
+        (va, wa), (vb, wb) = _per_run(a, metric), _per_run(b, metric)
+        ea, da = _quantile_draws(va[wa], q, n_boot, rng)
+        eb, db = _quantile_draws(vb[wb], q, n_boot, rng)
+        rows[metric] = _bootstrap_row(ea, eb, db - da, alpha, "bootstrap (order statistics)")
+    fa, da = _ratio_draws(*_mean_inputs(a, resolved), n_boot, rng)
+    fb, db = _ratio_draws(*_mean_inputs(b, resolved), n_boot, rng)
+    for j, metric in enumerate(("tokens_per_run", "cost_per_run", "cost_per_resolved_run")):
+        rows[metric] = _bootstrap_row(float(fa[j]), float(fb[j]), db[j] - da[j], alpha, "bootstrap (runs resampled)")
+    da_, db_ = a["disposition"].astype(object), b["disposition"].astype(object)
+    names = sorted(set(da_.dropna()) | set(db_.dropna()), key=str)
+    ca = da_.value_counts().reindex(names, fill_value=0).to_numpy()
+    cb = db_.value_counts().reindex(names, fill_value=0).to_numpy()
+    for name, ka, kb in zip(names, ca, cb):
+        rows[f"disposition:{name}"] = _proportion_row(int(ka), int(ca.sum()), int(kb), int(cb.sum()), alpha)
+    rows["disposition_mix"] = _mix_row(ca, cb)
+    return _finish(rows, alpha, "metric")
+
+
+def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataFrame | None = None,
+                  runs_b: pd.DataFrame | None = None, *, alpha: float = 0.05) -> pd.DataFrame:
+    """Tool usage in ``a`` against ``b``: per tool, the share of runs that called it (``a``,
+    ``b``), its difference with a Newcombe-Wilson interval, pooled z-test ``p_value``, Holm's
+    ``p_holm`` across the tools and ``significant``; plus ``runs_using_a/b`` and
+    ``calls_per_run_a/b`` (calls per run using it). The share is out of all runs of ``runs_a``
+    / ``runs_b`` when given, else out of the runs seen in the calls (runs without any call are
+    then invisible). Sorted by p-value."""
+    rows, extra = {}, {}
+    sides = []
+    for calls, runs, name in ((calls_a, runs_a, "a"), (calls_b, runs_b, "b")):
+        require_columns(calls, ["agent_run_id", "name"], f"compare_tools (calls_{name})")
+        if runs is not None:
+            require_columns(runs, ["id"], f"compare_tools (runs_{name})")
+        pairs = pd.DataFrame({"r": _text(calls["agent_run_id"]), "t": _text(calls["name"])}).dropna()
+        total = len(runs) if runs is not None else pairs["r"].nunique()
+        sides.append((pairs.drop_duplicates()["t"].value_counts(), pairs["t"].value_counts(), total))
+    tools = sorted(set(sides[0][0].index) | set(sides[1][0].index), key=str)
+    for tool in tools:
+        (ua, ca, na), (ub, cb, nb) = [(int(s[0].get(tool, 0)), int(s[1].get(tool, 0)), s[2]) for s in sides]
+        rows[tool] = _proportion_row(ua, na, ub, nb, alpha)
+        extra[tool] = {"runs_using_a": ua, "runs_using_b": ub,
+                       "calls_per_run_a": ca / ua if ua else math.nan, "calls_per_run_b": cb / ub if ub else math.nan}
+    table = _finish(rows, alpha, "tool") if rows else pd.DataFrame(columns=COMPARE_COLUMNS).rename_axis("tool")
+    table = table.join(pd.DataFrame.from_dict(extra, orient="index",
+                                              columns=["runs_using_a", "runs_using_b", "calls_per_run_a",
+                                                       "calls_per_run_b"]))
+    return table.sort_values(["p_value"], kind="stable", na_position="last")
+
+
+# -- tool sequences ------------------------------------------------------------------------------
+
+def _sequences(tool_calls: pd.DataFrame) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The calls of each run in trace order: (run ids, run code per segment, segment starts,
+    tool code per call, tool names), one segment per run."""
+    require_columns(tool_calls, ["agent_run_id", "name"], "tool paths")
+    run = tool_calls["agent_run_id"]
+    run = run if isinstance(run.dtype, pd.CategoricalDtype) else run.astype("category")
+    name = tool_calls["name"]
+    name = name if isinstance(name.dtype, pd.CategoricalDtype) else name.astype("category")
+    names = [str(n) for n in name.cat.categories] + ["(unnamed)"]
+    rcode = run.cat.codes.to_numpy().astype(np.int64)
+    ncode = name.cat.codes.to_numpy().astype(np.int64)
+    ncode = np.where(ncode < 0, len(names) - 1, ncode)
+    step = (tool_calls["step"].to_numpy(dtype=np.int64, na_value=0) if "step" in tool_calls
+            else np.arange(len(tool_calls)))
+    keep = rcode >= 0
+    rcode, ncode, step = rcode[keep], ncode[keep], step[keep]
+    change = np.flatnonzero(rcode[1:] != rcode[:-1]) + 1
+    ordered = (len(change) + 1 == len(np.unique(rcode)) if len(rcode) else True)
+    if ordered and len(rcode):
+        inside = np.ones(len(rcode) - 1, dtype=bool)
+        inside[change - 1] = False
+        ordered = bool(np.all(step[1:][inside] > step[:-1][inside]))
+    if not ordered:  # group each run's calls together, in step order
+        order = np.lexsort((step, rcode))
+        rcode, ncode = rcode[order], ncode[order]
+        change = np.flatnonzero(rcode[1:] != rcode[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64) if len(rcode) else np.zeros(0, dtype=np.int64)
+    return run.cat.categories, rcode[starts], starts, ncode, names
+
+
+def _path_codes(starts: np.ndarray, ncode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A code per segment (equal codes: equal tool sequences) and the first segment of each
+    code: a polynomial hash of the sequence, wrapping in uint64, mixed with its length."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.concatenate([starts, [len(ncode)]]))
+    position = np.arange(len(ncode)) - np.repeat(starts, lengths)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.concatenate([[1], np.full(int(lengths.max()), 1_000_003)]).astype(np.uint64))
+        contribution = (ncode.astype(np.uint64) + np.uint64(1)) * powers[position]
+        key = np.add.reduceat(contribution, starts) + lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
+    return codes.ravel(), first
+
+
+def _run_positions(run_ids: pd.Index, runs: pd.DataFrame) -> np.ndarray:
+    """For each run id of the calls, its row in ``runs`` (-1: not there), by Arrow's hash lookup."""
+    found = pc.index_in(pa.array(np.asarray(run_ids.astype(str), dtype=object), type=pa.string()),
+                        value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object), type=pa.string()))
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Series:
+    """Each run's ordered tool names joined by ``" > "`` (a categorical Series indexed like
+    ``runs``, runs without calls: ``"(no tool calls)"``; without ``runs``: indexed by run id)."""
+    run_ids, seg_run, starts, ncode, names = _sequences(tool_calls)
+    codes, first = _path_codes(starts, ncode)
+    ends = np.concatenate([starts[1:], [len(ncode)]]) if len(starts) else starts
+    labels = [" > ".join(names[c] for c in ncode[starts[s]:ends[s]]) for s in first]
+    if runs is None:
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels),
+                         index=pd.Index(np.asarray(run_ids.astype(str))[seg_run], name="agent_run_id"), name="path")
+    require_columns(runs, ["id"], "run_paths")
+    row = _run_positions(run_ids, runs)[seg_run]
+    per_run = np.full(len(runs), len(labels), dtype=np.int64)
+    per_run[row[row >= 0]] = codes[row >= 0]
+    return pd.Series(pd.Categorical.from_codes(per_run, categories=[*labels, NO_TOOLS]), index=runs.index,
+                     name="path")
+
+
+def _shares(codes: np.ndarray, n: int, disposition: pd.Series) -> dict[str, np.ndarray]:
+    d = disposition.astype("category")
+    dcode = d.cat.codes.to_numpy().astype(np.int64)
+    ok = dcode >= 0
+    k = len(d.cat.categories)
+    mix = np.bincount(codes[ok] * k + dcode[ok], minlength=n * k).reshape(n, k).astype(float)
+    totals = mix.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, mix / totals, np.nan)
+    return {f"disposition:{name}": shares[:, j] for j, name in enumerate(d.cat.categories)}
+
+
+def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per distinct ordered sequence of tool names in a run, most common first:
+    ``path`` (names joined by ``" > "``), ``calls`` (its length), ``runs`` and ``share`` of runs.
+
+    With ``runs``, every run counts (those without calls as ``"(no tool calls)"``) and each
+    path also gets the ``disposition:<name>`` mix of its runs (among those with a disposition),
+    ``p50_duration_s`` and ``cost_per_run`` (as :func:`summarize` defines them).
+
+    >>> tool_paths(calls, runs).sort_values("disposition:escalated", ascending=False).head()
+    """
+    paths = run_paths(tool_calls, runs)
+    codes = paths.cat.codes.to_numpy().astype(np.int64)
+    labels = list(paths.cat.categories)
+    n = len(labels)
+    count = np.bincount(codes, minlength=n)
+    table = pd.DataFrame({"path": labels,
+                          "calls": [0 if p == NO_TOOLS else p.count(" > ") + 1 for p in labels],
+                          "runs": count, "share": count / max(len(codes), 1)})
+    if runs is not None:
+        for column, values in _shares(codes, n, runs["disposition"]).items():
+            table[column] = values
+        stats = summarize(runs[["status", "duration_ms", "input_tokens", "output_tokens", "total_tokens",
+                                "total_cost"]].assign(_path=paths.cat.codes.to_numpy()), by="_path")
+        stats = stats.reindex(np.arange(n))
+        table["p50_duration_s"] = stats["p50_duration_s"].to_numpy()
+        table["cost_per_run"] = stats["cost_per_run"].to_numpy()
+    table = table[table["runs"] > 0]
+    return table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+
+
+def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd.DataFrame:
+    """Which tool follows which: a table of counts from each tool (and ``"(start)"``, a run's
+    first call) to the next (and ``"(end)"``, its last). ``normalize=True``: shares of each row."""
+    _, _, starts, ncode, names = _sequences(tool_calls)
+    used = sorted(set(ncode.tolist()), key=lambda c: names[c])
+    k = len(names)
+    start, end = k, k + 1
+    is_start = np.zeros(len(ncode), dtype=bool)
+    is_start[starts] = True
+    previous = np.where(is_start, start, np.concatenate([[start], ncode[:-1]]))
+    is_last = np.zeros(len(ncode), dtype=bool)
+    is_last[np.concatenate([starts[1:] - 1, [len(ncode) - 1]]) if len(starts) else []] = True
+    src = np.concatenate([previous, ncode[is_last]])
+    dst = np.concatenate([ncode, np.full(int(is_last.sum()), end)])
+    counts = np.bincount(src * (k + 2) + dst, minlength=(k + 2) ** 2).reshape(k + 2, k + 2)
+    rows, columns = [start, *used], [*used, end]
+    table = pd.DataFrame(counts[np.ix_(rows, columns)],
+                         index=pd.Index(["(start)", *[names[c] for c in used]], name="from"),
+                         columns=pd.Index([*[names[c] for c in used], "(end)"], name="to"))
+    if normalize:
+        table = table.div(table.sum(axis=1).where(lambda s: s > 0), axis=0)
+    return table
+
+
+# -- repeated calls ------------------------------------------------------------------------------
+
+def canonical_json(value: Any) -> str:
+    """One text per JSON value, whatever its key order: a string is parsed first (tool-call
+    input may be stored as JSON text); text that is not JSON counts as a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    elif value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        value = None
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return json.dumps(str(value))
+
+
+def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per run, tool and input that the run called more than once with the same input
+    (compared as canonical JSON, whatever the key order; another input is not a repeat):
+    ``agent_run_id``, ``agent_id``, ``name``, ``times``, ``input`` (canonical JSON) and, given
+    ``runs``, the run's ``agent_name`` and ``total_cost``. Most repeated first."""
+    require_columns(tool_calls, ["agent_run_id", "name", "input"], "repeated_calls")
+    run, name = tool_calls["agent_run_id"].astype("category"), tool_calls["name"].astype("category")
+    rcode = run.cat.codes.to_numpy().astype(np.int64)
+    ncode = name.cat.codes.to_numpy().astype(np.int64)
+    pair = rcode * (len(name.cat.categories) + 1) + ncode
+    _, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    # Only a tool called twice in a run can repeat: canonicalise just those inputs.
+    candidates = np.flatnonzero((counts[inverse.ravel()] > 1) & (rcode >= 0) & (ncode >= 0))
+    inputs = tool_calls["input"].to_numpy(dtype=object)[candidates] if len(candidates) else []
+    frame = pd.DataFrame({"r": rcode[candidates], "t": ncode[candidates],
+                          "input": [canonical_json(v) for v in inputs]})
+    times = frame.groupby(["r", "t", "input"], sort=False).size().rename("times").reset_index()
+    times = times[times["times"] > 1]
+    agent = (tool_calls["agent_id"].astype(object).to_numpy() if "agent_id" in tool_calls
+             else np.full(len(tool_calls), None, dtype=object))
+    first_of_run = pd.Series(np.arange(len(rcode))).groupby(rcode).first()
+    out = pd.DataFrame({
+        "agent_run_id": np.asarray(run.cat.categories.astype(str), dtype=object)[times["r"].to_numpy()],
+        "agent_id": agent[first_of_run.reindex(times["r"]).to_numpy()] if len(times) else [],
+        "name": np.asarray(name.cat.categories.astype(str), dtype=object)[times["t"].to_numpy()],
+        "times": times["times"].to_numpy(dtype=np.int64), "input": times["input"].to_numpy(dtype=object)})
+    if runs is not None:
+        require_columns(runs, ["id", "total_cost"], "repeated_calls")
+        lookup = runs.set_index(runs["id"].astype(str))
+        lookup = lookup[~lookup.index.duplicated()]
+        matched = lookup.reindex(out["agent_run_id"])
+        if "agent_name" in runs:
+            out["agent_name"] = matched["agent_name"].astype(object).to_numpy()
+        out["total_cost"] = matched["total_cost"].to_numpy(dtype=float, na_value=np.nan)
+    return out.sort_values(["times", "agent_run_id", "name"], ascending=[False, True, True],
+                           kind="stable").reset_index(drop=True)
+
+
+def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
+                 repeats: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per agent: ``runs``, ``runs_with_repeat`` (a tool called again with the same input),
+    ``share`` with a 95% Wilson interval (``ci_low``, ``ci_high``). Out of all of the agent's
+    ``runs`` when given (by ``agent_name``), else out of the runs seen in the calls (by
+    ``agent_id``). Pass ``repeats`` (from :func:`repeated_calls`) to skip recomputing them."""
+    repeats = repeated_calls(tool_calls) if repeats is None else repeats
+    with_repeat = set(repeats["agent_run_id"].astype(str))
+    if runs is not None:
+        require_columns(runs, ["id", "agent_id"], "repeat_rates")
+        key = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
+        frame = pd.DataFrame({"agent": runs[key].astype(object).to_numpy(), "id": runs["id"].astype(str).to_numpy()})
+    else:
+        key = "agent_id"
+        frame = pd.DataFrame({"agent": _text(tool_calls["agent_id"]), "id": _text(tool_calls["agent_run_id"])})
+        frame = frame.drop_duplicates("id")
+    frame["repeat"] = frame["id"].isin(with_repeat)
+    grouped = frame.groupby("agent", dropna=False)["repeat"]
+    table = pd.DataFrame({"runs": grouped.size(), "runs_with_repeat": grouped.sum().astype(np.int64)})
+    table["share"] = table["runs_with_repeat"] / table["runs"]
+    bounds = [wilson_interval(int(k), int(n)) for k, n in zip(table["runs_with_repeat"], table["runs"])]
+    table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    table.index.name = key
+    return table.sort_values("share", ascending=False, kind="stable")
+
+
+# -- conversations -------------------------------------------------------------------------------
+
+def _nanoseconds(stamps: pd.Series) -> np.ndarray:
+    return pd.DatetimeIndex(stamps).as_unit("ns").asi8
+
+
+def _threads(runs: pd.DataFrame, key: str, what: str) -> pd.DataFrame:
+    require_columns(runs, [key, "agent_id", "created_at", "disposition", "total_cost", "total_tokens"], what)
+    keys = runs[key].astype("category")
+    code = keys.cat.codes.to_numpy().astype(np.int64)
+    ns = _nanoseconds(runs["created_at"])
+    rows = np.flatnonzero(code >= 0)
+    rows = rows[np.lexsort((ns[rows], code[rows]))]
+    c = code[rows]
+    starts = np.flatnonzero(np.concatenate([[True], c[1:] != c[:-1]])) if len(c) else np.zeros(0, dtype=np.int64)
+    ends = np.concatenate([starts[1:], [len(c)]]).astype(np.int64) - 1 if len(c) else starts
+    group = np.cumsum(np.concatenate([[False], c[1:] != c[:-1]])) if len(c) else c
+    n = len(starts)
+    cost = _float(runs["total_cost"])[rows]
+    tokens = _float(runs["total_tokens"])[rows]
+    agent = runs["agent_id"].astype("category").cat.codes.to_numpy().astype(np.int64)[rows]
+    disposition = runs["disposition"].astype(object).to_numpy()[rows]
+    has = pd.notna(disposition)
+    pairs = np.unique(group * (int(agent.max(initial=0)) + 2) + agent + 1) if n else np.zeros(0, dtype=np.int64)
+    last = pd.Series(np.flatnonzero(has)).groupby(group[has]).last().reindex(np.arange(n))
+    final = np.where(last.notna(), disposition[last.fillna(0).astype(np.int64).to_numpy()], None)
+    with_cost = np.bincount(group[~np.isnan(cost)], minlength=n)
+    with_tokens = np.bincount(group[~np.isnan(tokens)], minlength=n)
+    first_ns, last_ns = ns[rows][starts], ns[rows][ends]
+    table = pd.DataFrame({
+        "runs": np.diff(np.concatenate([starts, [len(c)]])).astype(np.int64),
+        "agents": np.bincount(pairs // (int(agent.max(initial=0)) + 2), minlength=n).astype(np.int64),
+        "first_at": pd.to_datetime(first_ns, utc=True), "last_at": pd.to_datetime(last_ns, utc=True),
+        "total_cost": np.where(with_cost > 0, np.bincount(group, weights=np.nan_to_num(cost), minlength=n), np.nan),
+        "total_tokens": pd.array(np.where(with_tokens > 0, np.bincount(group, weights=np.nan_to_num(tokens),
+                                                                        minlength=n), np.nan), dtype="Int64"),
+        "escalated": np.bincount(group[disposition == "escalated"], minlength=n) > 0,
+        "final_disposition": pd.Categorical(final),
+    }, index=pd.Index(np.asarray(keys.cat.categories.astype(str), dtype=object)[c[starts]] if n else [], name=key))
+    return table.sort_values(["total_cost", "runs"], ascending=False, kind="stable", na_position="last")
+
+
+def conversations(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``conversation_id``: ``runs``, ``agents`` (distinct), ``first_at``,
+    ``last_at``, ``total_cost`` (USD; missing if no run has a cost), ``total_tokens``,
+    ``escalated`` (any run escalated) and ``final_disposition`` (of the latest run that has
+    one), with ``contact_id``. Most expensive first.
+
+    >>> threads = conversations(runs)
+    >>> threads["final_disposition"].eq("escalated").mean()    # threads ending with a person
+    """
+    table = _threads(runs, "conversation_id", "conversations")
+    if "contact_id" in runs and len(table):
+        first = (runs[["conversation_id", "contact_id", "created_at"]].dropna(subset=["conversation_id"])
+                 .sort_values("created_at", kind="stable").drop_duplicates("conversation_id"))
+        contact = pd.Series(first["contact_id"].astype(object).to_numpy(),
+                            index=first["conversation_id"].astype(str).to_numpy())
+        table.insert(0, "contact_id", contact.reindex(table.index).to_numpy())
+    return table
+
+
+def contacts(runs: pd.DataFrame) -> pd.DataFrame:
+    """The same as :func:`conversations` per ``contact_id``, with the number of
+    ``conversations`` each contact had. Most expensive first."""
+    table = _threads(runs, "contact_id", "contacts")
+    if "conversation_id" in runs and len(table):
+        pairs = runs[["contact_id", "conversation_id"]].dropna().astype(str).drop_duplicates()
+        table.insert(0, "conversations", pairs["contact_id"].value_counts().reindex(table.index, fill_value=0)
+                     .to_numpy(dtype=np.int64))
+    return table
+
+
+# -- change points -------------------------------------------------------------------------------
+
+def _bucket_values(runs: pd.DataFrame, metric: str, freq: str, by: str | None) -> pd.DataFrame:
+    """Per group and time bucket: the metric's ``value``, the ``runs`` behind it (its weight)
+    and the per-run variance within buckets (``within``)."""
+    value, counted = _per_run(runs, metric)
+    frame = pd.DataFrame({"t": runs["created_at"], "x": np.where(counted, value, np.nan)}, index=runs.index)
+    keys: list[Any] = []
+    if by is not None:
+        frame["g"] = runs[by]
+        keys.append("g")
+    keys.append(pd.Grouper(key="t", freq=freq, label="left", closed="left"))
+    frame = frame[counted & frame["t"].notna().to_numpy()]
+    grouped = frame.groupby(keys, observed=True, sort=True)["x"]
+    if metric in _QUANTILES:
+        table = pd.DataFrame({"value": grouped.quantile(_QUANTILES[metric]), "runs": grouped.count()})
+        table["within"] = 0.0
+    else:
+        table = pd.DataFrame({"value": grouped.mean(), "runs": grouped.count(), "within": grouped.var(ddof=0)})
+    return table[table["runs"] > 0].reset_index()
+
+
+def _xlogx(k: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """k * log(k / m), 0 where k is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 0, k * np.log(np.where(k > 0, k, 1) / np.where(m > 0, m, 1)), 0.0)
+
+
+def _segments(y: np.ndarray, w: np.ndarray, variance: float, penalty: float, min_size: int,
+              rate: float | None = None) -> list[int]:
+    """PELT (Killick, Fearnhead & Eckley 2012): the exact minimiser of the sum of segment costs
+    plus ``penalty`` per change. The cost is the Gaussian one (weighted squared deviations from
+    the segment mean, over ``variance``) or, for a rate (``rate``: the overall one), the
+    binomial deviance over the dispersion variance / (rate (1 - rate)). Returns the starting
+    positions of the segments after the first."""
+    n = len(y)
+    if n < 2 * min_size or not variance > 0:
+        return []
+    cw = np.concatenate([[0.0], np.cumsum(w)])
+    cy = np.concatenate([[0.0], np.cumsum(w * y)])
+    cyy = np.concatenate([[0.0], np.cumsum(w * y * y)])
+    dispersion = variance / (rate * (1 - rate)) if rate is not None and 0 < rate < 1 else None
+
+    def cost(s: np.ndarray, t: int) -> np.ndarray:
+        m, k = cw[t] - cw[s], cy[t] - cy[s]
+        if dispersion is not None:
+            return -2 * (_xlogx(k, m) + _xlogx(m - k, m)) / dispersion
+        return np.maximum(cyy[t] - cyy[s] - k ** 2 / m, 0.0) / variance
+
+    best = np.full(n + 1, np.inf)
+    best[0] = -penalty
+    last = np.zeros(n + 1, dtype=np.int64)
+    candidates = np.array([0], dtype=np.int64)
+    for t in range(1, n + 1):
+        allowed = candidates[t - candidates >= min_size]
+        if len(allowed):
+            total = best[allowed] + cost(allowed, t) + penalty
+            k = int(np.argmin(total))
+            best[t], last[t] = total[k], allowed[k]
+            # Pruning: a start that cannot beat best[t] now never will (the cost is additive).
+            drop = np.isin(candidates, allowed[best[allowed] + cost(allowed, t) > best[t]])
+            candidates = candidates[~drop]
+        if t >= min_size and np.isfinite(best[t]):
+            candidates = np.append(candidates, t)
+    cuts, t = [], n
+    while t > 0:
+        t = int(last[t])
+        if t > 0:
+            cuts.append(t)
+    return sorted(cuts)
+
+
+def _noise_variance(y: np.ndarray, w: np.ndarray, within: np.ndarray, rate: float | None) -> float:
+    """Per-run variance for the model var(bucket value) = variance / runs: robustly from
+    successive differences (a level shift moves one difference only; day-to-day noise beyond
+    the runs' own counts in); at least the pooled variance within buckets (for a rate, the
+    binomial rate (1 - rate))."""
+    floor = float(np.sum(within * w) / np.sum(w)) if np.sum(w) else 0.0
+    if rate is not None:
+        floor = rate * (1 - rate)
+    if len(y) < 3:
+        return floor
+    d = np.diff(y) / np.sqrt(1 / w[1:] + 1 / w[:-1])
+    robust = float(np.median(np.abs(d)) / 0.6744897501960817) ** 2
+    if robust == 0:
+        robust = float(np.mean(d ** 2))
+    return max(robust, floor)
+
+
+def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: str = "D",
+                  by: str | None = None, penalty: float | None = None, min_size: int = 2) -> pd.DataFrame:
+    """The metric per ``freq`` bucket (and ``by`` group): ``at`` (bucket start), ``value``,
+    ``runs`` behind it, and ``level``, the mean of the segment :func:`change_points` puts the
+    bucket in; ``segment`` numbers the segments. Buckets without runs are left out."""
+    require_columns(runs, ["created_at", *([by] if by else [])], "metric_levels")
+    if metric not in CHANGE_METRICS:
+        raise ValueError(f"metric must be one of {', '.join(CHANGE_METRICS)}; got {metric!r}")
+    try:
+        pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise ValueError(f"freq must be a pandas frequency such as 'h', 'D', 'W'; got {freq!r}") from None
+    if not isinstance(min_size, int) or min_size < 1:
+        raise ValueError(f"min_size must be a whole number >= 1, got {min_size!r}")
+    table = _bucket_values(runs, metric, freq, by).rename(columns={"t": "at", "g": by} if by else {"t": "at"})
+    levels, segments = np.full(len(table), np.nan), np.zeros(len(table), dtype=np.int64)
+    groups = table.groupby(by, observed=True, sort=False).indices if by else {None: np.arange(len(table))}
+    for rows in groups.values():
+        y, w = table["value"].to_numpy()[rows], table["runs"].to_numpy(dtype=float)[rows]
+        within = table["within"].fillna(0).to_numpy()[rows]
+        beta = 3 * math.log(max(len(y), 2)) if penalty is None else float(penalty)
+        rate = float(np.sum(w * y) / np.sum(w)) if metric in _RATES else None
+        cuts = _segments(y, w, _noise_variance(y, w, within, rate), beta, min_size, rate)
+        bounds = [0, *cuts, len(y)]
+        for k, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+            levels[rows[s:e]] = np.sum(w[s:e] * y[s:e]) / np.sum(w[s:e])
+            segments[rows[s:e]] = k
+    table["level"], table["segment"] = levels, segments
+    return table.drop(columns="within")
+
+
+def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: str = "D",
+                  by: str | None = None, penalty: float | None = None, min_size: int = 2) -> pd.DataFrame:
+    """The times where ``metric`` (one of :data:`CHANGE_METRICS`) shifted to another level:
+    columns ``at`` (start of the first bucket at the new level), ``before`` and ``after`` (the
+    levels of the segments either side), ``change`` (after - before), and ``by``'s group.
+    Nothing on a flat series.
+
+    Method: penalised segmentation of the per-``freq`` series of the metric, solved exactly by
+    PELT, with a binomial cost for rates and a Gaussian mean-shift cost for the others, both
+    weighted by the runs in each bucket; the noise (over-dispersion, for rates) is estimated
+    robustly from successive differences (at least the runs' own variance), and each
+    change point costs ``penalty`` = 3 log(n buckets) (the leading term of Zhang & Siegmund's
+    modified BIC, stricter than BIC's 2 log n). Segments are at least ``min_size`` buckets.
+
+    >>> change_points(runs, metric="escalation_rate", by="agent_name")
+    """
+    levels = metric_levels(runs, metric, freq=freq, by=by, penalty=penalty, min_size=min_size)
+    starts = levels["segment"].to_numpy() > 0
+    starts &= levels["segment"].diff().fillna(0).to_numpy() != 0
+    previous = levels["level"].shift(1)
+    out = pd.DataFrame({**({by: levels[by]} if by else {}), "at": levels["at"],
+                        "before": previous, "after": levels["level"]})[starts]
+    out["change"] = out["after"] - out["before"]
+    return out.reset_index(drop=True)
