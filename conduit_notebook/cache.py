@@ -17,16 +17,19 @@ interrupted fetch keeps what it had written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import numpy as np
 
 import pandas as pd
 import platformdirs
@@ -34,7 +37,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .client import DETAIL_FIELDS
+from .errors import CacheError
 from .frames import gc_paused, runs_frame, tool_calls_frame
+from .records import dedupe
 from .storage import frame_to_table, table_to_frame
 
 __all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
@@ -46,6 +51,14 @@ COMPACT_AFTER = 24
 #: Stands for "since the first run" in coverage intervals.
 MIN_MS = -(2**62)
 _SCHEMA_VERSION = "1"
+# Columns the code reads; a file whose tables lack one is not a cache this version can use.
+_REQUIRED_COLUMNS = {
+    "segments": {"segment", "source", "n_runs", "n_calls", "runs", "calls"},
+    "runs": {"source", "id", "agent_id", "created_ms", "status", "detailed", "segment", "fingerprint"},
+    "coverage": {"source", "agent_id", "status_key", "lo", "hi"},
+}
+_FIX = ("Run `conduit-notebook cache clear` (or clear_cache()) to start a fresh cache, or pass "
+        "cache=False (or another file) to fetch_runs.")
 _IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
 
 _SCHEMA = """
@@ -135,6 +148,20 @@ def _concat(tables: list[pa.Table]) -> pa.Table:
     return table.replace_schema_metadata({b"conduit_notebook": json.dumps(merged).encode()})
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _guarded(method: F) -> F:
+    """SQLite or Arrow failing on the file (damage found late) -> a CacheError that says what to do."""
+    @functools.wraps(method)
+    def wrapper(self: RunCache, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, pa.ArrowException) as exc:
+            raise self._problem(exc) from None
+    return wrapper  # type: ignore[return-value]
+
+
 class RunCache:
     """The cache file; ``RunCache()`` opens the default one (see :func:`default_cache_path`)."""
 
@@ -142,29 +169,89 @@ class RunCache:
         self.path = Path(path).expanduser() if path is not None else default_cache_path()
         if self.path.is_dir():
             raise ValueError(f"cache must be a file path, not a directory: {self.path}")
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        try:
+            self._prepare_file(ours=path is None and not os.environ.get(CACHE_ENV))
+            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                         check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 60000")
+            self._check_version()
+            # Pages freed by compaction go back to the file system (a no-op on older files,
+            # which compact() converts once with a VACUUM).
+            self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._transaction():
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                   (_SCHEMA_VERSION,))
+            self._check_tables()
+        except (sqlite3.Error, OSError) as exc:
+            if self._conn is not None:
+                self._conn.close()
+            raise self._problem(exc) from None
+        except CacheError:
+            if self._conn is not None:
+                self._conn.close()
+            raise
+
+    def _prepare_file(self, *, ours: bool) -> None:
+        """Create the file 0600 (its directory 0700); tighten an existing one that is looser."""
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if ours and directory.stat().st_mode & 0o077:
+            os.chmod(directory, 0o700)  # the default directory holds nothing but this cache
         if not self.path.exists():
             # Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the
             # same permissions.
             os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        self._lock = threading.RLock()
-        self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                     check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout = 60000")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        with self._transaction():
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                self._conn.execute(statement)
-            self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                               (_SCHEMA_VERSION,))
+        for file in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm")):
+            if file.exists() and file.stat().st_mode & 0o077:
+                os.chmod(file, 0o600)
+
+    def _check_version(self) -> None:
+        has_meta = self._conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        if not has_meta:
+            return
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = row[0] if row else _SCHEMA_VERSION
+        if not str(version).isdigit() or int(version) > int(_SCHEMA_VERSION):
+            raise CacheError(
+                f"The run cache {self.path} was written by a newer conduit-notebook (schema "
+                f"{version}; this version reads schema {_SCHEMA_VERSION}). Upgrade conduit-notebook, "
+                f"or use another file: pass cache='other.sqlite' or set {CACHE_ENV}. {_FIX}",
+                path=self.path,
+            )
+
+    def _check_tables(self) -> None:
+        for table, wanted in _REQUIRED_COLUMNS.items():
+            have = {row[1] for row in self._conn.execute(f"PRAGMA table_info({table})")}
+            if not wanted <= have:
+                raise CacheError(
+                    f"The run cache {self.path} has a {table!r} table without the columns "
+                    f"{', '.join(sorted(wanted - have))}: it is not a cache this version can use. {_FIX}",
+                    path=self.path,
+                )
+
+    def _problem(self, exc: BaseException) -> CacheError:
+        text = str(exc)
+        if isinstance(exc, (PermissionError,)) or "readonly" in text or "read-only" in text:
+            what = ("cannot be written (read-only file or directory?). Check its permissions, or "
+                    "pass cache=False (or another file) to fetch_runs.")
+        else:
+            what = f"cannot be read: it is damaged or not a cache file ({type(exc).__name__}: {text}). {_FIX}"
+        return CacheError(f"The run cache {self.path} {what}", path=self.path)
 
     def __repr__(self) -> str:
         return f"RunCache({str(self.path)!r})"
 
     def close(self) -> None:
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
 
     def __enter__(self) -> RunCache:
         return self
@@ -192,6 +279,7 @@ class RunCache:
 
     # -- index ----------------------------------------------------------------------------
 
+    @_guarded
     def lookup(self, source: str, ids: Iterable[str]) -> dict[str, CachedRun]:
         """The cached state of these runs (those not cached are absent)."""
         ids = list(ids)
@@ -207,6 +295,7 @@ class RunCache:
                     found[row[0]] = CachedRun(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
         return found
 
+    @_guarded
     def select(
         self,
         source: str,
@@ -230,6 +319,7 @@ class RunCache:
             rows = self._conn.execute(query, params).fetchall()
         return [CachedRun(*r[:4], bool(r[4]), r[5], r[6]) for r in rows]
 
+    @_guarded
     def coverage(self, source: str, agent_id: str, status_keys: Sequence[str]) -> list[tuple[int, int]]:
         """Intervals [lo, hi] of created times (ms) in which every run was listed once."""
         marks = ",".join("?" * len(status_keys))
@@ -240,6 +330,7 @@ class RunCache:
             ).fetchall()
         return sorted((int(lo), int(hi)) for lo, hi in rows)
 
+    @_guarded
     def add_coverage(self, source: str, agent_id: str, status_key: str, lo: int, hi: int) -> None:
         """Record that every run created in [lo, hi] was listed; merge with what is known."""
         with self._transaction() as conn:
@@ -261,6 +352,7 @@ class RunCache:
 
     # -- data -----------------------------------------------------------------------------
 
+    @_guarded
     def put(
         self,
         source: str,
@@ -274,6 +366,7 @@ class RunCache:
         A summary never replaces stored details of the same run when the run has finished
         (finished runs do not change) or its summary is unchanged. Returns the runs written.
         """
+        records = dedupe(records)  # a run listed twice is stored once: the later copy
         if not records:
             return 0
         prints = {r["id"]: fingerprint(r) for r in records}
@@ -307,40 +400,36 @@ class RunCache:
             )
         return len(runs)
 
+    @_guarded
     def load(self, source: str, ids: Iterable[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The stored runs and tool calls (of ``ids``, or all of the source), newest first."""
         with gc_paused():  # hundreds of thousands of new objects, none of them garbage
             return self._load(source, ids)
 
     def _load(self, source: str, ids: Iterable[str] | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+        # Whole segments, oldest first; a run written again is in a newer one, and its last copy
+        # wins. No per-run lookup: the index is for planning fetches, not for reading.
         with self._lock:
-            rows = self._conn.execute("SELECT id, segment FROM runs WHERE source = ?", (source,)).fetchall()
-        wanted = None if ids is None else set(ids)
-        by_segment: dict[int, list[str]] = {}
-        for run_id, segment in rows:
-            if wanted is None or run_id in wanted:
-                by_segment.setdefault(segment, []).append(run_id)
-        run_tables, call_tables = [], []
-        for segment, segment_ids in sorted(by_segment.items()):
-            with self._lock:
-                runs_blob, calls_blob, n_runs = self._conn.execute(
-                    "SELECT runs, calls, n_runs FROM segments WHERE segment = ?", (segment,)
-                ).fetchone()
-            runs_table, calls_table = _from_bytes(runs_blob), _from_bytes(calls_blob)
-            if len(segment_ids) < n_runs:
-                keep = pa.array(segment_ids, type=pa.string())
-                runs_table = runs_table.filter(pc.is_in(runs_table["id"], value_set=keep))
-                if calls_table.num_rows:
-                    run_ids = pc.cast(calls_table["agent_run_id"], pa.string())
-                    calls_table = calls_table.filter(pc.is_in(run_ids, value_set=keep))
-            run_tables.append(runs_table)
-            call_tables.append(calls_table)
-        if not run_tables:
+            rows = self._conn.execute(
+                "SELECT segment, runs, calls FROM segments WHERE source = ? ORDER BY segment", (source,)
+            ).fetchall()
+        if not rows:
             return runs_frame([]), tool_calls_frame([])
-        runs = table_to_frame(_concat(run_tables), "runs")
-        calls = table_to_frame(_concat(call_tables), "tool_calls")
+        segments = np.array([r[0] for r in rows], dtype=np.int64)
+        run_tables = [_from_bytes(r[1]) for r in rows]
+        call_tables = [_from_bytes(r[2]) for r in rows]
+        del rows
+        runs_table, calls_table = _latest(
+            _concat(run_tables), _concat(call_tables),
+            np.repeat(segments, [t.num_rows for t in run_tables]),
+            np.repeat(segments, [t.num_rows for t in call_tables]),
+            None if ids is None else pa.array(list(ids), type=pa.string()),
+        )
+        runs = table_to_frame(runs_table, "runs")
+        calls = table_to_frame(calls_table, "tool_calls")
         return _newest_first(runs, calls)
 
+    @_guarded
     def compact(self, source: str, *, force: bool = False) -> bool:
         """Merge a source's segments into one (dropping superseded copies) once there are many."""
         with self._lock:
@@ -359,10 +448,20 @@ class RunCache:
                 ).lastrowid
                 conn.execute("UPDATE runs SET segment = ? WHERE source = ?", (segment, source))
                 conn.execute("DELETE FROM segments WHERE source = ? AND segment != ?", (source, segment))
+            self._release_free_pages()
             return True
+
+    def _release_free_pages(self) -> None:
+        """Give the pages of dropped segments back (a compacted cache was a third free pages)."""
+        if self._conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2:
+            self._conn.execute("PRAGMA incremental_vacuum")
+        else:
+            self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._conn.execute("VACUUM")
 
     # -- management -----------------------------------------------------------------------
 
+    @_guarded
     def info(self) -> CacheInfo:
         with self._lock:
             rows = self._conn.execute(
@@ -380,6 +479,7 @@ class RunCache:
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return CacheInfo(self.path, size, sources)
 
+    @_guarded
     def clear(self, source: str | None = None) -> int:
         """Forget every run (of ``source``, or all); returns how many were forgotten."""
         with self._transaction() as conn:
@@ -390,6 +490,44 @@ class RunCache:
         with self._lock:
             self._conn.execute("VACUUM")
         return int(count)
+
+
+def _last_of_each(keys: list[pa.Array | pa.ChunkedArray]) -> np.ndarray:
+    """Row numbers of the last row of each distinct key, in row order."""
+    n = len(keys[0])
+    table = pa.table({f"k{i}": k for i, k in enumerate(keys)} | {"row": pa.array(np.arange(n))})
+    last = table.group_by([f"k{i}" for i in range(len(keys))], use_threads=False).aggregate([("row", "max")])
+    return np.sort(last.column("row_max").to_numpy())
+
+
+def _latest(runs: pa.Table, calls: pa.Table, run_segments: np.ndarray, call_segments: np.ndarray,
+            wanted: pa.Array | None) -> tuple[pa.Table, pa.Table]:
+    """Each run once (its newest copy, and that copy's tool calls), of ``wanted`` ids or all.
+
+    A cache written before runs were deduplicated may hold a run twice, even in one segment:
+    it heals here, on read, and for good at the next compaction."""
+    unique = pc.count_distinct(runs["id"], mode="all").as_py() == runs.num_rows
+    if unique and wanted is None:
+        return runs, calls
+    keep = np.ones(runs.num_rows, dtype=bool)
+    if not unique:
+        keep[:] = False
+        keep[_last_of_each([runs["id"]])] = True
+    if wanted is not None:
+        keep &= pc.is_in(runs["id"], value_set=wanted).to_numpy(zero_copy_only=False)
+    runs = runs.filter(pa.array(keep))
+    if calls.num_rows:
+        # A call belongs to the kept copy of its run: same run id, same segment.
+        def key(ids: Any, segments: np.ndarray) -> pa.Array:
+            return pc.binary_join_element_wise(pc.cast(ids, pa.string()),
+                                               pa.array(segments.astype(str)), "|")
+        run_keys = key(runs["id"], run_segments[keep])
+        call_keys = key(calls["agent_run_id"], call_segments)
+        mask = pc.is_in(call_keys, value_set=run_keys)
+        calls = calls.filter(mask)
+        if not unique and calls.num_rows:  # one copy's calls, if a segment held two
+            calls = calls.take(_last_of_each([call_keys.filter(mask), calls["step"]]))
+    return runs, calls
 
 
 def _newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -410,15 +548,19 @@ def _newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame
 
 @dataclass(frozen=True)
 class CacheInfo:
-    """What :func:`cache_info` reports: the file, its size, and one row per API source."""
+    """What :func:`cache_info` reports: the file, its size, one row per API source, and what
+    is wrong with the file if it cannot be used (``problem``; None when it is fine)."""
 
     path: Path
     size_bytes: int
     sources: pd.DataFrame
+    problem: str | None = None
 
     def __repr__(self) -> str:
         lines = [f"Conduit run cache: {self.path} ({self.size_bytes / 1e6:.1f} MB)"]
-        if self.sources.empty:
+        if self.problem:
+            lines.append(f"  PROBLEM: {self.problem}")
+        elif self.sources.empty:
             lines.append("  (empty)")
         else:
             lines.append(self.sources.to_string(index=False))
@@ -429,10 +571,21 @@ def _open(cache: RunCache | str | os.PathLike[str] | None) -> RunCache:
     return cache if isinstance(cache, RunCache) else RunCache(cache)
 
 
+def _files(path: Path) -> list[Path]:
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
 def cache_info(cache: RunCache | str | os.PathLike[str] | None = None) -> CacheInfo:
     """Where the run cache is, its size, and per API source: runs, with details, finished,
-    oldest and newest run, segments."""
-    store = _open(cache)
+    oldest and newest run, segments. A file that cannot be used says why in ``problem``."""
+    try:
+        store = _open(cache)
+    except CacheError as exc:
+        path = Path(exc.path)
+        size = sum(p.stat().st_size for p in _files(path))
+        empty = pd.DataFrame(columns=["source", "runs", "with_details", "finished", "oldest",
+                                      "newest", "segments"])
+        return CacheInfo(path, size, empty, problem=str(exc))
     try:
         return store.info()
     finally:
@@ -441,8 +594,19 @@ def cache_info(cache: RunCache | str | os.PathLike[str] | None = None) -> CacheI
 
 
 def clear_cache(cache: RunCache | str | os.PathLike[str] | None = None, *, source: str | None = None) -> int:
-    """Empty the run cache (or only one API source's runs); returns the number of runs removed."""
-    store = _open(cache)
+    """Empty the run cache (or only one API source's runs); returns the number of runs removed.
+
+    A file that cannot be used (damaged, not a cache, from a newer version) is deleted and
+    started afresh; then 0 is returned."""
+    try:
+        store = _open(cache)
+    except CacheError as exc:
+        if not isinstance(exc.path, Path) or "newer conduit-notebook" in str(exc) and source:
+            raise
+        for file in _files(exc.path):
+            file.unlink()
+        RunCache(exc.path).close()
+        return 0
     try:
         return store.clear(source)
     finally:

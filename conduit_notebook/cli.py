@@ -176,8 +176,10 @@ def _cache(args: argparse.Namespace) -> int:
     if args.cache_command == "info":
         print(cache_info())
     else:
+        damaged = cache_info().problem
         removed = clear_cache(source=args.source)
-        print(f"Removed {removed:,} cached runs.")
+        print("The cache file could not be used; it was replaced with an empty one." if damaged
+              else f"Removed {removed:,} cached runs.")
     return EXIT_OK
 
 

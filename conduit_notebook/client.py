@@ -9,12 +9,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -26,6 +28,8 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    PaginationError,
+    RateLimitError,
     error_for_status,
 )
 from .pacing import DEFAULT_REQUESTS_PER_MINUTE, RateLimiter, retry_delay, should_retry
@@ -37,6 +41,13 @@ logger = logging.getLogger("conduit_notebook")
 DEFAULT_BASE_URL = "https://api.conduit.ai"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
+#: 429 answers in a row (over every thread of a client) after which it stops asking ...
+DEFAULT_RATE_LIMIT_PATIENCE = 20
+#: ... and refuses requests for at least this long (or the server's Retry-After, if longer).
+RATE_LIMIT_COOLDOWN = 60.0
+#: A request's whole answer (headers and body) must arrive within this many times ``timeout``;
+#: ``timeout`` alone bounds each read, so a server trickling a byte a second never times out.
+DEADLINE_FACTOR = 2.0
 #: The largest page the API serves; 100 summaries cost one request.
 PAGE_SIZE = 100
 TOKEN_ENV = "CONDUIT_API_TOKEN"
@@ -77,10 +88,49 @@ def _require_id(value: Any, name: str) -> str:
     return value
 
 
+def _check_token(token: str) -> str:
+    """The token without surrounding whitespace; one with whitespace or control characters
+    inside is refused (it would break the header), without ever echoing it."""
+    token = token.strip()
+    for position, char in enumerate(token):
+        if char.isspace() or unicodedata.category(char)[0] == "C" or not char.isprintable():
+            raise ValueError(
+                f"token must be printable characters without spaces; it has a "
+                f"{'space' if char.isspace() else 'control character'} at position {position} "
+                "(was it pasted with a line break?). Copy the token again from Settings > API Tokens."
+            )
+    return token
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer ...`` to each request; the token stays inside this object
+    (not in a local variable of a traceback, not in its repr)."""
+
+    def __init__(self, token: str) -> None:
+        self.__token = token
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(token=***)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer " + self.__token
+        yield request
+
+
+def _decode(content: bytes) -> Any:
+    """JSON body -> Python; ValueError for anything unreadable (too deep, bad UTF-8, not JSON)."""
+    try:
+        return json.loads(content)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply to read") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 ({exc.reason})") from exc
+
+
 def _describe_body(response: httpx.Response) -> str | None:
     """The API's ``error`` field, or a short, readable excerpt of a body that is not JSON."""
     try:
-        body = response.json()
+        body = _decode(response.content)
     except ValueError:
         text = response.text or ""
         title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
@@ -130,12 +180,15 @@ class ConduitClient:
         requests_per_minute: float = DEFAULT_REQUESTS_PER_MINUTE,
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        rate_limit_patience: int = DEFAULT_RATE_LIMIT_PATIENCE,
+        deadline: float | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         if token is not None and not isinstance(token, str):
             raise TypeError(f"token must be a string, got {type(token).__name__}")
-        self._token = token.strip() if token else None
+        token = _check_token(token) if token else None
+        self._auth = _BearerAuth(token) if token else None
         base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -148,8 +201,18 @@ class ConduitClient:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+        if not isinstance(rate_limit_patience, int) or rate_limit_patience < 1:
+            raise ValueError(f"rate_limit_patience must be a whole number >= 1, got {rate_limit_patience!r}")
+        if deadline is not None and (not isinstance(deadline, (int, float)) or deadline <= 0):
+            raise ValueError(f"deadline must be a positive number of seconds or None, got {deadline!r}")
         self.timeout = float(timeout)
+        self.deadline = float(deadline) if deadline is not None else DEADLINE_FACTOR * self.timeout
         self.max_retries = max_retries
+        self.rate_limit_patience = rate_limit_patience
+        self._breaker_lock = threading.Lock()
+        self._limited_in_a_row = 0
+        self._open_until = 0.0  # monotonic time before which the breaker refuses requests
+        self._retry_at = 0.0  # wall-clock time the message names
         self.limiter = RateLimiter(requests_per_minute)
         self.stats = ClientStats()
         self._owns_http = http_client is None
@@ -165,7 +228,7 @@ class ConduitClient:
         return (
             f"ConduitClient(base_url={self.base_url!r}, workspace_id={self.workspace_id!r}, "
             f"requests_per_minute={self.limiter.limit:g}, "
-            f"token={'set' if self._token else 'missing'})"
+            f"token={'set' if self._auth else 'missing'})"
         )
 
     __str__ = __repr__
@@ -181,10 +244,57 @@ class ConduitClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _check_breaker(self, endpoint: str) -> None:
+        with self._breaker_lock:
+            if time.monotonic() < self._open_until:
+                raise self._exhausted(endpoint)
+
+    def _exhausted(self, endpoint: str) -> RateLimitError:
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(self._retry_at))
+        return RateLimitError(
+            f"{endpoint} was not sent: rate limit exhausted; retry after {when}. "
+            f"{self._limited_in_a_row} answers in a row were 429 (rate_limit_patience="
+            f"{self.rate_limit_patience}), so the client stopped asking; what was fetched is kept. "
+            "Run again later, or lower requests_per_minute.",
+            status_code=429, endpoint=endpoint, attempts=0,
+        )
+
+    def _note_answer(self, status: int | None, delay: float) -> bool:
+        """Count 429s in a row; True when the breaker has just opened."""
+        with self._breaker_lock:
+            if status != 429:
+                if status is not None:
+                    self._limited_in_a_row = 0
+                return False
+            self._limited_in_a_row += 1
+            if self._limited_in_a_row < self.rate_limit_patience:
+                return False
+            cooldown = max(delay, RATE_LIMIT_COOLDOWN)
+            self._open_until = time.monotonic() + cooldown
+            self._retry_at = time.time() + cooldown
+            return True
+
+    def _send(self, url: str, query: dict[str, Any]) -> tuple[httpx.Response, bytes]:
+        """One GET whose whole answer must arrive before the deadline."""
+        deadline = time.monotonic() + self.deadline
+        with self._http.stream("GET", url, params=query, auth=self._auth, timeout=self.timeout) as response:
+            chunks = []
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"answer not complete after {self.deadline:g} s",
+                                            request=response.request)
+        content = b"".join(chunks)
+        # A plain response over the decoded bytes, for the error factory and _describe_body.
+        headers = [(k, v) for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(response.status_code, headers=headers, content=content,
+                              request=response.request), content
+
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """GET ``path`` with pacing and retries; return the decoded JSON body."""
         endpoint = f"GET {path}"
-        if not self._token:
+        if self._auth is None:
             raise AuthenticationError(
                 f"{endpoint} was not sent: no API token. Set the CONDUIT_API_TOKEN environment "
                 "variable or pass token=... to ConduitClient.",
@@ -195,38 +305,49 @@ class ConduitClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self.workspace_id:
             query["workspace_id"] = self.workspace_id
-        headers = {"Authorization": f"Bearer {self._token}"}
         url = self.base_url + path
         attempt = 0
         while True:
+            self._check_breaker(endpoint)
             self.stats.add(waited_s=self.limiter.acquire())
+            self._check_breaker(endpoint)
             self.stats.add(requests=1)
             failure: Exception | None = None
+            response = None
             try:
-                response = self._http.get(url, params=query, headers=headers, timeout=self.timeout)
-            except httpx.TimeoutException as exc:
+                response, content = self._send(url, query)
+            except httpx.TransportError as exc:  # timeouts included
                 failure = exc
-                response = None
-            except httpx.TransportError as exc:
-                failure = exc
-                response = None
-            if response is not None and response.status_code < 400:
+            if response is not None and 300 <= response.status_code < 400:
+                location = response.headers.get("Location") or "no Location header"
+                raise APIStatusError(
+                    f"{endpoint} answered {response.status_code}, a redirect to {location}. The "
+                    f"client does not follow redirects (the token would go along): check base_url "
+                    f"({self.base_url}).",
+                    status_code=response.status_code, endpoint=endpoint,
+                    api_message=f"Location: {location}", attempts=attempt + 1,
+                )
+            if response is not None and response.status_code < 300:
                 self.limiter.record_success()
+                self._note_answer(response.status_code, 0.0)
                 try:
-                    return response.json()
+                    return _decode(content)
                 except ValueError as exc:
                     raise APIStatusError(
-                        f"{endpoint} returned {response.status_code} with a body that is not JSON "
-                        f"({_describe_body(response)}). Check base_url ({self.base_url}): it "
-                        "should point at the Conduit API.",
+                        f"{endpoint} returned {response.status_code} with a body that cannot be read "
+                        f"as JSON ({exc}; {_describe_body(response)}). Check base_url "
+                        f"({self.base_url}): it should point at the Conduit API.",
                         status_code=response.status_code,
                         endpoint=endpoint,
                         attempts=attempt + 1,
-                    ) from exc
+                    ) from None
             retryable = failure is not None or should_retry(response.status_code)
+            delay = retry_delay(attempt, response.headers if response is not None else None)
+            if response is not None and self._note_answer(response.status_code, delay):
+                self.stats.add(rate_limited=1)
+                raise self._exhausted(endpoint)
             if not retryable or attempt >= self.max_retries:
                 break
-            delay = retry_delay(attempt, response.headers if response is not None else None)
             if response is not None and response.status_code == 429:
                 # Every thread waits, not just this one: the workspace's window is full.
                 self.stats.add(rate_limited=1)
@@ -252,8 +373,9 @@ class ConduitClient:
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         if isinstance(failure, httpx.TimeoutException):
             raise APITimeoutError(
-                f"{endpoint} got no answer within {self.timeout:g} s{tried}. The API may be slow "
-                "or unreachable: try again, or raise timeout=.",
+                f"{endpoint} got no complete answer within {self.timeout:g} s per read and "
+                f"{self.deadline:g} s in all{tried}. The API may be slow or unreachable: try again, "
+                "or raise timeout=.",
                 endpoint=endpoint,
                 attempts=attempts,
             ) from failure
@@ -265,14 +387,48 @@ class ConduitClient:
         ) from failure
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Pages of ``data`` lists; raises :class:`PaginationError` (after the good pages) when
+        the server's paging does not add up, instead of looping or stopping quietly."""
+        endpoint = f"GET {path}"
         cursor = None
+        cursors: set[str] = set()
+        ids: set[Any] = set()
+        number = 0
         while True:
             body = self._get(path, {**params, "cursor": cursor})
-            data = body.get("data") or []
-            yield data
+            number += 1
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                shape = (f"data is {type(body.get('data')).__name__}" if isinstance(body, dict)
+                         else f"the body is a JSON {type(body).__name__}")
+                raise self._page_error(endpoint, number, f"a page without a data list ({shape})")
+            data = body["data"]
             cursor = body.get("next_cursor")
-            if not body.get("has_more") or not cursor or not data:
+            has_more = body.get("has_more") is True
+            page_ids = {item.get("id") for item in data
+                        if isinstance(item, dict) and isinstance(item.get("id"), str)}
+            repeats = bool(page_ids) and page_ids <= ids
+            ids |= page_ids
+            if repeats:
+                raise self._page_error(endpoint, number, "a page of runs that were all listed before "
+                                       "(the cursor does not move on)")
+            yield data
+            if not has_more:
                 return
+            if not cursor or not isinstance(cursor, str):
+                raise self._page_error(endpoint, number, "has_more: true without a next_cursor")
+            if not data:
+                raise self._page_error(endpoint, number, "an empty page with has_more: true")
+            if cursor in cursors:
+                raise self._page_error(endpoint, number, "a next_cursor it had sent before")
+            cursors.add(cursor)
+
+    @staticmethod
+    def _page_error(endpoint: str, number: int, what: str) -> PaginationError:
+        return PaginationError(
+            f"{endpoint}: page {number} has {what}; listing stopped there, the pages before are "
+            "kept. The API's paging is inconsistent: run again later.",
+            endpoint=endpoint, api_message=what, attempts=number,
+        )
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -308,5 +464,14 @@ class ConduitClient:
         """
         agent_id = _require_id(agent_id, "agent_id")
         run_id = _require_id(run_id, "run_id")
-        body = self._get(f"/v1/agents/{quote(agent_id, safe='')}/runs/{quote(run_id, safe='')}")
-        return body.get("data", body) if isinstance(body, dict) else body
+        path = f"/v1/agents/{quote(agent_id, safe='')}/runs/{quote(run_id, safe='')}"
+        body = self._get(path)
+        record = body.get("data", body) if isinstance(body, dict) else body
+        if not isinstance(record, dict):
+            shape = "null" if record is None else f"a JSON {type(record).__name__}"
+            raise APIStatusError(
+                f"GET {path} answered 200 with {shape} instead of a run object; the run is "
+                "listed in errors. Run again later.",
+                status_code=200, endpoint=f"GET {path}", api_message=f"data is {shape}",
+            )
+        return record

@@ -8,10 +8,12 @@ Every error the toolkit raises about the Conduit API derives from one root::
     │   ├── AuthenticationError       401: missing or invalid token (not retried)
     │   ├── PermissionDeniedError     403: no access to the workspace (not retried)
     │   ├── NotFoundError             404: no such agent or run (not retried)
-    │   ├── RateLimitError            429 after every retry was spent
-    │   └── APIStatusError            any other status (5xx after retries, ...)
-    └── APIConnectionError            no answer: refused, dropped, DNS (after retries)
-        └── APITimeoutError           no answer in time (after retries)
+    │   ├── RateLimitError            429 after every retry was spent, or too many in a row
+    │   ├── APIStatusError            any other status (5xx after retries, 3xx, ...)
+    │   └── PaginationError           the pages do not add up (a cursor that repeats, ...)
+    ├── APIConnectionError            no answer: refused, dropped, DNS (after retries)
+    │   └── APITimeoutError           no answer in time (after retries)
+    └── CacheError                    the local cache file cannot be read or written
 
 Messages say what failed (the endpoint, the agent or run) and what to do next. They never
 contain the API token.
@@ -26,8 +28,10 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CacheError",
     "ConduitError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
 ]
@@ -82,6 +86,21 @@ class RateLimitError(APIError):
 
 class APIStatusError(APIError):
     """Any other error status, typically a 5xx that persisted through the retries."""
+
+
+class PaginationError(APIError):
+    """The API's pages do not add up: a ``next_cursor`` seen before, ``has_more`` without a
+    cursor, an empty page that says there is more, or pages that only repeat runs. The listing
+    stops there; what was listed before is kept."""
+
+
+class CacheError(ConduitError):
+    """The local cache file is damaged, from a newer version, or cannot be written. The message
+    names the file and what to do (``conduit-notebook cache clear``, or ``cache=False``)."""
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class APIConnectionError(ConduitError):

@@ -30,6 +30,7 @@ from .cache import MIN_MS, CachedRun, RunCache, fingerprint
 from .client import RUN_STATUSES, ConduitClient
 from .errors import ConduitError, NotFoundError
 from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
+from .records import dedupe, record_problem
 
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
 
@@ -108,6 +109,8 @@ def _ms(stamp: Any) -> int | None:
             return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
+    if not 1678 <= parsed.year < 2262:
+        return None  # Go's zero time means "not set"; no run is that old (or that new)
     return int(parsed.timestamp() * 1000)
 
 
@@ -205,6 +208,20 @@ class _Candidate:
     fetch: bool = False
 
 
+def _readable_agents(agents: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Agents with a string id, each once; the others as error rows."""
+    good: dict[str, dict[str, Any]] = {}
+    errors = []
+    for agent in agents:
+        if isinstance(agent, dict) and isinstance(agent.get("id"), str) and agent["id"]:
+            good[agent["id"]] = agent
+        else:
+            errors.append({"agent_id": None, "agent_run_id": None, "status_code": None, "attempts": None,
+                           "error": f"An agent listed by GET /v1/agents has no string id "
+                                    f"({str(agent)[:80]!r}); it was left out."})
+    return list(good.values()), errors
+
+
 def _resolve_agents(wanted: Any, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if wanted is None:
         return agents
@@ -255,6 +272,26 @@ class _Fetch:
         self.errors: list[dict[str, Any]] = []
         self.records: dict[str, dict[str, Any]] = {}  # full records fetched in this call
 
+    def turn_away(self, agent_id: str | None, record: Any, problem: str, where: str) -> None:
+        """A record that cannot be framed or cached: a row of errors, with the reason."""
+        run_id = record.get("id") if isinstance(record, Mapping) else None
+        self.errors.append({
+            "agent_id": agent_id, "agent_run_id": run_id if isinstance(run_id, str) else None,
+            "status_code": None, "attempts": None,
+            "error": f"A run {where} could not be read: {problem}. It was left out (and not cached).",
+        })
+
+    def good(self, agent_id: str, page: list[Any], where: str) -> list[dict[str, Any]]:
+        """The page's readable records, each once (a run listed twice: the later copy)."""
+        ok = []
+        for record in page:
+            problem = record_problem(record)
+            if problem is None:
+                ok.append(record)
+            else:
+                self.turn_away(agent_id, record, problem, where)
+        return dedupe(ok)
+
     # -- listing --------------------------------------------------------------------------
 
     def _covered_to_since(self, intervals: list[tuple[int, int]], ms: int) -> int | None:
@@ -269,6 +306,8 @@ class _Fetch:
         keys = [""] if not status_key else [status_key, ""]
         intervals = self.store.coverage(self.source, agent_id, keys) if self.store else []
         fresh: list[_Candidate] = []
+        listed: dict[str, _Candidate] = {}
+        complete = True
         newest_ms: int | None = None
         low_ms: int | None = None
         stopped_on_cache: int | None = None
@@ -278,6 +317,10 @@ class _Fetch:
                 self.stats.list_requests += 1
                 if bar is not None:
                     bar.update(1)
+                readable = self.good(agent_id, page, f"listed for agent {agent_id}")
+                # A run turned away must be listed again next time: no coverage for this pass.
+                complete = complete and len(readable) == len(page)
+                page = readable
                 known = self.store.lookup(self.source, [r["id"] for r in page]) if self.store else {}
                 seen: list[dict[str, Any]] = []
                 stop = False
@@ -302,7 +345,11 @@ class _Fetch:
                     seen.append(summary)
                     if self.statuses and summary.get("status") not in self.statuses:
                         continue
-                    fresh.append(_Candidate(summary["id"], agent_id, ms, summary, cached))
+                    if summary["id"] in listed:  # listed again (pages shift as runs arrive)
+                        listed[summary["id"]].summary = summary
+                        continue
+                    listed[summary["id"]] = candidate = _Candidate(summary["id"], agent_id, ms, summary, cached)
+                    fresh.append(candidate)
                     if self.max_runs and len(fresh) >= self.max_runs:
                         low_ms, stop = ms, True
                         break
@@ -318,7 +365,7 @@ class _Fetch:
             return fresh
         if listed_all:
             low_ms = MIN_MS
-        if self.store and newest_ms is not None and low_ms is not None:
+        if self.store and newest_ms is not None and low_ms is not None and complete:
             self.store.add_coverage(self.source, agent_id, status_key, low_ms, newest_ms)
         if stopped_on_cache is None or not self.store:
             return fresh
@@ -394,8 +441,15 @@ class _Fetch:
                                             "status_code": getattr(exc, "status_code", None),
                                             "error": str(exc), "attempts": getattr(exc, "attempts", None)})
                     else:
-                        self.records[c.id] = record
-                        buffer.append(record)
+                        problem = record_problem(record)
+                        if problem is None and record["id"] != c.id:
+                            problem = f"asked for run {c.id}, the API answered with run {record['id']}"
+                        if problem is not None:
+                            failed.add(c.id)
+                            self.turn_away(c.agent_id, {"id": c.id}, problem, "fetched by its id")
+                        else:
+                            self.records[c.id] = record
+                            buffer.append(record)
                     if bar is not None:
                         bar.update(1)
                 if len(buffer) >= FLUSH_RUNS or time.monotonic() - last_flush >= FLUSH_SECONDS:
@@ -493,7 +547,7 @@ def fetch_runs(
     try:
         requests_before = client.stats.requests
         limited_before = client.stats.rate_limited
-        agent_records = list(client.iter_agents())
+        agent_records, agent_errors = _readable_agents(client.iter_agents())
         selected = _resolve_agents(agents, agent_records)
         names = {a["id"]: a.get("name") for a in agent_records}
         if cache is not False:
@@ -503,6 +557,7 @@ def fetch_runs(
                      until_ms=None if until_ts is None else int(until_ts.value // 1_000_000),
                      statuses=statuses, details=details, max_runs=max_runs, progress=show,
                      agent_names=names)
+        job.errors += agent_errors
         job.stats.list_requests += math.ceil(max(len(agent_records), 1) / 100)
         bar = _bar(show, desc="pages", unit="page")
         candidates: list[_Candidate] = []
@@ -512,6 +567,8 @@ def fetch_runs(
         finally:
             if bar is not None:
                 bar.close()
+        # A run listed under two agents (or twice) is fetched and framed once: the later copy.
+        candidates = list({c.id: c for c in candidates}.values())
         candidates.sort(key=lambda c: -(c.created_ms if c.created_ms is not None else MIN_MS))
         if max_runs:
             candidates = candidates[:max_runs]

@@ -183,7 +183,10 @@ def _number(value: Any) -> float | None:
     """A JSON number, or a number sent as text ("4213"); anything else is missing."""
     if isinstance(value, bool) or value is None:
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        # Beyond a 64-bit integer no count or cost is real: missing, not a crash.
+        return value if -2**63 <= value < 2**63 else None
+    if isinstance(value, float):
         return value
     if isinstance(value, str):
         try:
@@ -191,6 +194,10 @@ def _number(value: Any) -> float | None:
         except ValueError:
             return None
     return None
+
+
+_MIN_TIME = pd.Timestamp("1678-01-01", tz="UTC")
+_MAX_TIME = pd.Timestamp("2262-01-01", tz="UTC")
 
 
 def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
@@ -203,6 +210,8 @@ def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
                 values = values.to_pylist()
         parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True,
                                 format="ISO8601", errors="coerce")
+        # Go's zero time (0001-01-01T00:00:00Z) means "not set"; nothing that far out is real.
+        parsed = parsed.where((parsed >= _MIN_TIME) & (parsed <= _MAX_TIME))
         return pa.array(parsed.astype(TIMESTAMP), type=pa.timestamp("ns", tz="UTC"))
     if dtype in (INT, FLOAT):
         if not isinstance(values, pa.Array):

@@ -3,7 +3,9 @@
 It speaks the contract in CONDUIT_API.md: bearer auth, ``workspace_id``, cursor pagination
 (``limit`` 1..100), the ``status`` filter, JSON ``error`` bodies and, when asked, a rate limit
 that answers 429 with ``Retry-After``. Tests can also inject faults (5xx, HTML error pages,
-dropped connections, slow answers) and read the log of the requests it answered.
+dropped connections, slow answers, redirects, a body trickled byte by byte) and read the log of
+the requests it answered. Hostile pagination (:meth:`DemoServer.paginate`) and poisoned records
+(:meth:`DemoServer.poison`) test what the client does with a server that misbehaves.
 """
 
 from __future__ import annotations
@@ -52,7 +54,11 @@ class Fault:
     drop: bool = False
     delay: float = 0.0
     content_type: str = "application/json"
+    headers: dict[str, str] | None = None
+    skip: int = 0
+    trickle: float = 0.0
     used: int = field(default=0)
+    seen: int = field(default=0)
 
     def matches(self, path: str) -> bool:
         return self.match is None or re.search(self.match, path) is not None
@@ -109,6 +115,8 @@ class DemoServer:
         self._inflight = 0
         self._inflight_lock = threading.Lock()
         self._cursor_key = secrets.token_bytes(4)
+        self.pagination: str | None = None
+        self._poison: dict[str, bytes] = {}
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
@@ -155,22 +163,64 @@ class DemoServer:
         drop: bool = False,
         delay: float = 0.0,
         content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        skip: int = 0,
+        trickle: float = 0.0,
     ) -> Fault:
         """Fail the next ``times`` requests whose path matches the regex ``match``.
 
-        ``status`` with an optional ``body`` (JSON ``error`` by default) and ``retry_after``;
-        ``drop=True`` closes the connection without an answer; ``delay`` waits before answering
-        (longer than the client's timeout, it is a timeout). ``times=-1`` means every request.
+        ``status`` with an optional ``body`` (JSON ``error`` by default), ``retry_after`` and
+        other ``headers`` (a ``Location`` for a 3xx); ``drop=True`` closes the connection without
+        an answer; ``delay`` waits before answering (longer than the client's timeout, it is a
+        timeout); ``trickle`` sends the body one byte every ``trickle`` seconds. ``skip`` lets
+        that many matching requests through first. ``times=-1`` means every request.
         """
         fault = Fault(status=status, times=times, match=match, retry_after=retry_after, body=body,
-                      drop=drop, delay=delay, content_type=content_type)
+                      drop=drop, delay=delay, content_type=content_type, headers=headers, skip=skip,
+                      trickle=trickle)
         with self._lock:
             self._faults.append(fault)
         return fault
 
     def clear_faults(self) -> None:
+        """Remove injected faults, hostile pagination and poisoned records."""
         with self._lock:
             self._faults.clear()
+            self.pagination = None
+            self._poison.clear()
+
+    #: What :meth:`paginate` can make run listings do.
+    PAGINATION_MODES = ("duplicate", "loop", "no_cursor", "empty_more", "stale")
+
+    def paginate(self, mode: str | None) -> None:
+        """Make run listings misbehave (None: behave again).
+
+        ``"duplicate"``: every page after the first starts with the previous page's last run
+        (as when new runs arrive while a client pages); ``"loop"``: ``next_cursor`` never moves
+        on; ``"no_cursor"``: the first page says ``has_more`` without a ``next_cursor``;
+        ``"empty_more"``: the second page is empty but says ``has_more``; ``"stale"``: fresh
+        cursors that serve the first page again and again.
+        """
+        if mode is not None and mode not in self.PAGINATION_MODES:
+            raise ValueError(f"mode must be one of {', '.join(self.PAGINATION_MODES)} or None, got {mode!r}")
+        self.pagination = mode
+
+    def poison(self, run_id: str, raw: str | bytes, *, where: str = "both") -> None:
+        """Serve ``raw`` (JSON text, taken as is) in place of this run's summary in list pages
+        (``where="list"``), of its full record (``"get"``: the body becomes ``{"data": raw}``),
+        or both. For lone surrogates, huge integers, deep nesting, null ids..."""
+        if where not in ("list", "get", "both"):
+            raise ValueError(f"where must be 'list', 'get' or 'both', got {where!r}")
+        raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        with self._lock:
+            if where in ("list", "both"):
+                self._poison[f"list:{run_id}"] = raw
+            if where in ("get", "both"):
+                self._poison[f"get:{run_id}"] = raw
+
+    def poisoned(self, key: str) -> bytes | None:
+        with self._lock:
+            return self._poison.get(key)
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -205,6 +255,9 @@ class DemoServer:
         with self._lock:
             for fault in self._faults:
                 if fault.matches(path) and (fault.times < 0 or fault.used < fault.times):
+                    fault.seen += 1
+                    if fault.seen <= fault.skip:
+                        return None
                     fault.used += 1
                     return fault
         return None
@@ -248,7 +301,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: bytes, *, content_type: str = "application/json",
-              headers: dict[str, str] | None = None) -> None:
+              headers: dict[str, str] | None = None, trickle: float = 0.0) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -256,7 +309,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
-            self.wfile.write(body)
+            if trickle:
+                self.wfile.flush()
+                for i in range(len(body)):
+                    self.wfile.write(body[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(trickle)
+            else:
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             # The client gave up (a timeout): nothing to answer.
             self.close_connection = True
@@ -292,11 +352,12 @@ class _Handler(BaseHTTPRequestHandler):
                 body = fault.body if fault.body is not None else dumps(
                     {"error": f"Injected failure ({fault.status})"})
                 body = body.encode() if isinstance(body, str) else body
-                headers = {}
+                headers = dict(fault.headers or {})
                 if fault.retry_after is not None:
                     headers["Retry-After"] = f"{fault.retry_after:g}"
                 state._record("GET", path, query, fault.status)
-                self._send(fault.status, body, content_type=fault.content_type, headers=headers)
+                self._send(fault.status, body, content_type=fault.content_type, headers=headers,
+                           trickle=fault.trickle)
                 return
 
         try:
@@ -306,9 +367,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(exc.status, dumps({"error": exc.message}), headers=exc.headers)
             return
         state._record("GET", path, query, 200)
-        self._send(200, dumps(payload))
+        self._send(200, payload if isinstance(payload, bytes) else dumps(payload),
+                   trickle=fault.trickle if fault is not None else 0.0)
 
-    def _route(self, path: str, query: dict[str, str]) -> dict[str, Any]:
+    def _route(self, path: str, query: dict[str, str]) -> dict[str, Any] | bytes:
         state = self.server_state
         data = state.data
         auth = self.headers.get("Authorization", "")
@@ -345,10 +407,13 @@ class _Handler(BaseHTTPRequestHandler):
                 position = data.position(segments[4])
                 if position is None or data.agent_of(position) != agent_id:
                     raise _ApiError(404, f"Run '{segments[4]}' not found for agent '{agent_id}'.")
+                raw = state.poisoned(f"get:{segments[4]}")
+                if raw is not None:
+                    return b'{"data":' + raw + b"}"
                 return {"data": data.record(position)}
         raise _ApiError(404, f"No route for GET {path}.")
 
-    def _page(self, items: Any, total: int, scope: str, query: dict[str, str], item: Any) -> dict[str, Any]:
+    def _page(self, items: Any, total: int, scope: str, query: dict[str, str], item: Any) -> dict[str, Any] | bytes:
         state = self.server_state
         raw_limit = query.get("limit", str(DEFAULT_LIMIT))
         try:
@@ -358,15 +423,33 @@ class _Handler(BaseHTTPRequestHandler):
         if not 1 <= limit <= MAX_LIMIT:
             raise _ApiError(400, f"Invalid limit '{raw_limit}': expected an integer from 1 to {MAX_LIMIT}.")
         offset = 0
-        if query.get("cursor"):
+        stale = state.pagination == "stale" and scope.startswith("runs:")
+        if query.get("cursor") and not stale:
             decoded = state.decode_cursor(query["cursor"], scope)
             if decoded is None:
                 raise _ApiError(400, "Invalid cursor: pass next_cursor from the previous page unchanged.")
             offset = decoded
         end = min(total, offset + limit)
         has_more = end < total
-        return {
-            "data": [item(i) for i in range(offset, end)],
-            "next_cursor": state.encode_cursor(scope, end) if has_more else None,
-            "has_more": has_more,
-        }
+        mode = state.pagination if scope.startswith("runs:") else None
+        start = offset
+        if mode == "duplicate" and offset > 0:
+            start = offset - 1
+        elif mode == "stale":
+            start, end, has_more = 0, min(total, limit), True
+        page = [item(i) for i in range(start, end)]
+        cursor = state.encode_cursor(scope, end) if has_more else None
+        if mode == "loop" and has_more:
+            cursor = query.get("cursor") or cursor  # the second page, again and again
+        elif mode == "stale":
+            cursor = state.encode_cursor(scope, 0) + secrets.token_hex(2)
+        elif mode == "no_cursor":
+            cursor = None
+        elif mode == "empty_more" and offset > 0:
+            page, has_more = [], True
+        poisoned = [state.poisoned(f"list:{r.get('id')}") for r in page]
+        if not any(p is not None for p in poisoned):
+            return {"data": page, "next_cursor": cursor, "has_more": has_more}
+        texts = [p if p is not None else dumps(r) for p, r in zip(poisoned, page)]
+        return (b'{"data":[' + b",".join(texts) + b'],"next_cursor":' + dumps(cursor)
+                + b',"has_more":' + dumps(has_more) + b"}")
