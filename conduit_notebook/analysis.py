@@ -66,7 +66,9 @@ def _group_index(runs: pd.DataFrame, keys: list[Any]) -> tuple[np.ndarray, pd.In
     slower per-group machinery: everything below aggregates with bincount on the codes."""
     if not keys:
         return np.zeros(len(runs), dtype=np.intp), pd.Index(["all"], name=None)
-    grouper = runs.groupby(keys, observed=True, sort=True, dropna=True)
+    # Only the key columns: grouping the whole frame would sort every one of its columns.
+    columns = list(dict.fromkeys(k.key if isinstance(k, pd.Grouper) else k for k in keys))
+    grouper = runs[columns].groupby(keys, observed=True, sort=True, dropna=True)
     codes = grouper.ngroup().to_numpy()
     codes = np.where(np.isnan(codes.astype(float)), -1, codes).astype(np.intp)
     return codes, grouper.size().index
@@ -86,13 +88,35 @@ def _float(series: pd.Series) -> np.ndarray:
     return series.astype("float64").to_numpy(na_value=np.nan) if series.dtype != "float64" else series.to_numpy()
 
 
+def _sort_within_groups(values: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
+    """``values`` ordered by group code, then by value: one sort of the values, then a stable
+    sort of their codes (a radix sort when the codes fit in 16 bits), about twice as fast as
+    ``np.lexsort`` on a million rows."""
+    if n <= 1:
+        return np.sort(values)
+    order = np.argsort(values)
+    grouped = codes[order]
+    if n <= np.iinfo(np.int16).max:
+        grouped = grouped.astype(np.int16)
+    return values[order[np.argsort(grouped, kind="stable")]]
+
+
+def _in(series: pd.Series, values: Sequence[Any]) -> np.ndarray:
+    """Which rows hold one of ``values``: on a categorical, a test of its categories and a
+    lookup by code, with no Python object per row."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        categories = series.cat.categories
+        hit = np.append(categories.astype(object).isin(list(values)), False)  # code -1: missing
+        return hit[series.cat.codes.to_numpy()]
+    return series.astype(object).isin(list(values)).to_numpy()
+
+
 def _quantiles(values: np.ndarray, codes: np.ndarray, n: int, qs: Sequence[float]) -> np.ndarray:
     """Per-group quantiles (linear interpolation, as numpy and pandas), NaN for empty groups:
     one sort by (group, value), then positions, instead of a sort per group."""
     ok = (codes >= 0) & ~np.isnan(values)
     v, c = values[ok], codes[ok]
-    order = np.lexsort((v, c))
-    v, c = v[order], c[order]
+    v = _sort_within_groups(v, c, n)
     counts = np.bincount(c, minlength=n)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     out = np.full((n, len(qs)), np.nan)
@@ -125,9 +149,8 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     keys = _keys(runs, by, freq, "summarize")
     codes, index = _group_index(runs, keys)
     n = len(index)
-    status = runs["status"].astype(object).to_numpy()
-    finished = _count(np.isin(status, _FINISHED), codes, n)
-    failed = _count(status == "failed", codes, n)
+    finished = _count(_in(runs["status"], _FINISHED), codes, n)
+    failed = _count(_in(runs["status"], ["failed"]), codes, n)
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
     seconds = _float(runs["duration_ms"]) / 1000.0
     tokens = {c: _float(runs[c]) for c in ("input_tokens", "output_tokens", "total_tokens")}
@@ -173,7 +196,7 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     codes, index = _group_index(runs, keys)
     n = len(index)
     resolved_values = [resolved] if isinstance(resolved, str) else list(resolved)
-    is_resolved = runs["disposition"].astype(object).isin(resolved_values).to_numpy()
+    is_resolved = _in(runs["disposition"], resolved_values)
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
     resolved_count = _count(is_resolved, codes, n)
     costs = _float(runs["total_cost"])
@@ -300,19 +323,39 @@ def outliers(runs: pd.DataFrame, column: str = "duration_ms", *, n: int = 20, by
     require_columns(runs, [column, *([by] if by else [])], "outliers")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
-    values = _float(runs[column])
+    raw = _float(runs[column])
+    values = raw
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(values > 0, np.log(values), np.nan)
-    frame = pd.DataFrame({"v": values, "g": runs[by].astype(object).to_numpy() if by else 0}, index=runs.index)
-    grouped = frame.groupby("g", dropna=False)["v"]
-    median = grouped.transform("median")
-    mad = (frame["v"] - median).abs().groupby(frame["g"], dropna=False).transform("median") * 1.4826
-    score = (frame["v"] - median) / mad.where(mad > 0)
-    percentile = runs[column].astype("float64").rank(pct=True) * 100
-    out = runs.assign(score=score.to_numpy(), percentile=percentile.to_numpy())
-    out = out[out["score"].notna()]
-    return out.nlargest(n, "score")
+            values = np.where(raw > 0, np.log(raw), np.nan)
+    # Group codes, with runs lacking a `by` value as a group of their own.
+    codes = pd.factorize(runs[by], use_na_sentinel=False)[0] if by else np.zeros(len(runs), dtype=np.intp)
+    n_groups = int(codes.max()) + 1 if len(codes) else 0
+    with np.errstate(invalid="ignore"):
+        deviation = values - _quantiles(values, codes, n_groups, (0.5,))[:, 0][codes]
+        mad = _quantiles(np.abs(deviation), codes, n_groups, (0.5,))[:, 0] * 1.4826
+        score = deviation / np.where(mad > 0, mad, np.nan)[codes]
+    top = _top_positions(score, n)
+    # The rank of only the chosen values among all (as ``rank(pct=True)``: ties averaged).
+    present = np.sort(raw[~np.isnan(raw)])
+    chosen = raw[top]
+    below = np.searchsorted(present, chosen, side="left")
+    through = np.searchsorted(present, chosen, side="right")
+    percentile = np.where(np.isnan(chosen), np.nan, (below + 1 + through) / 2 / max(len(present), 1) * 100)
+    return runs.iloc[top].assign(score=score[top], percentile=percentile)
+
+
+def _top_positions(score: np.ndarray, n: int) -> np.ndarray:
+    """Positions of the ``n`` highest non-NaN scores, highest first, ties in row order (as
+    ``nlargest``), without sorting them all."""
+    candidates = np.flatnonzero(~np.isnan(score))
+    if len(candidates) > n:
+        # Every score above the n-th highest, and of those equal to it the first in row order.
+        threshold = np.partition(score[candidates], len(candidates) - n)[len(candidates) - n]
+        above = candidates[score[candidates] > threshold]
+        equal = candidates[score[candidates] == threshold][:n - len(above)]
+        candidates = np.concatenate([above, equal])
+    return candidates[np.lexsort((candidates, -score[candidates]))]
 
 
 def review_sample(runs: pd.DataFrame, n: int = 50, *, by: str | None = "disposition", seed: int = 0) -> pd.DataFrame:
@@ -385,11 +428,10 @@ def filter_runs(
     def among(column: str, values: Sequence[str] | None) -> None:
         nonlocal mask
         if values:
-            mask &= runs[column].astype(object).isin(list(values)).to_numpy()
+            mask &= _in(runs[column], values)
 
     if agents:
-        mask &= (runs["agent_name"].astype(object).isin(list(agents))
-                 | runs["agent_id"].astype(object).isin(list(agents))).to_numpy()
+        mask &= _in(runs["agent_name"], agents) | _in(runs["agent_id"], agents)
     among("status", statuses)
     among("disposition", dispositions)
     among("disposition_reason", reasons)

@@ -129,6 +129,36 @@ def test_outliers_find_the_planted_run():
         outliers(runs, n=0)
 
 
+def _pandas_outliers(runs, column, *, n=20, by=None, log=True):
+    # The straightforward pandas version (groupby medians, rank, nlargest) that outliers()
+    # must agree with: it works on the key columns only, but the answer is the same.
+    values = runs[column].astype("float64")
+    if log:
+        values = np.log(values.where(values > 0))
+    groups = runs[by].astype(object) if by else pd.Series(0, index=runs.index)
+    median = values.groupby(groups, dropna=False).transform("median")
+    mad = (values - median).abs().groupby(groups, dropna=False).transform("median") * 1.4826
+    out = runs.assign(score=(values - median) / mad.where(mad > 0),
+                      percentile=runs[column].astype("float64").rank(pct=True) * 100)
+    return out[out["score"].notna()].nlargest(n, "score")
+
+
+@pytest.mark.parametrize("column, n, by, log", [
+    ("duration_ms", 20, "agent_name", True), ("total_cost", 5, None, True),
+    ("total_tokens", 10_000, "disposition", False), ("duration_ms", 7, "disposition", True),
+])
+def test_outliers_match_pandas_with_ties_and_missing_values(column, n, by, log):
+    data = DemoData(runs=3000, agents=3, seed=5)
+    runs = runs_frame(data.records(), agent_names={a["id"]: a["name"] for a in data.agents})
+    runs.loc[runs.index[:40], "agent_name"] = None  # a group of runs without a name
+    runs.loc[runs.index[30:80], column] = None  # missing values stay out
+    runs.loc[runs.index[100:130], column] = runs[column].iloc[99]  # ties, in row order
+    runs.index = runs.index * 2 + 1  # labels are kept
+    pd.testing.assert_frame_equal(outliers(runs, column, n=n, by=by, log=log),
+                                  _pandas_outliers(runs, column, n=n, by=by, log=log),
+                                  check_exact=False, rtol=1e-12)
+
+
 def test_review_sample_is_stratified_and_reproducible():
     runs = runs_frame(DemoData(runs=2000, agents=3, seed=1).records())
     sample = review_sample(runs, n=60, seed=7)
