@@ -29,3 +29,13 @@ def machine() -> str:
 
     return (f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
             f"pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, numpy {numpy.__version__}")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (VmHWM), in MB: what the machine had to give,
+    including what pandas' memory_usage cannot see (the insides of Python objects)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1000
+    return float("nan")  # pragma: no cover - not Linux
