@@ -107,7 +107,7 @@ def cost_sql(keys: list[str], order: str) -> str:
                sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
                sum(total_tokens) AS total_tokens, sum(output_tokens) / sum(total_tokens) AS output_token_share,
                sum(total_cost) AS total_cost, sum(total_cost) / sum(sum(total_cost)) OVER () AS cost_share,
-               sum(total_cost) / count(*) AS cost_per_run,
+               avg(total_cost) AS cost_per_run,
                sum(total_cost) / nullif(count(*) FILTER (disposition = 'resolved'), 0) AS cost_per_resolved_run
         FROM {{runs}} WHERE {' AND '.join(f'{k} IS NOT NULL' for k in keys)} GROUP BY ALL ORDER BY {order}"""
 
