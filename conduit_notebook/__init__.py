@@ -38,7 +38,7 @@ from .investigate import (
 )
 from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .pacing import RateLimiter
-from .review import ReviewStore, cohen_kappa, review_report, wilson_interval
+from .review import ReviewStore, cohen_kappa, review_plan, review_report, stratified_accuracy, wilson_interval
 from .widgets import DispositionReview, RunExplorer, RunInspector
 from .plots import (
     DISPOSITION_COLORS,
@@ -107,10 +107,12 @@ __all__ = [
     "read_parquet",
     "repeat_rates",
     "repeated_calls",
+    "review_plan",
     "review_report",
     "review_sample",
     "run_paths",
     "runs_frame",
+    "stratified_accuracy",
     "summarize",
     "tool_calls_frame",
     "tool_paths",

@@ -7,6 +7,7 @@
 >>> tool_stats(calls, runs)                          # which tools, and what runs using them cost
 >>> outliers(runs, "total_cost", n=10)               # the runs furthest out, to drill into
 >>> review_sample(runs, n=60)                        # a stratified sample for disposition reviews
+>>> review_sample(runs, margin=0.05)                 # sized for a ±5-point overall accuracy
 
 Every function takes frames with the columns of :func:`conduit_notebook.runs_frame` (or
 :func:`conduit_notebook.tool_calls_frame`) and works on any of their subsets; none needs the API.
@@ -23,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import metrics
+from .review import review_plan
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats"]
 
@@ -358,50 +360,93 @@ def _top_positions(score: np.ndarray, n: int) -> np.ndarray:
     return candidates[np.lexsort((candidates, -score[candidates]))]
 
 
-def review_sample(runs: pd.DataFrame, n: int = 50, *, by: str | None = "disposition", seed: int = 0) -> pd.DataFrame:
+def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
+                  confidence: float = 0.95, by: str | None = "disposition", seed: int = 0,
+                  expected: float = 0.5) -> pd.DataFrame:
     """A stratified, reproducible sample of runs for a disposition review.
 
-    Runs with a value in ``by`` are split into strata; the sample takes the same number from
-    each (all of a stratum smaller than its share, the rest spread over the larger ones), so
-    that rare dispositions are reviewed too. The same runs (in any order), ``n`` and ``seed``
-    give the same sample. ``by=None`` samples uniformly. Ordered by stratum, then newest first.
+    Runs with a value in ``by`` are split into strata (``by=None``: one stratum). With ``n``
+    (default 50), each stratum gets the same number of runs (all of a smaller one), so that rare
+    dispositions are reviewed too. With ``margin`` instead (e.g. ``0.05``), the size and
+    allocation are chosen so that the overall accuracy's 95% interval (``confidence``) is about
+    ±margin: Neyman allocation with a floor per stratum (see :func:`review_plan`).
+    ``review_report(results, runs)`` weights the strata back to the runs either way.
+
+    The plan is ``sample.attrs["review_plan"]`` (population and sample size per stratum, the
+    expected half-width). The runs are interleaved across strata (each stratum's first run comes
+    first, then in proportion to the plan), so stopping early still covers every stratum. The same
+    runs in any order, with the same ``n``/``margin`` and ``seed``, give the same sample.
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+    plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected)
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
-    rng = np.random.default_rng(seed)
-    # Work on positions and two columns; take the n chosen rows at the end.
-    ids = pa.array(runs["id"].astype(str).array)
-    by_id = pc.sort_indices(ids).to_numpy()  # the same runs in another order: the same sample
-    if by is None:
-        chosen = by_id[np.sort(rng.permutation(len(by_id))[:n])]
-        return runs.iloc[np.sort(chosen)]
-    keys = runs[by].astype("category")
-    codes = keys.cat.codes.to_numpy()[by_id]
-    positions = {k: by_id[codes == k] for k in range(len(keys.cat.categories)) if np.any(codes == k)}
-    sizes = {k: len(v) for k, v in positions.items()}
-    quota = dict.fromkeys(sizes, 0)
-    left = min(n, sum(sizes.values()))
-    while left > 0:
-        open_ = [k for k in sizes if quota[k] < sizes[k]]
-        each = max(1, left // len(open_))
-        for k in open_:
-            take = min(each, sizes[k] - quota[k], left)
-            quota[k] += take
-            left -= take
-            if left == 0:
-                break
-    parts = []
-    for k in sorted(positions, key=lambda k: str(keys.cat.categories[k])):
-        if quota[k]:
-            picked = positions[k][np.sort(rng.choice(sizes[k], size=quota[k], replace=False))]
-            part = runs.iloc[picked]
-            if "created_at" in part:
-                part = part.sort_values("created_at", ascending=False, kind="stable")
-            parts.append(part)
-    if not parts:
+    if not len(runs):
         return runs.iloc[0:0]
-    return pd.concat(parts)
+    keys = _id_keys(runs["id"], seed)
+    quotas = plan["sample"].drop("(all)")
+    if by is None:
+        codes = np.zeros(len(runs), dtype=np.int64)
+        labels = list(quotas.index)
+    else:
+        strata = runs[by].astype("category")
+        labels = [str(c) for c in strata.cat.categories]
+        codes = strata.cat.codes.to_numpy()
+    picked, rank, size = [], [], []
+    for k, label in enumerate(labels):
+        quota = int(quotas.get(label, 0))
+        if quota == 0:
+            continue
+        members = np.flatnonzero(codes == k)
+        # The quota smallest keyed hashes of the ids: a random draw that ignores the frame's order.
+        chosen = members[np.argpartition(keys[members], quota - 1)[:quota]] if quota < len(members) else members
+        chosen = chosen[np.argsort(keys[chosen], kind="stable")]
+        picked.append(chosen)
+        rank.append(np.arange(quota) / quota)
+        size.append(np.full(quota, quota))
+    if not picked:
+        return runs.iloc[0:0]
+    positions, rank, size = np.concatenate(picked), np.concatenate(rank), np.concatenate(size)
+    # Interleave: by the share of its stratum's quota done, smaller strata first on a tie.
+    order = np.lexsort((keys[positions], size, rank))
+    sample = runs.iloc[positions[order]]
+    sample.attrs["review_plan"] = plan
+    return sample
+
+
+def _id_keys(ids: pd.Series, seed: int) -> np.ndarray:
+    """A seeded 64-bit hash of each id, the same whatever the row order.
+
+    Fixed-width ids (Conduit's are) are hashed as 8-byte words (multilinear hashing with seeded
+    odd multipliers, then a splitmix64 finaliser) in a few vectorised passes; sorting a million id
+    strings would take ten times as long. Other ids fall back to pandas' hash.
+    """
+    rng = np.random.default_rng([abs(int(seed)), 0x5EED])
+    array = pa.array(ids.astype("string").array).cast(pa.large_string())
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset: array.offset + len(array) + 1]
+    lengths = np.diff(offsets)
+    if array.null_count or len(lengths) == 0 or lengths.min() != lengths.max() or lengths[0] == 0:
+        key = "".join(f"{b:02x}" for b in rng.integers(0, 256, size=8, dtype=np.uint8))
+        return pd.util.hash_pandas_object(ids.astype(object), index=False, hash_key=key).to_numpy()
+    width = int(lengths[0])
+    words = -(-width // 8)
+    raw = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]].reshape(len(array), width)
+    if width % 8:
+        padded = np.zeros((len(array), words * 8), dtype=np.uint8)
+        padded[:, :width] = raw
+        raw = padded
+    columns = raw.view(np.uint64)
+    multipliers = rng.integers(1, 2**63, size=words, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    with np.errstate(over="ignore"):
+        h = columns[:, 0] * multipliers[0]
+        for k in range(1, words):
+            h += columns[:, k] * multipliers[k]
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h
 
 
 def filter_runs(

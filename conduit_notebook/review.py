@@ -12,17 +12,30 @@ from __future__ import annotations
 import csv
 import math
 import os
+import warnings
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["REVIEW_COLUMNS", "VERDICTS", "ReviewStore", "cohen_kappa", "review_report", "wilson_interval"]
+__all__ = ["REVIEW_COLUMNS", "VERDICTS", "ReviewStore", "cohen_kappa", "kappa_interval", "review_plan",
+           "review_report", "run_votes", "stratified_accuracy", "wilson_interval"]
 
 VERDICTS = ("correct", "wrong", "unsure")
 REVIEW_COLUMNS = ["agent_run_id", "agent_id", "disposition", "verdict", "reviewed_disposition",
                   "note", "reviewer", "reviewed_at"]
+ACCURACY_COLUMNS = ["reviewed", "correct", "unsure", "accuracy", "ci_low", "ci_high"]
+DISAGREEMENT_COLUMNS = ["agent_run_id", "disposition", "reviewer", "verdict", "reviewed_disposition", "note"]
+Z95 = 1.959963984540054
+#: A review sized by margin reviews at least this many runs of each disposition (or all it has).
+MIN_PER_STRATUM = 10
+DEFAULT_SAMPLE = 50
+METHOD = ("stratified estimate (dispositions weighted by their share of the runs); stratified Wilson "
+          "interval at Kish's effective sample size, with finite population correction")
 
 
 class ReviewStore:
@@ -81,82 +94,398 @@ class ReviewStore:
         return set(frame["agent_run_id"])
 
 
-def wilson_interval(successes: int, total: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0."""
+def _z(confidence: float) -> float:
+    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0.
+
+    ``total`` may be an effective sample size (not a whole number), as :func:`stratified_accuracy`
+    passes it.
+    """
     if total <= 0:
         return (math.nan, math.nan)
     p = successes / total
     denominator = 1 + z**2 / total
     centre = (p + z**2 / (2 * total)) / denominator
-    half = z * math.sqrt(p * (1 - p) / total + z**2 / (4 * total**2)) / denominator
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z**2 / (4 * total**2)) / denominator
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def stratified_accuracy(correct: Sequence[float], judged: Sequence[float], population: Sequence[float], *,
+                        confidence: float = 0.95) -> dict[str, float]:
+    """A population accuracy from per-stratum samples, with its interval.
+
+    Stratum ``h`` holds ``population[h]`` runs, of which ``judged[h]`` were judged (a simple random
+    sample of the stratum) and ``correct[h]`` were right. The estimate is the stratified mean
+    ``sum(W_h * p_h)`` with ``W_h = N_h / N``. Its interval is a **stratified Wilson interval with
+    Kish's effective sample size**: the variance is ``sum(W_h^2 (1 - n_h/N_h) p~_h (1 - p~_h) / n_h)``
+    (finite population correction per stratum; ``p~_h = (x_h + 0.5) / (n_h + 1)``, so that a small
+    stratum judged all right or all wrong still adds its uncertainty), the effective sample size is
+    ``p~ (1 - p~) / variance``, and the Wilson interval is taken at that size. A stratum that holds
+    runs but has no judged ones cannot be estimated: the estimate is over the judged strata and the
+    interval is widened to the worst case for the rest (``unreviewed_share``). Simulated coverage:
+    see tests/test_review_stats.py.
+
+    Returns ``estimate``, ``ci_low``, ``ci_high``, ``half_width``, ``effective_n`` and
+    ``unreviewed_share``.
+    """
+    z = _z(confidence)
+    x = np.asarray(correct, dtype="float64")
+    n = np.asarray(judged, dtype="float64")
+    size = np.asarray(population, dtype="float64")
+    out = {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "half_width": math.nan,
+           "effective_n": 0.0, "unreviewed_share": math.nan}
+    if size.sum() <= 0:
+        return out
+    weight = size / size.sum()
+    seen = (n > 0) & (size > 0)
+    unreviewed = float(weight[~seen].sum())
+    out["unreviewed_share"] = unreviewed
+    if not seen.any():
+        return out
+    w = weight[seen] / weight[seen].sum()
+    x, n, size = x[seen], n[seen], size[seen]
+    estimate = float((w * x / n).sum())
+    smoothed = (x + 0.5) / (n + 1)
+    fpc = np.clip(1 - n / size, 0.0, 1.0)
+    variance = float((w**2 * fpc * smoothed * (1 - smoothed) / n).sum())
+    if variance <= 0:  # every stratum fully judged: a census
+        low = high = estimate
+        effective = float(n.sum())
+    else:
+        p_tilde = float((w * smoothed).sum())
+        effective = p_tilde * (1 - p_tilde) / variance
+        low, high = wilson_interval(estimate * effective, effective, z)
+    low, high = (1 - unreviewed) * low, (1 - unreviewed) * high + unreviewed
+    out.update(estimate=estimate, ci_low=low, ci_high=high, half_width=(high - low) / 2, effective_n=effective)
+    return out
 
 
 def cohen_kappa(first: pd.Series, second: pd.Series) -> float:
     """Cohen's kappa between two raters' labels of the same items (nan if undefined)."""
-    pairs = pd.DataFrame({"a": first.to_numpy(), "b": second.to_numpy()}).dropna()
-    n = len(pairs)
-    if n == 0:
+    pairs = pd.DataFrame({"a": np.asarray(first, dtype=object), "b": np.asarray(second, dtype=object)}).dropna()
+    if len(pairs) == 0:
         return math.nan
-    observed = float((pairs["a"] == pairs["b"]).mean())
-    pa = pairs["a"].value_counts(normalize=True)
-    pb = pairs["b"].value_counts(normalize=True)
-    expected = float(sum(pa.get(k, 0.0) * pb.get(k, 0.0) for k in set(pa.index) | set(pb.index)))
-    if expected >= 1.0:
-        return 1.0 if observed == 1.0 else math.nan
-    return (observed - expected) / (1 - expected)
+    codes, _ = pd.factorize(pd.concat([pairs["a"], pairs["b"]], ignore_index=True))
+    return float(_kappas(codes[: len(pairs)], codes[len(pairs):], np.arange(len(pairs))[None, :])[0])
 
 
-def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Accuracy per disposition, a confusion table and the agreement between reviewers.
+def _kappas(a: np.ndarray, b: np.ndarray, samples: np.ndarray) -> np.ndarray:
+    """Kappa of labels ``a``/``b`` (integer codes) over each row of index ``samples``."""
+    k = int(max(a.max(), b.max())) + 1
+    one_a, one_b = np.eye(k)[a], np.eye(k)[b]
+    observed = (a == b)[samples].mean(axis=1)
+    expected = (one_a[samples].mean(axis=1) * one_b[samples].mean(axis=1)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kappa = (observed - expected) / (1 - expected)
+    return np.where(expected >= 1, np.where(observed >= 1, 1.0, np.nan), kappa)
 
-    Returns a dict of DataFrames/values:
 
-    - ``accuracy``: per recorded disposition, ``reviewed`` (correct + wrong; unsure runs are
-      left out), ``correct``, ``unsure``, ``accuracy`` and its Wilson 95% interval
-      (``ci_low``, ``ci_high``), plus an "(all)" row.
-    - ``confusion``: recorded disposition (rows) against reviewed disposition (columns).
-    - ``kappa``: Cohen's kappa between reviewers on runs two reviewers judged (their reviewed
-      dispositions), with ``kappa_runs``, the number of such runs; NaN when there are none.
+def kappa_interval(first: pd.Series, second: pd.Series, *, confidence: float = 0.95,
+                   resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """A percentile bootstrap interval for Cohen's kappa (runs resampled with replacement)."""
+    pairs = pd.DataFrame({"a": np.asarray(first, dtype=object), "b": np.asarray(second, dtype=object)}).dropna()
+    if len(pairs) < 2:
+        return (math.nan, math.nan)
+    codes, _ = pd.factorize(pd.concat([pairs["a"], pairs["b"]], ignore_index=True))
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, len(pairs), size=(resamples, len(pairs)))
+    values = _kappas(codes[: len(pairs)], codes[len(pairs):], samples)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return (math.nan, math.nan)
+    tail = (1 - confidence) / 2
+    return (float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail)))
 
-    ``runs`` (optional) fills in a recorded disposition missing from the verdicts.
+
+def run_votes(results: pd.DataFrame) -> pd.DataFrame:
+    """One verdict per run: the majority of its reviewers (each reviewer's latest word).
+
+    ``correct`` or ``wrong`` when more reviewers said so than the other; a tie (or only
+    ``unsure`` verdicts) is ``unsure``. A ``wrong`` run's ``reviewed_disposition`` is the one most
+    of its ``wrong`` reviewers gave (alphabetical first on a tie). ``reviewers`` counts the votes.
+    """
+    frame = results.assign(agent_run_id=results["agent_run_id"].astype(object))
+    if "reviewer" in frame:
+        frame = frame.drop_duplicates(["agent_run_id", "reviewer"], keep="last")
+    verdict = frame["verdict"].astype(object)
+    groups = frame.assign(_correct=(verdict == "correct"), _wrong=(verdict == "wrong")).groupby("agent_run_id", sort=False)
+    out = groups.last()
+    correct, wrong = groups["_correct"].sum(), groups["_wrong"].sum()
+    out["verdict"] = np.select([correct > wrong, wrong > correct], ["correct", "wrong"], "unsure")
+    said_wrong = frame[verdict == "wrong"]
+    mode = (said_wrong.groupby(["agent_run_id", said_wrong["reviewed_disposition"].astype(object).rename("_r")])
+            .size().reset_index(name="k").sort_values(["agent_run_id", "k", "_r"], ascending=[True, False, True])
+            .drop_duplicates("agent_run_id").set_index("agent_run_id")["_r"]) if len(said_wrong) else pd.Series(dtype=object)
+    out["reviewed_disposition"] = np.where(out["verdict"] == "wrong", out.index.map(mode).to_numpy(),
+                                           np.where(out["verdict"] == "correct", out["disposition"], None))
+    out["reviewers"] = groups.size()
+    return out.drop(columns=["_correct", "_wrong"]).reset_index()
+
+
+def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
+                confidence: float = 0.95, by: str | None = "disposition", expected: float = 0.5) -> pd.DataFrame:
+    """How many runs to review in each stratum, and the interval that should give.
+
+    With ``margin`` (e.g. ``0.05`` for ±5 points), the size and allocation are chosen so that the
+    overall accuracy's interval is about ±``margin``: **Neyman allocation** (proportional to the
+    stratum's size times its standard deviation, at the ``expected`` accuracy; 0.5 is the worst case,
+    so the interval comes out at most about ±margin) with a floor of ``MIN_PER_STRATUM`` runs per
+    stratum so that every disposition gets its own row, and the smallest total that reaches the
+    margin (finite population correction included). With ``n``, each stratum gets the same number
+    (all of a smaller one), which favours the per-disposition rows over the overall figure.
+
+    One row per stratum and an "(all)" row: ``population``, ``weight`` (share of the population),
+    ``sample`` and ``expected_half_width`` (the interval's half-width if accuracy is ``expected``).
+    ``plan.attrs`` holds ``margin``, ``confidence`` and ``design``.
+    """
+    if n is not None and margin is not None:
+        raise ValueError("pass n (a sample size) or margin (a target half-width such as 0.05), not both")
+    if n is None and margin is None:
+        n = DEFAULT_SAMPLE
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+    if margin is not None and (not isinstance(margin, (int, float)) or isinstance(margin, bool) or not 0 < margin < 0.5):
+        raise ValueError(f"margin must be a half-width between 0 and 0.5 (e.g. 0.05 for ±5 points), got {margin!r}")
+    if not isinstance(expected, (int, float)) or not 0 < expected < 1:
+        raise ValueError(f"expected must be an anticipated accuracy between 0 and 1, got {expected!r}")
+    z = _z(confidence)
+    if by is None:
+        sizes = pd.Series({"(all runs)": len(runs)}, dtype="int64")
+    else:
+        if by not in runs:
+            raise ValueError(f"review_plan needs the column {by}; pass the runs frame from fetch_runs() or runs_frame()")
+        sizes = runs[by].value_counts(dropna=True).astype("int64")
+        sizes = sizes[sizes > 0]
+        sizes.index = sizes.index.astype(str)
+        sizes = sizes.sort_index()
+    population = sizes.to_numpy(dtype="float64")
+    if margin is not None:
+        sample = _allocation_for_margin(population, margin, z, expected)
+        design = f"Neyman allocation with a floor of {MIN_PER_STRATUM}, sized for ±{margin:.1%}"
+    else:
+        sample = _equal_allocation(population, n)
+        design = f"equal allocation of {n} runs"
+    spread = expected * (1 - expected)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        each = np.where(sample > 0, z * np.sqrt((1 - sample / population) * spread / sample), np.nan)
+    overall = _planned_half_width(population, sample, z, spread)
+    plan = pd.DataFrame({"population": population.astype("int64"), "weight": population / max(population.sum(), 1),
+                         "sample": sample.astype("int64"), "expected_half_width": each}, index=sizes.index)
+    plan.loc["(all)"] = [int(population.sum()), 1.0, int(sample.sum()), overall]
+    plan = plan.astype({"population": "int64", "sample": "int64"})
+    plan.index.name = by or "stratum"
+    plan.attrs.update(margin=margin, confidence=confidence, design=design, by=by)
+    return plan
+
+
+def _planned_half_width(population: np.ndarray, sample: np.ndarray, z: float, spread: float) -> float:
+    if population.sum() <= 0:
+        return math.nan
+    w = population / population.sum()
+    if np.any((sample == 0) & (population > 0)):
+        return math.inf
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(sample > 0, w**2 * (1 - sample / population) * spread / sample, 0.0)
+    return float(z * math.sqrt(terms.sum()))
+
+
+def _allocation_for_margin(population: np.ndarray, margin: float, z: float, expected: float) -> np.ndarray:
+    spread = expected * (1 - expected)
+    floor = np.minimum(population, MIN_PER_STRATUM)
+
+    def allocate(total: int) -> np.ndarray:
+        # Neyman: n_h proportional to N_h * S_h; one S for all strata at the planning accuracy.
+        share = np.ceil(total * population / max(population.sum(), 1))
+        return np.minimum(population, np.maximum(floor, share))
+
+    low, high = 1, int(population.sum())
+    if high == 0:
+        return np.zeros_like(population)
+    while low < high:  # the smallest total whose interval reaches the margin
+        middle = (low + high) // 2
+        if _planned_half_width(population, allocate(middle), z, spread) <= margin:
+            high = middle
+        else:
+            low = middle + 1
+    return allocate(low)
+
+
+def _equal_allocation(population: np.ndarray, n: int) -> np.ndarray:
+    quota = np.zeros_like(population)
+    left = int(min(n, population.sum()))
+    while left > 0:
+        open_ = np.flatnonzero(quota < population)
+        each = max(1, left // len(open_))
+        for k in open_:
+            take = int(min(each, population[k] - quota[k], left))
+            quota[k] += take
+            left -= take
+            if left == 0:
+                break
+    return quota
+
+
+def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+    frame = frame.copy()
+    for column in ("disposition", "reviewed_disposition", "verdict", "reviewer", "agent_id", "note"):
+        if column in frame:
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna() & (values != ""), None)
+    if runs is not None and "id" in runs and "disposition" in runs:
+        recorded = pd.Series(runs["disposition"].astype(object).to_numpy(), index=runs["id"].astype(object).to_numpy())
+        recorded = recorded[~recorded.index.duplicated()]
+        frame["disposition"] = frame["disposition"].fillna(frame["agent_run_id"].map(recorded))
+    return frame
+
+
+def _accuracy_row(correct: int, wrong: int, unsure: int, z: float) -> dict[str, Any]:
+    low, high = wilson_interval(correct, correct + wrong, z)
+    return {"reviewed": correct + wrong, "correct": correct, "unsure": unsure,
+            "accuracy": correct / (correct + wrong) if correct + wrong else math.nan, "ci_low": low, "ci_high": high}
+
+
+def _counts(votes: pd.DataFrame, keys: list[Any]) -> pd.DataFrame:
+    """Votes per key (and recorded disposition): correct, wrong and unsure runs."""
+    if not len(votes):
+        return pd.DataFrame(columns=list(VERDICTS), dtype="int64")
+    verdict = votes["verdict"].to_numpy(dtype=object)
+    flags = pd.DataFrame({v: (verdict == v) for v in VERDICTS}, index=votes.index)
+    groups = [k.to_numpy(dtype=object) if isinstance(k, pd.Series) else votes[k].fillna("(none)").to_numpy(dtype=object)
+              for k in keys]
+    return flags.groupby(groups if len(groups) > 1 else groups[0], sort=True).sum().astype("int64")
+
+
+def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None, confidence: float) -> pd.DataFrame:
+    """The stratified accuracy per ``group`` of runs (or overall); strata: recorded dispositions."""
+    def key_of(frame: pd.DataFrame) -> pd.Series:
+        if group is None:
+            return pd.Series("(all)", index=frame.index, dtype=object)
+        return frame[group].astype(object).fillna("(none)")
+
+    population = (pd.Series(1, index=runs.index)
+                  .groupby([key_of(runs), runs["disposition"].astype(object)], dropna=True).sum())
+    counts = _counts(votes, [key_of(votes), "disposition"])
+    present = set(counts.index.get_level_values(0)) if len(counts) else set()
+    rows = {}
+    for key, sizes in population.groupby(level=0):
+        sizes = sizes.droplevel(0)
+        sub = counts.xs(key, level=0) if key in present else pd.DataFrame(0, index=[], columns=list(VERDICTS))
+        judged = sub.reindex(sizes.index, fill_value=0)
+        estimate = stratified_accuracy(judged["correct"], judged["correct"] + judged["wrong"], sizes,
+                                       confidence=confidence)
+        rows[key] = {"reviewed": int(sub["correct"].sum() + sub["wrong"].sum()), "correct": int(sub["correct"].sum()),
+                     "unsure": int(sub["unsure"].sum()), "accuracy": estimate["estimate"],
+                     "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"], "population": int(sizes.sum()),
+                     "unreviewed_share": estimate["unreviewed_share"]}
+    columns = [*ACCURACY_COLUMNS, "population", "unreviewed_share"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+
+
+def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
+                  escalations: pd.DataFrame | None = None, confidence: float = 0.95) -> dict[str, Any]:
+    """Accuracy a QA lead can defend: weighted back to the runs, with intervals, and agreement.
+
+    ``results``: the verdicts (``DispositionReview.results`` or ``ReviewStore.load()``). ``runs``:
+    the runs the sample was drawn from (its population). Returns a dict:
+
+    - ``accuracy``: per recorded disposition, ``reviewed`` (runs judged correct or wrong),
+      ``correct``, ``unsure``, ``accuracy`` with its Wilson interval (``ci_low``, ``ci_high``) and
+      ``population`` (runs with that disposition). The "(all)" row is the **stratified estimate**:
+      each disposition's accuracy weighted by its share of ``runs`` (a sample that over-samples rare
+      dispositions is weighted back), with a stratified Wilson interval at Kish's effective sample
+      size and a finite population correction (see :func:`stratified_accuracy`);
+      ``unreviewed_share`` is the share of runs in dispositions nobody judged, whose accuracy is
+      unknown and widens the interval. Without ``runs`` the "(all)" row is the plain share of the
+      sample with a Wilson interval, which is only right for a uniform sample: ``weighted`` is then
+      False and a warning says so.
+    - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions).
+    - One run, one vote: when several reviewers judged a run, their majority counts (each
+      reviewer's latest verdict; a tie is ``unsure``). ``votes`` has one row per run.
+    - ``confusion``: recorded disposition (rows) against reviewed disposition (columns), per run.
+    - ``kappa`` (Cohen's, on the reviewed dispositions of the two reviewers with most runs in
+      common), ``kappa_ci`` (percentile bootstrap 95% interval), ``kappa_runs``, ``kappa_pair``.
+    - ``disagreements``: every verdict on runs whose reviewers disagree, to discuss.
+    - ``escalations`` (when ``escalations`` from :func:`fetch_escalations` is given): the operator's
+      outcome of each judged escalated run against the reviewers' verdict.
     """
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"results must be a DataFrame of verdicts (DispositionReview.results), got {type(results).__name__}")
     missing = [c for c in ("agent_run_id", "disposition", "verdict", "reviewed_disposition") if c not in results]
     if missing:
         raise ValueError(f"results needs the columns {', '.join(missing)}")
-    frame = results.copy()
-    for column in ("disposition", "reviewed_disposition", "verdict", "reviewer"):
-        if column in frame:
-            frame[column] = frame[column].astype(object).where(frame[column].notna() & (frame[column] != ""), None)
-    if runs is not None and "id" in runs and "disposition" in runs:
-        recorded = dict(zip(runs["id"].astype(object), runs["disposition"].astype(object)))
-        frame["disposition"] = frame["disposition"].fillna(frame["agent_run_id"].map(recorded))
-    rows = []
-    groups = list(frame.groupby(frame["disposition"].fillna("(none)"), sort=True))
-    for name, group in groups + [("(all)", frame)]:
-        correct = int((group["verdict"] == "correct").sum())
-        wrong = int((group["verdict"] == "wrong").sum())
-        unsure = int((group["verdict"] == "unsure").sum())
-        low, high = wilson_interval(correct, correct + wrong)
-        rows.append({"disposition": name, "reviewed": correct + wrong, "correct": correct, "unsure": unsure,
-                     "accuracy": correct / (correct + wrong) if correct + wrong else math.nan,
-                     "ci_low": low, "ci_high": high})
-    accuracy = pd.DataFrame(rows).set_index("disposition")
-    judged = frame[frame["verdict"].isin(["correct", "wrong"])]
+    if runs is not None and (not isinstance(runs, pd.DataFrame) or not {"id", "disposition"} <= set(runs.columns)):
+        raise ValueError("runs must be the runs frame the sample was drawn from (with 'id' and 'disposition' columns)")
+    z = _z(confidence)
+    frame = _recorded(results, runs)
+    votes = run_votes(frame) if len(frame) else frame.assign(reviewers=pd.Series(dtype="int64"))
+    counts = _counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=list(VERDICTS))
+    rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z) for name, c in counts.iterrows()}
+    accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
+    weighted = runs is not None
+    note = ""
+    if weighted:
+        population = runs["disposition"].astype(object).value_counts(dropna=True)
+        accuracy["population"] = population.reindex(accuracy.index).fillna(0).astype("int64")
+        accuracy["unreviewed_share"] = np.nan
+        overall = _weighted_rows(votes, runs, None, confidence).iloc[0]
+        by = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
+        agent_of = pd.Series(runs[by].astype(object).to_numpy(), index=runs["id"].astype(object).to_numpy())
+        votes[by] = votes["agent_run_id"].map(agent_of[~agent_of.index.duplicated()])
+        by_agent = _weighted_rows(votes, runs, by, confidence)
+        by_agent.index.name = by
+        stray = votes["disposition"].notna() & ~votes["disposition"].isin(population.index)
+        if stray.any():
+            note = (f"{int(stray.sum())} judged runs have a disposition that is not in runs; they are left "
+                    "out of the weighted (all) row. Pass the runs the sample was drawn from.")
+    else:
+        total = counts.sum() if len(counts) else pd.Series(0, index=list(VERDICTS))
+        overall = pd.Series(_accuracy_row(int(total["correct"]), int(total["wrong"]), int(total["unsure"]), z))
+        by_agent = pd.DataFrame()
+        note = ("The (all) row is unweighted (the plain share of the sample): pass runs= (the runs the "
+                "sample was drawn from) to weight each disposition by its share of the runs.")
+        warnings.warn(note, UserWarning, stacklevel=2)
+    accuracy.loc["(all)"] = overall.reindex(accuracy.columns)
+    accuracy = accuracy.astype({c: "int64" for c in ("reviewed", "correct", "unsure", *(["population"] if weighted else []))})
+    accuracy.index.name = "disposition"
+    judged = votes[votes["verdict"].isin(["correct", "wrong"])] if len(votes) else votes
     confusion = pd.crosstab(judged["disposition"].fillna("(none)"), judged["reviewed_disposition"].fillna("(none)"),
-                            rownames=["recorded"], colnames=["reviewed"])
-    kappa, kappa_runs = math.nan, 0
-    if "reviewer" in frame and frame["reviewer"].nunique() >= 2:
-        labels = judged.pivot_table(index="agent_run_id", columns="reviewer", values="reviewed_disposition",
-                                    aggfunc="last")
-        reviewers = list(labels.columns)
-        # The pair of reviewers who judged the most runs in common.
-        best = max(((a, b) for i, a in enumerate(reviewers) for b in reviewers[i + 1:]),
-                   key=lambda ab: labels[list(ab)].dropna().shape[0], default=None)
-        if best is not None:
-            both = labels[list(best)].dropna()
-            kappa_runs = len(both)
-            kappa = cohen_kappa(both[best[0]], both[best[1]])
-    return {"accuracy": accuracy, "confusion": confusion, "kappa": kappa, "kappa_runs": kappa_runs}
+                            rownames=["recorded"], colnames=["reviewed"]) if len(judged) else pd.DataFrame()
+    report = {"accuracy": accuracy, "by_agent": by_agent, "confusion": confusion, "votes": votes,
+              "weighted": weighted, "method": METHOD, "note": note}
+    report.update(_agreement(frame, confidence))
+    if escalations is not None:
+        from .escalations import escalation_verdicts
+
+        report["escalations"] = escalation_verdicts(votes, escalations)
+    return report
+
+
+def _agreement(frame: pd.DataFrame, confidence: float) -> dict[str, Any]:
+    out: dict[str, Any] = {"kappa": math.nan, "kappa_ci": (math.nan, math.nan), "kappa_runs": 0, "kappa_pair": None,
+                           "disagreements": pd.DataFrame(columns=DISAGREEMENT_COLUMNS)}
+    if "reviewer" not in frame or frame["reviewer"].nunique() < 2:
+        return out
+    latest = frame.drop_duplicates(["agent_run_id", "reviewer"], keep="last")
+    judged = latest[latest["verdict"].isin(["correct", "wrong"])]
+    labels = judged.pivot_table(index="agent_run_id", columns="reviewer", values="reviewed_disposition",
+                                aggfunc="last")
+    reviewers = list(labels.columns)
+    # The pair of reviewers who judged the most runs in common.
+    best = max(((a, b) for i, a in enumerate(reviewers) for b in reviewers[i + 1:]),
+               key=lambda ab: labels[list(ab)].dropna().shape[0], default=None)
+    if best is not None:
+        both = labels[list(best)].dropna()
+        out.update(kappa_runs=len(both), kappa_pair=best, kappa=cohen_kappa(both[best[0]], both[best[1]]),
+                   kappa_ci=kappa_interval(both[best[0]], both[best[1]], confidence=confidence))
+    said = latest["verdict"].astype(str) + "|" + latest["reviewed_disposition"].astype(str)
+    several = latest.groupby("agent_run_id")["reviewer"].transform("size") > 1
+    differ = said.groupby(latest["agent_run_id"]).transform("nunique") > 1
+    rows = latest[several & differ]
+    out["disagreements"] = (rows.reindex(columns=DISAGREEMENT_COLUMNS)
+                            .sort_values(["agent_run_id", "reviewer"]).reset_index(drop=True))
+    return out
