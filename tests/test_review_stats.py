@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pandas as pd
@@ -71,9 +70,13 @@ def test_review_report_all_row_is_the_stratified_estimate():
     assert (overall["ci_low"], overall["ci_high"]) == pytest.approx((expected["ci_low"], expected["ci_high"]))
     assert overall["population"] == len(RUNS) and overall["reviewed"] == 120
     assert report["weighted"] and "stratified" in report["method"]
-    # Per disposition: the plain share with its Wilson interval.
+    # Per disposition: the plain share with its Wilson interval, narrowed by the finite population
+    # correction (spam: 20 of about 100 runs judged).
     row = report["accuracy"].loc["spam"]
-    assert (row["ci_low"], row["ci_high"]) == pytest.approx(wilson_interval(row["correct"], row["reviewed"]))
+    plain = wilson_interval(row["correct"], row["reviewed"])
+    assert row["accuracy"] == row["correct"] / row["reviewed"]
+    assert plain[0] <= row["ci_low"] <= row["accuracy"] <= row["ci_high"] <= plain[1]
+    assert row["ci_high"] - row["ci_low"] > 0.85 * (plain[1] - plain[0])
     # Per agent: the same estimator within each agent.
     assert set(report["by_agent"].index) == {"ag_a", "ag_b"}
     assert report["by_agent"]["reviewed"].sum() == 120
@@ -83,7 +86,6 @@ def test_review_report_all_row_is_the_stratified_estimate():
 
 
 def test_simulated_reviews_are_unbiased_and_cover():
-    started = time.perf_counter()
     figures = {}
     for name, design, reps in (("n=120", {"n": 120}, 100), ("n=40 (small strata)", {"n": 40}, 100),
                                ("margin=0.05", {"margin": 0.05}, 100)):
@@ -94,7 +96,6 @@ def test_simulated_reviews_are_unbiased_and_cover():
     print({k: tuple(round(x, 4) for x in v) for k, v in figures.items()}, f"truth {TRUTH:.4f}")
     # Sized for ±5% at the worst-case planning accuracy (0.5): at most about ±5%.
     assert 0.025 < figures["margin=0.05"][2] <= 0.05
-    assert time.perf_counter() - started < 30
 
 
 def test_a_review_sized_for_a_margin_reaches_it():
