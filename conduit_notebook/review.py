@@ -10,6 +10,7 @@ resumes where it stopped. :func:`review_report` turns the verdicts into accuracy
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import warnings
@@ -21,6 +22,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+try:  # POSIX: appends lock the file
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["REVIEW_COLUMNS", "VERDICTS", "ReviewStore", "cohen_kappa", "kappa_interval", "review_plan",
            "review_report", "run_votes", "stratified_accuracy", "wilson_interval"]
@@ -41,20 +47,46 @@ METHOD = ("stratified estimate (dispositions weighted by their share of the runs
 class ReviewStore:
     """Verdicts in a CSV file, one row each, appended as they are given.
 
-    The latest verdict of a reviewer on a run wins (a reviewer may change their mind).
+    The latest verdict of a reviewer on a run wins (a reviewer may change their mind). Several
+    writers may share a file (two notebooks, two reviewers): each append takes an exclusive lock
+    (POSIX ``flock``) and writes the header together with the first row, so a new file never gets
+    two headers and rows never interleave. A row torn by a crash mid-append is closed off before
+    the next append, so it cannot swallow the next verdict.
+
+    Reading keeps every whole row; a torn or foreign row (wrong number of fields, unknown verdict)
+    is kept aside in :attr:`rejected` (line, reason, text) with a warning, not lost; the file is
+    never rewritten. A file without a header line is read with the standard columns.
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
         if self.path.is_dir():
             raise ValueError(f"store must be a CSV file path, not a directory: {self.path}")
+        #: Rows of the file that could not be read as verdicts: ``line``, ``reason``, ``text``.
+        self.rejected = pd.DataFrame({"line": pd.Series(dtype="int64"), "reason": pd.Series(dtype=object),
+                                      "text": pd.Series(dtype=object)})
+
+    def __repr__(self) -> str:
+        return f"ReviewStore({str(self.path)!r})"
 
     def add(self, *, agent_run_id: str, agent_id: str | None, disposition: str | None, verdict: str,
             reviewed_disposition: str | None = None, note: str = "", reviewer: str = "") -> dict[str, Any]:
+        """Append one verdict (flushed and synced) and return it as a dict.
+
+        ``verdict`` is ``correct``, ``wrong`` or ``unsure``; ``wrong`` needs ``reviewed_disposition``
+        (the disposition the run should have had), which must differ from ``disposition``.
+        """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        if not isinstance(agent_run_id, str) or not agent_run_id:
+            raise ValueError(f"agent_run_id must be the run's id (a non-empty string), got {agent_run_id!r}")
+        reviewed_disposition = (reviewed_disposition or "").strip() or None
         if verdict == "wrong" and not reviewed_disposition:
             raise ValueError("a 'wrong' verdict needs reviewed_disposition: the disposition the run should have had")
+        if verdict == "wrong" and disposition and reviewed_disposition.casefold() == str(disposition).strip().casefold():
+            raise ValueError(
+                f"reviewed_disposition {reviewed_disposition!r} is the recorded disposition: a 'wrong' verdict "
+                "needs the disposition the run should have had instead (or mark it 'correct')")
         if verdict == "correct":
             reviewed_disposition = disposition
         row = {
@@ -62,36 +94,107 @@ class ReviewStore:
             "verdict": verdict, "reviewed_disposition": reviewed_disposition or "", "note": note or "",
             "reviewer": reviewer or "", "reviewed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-        new = not self.path.exists() or self.path.stat().st_size == 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=REVIEW_COLUMNS)
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            handle.flush()
-            os.fsync(handle.fileno())  # the verdict survives a kernel (or machine) restart
+        self._append(row)
         return row
 
+    def _append(self, row: dict[str, Any]) -> None:
+        text = io.StringIO()
+        csv.DictWriter(text, fieldnames=REVIEW_COLUMNS).writerow(row)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+b") as handle:
+            _lock(handle)
+            try:
+                size = handle.seek(0, os.SEEK_END)
+                prefix = b""
+                if size == 0:
+                    header = io.StringIO()
+                    csv.writer(header).writerow(REVIEW_COLUMNS)
+                    prefix = header.getvalue().encode()
+                else:
+                    handle.seek(size - 1)
+                    if handle.read(1) != b"\n":
+                        # A torn last row: end it (closing an open quote) so it stays a row of its own.
+                        handle.seek(0)
+                        open_quote = handle.read().count(b'"') % 2 == 1
+                        prefix = (b'"' if open_quote else b"") + b"\r\n"
+                    handle.seek(0, os.SEEK_END)
+                # One write: header (for a new file), the end of a torn row, and the verdict.
+                handle.write(prefix + text.getvalue().encode("utf-8"))
+                handle.flush()
+                os.fsync(handle.fileno())  # the verdict survives a kernel (or machine) restart
+            finally:
+                _unlock(handle)
+
     def load(self, *, latest: bool = True) -> pd.DataFrame:
-        """Every verdict (or, with ``latest``, each reviewer's last word on each run)."""
+        """Every verdict (or, with ``latest``, each reviewer's last word on each run).
+
+        Rows that cannot be read go to :attr:`rejected`, with a warning.
+        """
+        empty = pd.DataFrame({c: pd.Series(dtype="string") for c in REVIEW_COLUMNS})
+        empty["reviewed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
         if not self.path.exists() or self.path.stat().st_size == 0:
-            return pd.DataFrame({c: pd.Series(dtype="string") for c in REVIEW_COLUMNS})
-        frame = pd.read_csv(self.path, dtype=str, keep_default_na=False)
-        for column in REVIEW_COLUMNS:
-            if column not in frame:
-                frame[column] = ""
-        frame = frame[REVIEW_COLUMNS].astype("string")
-        frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True, errors="coerce")
+            self.rejected = self.rejected.iloc[0:0]
+            return empty
+        rows, rejected = _read_rows(self.path.read_bytes().decode("utf-8", errors="replace"))
+        self.rejected = pd.DataFrame(rejected, columns=["line", "reason", "text"]).astype({"line": "int64"})
+        if rejected:
+            warnings.warn(f"{self.path}: {len(rejected)} row(s) could not be read as verdicts (torn by a crash or "
+                          "not from this store); they are kept in the file and listed in ReviewStore.rejected",
+                          UserWarning, stacklevel=2)
+        if not rows:
+            return empty
+        frame = pd.DataFrame(rows, columns=REVIEW_COLUMNS).astype("string")
+        frame["reviewed_at"] = pd.to_datetime(frame["reviewed_at"], utc=True, errors="coerce", format="ISO8601")
         if latest:
             frame = frame.drop_duplicates(["agent_run_id", "reviewer"], keep="last").reset_index(drop=True)
         return frame
 
     def reviewed(self, reviewer: str | None = None) -> set[str]:
-        frame = self.load()
+        """The ids of the runs judged (by ``reviewer``, if given)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            frame = self.load()
         if reviewer is not None:
             frame = frame[frame["reviewer"] == (reviewer or "")]
         return set(frame["agent_run_id"])
+
+
+def _read_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]:
+    """Whole verdict rows (in REVIEW_COLUMNS order) and the rejected ones (line, reason, text)."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows: list[list[str]] = []
+    rejected: list[tuple[int, str, str]] = []
+    columns: list[str] | None = None
+    line = 1
+    for record in reader:
+        start, line = line, reader.line_num + 1
+        if not record or record == [""]:
+            continue
+        if columns is None:
+            if set(record) >= {"agent_run_id", "verdict"}:
+                columns = record  # the header (columns in any order; unknown ones ignored)
+                continue
+            columns = REVIEW_COLUMNS  # no header: the standard columns
+        if len(record) != len(columns):
+            rejected.append((start, f"{len(record)} fields, expected {len(columns)} (a torn or foreign row)",
+                             ",".join(record)))
+            continue
+        values = dict(zip(columns, record))
+        if values.get("verdict") not in VERDICTS or not values.get("agent_run_id"):
+            rejected.append((start, f"not a verdict row (verdict {values.get('verdict')!r})", ",".join(record)))
+            continue
+        rows.append([values.get(c, "") for c in REVIEW_COLUMNS])
+    return rows, rejected
+
+
+def _lock(handle: Any) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+
+
+def _unlock(handle: Any) -> None:
+    if fcntl is not None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _z(confidence: float) -> float:
@@ -343,8 +446,16 @@ def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
     return frame
 
 
-def _accuracy_row(correct: int, wrong: int, unsure: int, z: float) -> dict[str, Any]:
-    low, high = wilson_interval(correct, correct + wrong, z)
+def _accuracy_row(correct: int, wrong: int, unsure: int, z: float, population: float | None = None) -> dict[str, Any]:
+    judged = correct + wrong
+    if population and 0 < judged < population:
+        # Finite population correction: the Wilson interval at n / (1 - n/N).
+        size = judged / (1 - judged / population)
+        low, high = wilson_interval(correct / judged * size, size, z)
+    elif population and judged >= population > 0:
+        low = high = correct / judged  # every run of the disposition judged
+    else:
+        low, high = wilson_interval(correct, judged, z)
     return {"reviewed": correct + wrong, "correct": correct, "unsure": unsure,
             "accuracy": correct / (correct + wrong) if correct + wrong else math.nan, "ci_low": low, "ci_high": high}
 
@@ -394,8 +505,9 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     the runs the sample was drawn from (its population). Returns a dict:
 
     - ``accuracy``: per recorded disposition, ``reviewed`` (runs judged correct or wrong),
-      ``correct``, ``unsure``, ``accuracy`` with its Wilson interval (``ci_low``, ``ci_high``) and
-      ``population`` (runs with that disposition). The "(all)" row is the **stratified estimate**:
+      ``correct``, ``unsure``, ``accuracy`` with its Wilson interval (``ci_low``, ``ci_high``;
+      with ``runs``, finite population corrected: a disposition judged in full has no interval
+      left) and ``population`` (runs with that disposition). The "(all)" row is the **stratified estimate**:
       each disposition's accuracy weighted by its share of ``runs`` (a sample that over-samples rare
       dispositions is weighted back), with a stratified Wilson interval at Kish's effective sample
       size and a finite population correction (see :func:`stratified_accuracy`);
@@ -424,9 +536,11 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     frame = _recorded(results, runs)
     votes = run_votes(frame) if len(frame) else frame.assign(reviewers=pd.Series(dtype="int64"))
     counts = _counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=list(VERDICTS))
-    rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z) for name, c in counts.iterrows()}
-    accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
     weighted = runs is not None
+    sizes = runs["disposition"].astype(object).value_counts(dropna=True) if weighted else pd.Series(dtype="int64")
+    rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z, sizes.get(name))
+            for name, c in counts.iterrows()}
+    accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
     note = ""
     if weighted:
         population = runs["disposition"].astype(object).value_counts(dropna=True)
