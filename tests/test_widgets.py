@@ -19,6 +19,7 @@ from conduit_notebook import (  # noqa: E402
     cohen_kappa,
     filter_runs,
     review_report,
+    review_sample,
     runs_frame,
     tool_calls_frame,
     wilson_interval,
@@ -203,3 +204,28 @@ def test_review_report(frames, tmp_path):
     labels_ana = [sample.loc[i, "disposition"] if i != 2 else right_2 for i in range(4)]
     labels_ben = [sample.loc[i, "disposition"] if i != 1 else right_1 for i in range(4)]
     assert report["kappa"] == pytest.approx(cohen_kappa(pd.Series(labels_ana), pd.Series(labels_ben)))
+
+
+def test_review_refuses_wrong_with_the_recorded_disposition_and_confirms_new_ones(frames, tmp_path):
+    review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
+    recorded = str(review.sample.iloc[0]["disposition"])
+    assert recorded in review._right.options  # "should be" offers the known dispositions
+    review._right.value = recorded.upper()
+    review._wrong.click()
+    assert "is the recorded disposition" in review._errors.value and review.position == 0
+    review._right.value = "refund_needed"  # a typo, or a new disposition
+    review._wrong.click()
+    assert "not a disposition in these runs" in review._errors.value and review.position == 0
+    review._right.value = "refund_needed"
+    review._wrong.click()  # the second click confirms it
+    assert review.position == 1 and review.results.iloc[0]["reviewed_disposition"] == "refund_needed"
+
+
+def test_review_shows_the_interval_against_its_target(frames, tmp_path):
+    sample = review_sample(frames.runs, margin=0.2, seed=1)
+    review = DispositionReview(frames, sample=sample, store=str(tmp_path / "r.csv"), reviewer="ana")
+    assert "target ±20.0 points" in review.interval.value and "no verdicts yet" in review.interval.value
+    while review.current is not None and "target reached" not in review.interval.value:
+        review.judge("correct")
+    assert "target reached" in review.interval.value
+    assert review.reached()["half_width"] <= 0.2 and review.position <= len(sample)
