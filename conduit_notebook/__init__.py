@@ -21,6 +21,7 @@ from .errors import (
     PermissionDeniedError,
     RateLimitError,
 )
+from .escalations import escalation_summary, fetch_escalations
 from .export import read_parquet
 from .fetch import RunFrames, fetch_runs
 from .investigate import (
@@ -91,6 +92,8 @@ __all__ = [
     "demo",
     "disposition_colors",
     "errors_frame",
+    "escalation_summary",
+    "fetch_escalations",
     "fetch_runs",
     "filter_runs",
     "metric_levels",

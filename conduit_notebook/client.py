@@ -54,6 +54,7 @@ TOKEN_ENV = "CONDUIT_API_TOKEN"
 BASE_URL_ENV = "CONDUIT_BASE_URL"
 WORKSPACE_ENV = "CONDUIT_WORKSPACE_ID"
 RUN_STATUSES = ("accepted", "running", "completed", "failed")
+ESCALATION_STATUSES = ("pending", "reviewed", "resolved", "dismissed")
 #: What the get endpoint adds to a run's list summary.
 DETAIL_FIELDS = frozenset({"session_id", "disposition_reason", "trigger_event_id", "response",
                            "reflection", "tool_trace"})
@@ -454,6 +455,22 @@ class ConduitClient:
     ) -> Iterator[dict[str, Any]]:
         """The run summaries of one agent, newest first, across pages of ``page_size`` (1..100)."""
         for page in self.iter_run_pages(agent_id, status=status, page_size=page_size):
+            yield from page
+
+    def iter_escalations(self, *, status: str | None = None, workspace_id: str | None = None,
+                         page_size: int = PAGE_SIZE) -> Iterator[dict[str, Any]]:
+        """The workspace's chat escalations (``GET /v1/escalations``), page after page.
+
+        ``status``: ``pending``, ``reviewed``, ``resolved`` or ``dismissed``. The endpoint needs a
+        workspace: ``workspace_id`` or the client's own.
+        """
+        if status is not None and status not in ESCALATION_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(ESCALATION_STATUSES)}, got {status!r}")
+        workspace = workspace_id or self.workspace_id
+        if not workspace:
+            raise ValueError("GET /v1/escalations needs a workspace_id: pass workspace_id=..., "
+                             "ConduitClient(workspace_id=...) or set CONDUIT_WORKSPACE_ID")
+        for page in self._pages("/v1/escalations", {"limit": page_size, "status": status, "workspace_id": workspace}):
             yield from page
 
     def get_run(self, agent_id: str, run_id: str) -> dict[str, Any]:

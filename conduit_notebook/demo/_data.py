@@ -566,6 +566,26 @@ class DemoData:
     def records(self) -> list[dict[str, Any]]:
         return [self.record(i) for i in range(self.n)]
 
+    # -- escalations (GET /v1/escalations) ----------------------------------------------------
+
+    def escalation_rows(self, status: str | None = None) -> np.ndarray:
+        """Positions (into the escalation list) of the escalations with this status."""
+        table = self._escalation_table()
+        return table["rows"] if status is None else table["rows"][table["status"] == status]
+
+    def escalation(self, k: int) -> dict[str, Any]:
+        """Escalation ``k``: one per escalated run, with what the operators did with it."""
+        return escalation_record(self, k)
+
+    def escalations(self) -> list[dict[str, Any]]:
+        return [self.escalation(int(k)) for k in self.escalation_rows()]
+
+    def _escalation_table(self) -> dict[str, np.ndarray]:
+        table = getattr(self, "_escalations", None)
+        if table is None:
+            table = self._escalations = build_escalations(self)
+        return table
+
 
 class _Detail:
     """The response, reflection and tool trace of one run, from a generator of its own."""
@@ -733,6 +753,65 @@ class _Detail:
         }.get(self.disposition, f"Disposition {self.disposition}: {reason}.")
 
 
+_OPERATORS = ("maria@property-team.example", "joao@property-team.example", "lucia@front-desk.example",
+              "tom@finance.example")
+_GUEST_ASKS = ("Can I check in before 3 PM tomorrow?", "The door code you sent does not work.",
+               "I was charged twice for my stay, can you refund one?", "Can we bring our dog?",
+               "We are a group of 12, can you hold 8 rooms?", "The room was not ready when we arrived.")
+
+
+def build_escalations(data: DemoData) -> dict[str, np.ndarray]:
+    """Operator outcomes for every escalated run, from a generator of their own (the runs' data
+    does not change): most are resolved some minutes to hours later, some dismissed (more often
+    for each agent's first escalation reason: escalations that were not needed), a few reviewed,
+    and the newest (and a few forgotten ones) still pending at ``end``."""
+    runs = np.flatnonzero(data.disposition == "escalated")
+    rng = np.random.default_rng([seed_int(data.seed), 0xE5C])
+    m = len(runs)
+    end_ms = int(data.end.timestamp() * 1000)
+    opened = np.where(data.completed_ms[runs] >= 0, data.completed_ms[runs], data.created_ms[runs])
+    delay = np.exp(rng.normal(np.log(45 * 60_000), 1.1, size=m)).astype(np.int64)
+    reviewed = opened + delay
+    first_reason = np.array([
+        data.disposition_reason[i] == data.profiles[data.agent_ix[i]].escalation_reasons[0] for i in runs
+    ], dtype=bool)
+    draw = rng.random(m)
+    dismiss_p = np.where(first_reason, 0.45, 0.12)
+    status = np.where(draw < dismiss_p, "dismissed", np.where(draw < dismiss_p + 0.12, "reviewed", "resolved"))
+    pending = (reviewed > end_ms) | (rng.random(m) < 0.03)
+    status = np.where(pending, "pending", status).astype("<U9")
+    return {"rows": np.arange(m), "run": runs, "status": status, "opened": opened,
+            "reviewed": np.where(pending, -1, reviewed), "operator": rng.integers(0, len(_OPERATORS), size=m),
+            "ask": rng.integers(0, len(_GUEST_ASKS), size=m),
+            "ids": _ids(np.random.default_rng([seed_int(data.seed), 0xE5D]), m, "k5")}
+
+
+def escalation_record(data: DemoData, k: int) -> dict[str, Any]:
+    table = data._escalation_table()
+    i = int(table["run"][k])
+    done = table["reviewed"][k] >= 0
+    reason = data.disposition_reason[i]
+    return {
+        "id": str(table["ids"][k]),
+        "workspace_id": data.workspace_id,
+        "type": "chat",
+        "conversation_id": str(data.conversation[i]),
+        "contact_id": str(data.contact[i]),
+        "agent_run_id": str(data.ids[i]),
+        "agent_id": data.agents[data.agent_ix[i]]["id"],
+        "disposition": "escalated",
+        "disposition_reason": reason,
+        "status": str(table["status"][k]),
+        "created_at": _iso(int(table["opened"][k])),
+        "reviewed_at": _iso(int(table["reviewed"][k])) if done else None,
+        "reviewed_by": _OPERATORS[int(table["operator"][k])] if done else None,
+        "guest_message": _GUEST_ASKS[int(table["ask"][k])],
+        "proposed_response": _Detail(data, i).response(),
+        "request_for_additional_info": f"Please confirm: {reason}",
+        "questions_for_operator": reason,
+    }
+
+
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -744,7 +823,9 @@ class RecordSet:
     detail fields (``conduit_notebook.client.DETAIL_FIELDS``), the get endpoint returns the record unchanged.
     """
 
-    def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]]) -> None:
+    def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]],
+                 escalations: list[dict[str, Any]] | None = None) -> None:
+        self.escalation_records = [dict(e) for e in escalations or []]
         self.agents = [dict(a) for a in agents]
         self.workspace_id = self.agents[0].get("workspace_id", "") if self.agents else ""
         self.runs = [dict(r) for r in runs]
@@ -784,3 +865,10 @@ class RecordSet:
 
     def record(self, i: int) -> dict[str, Any]:
         return dict(self.runs[i])
+
+    def escalation_rows(self, status: str | None = None) -> np.ndarray:
+        return np.array([k for k, e in enumerate(self.escalation_records)
+                         if status is None or e.get("status") == status], dtype=np.int64)
+
+    def escalation(self, k: int) -> dict[str, Any]:
+        return dict(self.escalation_records[k])

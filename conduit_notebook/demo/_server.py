@@ -29,6 +29,7 @@ from ._data import DemoData, RecordSet, dumps
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 STATUSES = ("accepted", "running", "completed", "failed")
+ESCALATION_STATUSES = ("pending", "reviewed", "resolved", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,8 @@ class _Handler(BaseHTTPRequestHandler):
                 )
 
         segments = [s for s in path.split("/") if s]
+        if segments == ["v1", "escalations"]:
+            return self._escalations(query)
         if segments == ["v1", "agents"]:
             return self._page(data.agents, len(data.agents), "agents", query, lambda i: data.agents[i])
         if len(segments) >= 4 and segments[:2] == ["v1", "agents"] and segments[3] == "runs":
@@ -412,6 +415,17 @@ class _Handler(BaseHTTPRequestHandler):
                     return b'{"data":' + raw + b"}"
                 return {"data": data.record(position)}
         raise _ApiError(404, f"No route for GET {path}.")
+
+    def _escalations(self, query: dict[str, str]) -> dict[str, Any] | bytes:
+        data = self.server_state.data
+        if not query.get("workspace_id"):
+            raise _ApiError(400, "workspace_id is required for GET /v1/escalations.")
+        status = query.get("status")
+        if status is not None and status not in ESCALATION_STATUSES:
+            raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(ESCALATION_STATUSES)}.")
+        rows = data.escalation_rows(status) if hasattr(data, "escalation_rows") else []
+        return self._page(rows, len(rows), f"escalations:{status}", query,
+                          lambda i: data.escalation(int(rows[i])))
 
     def _page(self, items: Any, total: int, scope: str, query: dict[str, str], item: Any) -> dict[str, Any] | bytes:
         state = self.server_state

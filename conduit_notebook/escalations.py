@@ -1,0 +1,177 @@
+"""Conduit's own record of escalations: what operators did after an agent escalated.
+
+>>> from conduit_notebook import fetch_escalations, escalation_summary
+>>> escalations = fetch_escalations(client=client, since="14d")      # GET /v1/escalations
+>>> escalation_summary(escalations, frames.runs, by="agent_name")     # dismissed, time to review, backlog
+
+Every escalated run gets a second, free verdict from the operator who handled it: ``resolved``
+or ``reviewed`` (the escalation was acted on), ``dismissed`` (closed without acting: a sign the
+escalation was not needed) or still ``pending``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .client import ESCALATION_STATUSES, ConduitClient
+from .fetch import parse_time
+from .frames import CATEGORY, STRING, TIMESTAMP
+
+__all__ = ["ESCALATION_COLUMNS", "escalation_summary", "escalation_verdicts", "escalations_frame",
+           "fetch_escalations"]
+
+#: The escalations table: column -> dtype, in order. Other fields the API sends follow these.
+ESCALATION_COLUMNS: dict[str, Any] = {
+    "id": STRING,
+    "agent_run_id": STRING,
+    "agent_id": CATEGORY,
+    "conversation_id": STRING,
+    "contact_id": STRING,
+    "status": CATEGORY,
+    "disposition_reason": STRING,
+    "created_at": TIMESTAMP,
+    "reviewed_at": TIMESTAMP,
+    "reviewed_by": CATEGORY,
+    "guest_message": STRING,
+    "proposed_response": STRING,
+    "questions_for_operator": STRING,
+}
+_HANDLED = ("reviewed", "resolved", "dismissed")
+
+
+def escalations_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Escalation records (the API's JSON objects) -> a DataFrame with :data:`ESCALATION_COLUMNS`
+    first (missing fields are missing values), then any other field; UTC timestamps; one row per
+    ``id`` (the last copy wins)."""
+    rows = [dict(r) for r in records if isinstance(r, Mapping)]
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in ESCALATION_COLUMNS))
+    raw = pd.DataFrame.from_records(rows, columns=[*ESCALATION_COLUMNS, *extra]) if rows else \
+        pd.DataFrame(columns=[*ESCALATION_COLUMNS])
+    frame = pd.DataFrame(index=raw.index)
+    for name, dtype in ESCALATION_COLUMNS.items():
+        values = raw[name].astype(object).where(raw[name].notna(), None)
+        if dtype is TIMESTAMP:
+            frame[name] = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601").astype(TIMESTAMP)
+        elif dtype == CATEGORY:
+            frame[name] = values.map(lambda v: None if v is None else str(v)).astype("category")
+        else:
+            frame[name] = values.map(lambda v: None if v is None else str(v)).astype(STRING)
+    for name in extra:
+        frame[name] = raw[name].astype(object).where(raw[name].notna(), None)
+    frame = frame[frame["id"].notna()].drop_duplicates("id", keep="last").reset_index(drop=True)
+    return frame
+
+
+def fetch_escalations(*, client: ConduitClient | None = None, since: Any = None,
+                      status: str | None = None) -> pd.DataFrame:
+    """Every chat escalation of the workspace, as a DataFrame (see :func:`escalations_frame`).
+
+    Pages ``GET /v1/escalations`` (100 a request, through the client's pace). The endpoint needs a
+    workspace: the client's ``workspace_id``, else the workspace of its first agent (one more
+    request). ``status``: ``pending``, ``reviewed``, ``resolved`` or ``dismissed``. ``since``
+    (as in :func:`fetch_runs`: ``"14d"``, a date, a datetime) keeps escalations created since
+    then; the API has no date filter and no stated order, so every page is read.
+    """
+    if status is not None and status not in ESCALATION_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(ESCALATION_STATUSES)}, got {status!r}")
+    start = parse_time(since, "since")
+    own = client is None
+    client = client or ConduitClient()
+    try:
+        workspace = client.workspace_id
+        if not workspace:
+            workspace = next((a.get("workspace_id") for a in client.iter_agents() if a.get("workspace_id")), None)
+        if not workspace:
+            raise ValueError("fetch_escalations needs a workspace: pass ConduitClient(workspace_id=...) "
+                             "or set CONDUIT_WORKSPACE_ID")
+        frame = escalations_frame(client.iter_escalations(status=status, workspace_id=workspace))
+    finally:
+        if own:
+            client.close()
+    if start is not None:
+        frame = frame[frame["created_at"] >= start].reset_index(drop=True)
+    return frame
+
+
+def _joined(escalations: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+    """Escalations with ``agent_name`` and a reason, filled from their runs (by agent_run_id)."""
+    frame = escalations.copy()
+    frame["agent_name"] = pd.Series(pd.NA, index=frame.index, dtype=object)
+    if runs is None or not len(runs):
+        frame["agent_name"] = frame["agent_id"].astype(object)
+        return frame
+    by_run = runs.drop_duplicates("id").set_index(runs.drop_duplicates("id")["id"].astype(object))
+    run_ids = frame["agent_run_id"].astype(object)
+    if "agent_name" in runs:
+        names = dict(zip(runs["agent_id"].astype(object), runs["agent_name"].astype(object)))
+        frame["agent_name"] = run_ids.map(by_run["agent_name"].astype(object)).fillna(
+            frame["agent_id"].astype(object).map(names))
+    frame["agent_name"] = frame["agent_name"].fillna(frame["agent_id"].astype(object))
+    if "disposition_reason" in runs:
+        reason = frame["disposition_reason"].astype(object)
+        frame["disposition_reason"] = reason.fillna(run_ids.map(by_run["disposition_reason"].astype(object)))
+    return frame
+
+
+def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = None, *,
+                       by: str | None = "agent_name", now: Any = None) -> pd.DataFrame:
+    """What operators did with the escalations, per ``by`` (``"agent_name"``, ``"agent_id"``,
+    ``"disposition_reason"`` or None) and "(all)".
+
+    Joined to ``runs`` by ``agent_run_id`` for the agent's name (and a reason the escalation
+    lacks). Columns: ``escalations``; ``pending``, ``reviewed``, ``resolved``, ``dismissed``
+    (counts); ``dismissed_share`` (dismissed among those handled: escalations operators closed
+    without acting, a sign they were not needed); ``p50_hours_to_review`` and
+    ``p90_hours_to_review`` (created to reviewed, handled ones); ``oldest_pending_hours`` (the
+    backlog's age at ``now``, default the current time). Every escalation is counted (no sample),
+    so there is no interval.
+    """
+    if not isinstance(escalations, pd.DataFrame) or "status" not in escalations:
+        raise TypeError("escalations must be the frame from fetch_escalations()")
+    if by not in (None, "agent_name", "agent_id", "disposition_reason"):
+        raise ValueError(f"by must be 'agent_name', 'agent_id', 'disposition_reason' or None, got {by!r}")
+    now = parse_time(now, "now") if now is not None else pd.Timestamp.now(tz="UTC")
+    frame = _joined(escalations, runs)
+    keys = frame[by].astype(object).fillna("(none)") if by else pd.Series("(all)", index=frame.index)
+    status = frame["status"].astype(object)
+    hours = (frame["reviewed_at"] - frame["created_at"]).dt.total_seconds() / 3600
+    waiting = ((now - frame["created_at"]).dt.total_seconds() / 3600).where(status == "pending")
+    parts = pd.DataFrame({"key": keys, "status": status, "hours": hours.where(status.isin(_HANDLED)),
+                          "waiting": waiting})
+
+    def table(groups: Any) -> pd.DataFrame:
+        counts = pd.crosstab(groups["key"], groups["status"]).reindex(columns=list(ESCALATION_STATUSES), fill_value=0)
+        out = pd.DataFrame({"escalations": groups.groupby("key").size()})
+        out = out.join(counts).fillna(0).astype("int64")
+        handled = out[list(_HANDLED)].sum(axis=1)
+        out["dismissed_share"] = (out["dismissed"] / handled.where(handled > 0)).astype("float64")
+        grouped = groups.groupby("key")
+        out["p50_hours_to_review"] = grouped["hours"].median()
+        out["p90_hours_to_review"] = grouped["hours"].quantile(0.9)
+        out["oldest_pending_hours"] = grouped["waiting"].max()
+        return out
+
+    if not len(parts):
+        return table(parts.assign(key=pd.Series(dtype=object))).rename_axis(by or "group")
+    result = table(parts)
+    if by:
+        result = pd.concat([result.sort_values("escalations", ascending=False),
+                            table(parts.assign(key="(all)"))])
+    result.index.name = by or "group"
+    return result
+
+
+def escalation_verdicts(votes: pd.DataFrame, escalations: pd.DataFrame) -> pd.DataFrame:
+    """The reviewers' verdict on each judged escalated run beside the operator's outcome:
+    verdict (rows) against operator status (columns), counts."""
+    if not len(votes) or not len(escalations):
+        return pd.DataFrame()
+    status = escalations.drop_duplicates("agent_run_id", keep="last").set_index(
+        escalations.drop_duplicates("agent_run_id", keep="last")["agent_run_id"].astype(object))["status"].astype(object)
+    judged = votes[votes["disposition"] == "escalated"]
+    operator = judged["agent_run_id"].astype(object).map(status).fillna("(no escalation record)")
+    return pd.crosstab(judged["verdict"].rename("verdict"), operator.rename("operator"))
