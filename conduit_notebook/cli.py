@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_fetch_options(report, since="7d")
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
+    report.add_argument("--reviews", default=None, metavar="CSV",
+                        help="a disposition review store (DispositionReview's CSV file): adds the review's accuracy")
     _add_demo_options(report, default_runs=2000)
 
     summary = commands.add_parser(
@@ -103,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack):
+def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack, escalations: bool = False):
     """Validate, start the demo server if asked (or if there is no token), fetch."""
     import os
 
@@ -126,8 +128,23 @@ def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack):
     stack.enter_context(client)
     # A demo workspace is gone when the command ends, so it stays out of the cache.
     cache = False if (demo or args.no_cache) else None
-    return fetch_runs(args.agents, client=client, since=since, details=details, cache=cache,
-                      progress=sys.stderr.isatty())
+    frames = fetch_runs(args.agents, client=client, since=since, details=details, cache=cache,
+                        progress=sys.stderr.isatty())
+    if not escalations:
+        return frames
+    return frames, _fetch_escalations(client, since)
+
+
+def _fetch_escalations(client, since):
+    """The workspace's escalations since ``since``, or None (with a message) if the API refuses."""
+    from .errors import ConduitError
+    from .escalations import fetch_escalations
+
+    try:
+        return fetch_escalations(client=client, since=since)
+    except (ConduitError, ValueError) as exc:
+        print(f"conduit-notebook: escalations left out of the report: {exc}", file=sys.stderr)
+        return None
 
 
 def _outcome(frames) -> int:
@@ -146,9 +163,17 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ValueError(f"--out must be a file path, not a directory: {out}")
+    reviews = None
+    if args.reviews is not None:
+        from .review import ReviewStore
+
+        if not Path(args.reviews).is_file():
+            raise ValueError(f"--reviews must be a review store (a CSV file written by DispositionReview); "
+                             f"not found: {args.reviews}")
+        reviews = ReviewStore(args.reviews).load()
     with ExitStack() as stack:
-        frames = _fetch(args, details=True, stack=stack)
-    out.write_text(html_report(frames), encoding="utf-8")
+        frames, escalations = _fetch(args, details=True, stack=stack, escalations=True)
+    out.write_text(html_report(frames, escalations=escalations, reviews=reviews), encoding="utf-8")
     print(f"Wrote {out} ({len(frames.runs):,} runs, {len(frames.tool_calls):,} tool calls, "
           f"{frames.stats.requests:,} requests, {frames.stats.elapsed_s:.1f} s)", file=sys.stderr)
     return _outcome(frames)

@@ -22,6 +22,13 @@ __all__ = ["html_report", "print_summary", "summary_table"]
 
 REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "Tokens", "Tools",
                    "Outliers", "Errors")
+#: Sections shown when their data is given (escalations=, reviews=).
+OPTIONAL_SECTIONS = ("Escalations", "Disposition review")
+ESCALATION_FORMATS = {"escalations": "{:,}", "pending": "{:,}", "reviewed": "{:,}", "resolved": "{:,}",
+                      "dismissed": "{:,}", "dismissed %": "{:.0%}", "p50 h to review": "{:.1f}",
+                      "p90 h to review": "{:.1f}", "oldest pending h": "{:,.0f}"}
+ACCURACY_FORMATS = {"reviewed": "{:,}", "correct": "{:,}", "unsure": "{:,}", "accuracy": "{:.1%}",
+                    "ci_low": "{:.1%}", "ci_high": "{:.1%}", "population": "{:,}", "unreviewed_share": "{:.0%}"}
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -85,6 +92,7 @@ h1 { margin-bottom: 4px; } h2 { border-bottom: 2px solid #eee; padding-bottom: 4
 .card b { display: block; font-size: 22px; } table { border-collapse: collapse; font-size: 13px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: right; }
 th:first-child, td:first-child { text-align: left; } img { max-width: 100%; }
+.wide-first th:first-child, .wide-first td:first-child { min-width: 300px; }
 .grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; } .note { color: #666; font-size: 13px; }
 """
 
@@ -127,9 +135,14 @@ def _glossary(names: list[str]) -> str:
     return f"<details><summary class='note'>What the columns mean</summary><table>{rows}</table></details>"
 
 
-def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
+def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: pd.DataFrame | None = None,
+                reviews: pd.DataFrame | None = None) -> str:
     """A self-contained HTML report of a :class:`RunFrames`: overview, tables by agent and
-    disposition, cost per resolved run, embedded plots, top tools, outliers and errors."""
+    disposition, cost per resolved run, embedded plots, top tools, outliers and errors.
+
+    ``escalations`` (from :func:`fetch_escalations`) adds what operators did with them;
+    ``reviews`` (verdicts: ``ReviewStore(path).load()``) adds the disposition review's accuracy,
+    weighted back to these runs, with intervals and the reviewers' agreement."""
     from . import plots
 
     runs, calls, errors = frames.runs, frames.tool_calls, frames.errors
@@ -192,8 +205,77 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs") -> str:
         found = runs.nlargest(8, column)[[c for c in columns if c in runs]]
         parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": "{:,}", "total_tokens": "{:,}",
                                                           "total_cost": "${:,.4f}"}, index=False)]
+    if escalations is not None:
+        parts += _escalation_section(escalations, runs)
+    if reviews is not None:
+        parts += _review_section(reviews, runs, escalations)
     parts += ["<h2 id='errors'>Errors</h2>",
               format_table(errors, index=False) if len(errors) else
               "<p class='note'>None: every listed run was fetched.</p>"]
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+
+
+def _escalation_section(escalations: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    from .escalations import escalation_summary
+
+    if not len(escalations):
+        return ["<h2 id='escalations'>Escalations</h2><p class='note'>No escalations in this workspace.</p>"]
+    by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
+    names = {"dismissed_share": "dismissed %", "p50_hours_to_review": "p50 h to review",
+             "p90_hours_to_review": "p90 h to review", "oldest_pending_hours": "oldest pending h"}
+    by_agent = escalation_summary(escalations, runs, by=by).rename(columns=names)
+    by_reason = escalation_summary(escalations, runs, by="disposition_reason").rename(columns=names)
+    top = by_reason.drop("(all)").head(10)
+    total = by_agent.loc["(all)"]
+    return [
+        "<h2 id='escalations'>Escalations</h2>",
+        f"<p class='note'>What Conduit's operators did with the {int(total['escalations']):,} escalations "
+        "(GET /v1/escalations), joined to the runs by agent_run_id. <b>Dismissed</b>: closed without "
+        "acting, a sign the escalation was not needed; the share is of those handled. Hours to review: "
+        "from the escalation to the operator's decision. Pending: the backlog, and the age of its "
+        "oldest escalation.</p>",
+        format_table(by_agent, ESCALATION_FORMATS),
+        "<h3>By reason (the 10 most frequent)</h3>",
+        "<div class='wide-first'>" + format_table(top, ESCALATION_FORMATS) + "</div>",
+    ]
+
+
+def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.DataFrame | None) -> list[str]:
+    from .review import review_report
+
+    parts = ["<h2 id='disposition-review'>Disposition review</h2>"]
+    if not len(reviews):
+        return parts + ["<p class='note'>No verdicts in the review store yet.</p>"]
+    in_window = reviews["agent_run_id"].isin(set(runs["id"].astype(object)))
+    report = review_report(reviews[in_window], runs, escalations=escalations)
+    accuracy = report["accuracy"]
+    overall = accuracy.loc["(all)"]
+    if pd.isna(overall["accuracy"]):
+        headline = "No run judged correct or wrong yet."
+    else:
+        headline = (f"Dispositions right: <b>{overall['accuracy']:.1%}</b> of runs (95% interval "
+                    f"{overall['ci_low']:.1%}–{overall['ci_high']:.1%}), from {int(overall['reviewed']):,} "
+                    f"judged runs weighted back to the {int(overall['population']):,} runs with a disposition.")
+    left_out = int((~in_window).sum())
+    parts += [f"<p>{headline}</p>",
+              f"<p class='note'>Method: {html.escape(report['method'])}. Per disposition: the share judged right "
+              "with a Wilson interval. One vote per run: several reviewers' majority (a tie is unsure)."
+              + (f" {left_out} verdict(s) on runs outside this report's runs are left out." if left_out else "")
+              + "</p>",
+              format_table(accuracy, ACCURACY_FORMATS)]
+    if len(report["by_agent"]):
+        parts += ["<h3>By agent</h3>", format_table(report["by_agent"], ACCURACY_FORMATS)]
+    if report["kappa_runs"]:
+        low, high = report["kappa_ci"]
+        parts += [f"<h3>Agreement</h3><p>Cohen's kappa between {html.escape(' and '.join(report['kappa_pair']))}: "
+                  f"<b>{report['kappa']:.2f}</b> (95% bootstrap interval {low:.2f} to {high:.2f}) on "
+                  f"{report['kappa_runs']} runs both judged; {report['disagreements']['agent_run_id'].nunique()} "
+                  "runs where reviewers disagree:</p>",
+                  format_table(report["disagreements"], index=False)]
+    if len(report["confusion"]):
+        parts += ["<h3>Recorded against reviewed disposition</h3>", format_table(report["confusion"])]
+    if isinstance(report.get("escalations"), pd.DataFrame) and len(report["escalations"]):
+        parts += ["<h3>Escalated runs: reviewers' verdict against the operator's outcome</h3>",
+                  format_table(report["escalations"])]
+    return parts

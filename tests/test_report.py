@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conduit_notebook.report import REPORT_SECTIONS
+from conduit_notebook.report import OPTIONAL_SECTIONS, REPORT_SECTIONS
 
 
 def run_cli(*args, env=None, timeout=300):
@@ -29,13 +29,19 @@ def env(monkeypatch, tmp_path):
 
 def test_report_on_the_demo_server_has_every_section_and_its_images(tmp_path, env):
     out = tmp_path / "report.html"
-    result = run_cli("report", "--demo", "--runs", "800", "--since", "10d", "--out", str(out), env=env)
+    reviews = tmp_path / "reviews.csv"  # verdicts on runs of another workspace: left out, and said so
+    reviews.write_text("agent_run_id,agent_id,disposition,verdict,reviewed_disposition,note,reviewer,reviewed_at\r\n"
+                       "arelsewhere,ag1,resolved,correct,resolved,,ana,2026-11-01T10:00:00+00:00\r\n")
+    result = run_cli("report", "--demo", "--runs", "800", "--since", "10d", "--out", str(out),
+                     "--reviews", str(reviews), env=env)
     assert result.returncode == 0, result.stderr
     assert "Demo server at http://127.0.0.1:" in result.stderr and f"Wrote {out}" in result.stderr
     assert result.stdout == ""  # progress and messages go to stderr
     text = out.read_text()
-    for section in REPORT_SECTIONS:
+    for section in (*REPORT_SECTIONS, *OPTIONAL_SECTIONS):
         assert f">{section}</h2>" in text, section
+    assert "Conduit&#x27;s operators" in text or "Conduit's operators" in text
+    assert "1 verdict(s) on runs outside this report" in text
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
     assert len(images) == 8  # cost x2, dispositions, duration x2, tokens x2, tools
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
@@ -54,6 +60,7 @@ def test_without_a_token_the_report_uses_the_demo_server(tmp_path, env):
 
 @pytest.mark.parametrize("args, message", [
     (["report", "--since", "lastweek"], "--since must be"),
+    (["report", "--reviews", "no-such-reviews.csv"], "--reviews must be a review store"),
     (["report", "--rpm", "0"], "--rpm"),
     (["report", "--runs", "many"], "--runs"),
     (["cache"], "ACTION"),
@@ -109,3 +116,26 @@ def test_partial_fetch_exits_4(tmp_path, env):
     assert result.returncode == 4, result.stderr
     assert "partial: 1 run(s)" in result.stderr
     assert run_id in (tmp_path / "r.html").read_text()
+
+
+def test_report_shows_escalations_and_a_weighted_review(server, client, tmp_path):
+    from conduit_notebook import ReviewStore, fetch_escalations, fetch_runs, review_sample
+    from conduit_notebook.report import html_report
+
+    frames = fetch_runs(client=client, cache=False, progress=False)
+    escalations = fetch_escalations(client=client)
+    store = ReviewStore(tmp_path / "reviews.csv")
+    sample = review_sample(frames.runs, n=24, seed=0)
+    for k, (_, run) in enumerate(sample.iterrows()):
+        for reviewer in ("ana", "ben")[: 1 + (k < 8)]:
+            wrong = k % 4 == 1 or (reviewer == "ben" and k == 2)
+            store.add(agent_run_id=run["id"], agent_id=run["agent_id"], disposition=run["disposition"],
+                      verdict="wrong" if wrong else "correct",
+                      reviewed_disposition=("handed_off" if run["disposition"] != "handed_off" else "resolved")
+                      if wrong else None, reviewer=reviewer)
+    text = html_report(frames, escalations=escalations, reviews=store.load())
+    assert ">Escalations</h2>" in text and ">Disposition review</h2>" in text
+    assert "weighted back to the" in text and "Cohen&#x27;s kappa" in text or "Cohen's kappa" in text
+    assert "dismissed %" in text and "reviewers&#x27; verdict against the operator" in text or \
+        "reviewers' verdict against the operator" in text
+    (tmp_path / "report.html").write_text(text)
