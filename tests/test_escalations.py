@@ -107,3 +107,14 @@ def test_review_report_sets_verdicts_beside_operator_outcomes(server, client):
     table = report["escalations"]
     assert table.to_numpy().sum() == 6 and set(table.index) == {"correct", "wrong", "unsure"}
     assert set(table.columns) <= {"pending", "reviewed", "resolved", "dismissed"}
+
+
+def test_the_review_widget_shows_the_operator_outcome(server, client, tmp_path):
+    from conduit_notebook import DispositionReview
+
+    frames = fetch_runs(client=client, cache=False, progress=False)
+    escalations = fetch_escalations(client=client)
+    sample = frames.runs[frames.runs["disposition"] == "escalated"].head(3)
+    review = DispositionReview(frames, sample=sample, store=str(tmp_path / "r.csv"), escalations=escalations)
+    outcome = escalations.set_index("agent_run_id").loc[review.current, "status"]
+    assert f"Conduit operator: <b>{outcome}</b>" in review._progress.value
