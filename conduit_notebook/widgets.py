@@ -19,6 +19,7 @@ import html
 import json
 import math
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -479,7 +480,9 @@ class DispositionReview(w.VBox, _ErrorArea):
     @property
     def results(self) -> pd.DataFrame:
         """The verdicts in the store for this sample (every reviewer's latest)."""
-        frame = self.store.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the widget shows unreadable rows itself (_show_interval)
+            frame = self.store.load()
         return frame[frame["agent_run_id"].isin(self._ids)].reset_index(drop=True)
 
     @property
@@ -502,7 +505,8 @@ class DispositionReview(w.VBox, _ErrorArea):
         now = self.reached()
         target = f" · target ±{100 * self.target:.1f} points" if self.target else ""
         if math.isnan(now["estimate"]):
-            self.interval.value = f"<span style='color:#555'>Accuracy so far: no verdicts yet{target}</span>"
+            self.interval.value = (f"<span style='color:#555'>Accuracy so far: no verdicts yet{target}</span>"
+                                   + self._rejected_note())
             return
         text = (f"Accuracy so far (weighted to the runs): <b>{now['estimate']:.1%}</b>, 95% interval "
                 f"{now['ci_low']:.1%}–{now['ci_high']:.1%} (±{100 * now['half_width']:.1f} points){target}")
@@ -510,7 +514,14 @@ class DispositionReview(w.VBox, _ErrorArea):
             text += " · <b style='color:#1a7f37'>target reached: you can stop here</b>"
         elif now["unreviewed_share"] > 0:
             text += f" · {now['unreviewed_share']:.0%} of runs in dispositions not yet judged"
-        self.interval.value = f"<span style='color:#333'>{text}</span>"
+        self.interval.value = f"<span style='color:#333'>{text}</span>" + self._rejected_note()
+
+    def _rejected_note(self) -> str:
+        if not len(self.store.rejected):
+            return ""
+        return (f"<br><span style='color:#a40000'>{len(self.store.rejected)} row(s) of {html.escape(str(self.store.path))} "
+                "could not be read (torn by a crash or not verdicts); they are kept in the file, listed in "
+                "<code>review.store.rejected</code>.</span>")
 
     def _go(self, position: int) -> None:
         self.position = max(0, min(position, len(self._ids)))

@@ -229,3 +229,16 @@ def test_review_shows_the_interval_against_its_target(frames, tmp_path):
         review.judge("correct")
     assert "target reached" in review.interval.value
     assert review.reached()["half_width"] <= 0.2 and review.position <= len(sample)
+
+
+def test_review_resumes_after_a_torn_row_and_says_so(frames, tmp_path):
+    store = tmp_path / "r.csv"
+    review = DispositionReview(frames, store=str(store), reviewer="ana")
+    review.judge("correct")
+    review.judge("correct")
+    with open(store, "ab") as handle:  # the kernel died in the middle of the third verdict
+        handle.write(f"{review._ids[2]},ag,resolved,cor".encode())
+    again = DispositionReview(frames, store=str(store), reviewer="ana")
+    assert again.position == 2 and "1 row(s)" in again.interval.value
+    again.judge("unsure")
+    assert list(again.results["verdict"]) == ["correct", "correct", "unsure"]
