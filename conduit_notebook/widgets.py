@@ -446,6 +446,7 @@ class DispositionReview(w.VBox, _ErrorArea):
         self.target = plan.attrs.get("margin") if isinstance(plan, pd.DataFrame) else None
         self._escalations = _escalations_by_run(escalations)
         self.known_dispositions = sorted({str(d) for d in self._runs["disposition"].dropna().unique()})
+        self._population = self._runs["disposition"].astype(object).value_counts()  # the strata, once
         self._new_disposition: tuple[str, str] | None = None
         self._errors = w.HTML()
         self._progress = w.HTML()
@@ -493,7 +494,7 @@ class DispositionReview(w.VBox, _ErrorArea):
         """The overall accuracy so far (every reviewer, one vote a run), weighted back to the runs:
         ``estimate``, ``ci_low``, ``ci_high``, ``half_width`` (see :func:`stratified_accuracy`)."""
         votes = run_votes(self.results) if len(self.results) else None
-        population = self._runs["disposition"].astype(object).value_counts()
+        population = self._population
         if votes is None:
             return stratified_accuracy(np.zeros(len(population)), np.zeros(len(population)), population)
         recorded = votes["disposition"].astype(object)
