@@ -13,11 +13,13 @@ import json
 import logging
 import os
 import re
+import sqlite3
 import threading
 import time
 import unicodedata
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +34,7 @@ from .errors import (
     RateLimitError,
     error_for_status,
 )
-from .pacing import DEFAULT_REQUESTS_PER_MINUTE, RateLimiter, retry_delay, should_retry
+from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, RateLimiter, SharedPace, retry_delay, should_retry
 
 __all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
 
@@ -161,7 +163,12 @@ class ConduitClient:
     workspace_id:
         Sent as ``workspace_id`` on every request when set. Defaults to ``CONDUIT_WORKSPACE_ID``.
     requests_per_minute:
-        The pace, shared by every thread using this client. Conduit's default limit is 120.
+        The pace, shared by every thread using this client. Conduit's default limit is 120;
+        set your workspace's own if it has a higher one.
+    shared_pace:
+        True (default): share the pace with every process of the same workspace on this machine,
+        through ``pace.sqlite`` beside the run cache (:func:`fetch_runs` uses the file beside
+        the cache it opens); a path for another file; False to pace this client alone.
     timeout:
         Seconds to wait for each response.
     max_retries:
@@ -184,6 +191,7 @@ class ConduitClient:
         rate_limit_patience: int = DEFAULT_RATE_LIMIT_PATIENCE,
         deadline: float | None = None,
         http_client: httpx.Client | None = None,
+        shared_pace: bool | str | os.PathLike[str] = True,
     ) -> None:
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         if token is not None and not isinstance(token, str):
@@ -215,6 +223,11 @@ class ConduitClient:
         self._open_until = 0.0  # monotonic time before which the breaker refuses requests
         self._retry_at = 0.0  # wall-clock time the message names
         self.limiter = RateLimiter(requests_per_minute)
+        if not isinstance(shared_pace, (bool, str, os.PathLike)):
+            raise ValueError(f"shared_pace must be True, False or a file path; got {shared_pace!r}")
+        self._pace_setting = shared_pace
+        self._pace_ready = shared_pace is False
+        self._pace_lock = threading.Lock()
         self.stats = ClientStats()
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(
@@ -238,6 +251,31 @@ class ConduitClient:
         """Close the connections this client opened."""
         if self._owns_http:
             self._http.close()
+
+    def share_pace_beside(self, path: str | os.PathLike[str]) -> None:
+        """Share the pace through ``pace.sqlite`` in the folder of ``path`` (a cache file), unless
+        this client was given its own ``shared_pace`` or has sent a request already."""
+        with self._pace_lock:
+            if self._pace_setting is True and not self._pace_ready:
+                self._pace_setting = Path(path).expanduser().parent / PACE_FILE
+
+    def _ensure_pace(self) -> None:
+        if self._pace_ready:
+            return
+        with self._pace_lock:
+            if self._pace_ready:
+                return
+            path = self._pace_setting
+            if path is True:
+                from .cache import default_cache_path  # the cache module imports this one
+
+                path = default_cache_path().parent / PACE_FILE
+            try:
+                self.limiter.share(SharedPace(path), f"{self.base_url}#{self.workspace_id or ''}")
+            except (OSError, sqlite3.Error) as exc:
+                # Pacing alone is still correct for this process; say why it is not shared.
+                logger.warning("pace not shared with other processes (%s: %s)", path, exc)
+            self._pace_ready = True  # only now: other threads wait on the lock until it is set up
 
     def __enter__(self) -> ConduitClient:
         return self
@@ -307,12 +345,14 @@ class ConduitClient:
         if self.workspace_id:
             query["workspace_id"] = self.workspace_id
         url = self.base_url + path
+        self._ensure_pace()
         attempt = 0
         while True:
             self._check_breaker(endpoint)
             self.stats.add(waited_s=self.limiter.acquire())
             self._check_breaker(endpoint)
             self.stats.add(requests=1)
+            sent_at = self.limiter.now()
             failure: Exception | None = None
             response = None
             try:
@@ -352,7 +392,7 @@ class ConduitClient:
             if response is not None and response.status_code == 429:
                 # Every thread waits, not just this one: the workspace's window is full.
                 self.stats.add(rate_limited=1)
-                self.limiter.pause(delay)
+                self.limiter.pause(delay, sent_at=sent_at)
             else:
                 time.sleep(delay)
                 self.stats.add(waited_s=delay)

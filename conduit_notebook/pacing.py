@@ -1,9 +1,12 @@
 """Pacing and retries: keep a client under the workspace's rate limit, and decide when to try again.
 
 Conduit allows 120 requests a minute per workspace. A :class:`RateLimiter` spaces requests
-evenly at the configured pace (a small burst at most), shared by every thread of a client. When
-a 429 arrives anyway, :meth:`RateLimiter.pause` holds *every* thread until ``Retry-After`` has
-passed and slows the pace; it creeps back up after a quiet spell.
+evenly at the configured pace (a small burst at most), shared by every thread of a client; with
+a :class:`SharedPace` (a GCRA slot in a small SQLite file beside the cache) by every process of
+the same workspace on this machine too, so two notebooks and a ``sync`` together keep one pace.
+When a 429 arrives anyway, :meth:`RateLimiter.pause` holds *every* thread (and process) until
+``Retry-After`` has passed and slows the pace a little; only refusals that keep coming soon
+after a pause slow it hard. It creeps back up after a quiet spell.
 
 The retry policy is two small pure functions, :func:`should_retry` and :func:`retry_delay`.
 """
@@ -12,10 +15,13 @@ from __future__ import annotations
 
 import email.utils
 import math
+import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 DEFAULT_REQUESTS_PER_MINUTE = 120
 #: Requests that may go at once before the even spacing applies.
@@ -25,14 +31,21 @@ MAX_RETRY_AFTER = 60.0
 #: Backoff for 5xx, timeouts and dropped connections: BACKOFF_BASE * 2**attempt, capped.
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 20.0
-#: After a 429 the pace is multiplied by this ...
+#: After a 429 that follows a quiet spell the pace is multiplied by this (one refusal is often
+#: a window boundary or a burst, not a lower limit) ...
+GENTLE_SLOWDOWN = 0.9
+#: ... after a 429 within RECOVERY_QUIET seconds of the last pause, by this ...
 SLOWDOWN_FACTOR = 0.5
 #: ... never below this share of the configured pace ...
 MIN_PACE_SHARE = 0.05
 #: ... and recovers by RECOVERY_STEP of the configured pace per success, once no 429 has been
 #: seen for RECOVERY_QUIET seconds.
 RECOVERY_STEP = 0.02
-RECOVERY_QUIET = 30.0
+RECOVERY_QUIET = 10.0
+#: The file holding the shared pace slots, beside the run cache.
+PACE_FILE = "pace.sqlite"
+#: A shared slot further ahead than this (seconds) is stale (a clock jump): it is reset.
+_STALE_AHEAD = 3600.0
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -98,7 +111,9 @@ class RateLimiter:
     ``60 / (requests_per_minute - burst + 1)`` seconds, so that no 60-second window holds more
     than ``requests_per_minute`` requests, burst included (``burst`` defaults to 3 at 120 a
     minute, less at slower paces). ``pause(seconds)`` stops every caller until then and slows
-    the pace (a 429 means the real limit is lower than configured).
+    the pace: a little after a first 429, by half when refusals keep coming.
+    :meth:`share` puts the slot in a :class:`SharedPace`, so that other processes of the same
+    workspace take turns from it.
 
     >>> limiter = RateLimiter(requests_per_minute=600)
     >>> limiter.acquire()  # returns at once for the first `burst` calls, then every 0.1 s
@@ -134,6 +149,14 @@ class RateLimiter:
         self._paused_until = 0.0
         self._last_pause = -math.inf
         self.pauses = 0
+        self._shared: SharedPace | None = None
+        self._key = ""
+
+    def share(self, shared: SharedPace, key: str) -> None:
+        """Take turns from ``shared``'s slot for ``key`` (a workspace), with every process on this
+        machine that uses the same file and key."""
+        with self._lock:
+            self._shared, self._key = shared, key
 
     @property
     def requests_per_minute(self) -> float:
@@ -142,6 +165,9 @@ class RateLimiter:
 
     def _reserve(self) -> float:
         with self._lock:
+            if self._shared is not None:
+                now = time.time()
+                return self._shared.reserve(self._key, now, 1.0 / self.rate, self.burst) - now
             now = self._clock()
             start = max(now, self._paused_until)
             interval = 1.0 / self.rate
@@ -159,23 +185,43 @@ class RateLimiter:
                 self._sleep(wait)
                 total += wait
             with self._lock:
-                # A 429 seen by another thread while this one slept: wait that out too.
-                if self._paused_until <= self._clock():
+                # A 429 seen by another thread (or process) while this one slept: wait that out too.
+                if self._shared is not None:
+                    if self._shared.paused_until(self._key) <= time.time():
+                        return total
+                elif self._paused_until <= self._clock():
                     return total
 
-    def pause(self, seconds: float) -> None:
-        """Hold every caller for ``seconds`` from now, and slow the pace."""
+    def now(self) -> float:
+        """The limiter's clock: pass it to :meth:`pause` as ``sent_at`` of a refused request."""
+        return self._clock()
+
+    def pause(self, seconds: float, *, sent_at: float | None = None) -> None:
+        """Hold every caller for ``seconds`` from now, and slow the pace: by GENTLE_SLOWDOWN
+        after a quiet spell, by SLOWDOWN_FACTOR when a request sent after the last pause ended
+        is refused within RECOVERY_QUIET seconds of it (the limit really is lower than
+        configured). A refused request sent before the last pause began (``sent_at``, from
+        :meth:`now`) carries the same signal as that pause: it is waited out, the pace stays.
+        After a first refusal there is no burst any more: the server's window is tight."""
         with self._lock:
             now = self._clock()
             until = now + max(0.0, seconds)
             # Requests already on the wire when the first 429 came meet 429s too: they are
             # the same signal, so the pace is cut once per pause, not once per refusal.
-            if now >= self._paused_until:
-                self.rate = max(self.configured_rate * MIN_PACE_SHARE, self.rate * SLOWDOWN_FACTOR)
+            stale = sent_at is not None and sent_at < self._last_pause
+            if now >= self._paused_until and not stale:
+                recent = (self.pauses > 0 and now - self._paused_until < RECOVERY_QUIET
+                          and (sent_at is None or sent_at >= self._paused_until))
+                factor = SLOWDOWN_FACTOR if recent else GENTLE_SLOWDOWN
+                self.rate = max(self.configured_rate * MIN_PACE_SHARE, self.rate * factor)
+            self.burst = 1
             self._paused_until = max(self._paused_until, until)
             # No burst straight after the pause: the server's window is still full.
             self._tat = max(self._tat, self._paused_until + 1.0 / self.rate)
-            self._last_pause = now
+            if self._shared is not None:
+                self._shared.pause(self._key, time.time() + max(0.0, seconds), 1.0 / self.rate)
+            if not stale:
+                self._last_pause = now
             self.pauses += 1
 
     def record_success(self) -> None:
@@ -191,5 +237,80 @@ class RateLimiter:
     def __repr__(self) -> str:
         return (
             f"RateLimiter(requests_per_minute={self.limit:g}, burst={self.burst}, "
-            f"pace_now={self.requests_per_minute:.4g}/min)"
+            f"pace_now={self.requests_per_minute:.4g}/min"
+            + (f", shared={str(self._shared.path)!r}" if self._shared is not None else "") + ")"
         )
+
+
+class SharedPace:
+    """Pace slots shared by every process on this machine: one row per workspace in a small
+    SQLite file (``pace.sqlite`` beside the run cache), holding the generic cell rate
+    algorithm's theoretical arrival time and a pause deadline, in wall-clock seconds.
+
+    Each request takes its turn in one ``BEGIN IMMEDIATE`` transaction, so two notebooks and a
+    ``sync`` of the same workspace together keep one pace instead of each using the whole limit.
+
+    >>> shared = SharedPace("~/.cache/conduit-notebook/pace.sqlite")
+    >>> limiter.share(shared, "https://api.conduit.ai#j57...")
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA busy_timeout = 30000")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = OFF")  # a lost slot after a crash costs nothing
+        self._conn.execute("CREATE TABLE IF NOT EXISTS pace (key TEXT PRIMARY KEY, tat REAL NOT NULL, "
+                           "paused_until REAL NOT NULL)")
+
+    def __repr__(self) -> str:
+        return f"SharedPace({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _row(self, key: str, now: float) -> tuple[float, float]:
+        row = self._conn.execute("SELECT tat, paused_until FROM pace WHERE key = ?", (key,)).fetchone()
+        if row is None or row[0] > now + _STALE_AHEAD or row[1] > now + _STALE_AHEAD:
+            return now, 0.0
+        return float(row[0]), float(row[1])
+
+    def reserve(self, key: str, now: float, interval: float, burst: int) -> float:
+        """Take the next turn for ``key``; return the wall-clock time at which to send."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                tat, paused = self._row(key, now)
+                start = max(now, paused)
+                tat = max(tat, start)
+                send_at = max(start, tat - (burst - 1) * interval)
+                self._conn.execute("INSERT OR REPLACE INTO pace VALUES (?, ?, ?)", (key, tat + interval, paused))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return send_at
+
+    def pause(self, key: str, until: float, interval: float) -> None:
+        """Hold every process of ``key`` until the wall-clock time ``until``; no burst after it."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                tat, paused = self._row(key, time.time())
+                paused = max(paused, until)
+                self._conn.execute("INSERT OR REPLACE INTO pace VALUES (?, ?, ?)",
+                                   (key, max(tat, paused + interval), paused))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def paused_until(self, key: str) -> float:
+        with self._lock:
+            row = self._conn.execute("SELECT paused_until FROM pace WHERE key = ?", (key,)).fetchone()
+        return 0.0 if row is None else float(row[0])

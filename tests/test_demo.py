@@ -120,5 +120,19 @@ def test_rate_limit_answers_429_with_retry_after():
         codes = [_get(server, "/v1/agents").status_code for _ in range(3)]
         refused = _get(server, "/v1/agents")
     assert codes == [200, 200, 429]
-    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # A window scaled down for tests scales Retry-After too: hundredths of a second.
+    assert refused.status_code == 429 and 0 < float(refused.headers["Retry-After"]) <= 1.0
     assert "Rate limit" in refused.json()["error"]
+    with demo.serve(runs=10, agents=1, requests_per_minute=2) as server:  # a real minute: whole seconds
+        codes = [_get(server, "/v1/agents").status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_fixed_window_rate_limit_and_runs_per_day():
+    with demo.serve(runs=10, agents=1, requests_per_minute=180, rate_window=1.0, rate_mode="fixed") as server:
+        codes = [_get(server, "/v1/agents").status_code for _ in range(4)]
+    assert codes.count(429) == 1 or codes == [200, 200, 200, 200]  # 3 a window; a boundary may fall inside
+    with pytest.raises(ValueError, match="rate_mode must be one of sliding, fixed"):
+        demo.DemoServer(demo.DemoData(runs=1), rate_mode="tumbling")
+    data = demo.DemoData(runs_per_day=50, days=3, agents=2, end=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    assert data.n == 150

@@ -12,8 +12,10 @@ from conduit_notebook import ConduitClient, RateLimiter, RateLimitError
 from conduit_notebook.pacing import (
     BACKOFF_BASE,
     BACKOFF_CAP,
+    GENTLE_SLOWDOWN,
     MAX_RETRY_AFTER,
     RECOVERY_QUIET,
+    SLOWDOWN_FACTOR,
     parse_retry_after,
     retry_delay,
     should_retry,
@@ -97,11 +99,11 @@ def test_pause_holds_everyone_and_slows_then_recovers():
     limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.pause(5.0)
-    assert limiter.requests_per_minute == pytest.approx(118 / 2)
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)  # one 429: gently
     waited = limiter.acquire()
     assert waited >= 5.0
     limiter.record_success()
-    assert limiter.requests_per_minute == pytest.approx(59)  # no recovery right after a 429
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)  # no recovery right after
     clock.now += RECOVERY_QUIET
     for _ in range(200):
         limiter.record_success()
@@ -120,11 +122,14 @@ def test_refusals_during_a_pause_slow_the_pace_once():
     limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
     for _ in range(4):  # four requests in flight all come back 429
         limiter.pause(2.0)
-    assert limiter.requests_per_minute == pytest.approx(59)
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)
     assert limiter.pauses == 4
     clock.now += 2.5
-    limiter.pause(2.0)  # a new refusal after the pause: the limit really is lower still
-    assert limiter.requests_per_minute == pytest.approx(29.5)
+    limiter.pause(2.0)  # a new refusal soon after the pause: the limit really is lower
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN * SLOWDOWN_FACTOR)
+    clock.now += 2.0 + RECOVERY_QUIET
+    limiter.pause(1.0)  # a lone refusal after a quiet spell: gently again
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN ** 2 * SLOWDOWN_FACTOR)
 
 
 def test_limiter_is_shared_by_threads():

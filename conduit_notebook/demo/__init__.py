@@ -35,22 +35,26 @@ def serve(
     seed: int = 0,
     requests_per_minute: int | None = None,
     rate_window: float = 60.0,
+    rate_mode: str = "sliding",
     port: int = 0,
     token: str | None = None,
     end: datetime | None = None,
     days: int = 28,
+    runs_per_day: int | None = None,
 ) -> Iterator[DemoServer]:
     """Serve a synthetic workspace on 127.0.0.1 for the duration of a ``with`` block.
 
     Yields a :class:`DemoServer` with ``.base_url``, ``.token``, ``.workspace_id``, ``.data`` and
     ``.requests`` (the log of answered requests). ``requests_per_minute`` turns on a rate limit
     that answers 429 with ``Retry-After`` (counted over ``rate_window`` seconds, scaled: tests use
-    a short window to see a limit bite in seconds); ``port=0`` picks a free port. The data is the same for
-    the same ``seed`` and ``end`` (the newest run time; default now, to the minute).
+    a short window to see a limit bite in seconds; ``rate_mode="fixed"`` counts in fixed windows
+    instead of a sliding one); ``port=0`` picks a free port. ``runs_per_day`` (instead of ``runs``)
+    makes a busy workspace: ``runs_per_day * days`` runs. The data is the same for the same
+    ``seed`` and ``end`` (the newest run time; default now, to the minute).
     """
-    data = DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days)
+    data = DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days, runs_per_day=runs_per_day)
     with _running(DemoServer(data, token=token, requests_per_minute=requests_per_minute,
-                             rate_window=rate_window, port=port)) as server:
+                             rate_window=rate_window, rate_mode=rate_mode, port=port)) as server:
         yield server
 
 

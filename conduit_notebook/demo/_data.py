@@ -239,6 +239,9 @@ class DemoData:
       ``check_availability`` three times in a row with the same input.
     - ``long_conversation``: 15 runs spread over the window form one contact's conversation
       (when there are at least 300 runs); other conversations hold about three runs each.
+
+    ``runs_per_day`` (instead of ``runs``) makes a workspace of that volume: a busy hotel group's
+    is ``DemoData(runs_per_day=5000, days=14, agents=6)``.
     """
 
     def __init__(
@@ -250,7 +253,13 @@ class DemoData:
         end: datetime | None = None,
         days: int = 28,
         plant: bool = True,
+        runs_per_day: int | None = None,
     ) -> None:
+        if runs_per_day is not None:
+            if isinstance(runs_per_day, bool) or not isinstance(runs_per_day, int) or runs_per_day < 1:
+                raise ValueError(f"runs_per_day must be a whole number >= 1, or None; got {runs_per_day!r}")
+            if isinstance(days, int) and not isinstance(days, bool):
+                runs = runs_per_day * days
         if not isinstance(runs, int) or runs < 0:
             raise ValueError(f"runs must be a whole number >= 0, got {runs!r}")
         if not isinstance(agents, int) or not 1 <= agents <= 3 * len(PROFILES):

@@ -87,6 +87,33 @@ class _SlidingWindow:
             return None
 
 
+class _FixedWindow:
+    """At most ``limit`` requests per workspace in each fixed window of ``window`` seconds
+    (windows start when the server does), as many API gateways count."""
+
+    def __init__(self, limit: int, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self.start = time.monotonic()
+        self.counts: dict[str, tuple[int, int]] = {}
+        self.lock = threading.Lock()
+
+    def admit(self, key: str) -> float | None:
+        now = time.monotonic()
+        index = int((now - self.start) // self.window)
+        with self.lock:
+            current, count = self.counts.get(key, (index, 0))
+            if current != index:
+                count = 0
+            if count >= self.limit:
+                return self.start + (index + 1) * self.window - now
+            self.counts[key] = (index, count + 1)
+            return None
+
+
+RATE_MODES = ("sliding", "fixed")
+
+
 class DemoServer:
     """The running server: ``base_url``, ``token``, ``workspace_id``, ``data`` and ``requests``."""
 
@@ -97,18 +124,23 @@ class DemoServer:
         token: str | None = None,
         requests_per_minute: int | None = None,
         rate_window: float = 60.0,
+        rate_mode: str = "sliding",
         port: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
+        if rate_mode not in RATE_MODES:
+            raise ValueError(f"rate_mode must be one of {', '.join(RATE_MODES)}; got {rate_mode!r}")
         self.data = data
         self.token = token or "demo-" + secrets.token_urlsafe(18)
         self.workspace_id = data.workspace_id
         # A limit of requests_per_minute * rate_window / 60 per rate_window seconds; tests shrink
         # the window to see the client adapt in seconds instead of minutes.
+        window_type = _SlidingWindow if rate_mode == "sliding" else _FixedWindow
         self._limiter = (
-            _SlidingWindow(max(1, round(requests_per_minute * rate_window / 60)), rate_window)
+            window_type(max(1, round(requests_per_minute * rate_window / 60)), rate_window)
             if requests_per_minute else None
         )
+        self.rate_window = rate_window
         self.requests_per_minute = requests_per_minute
         self._faults: list[Fault] = []
         self._log: list[LoggedRequest] = []
@@ -385,9 +417,12 @@ class _Handler(BaseHTTPRequestHandler):
         if state._limiter is not None:
             wait = state._limiter.admit(state.workspace_id)
             if wait is not None:
+                # Whole seconds, as HTTP has it; a window scaled down for tests scales this too.
+                retry_after = (str(max(1, math.ceil(wait))) if state.rate_window >= 60
+                               else f"{math.ceil(wait * 100) / 100:.2f}")
                 raise _ApiError(
                     429, f"Rate limit of {state.requests_per_minute} requests per minute exceeded.",
-                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                    {"Retry-After": retry_after},
                 )
 
         segments = [s for s in path.split("/") if s]
