@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from . import accessor as _accessor  # noqa: F401  (registers DataFrame.conduit)
 from . import demo
-from .analysis import cost_breakdown, filter_runs, outliers, review_sample, summarize, tool_stats
+from .analysis import (
+    cost_breakdown,
+    filter_runs,
+    outliers,
+    review_sample,
+    summarize,
+    tool_stats,
+    tool_stats_estimated,
+)
 from .cache import RunCache, cache_info, clear_cache
 from .client import ConduitClient
 from .errors import (
@@ -38,7 +46,7 @@ from .investigate import (
     tool_transitions,
 )
 from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
-from .pacing import RateLimiter
+from .pacing import RateLimiter, SharedPace
 from .review import ReviewStore, cohen_kappa, review_plan, review_report, stratified_accuracy, wilson_interval
 from .widgets import DispositionReview, RunExplorer, RunInspector
 from .plots import (
@@ -79,6 +87,7 @@ __all__ = [
     "RunExplorer",
     "RunFrames",
     "RunInspector",
+    "SharedPace",
     "agents_frame",
     "cache_info",
     "change_points",
@@ -120,6 +129,7 @@ __all__ = [
     "tool_calls_frame",
     "tool_paths",
     "tool_stats",
+    "tool_stats_estimated",
     "tool_transitions",
     "wilson_interval",
 ]

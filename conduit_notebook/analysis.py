@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 from . import metrics
 from .review import review_plan
 
-__all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats"]
+__all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
+           "tool_stats_estimated"]
 
 SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_duration_s",
                    "p99_duration_s", "input_tokens", "output_tokens", "total_tokens",
@@ -224,14 +225,26 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
 
 
 def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per tool: ``calls``, ``runs_using`` it, ``share_of_runs``, ``calls_per_run``.
+    """Per tool: ``calls``, ``runs_using`` it, ``share_of_runs``, ``calls_per_run`` (calls per
+    run using it).
 
     Given ``runs`` (the frame the calls came from), also how runs that used the tool compare
     with runs that did not: ``p50_duration_s_with`` / ``_without`` and ``cost_per_run_with`` /
     ``_without``, and the disposition mix of the runs using it (``disposition:<name>`` shares).
     ``share_of_runs`` is then out of all of ``runs``, else out of the runs seen in the calls.
     Sorted by calls, most first.
+
+    When only some of ``runs`` carry their trace (``trace_weight`` missing for the others, as
+    after ``fetch_runs(details="auto")`` on a busy workspace), every number is an estimate for
+    all of ``runs``: see :func:`tool_stats_estimated`. With every trace present the table is
+    exactly the counts.
+
+    >>> tool_stats(frames.tool_calls, frames.runs)
     """
+    if runs is not None and "trace_weight" in runs:
+        weight = runs["trace_weight"]
+        if weight.isna().any() and weight.notna().any():
+            return tool_stats_estimated(tool_calls, runs)
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     names = tool_calls["name"].astype("category")
     tools = names.cat.categories
@@ -311,6 +324,109 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
             for j, name in enumerate(disposition.cat.categories):
                 table[f"disposition:{name}"] = shares[:, j]
     return table.sort_values("calls", ascending=False, kind="stable")
+
+
+#: z for a two-sided 95% normal interval.
+Z95 = 1.959963984540054
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    keep = ~np.isnan(values)
+    values, weights = values[keep], weights[keep]
+    if not len(values):
+        return np.nan
+    order = np.argsort(values, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
+
+
+def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`tool_stats` for all of ``runs`` from the runs that carry their trace (a sample).
+
+    Method: stratified estimation over the sample design of :mod:`conduit_notebook.sampling`
+    (strata agent x disposition x status, taken from ``runs``; traced runs are those with a
+    ``trace_weight``). ``calls`` and ``runs_using`` are stratified expansion estimates of
+    totals, ``sum_h N_h * mean_h``, with variance ``sum_h N_h**2 (1 - n_h/N_h) s2_h / n_h``;
+    ``share_of_runs`` is ``runs_using / N``; ``calls_per_run`` is a stratified ratio estimate
+    (calls / runs using) with its linearised (Taylor) variance. Each has a 95% normal interval
+    (``<column>_low``, ``<column>_high``). The comparisons of runs with and without the tool
+    and the disposition mix are weighted by ``trace_weight``. ``attrs["estimated_from"]`` is
+    the number of traced runs, ``attrs["runs"]`` the population.
+    """
+    from .sampling import strata_codes, totals_from_sums
+
+    require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
+    require_columns(runs, ["id", "duration_ms", "total_cost", "disposition", "trace_weight"], "tool_stats")
+    weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+    traced = ~np.isnan(weight)
+    n_runs = len(runs)
+    codes = strata_codes(runs)
+    n_strata = int(codes.max()) + 1 if n_runs else 0
+    sizes = np.bincount(codes, minlength=n_strata).astype(float)
+    n_h = np.bincount(codes[traced], minlength=n_strata).astype(float)
+    names = tool_calls["name"].astype("category")
+    tools = names.cat.categories
+    n_tools = len(tools)
+    found = pc.index_in(pa.array(tool_calls["agent_run_id"].astype(str).array),
+                        value_set=pa.array(runs["id"].astype(str).array))
+    run_code = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    tool_code = names.cat.codes.to_numpy().astype(np.int64)
+    ok = (tool_code >= 0) & (run_code >= 0)
+    ok[ok] = traced[run_code[ok]]  # only calls of traced runs count
+    pairs, count = np.unique(tool_code[ok] * n_runs + run_code[ok], return_counts=True)
+    pair_tool, pair_run = pairs // max(n_runs, 1), pairs % max(n_runs, 1)
+    cell = codes[pair_run] * n_tools + pair_tool
+
+    def by_stratum(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=values, minlength=n_strata * n_tools).reshape(n_strata, n_tools)
+
+    y1, y2, x1 = by_stratum(count.astype(float)), by_stratum(count.astype(float) ** 2), by_stratum(np.ones(len(cell)))
+    calls, calls_se = totals_from_sums(y1, y2, n_h, sizes)
+    using, using_se = totals_from_sums(x1, x1, n_h, sizes)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(using > 0, calls / using, np.nan)
+        r = np.nan_to_num(ratio)
+        _, z_se = totals_from_sums(y1 - r * x1, y2 - 2 * r * y1 + r ** 2 * x1, n_h, sizes)
+        ratio_se = np.where(using > 0, z_se / using, np.nan)
+        share, share_se = using / n_runs, using_se / n_runs
+    cols: dict[str, Any] = {}
+    for column, value, se, top in (("calls", calls, calls_se, np.inf), ("runs_using", using, using_se, n_runs),
+                                   ("share_of_runs", share, share_se, 1.0),
+                                   ("calls_per_run", ratio, ratio_se, np.inf)):
+        cols[column] = value
+        cols[f"{column}_low"] = np.clip(value - Z95 * se, 0, top)
+        cols[f"{column}_high"] = np.clip(value + Z95 * se, 0, top)
+    member = np.zeros((n_tools, n_runs), dtype=bool)
+    member[pair_tool, pair_run] = True
+    seconds = _float(runs["duration_ms"]) / 1000.0
+    cost = _float(runs["total_cost"])
+    w = np.where(traced, weight, 0.0)
+    has_c = ~np.isnan(cost) & traced
+    cost0 = np.where(has_c, cost, 0.0)
+    disposition = runs["disposition"].astype("category")
+    d_code = disposition.cat.codes.to_numpy().astype(np.int64)
+    rows: dict[str, list[float]] = {k: [] for k in ("p50_duration_s_with", "p50_duration_s_without",
+                                                    "cost_per_run_with", "cost_per_run_without")}
+    mix = np.zeros((n_tools, len(disposition.cat.categories)))
+    for t in range(n_tools):
+        inside, outside = member[t] & traced, ~member[t] & traced
+        rows["p50_duration_s_with"].append(_weighted_median(seconds[inside], w[inside]))
+        rows["p50_duration_s_without"].append(_weighted_median(seconds[outside], w[outside]))
+        for key, mask in (("cost_per_run_with", inside), ("cost_per_run_without", outside)):
+            total_w = (w * has_c)[mask].sum()
+            rows[key].append(float((w * cost0)[mask].sum() / total_w) if total_w > 0 else np.nan)
+        has_d = inside & (d_code >= 0)
+        mix[t] = np.bincount(d_code[has_d], weights=w[has_d], minlength=mix.shape[1])
+    cols.update(rows)
+    totals = mix.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, mix / np.where(totals > 0, totals, 1), np.nan)
+    for j, name in enumerate(disposition.cat.categories):
+        cols[f"disposition:{name}"] = shares[:, j]
+    table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
+    table = table.sort_values("calls", ascending=False, kind="stable")
+    table.attrs.update(estimated_from=int(traced.sum()), runs=n_runs)
+    return table
 
 
 def outliers(runs: pd.DataFrame, column: str = "duration_ms", *, n: int = 20, by: str | None = None,

@@ -5,9 +5,13 @@
 >>> frames.runs.groupby("agent_name", observed=True)["total_cost"].sum()
 >>> frames.tool_calls["name"].value_counts()
 
-Listing is newest first and stops as soon as runs are older than ``since``; a run's trace costs
-one request and is fetched once, ever (finished runs do not change); a second call over the
-same window lists until it meets runs it already has and makes no trace request.
+Every run of the window comes from the list pages (100 summaries a request). A run's trace
+costs one request of its own and is fetched once, ever (finished runs do not change); with the
+default ``details="auto"`` traces are fetched for every run when the missing ones fit in about
+two minutes of the client's pace, else for a stratified sample that does (see
+:mod:`conduit_notebook.sampling`), and trace-based numbers are estimated from it. A second call
+over the same window lists until it meets runs it already has (and past the oldest run that was
+still unfinished) and makes no trace request.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .cache import MIN_MS, CachedRun, RunCache, fingerprint
@@ -31,6 +36,7 @@ from .client import RUN_STATUSES, ConduitClient
 from .errors import ConduitError, NotFoundError
 from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
+from .sampling import STRATA, choose_traces, trace_weights
 
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
 
@@ -40,6 +46,10 @@ DETAIL_WORKERS = 8
 FLUSH_SECONDS = 2.0
 #: ... or every this many runs, so that an interrupted fetch keeps its work.
 FLUSH_RUNS = 200
+#: ``details="auto"``: fetch the traces that fit in this many seconds of the client's pace.
+AUTO_TRACE_SECONDS = 120.0
+DETAILS_FORMS = "True (every trace), False (none), a whole number of runs to trace, or 'auto'"
+_TOLD: set[str] = set()  # sources already told that traces are a sample (said once a session)
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -134,11 +144,27 @@ class FetchStats:
 
 
 @dataclass
+class _TraceSource:
+    """What :meth:`RunFrames.fetch_traces` needs to fetch more traces later: a client (or how
+    to build one), the cache (or, without one, the records at hand) and the agents' names."""
+
+    client: ConduitClient | None
+    cache: RunCache | str | os.PathLike[str] | None | bool
+    source: str
+    agent_names: dict[str, str]
+    records: dict[str, dict[str, Any]] | None = None
+
+
+@dataclass
 class RunFrames:
     """The result of :func:`fetch_runs`: ``runs``, ``tool_calls``, ``agents`` and ``errors``.
 
     ``errors`` lists every run or page that could not be fetched after retries: a listed run is
-    either in ``runs`` or in ``errors``, never silently dropped.
+    either in ``runs`` or in ``errors``, never silently dropped. ``runs["trace_weight"]`` is a
+    traced run's weight (its stratum's runs / its stratum's traced runs; 1 when every trace is
+    there), missing for a run without a trace; ``traced`` counts the runs with one, and
+    ``trace_strata`` describes the sample (per agent, disposition and status: runs, traced,
+    weight). :meth:`fetch_traces` fetches more traces and adds them.
     """
 
     runs: pd.DataFrame
@@ -147,9 +173,34 @@ class RunFrames:
     errors: pd.DataFrame
     since: pd.Timestamp | None = None
     until: pd.Timestamp | None = None
-    details: bool = True
+    details: bool | int | str = True
     source: str = ""
     stats: FetchStats = field(default_factory=FetchStats)
+    _trace_source: _TraceSource | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def traced(self) -> int:
+        """How many runs carry their trace (response, reflection, tool calls)."""
+        if "trace_weight" not in self.runs:
+            return len(self.runs) if self.details is True else 0
+        return int(self.runs["trace_weight"].notna().sum())
+
+    @property
+    def complete(self) -> bool:
+        """Whether every run carries its trace (trace-based numbers are counts, not estimates)."""
+        return self.traced == len(self.runs)
+
+    @property
+    def trace_strata(self) -> pd.DataFrame:
+        """The sample design: per agent, disposition and status, the runs, the traced runs and
+        the weight of each traced run."""
+        columns = [c for c in STRATA if c in self.runs]
+        traced = self.runs["trace_weight"].notna() if "trace_weight" in self.runs else False
+        table = (self.runs[columns].assign(runs=1, traced=traced)
+                 .groupby(columns, observed=True, dropna=False)[["runs", "traced"]].sum())
+        table["traced"] = table["traced"].astype("int64")
+        table["weight"] = (table["runs"] / table["traced"].where(table["traced"] > 0)).astype(float)
+        return table.reset_index()
 
     def _span(self) -> str:
         created = self.runs["created_at"].dropna()
@@ -157,13 +208,22 @@ class RunFrames:
             return "no runs"
         return f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
 
+    def _traces_line(self) -> str:
+        if self.details is False:
+            return "not fetched (details=False)"
+        if self.complete:
+            return f"every run ({len(self.runs):,})"
+        return (f"{self.traced:,} of {len(self.runs):,} runs (a stratified sample: tool numbers are "
+                "estimates; .fetch_traces() gets the rest)")
+
     def _lines(self) -> list[tuple[str, str]]:
         s = self.stats
         agents = self.runs["agent_id"].nunique()
         return [
             ("runs", f"{len(self.runs):,} from {agents} agent{'s' if agents != 1 else ''}"),
             ("time span", self._span()),
-            ("tool calls", f"{len(self.tool_calls):,}" if self.details else "not fetched (details=False)"),
+            ("traces", self._traces_line()),
+            ("tool calls", f"{len(self.tool_calls):,}" if self.details is not False else "not fetched (details=False)"),
             ("errors", f"{len(self.errors):,}"),
             ("requests", f"{s.requests:,} ({s.list_requests:,} list, {s.detail_requests:,} trace"
                          + (f", {s.rate_limited} rate-limited" if s.rate_limited else "") + ")"),
@@ -194,6 +254,27 @@ class RunFrames:
 
         to_parquet(self, directory, overwrite=overwrite)
 
+    def fetch_traces(self, run_ids: Sequence[str] | pd.Series | None = None, *,
+                     progress: bool | None = None) -> RunFrames:
+        """Fetch the traces of these runs (default: every run without one) and add them to
+        ``runs`` and ``tool_calls``; weights are recomputed. One request per run lacking its
+        trace, through the cache (a cached trace costs nothing). Returns these frames.
+
+        >>> frames.fetch_traces(review_sample(frames.runs, n=60)["id"])
+        """
+        _fetch_more_traces(self, run_ids, progress=progress)
+        return self
+
+    def fetch_trace(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The run (one row) and its tool calls, its trace fetched first if it lacks one: what
+        :class:`RunInspector` calls when a run without a trace is opened."""
+        if not isinstance(run_id, str) or not run_id:
+            raise ValueError(f"run_id must be a run's id (a non-empty string); got {run_id!r}")
+        self.fetch_traces([run_id], progress=False)
+        row = self.runs[self.runs["id"] == run_id]
+        calls = self.tool_calls[self.tool_calls["agent_run_id"].astype(object) == run_id]
+        return row, calls
+
 
 @dataclass
 class _Candidate:
@@ -206,6 +287,7 @@ class _Candidate:
     summary: dict[str, Any] | None
     cached: CachedRun | None
     fetch: bool = False
+    has_trace: bool = False  # its trace is at hand (the cache) and still holds
 
 
 def _readable_agents(agents: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -256,8 +338,8 @@ def _resolve_agents(wanted: Any, agents: list[dict[str, Any]]) -> list[dict[str,
 
 class _Fetch:
     def __init__(self, client: ConduitClient, store: RunCache | None, *, since_ms: int | None,
-                 until_ms: int | None, statuses: tuple[str, ...], details: bool,
-                 max_runs: int | None, progress: bool, agent_names: dict[str, str]) -> None:
+                 until_ms: int | None, statuses: tuple[str, ...], details: bool | int | str,
+                 max_runs: int | None, progress: bool, agent_names: dict[str, str], seed: int = 0) -> None:
         self.client = client
         self.store = store
         self.source = f"{client.base_url}#{client.workspace_id or ''}"
@@ -265,6 +347,7 @@ class _Fetch:
         self.until_ms = until_ms
         self.statuses = statuses
         self.details = details
+        self.seed = seed
         self.max_runs = max_runs
         self.progress = progress
         self.agent_names = agent_names
@@ -301,10 +384,43 @@ class _Fetch:
                 return lo
         return None
 
+    def _still_unfinished(self, agent_id: str) -> dict[str, dict[str, Any]]:
+        """The agent's runs now accepted or running, from the status-filtered list pages."""
+        found: dict[str, dict[str, Any]] = {}
+        for status in ("running", "accepted"):
+            for page in self.client.iter_run_pages(agent_id, status=status):
+                self.stats.list_requests += 1
+                # Unreadable records are left to the main listing, which reports them.
+                found.update((r["id"], r) for r in page if record_problem(r) is None and r.get("status") == status)
+        return found
+
+    def _stop_floor(self, agent_id: str, ms: int, listed: Mapping[str, Any],
+                    unfinished: dict[str, int | None], refreshed: dict[str, dict[str, Any]]) -> int | None:
+        """Where listing may stop, at the first already-listed run (created at ``ms``): at once
+        unless a run that was unfinished and is older has finished since; then just past the
+        oldest such run (its new summary is on the way down). None means at once."""
+        older = {i: m for i, m in unfinished.items() if i not in listed and m is not None and m < ms}
+        if not older:
+            return None
+        still = self._still_unfinished(agent_id)
+        if self.store and still:
+            self.store.put(self.source, list(still.values()), detailed=False, agent_names=self.agent_names)
+        refreshed.update((i, still[i]) for i in older if i in still)
+        finished = [m for i, m in older.items() if i not in still]
+        return min(finished) if finished else None
+
     def list_agent(self, agent_id: str, bar: Any) -> list[_Candidate]:
         status_key = self.statuses[0] if len(self.statuses) == 1 else ""
         keys = [""] if not status_key else [status_key, ""]
         intervals = self.store.coverage(self.source, agent_id, keys) if self.store else []
+        # Runs of the window that were unfinished when last seen: listing goes on past the stop
+        # point only as far as the oldest of them that has finished since.
+        unfinished = ({c.id: c.created_ms for c in self.store.select(self.source, agent_id, since_ms=self.since_ms,
+                                                                    until_ms=self.until_ms) if not c.finished}
+                      if self.store else {})
+        refreshed: dict[str, dict[str, Any]] = {}
+        floor: int | None = None
+        floor_known = False
         fresh: list[_Candidate] = []
         listed: dict[str, _Candidate] = {}
         complete = True
@@ -336,12 +452,15 @@ class _Fetch:
                         break
                     cached = known.get(summary["id"])
                     if (cached is not None and ms is not None and cached.finished
-                            and cached.status == summary.get("status")
-                            and (cached.detailed or not self.details)):
+                            and cached.status == summary.get("status")):
                         lo = self._covered_to_since(intervals, ms)
                         if lo is not None:
-                            low_ms, stopped_on_cache, stop = lo, ms, True
-                            break
+                            if not floor_known:
+                                floor = self._stop_floor(agent_id, ms, listed, unfinished, refreshed)
+                                floor_known = True
+                            if floor is None or ms < floor:
+                                low_ms, stopped_on_cache, stop = lo, ms, True
+                                break
                     seen.append(summary)
                     if self.statuses and summary.get("status") not in self.statuses:
                         continue
@@ -369,11 +488,12 @@ class _Fetch:
             self.store.add_coverage(self.source, agent_id, status_key, low_ms, newest_ms)
         if stopped_on_cache is None or not self.store:
             return fresh
-        # Below the stop point everything was listed before: take it from the cache.
+        # Below the stop point everything was listed before: take it from the cache (with the
+        # new summaries of runs still unfinished).
         until = stopped_on_cache if self.until_ms is None else min(stopped_on_cache, self.until_ms)
         have = {c.id for c in fresh}
         below = [
-            _Candidate(c.id, agent_id, c.created_ms, None, c)
+            _Candidate(c.id, agent_id, c.created_ms, refreshed.get(c.id), c)
             for c in self.store.select(self.source, agent_id, since_ms=self.since_ms, until_ms=until)
             if c.id not in have
             and (not self.statuses or c.status in self.statuses or not c.finished)
@@ -383,20 +503,56 @@ class _Fetch:
     # -- traces ---------------------------------------------------------------------------
 
     def plan(self, candidates: list[_Candidate]) -> None:
+        """Mark the runs whose stored trace still holds, and those whose trace to fetch."""
         for c in candidates:
             cached = c.cached
-            if c.summary is None:  # known only from the cache
-                c.fetch = not cached.finished or (self.details and not cached.detailed)
+            if cached is None or not cached.detailed:
+                c.has_trace = False
+            elif c.summary is None:  # known only from the cache
+                c.has_trace = cached.finished
             else:
                 # Stored details still hold if the run had finished (finished runs do not
                 # change) or if its summary has not changed since they were fetched.
-                c.fetch = self.details and not (
-                    cached is not None and cached.detailed
-                    and ((cached.finished and cached.status == c.summary.get("status"))
-                         or cached.fingerprint == fingerprint(c.summary))
-                )
-            if not c.fetch:
-                self.stats.cache_hits += cached is not None and (c.summary is None or self.details)
+                c.has_trace = ((cached.finished and cached.status == c.summary.get("status"))
+                               or cached.fingerprint == fingerprint(c.summary))
+            self.stats.cache_hits += (cached is not None and self.details is not False
+                                      and (c.has_trace or c.summary is None))
+        if self.details is False:
+            return
+        have = np.array([c.has_trace for c in candidates], dtype=bool)
+        missing = int((~have).sum())
+        total = self.trace_target(len(candidates), missing)
+        if total >= len(candidates):
+            chosen = ~have
+        else:
+            frame = pd.DataFrame({
+                "id": [c.id for c in candidates],
+                "agent_id": [c.agent_id for c in candidates],
+                "disposition": self._dispositions(candidates),
+                "status": [(c.summary or {}).get("status") if c.summary is not None
+                           else c.cached.status for c in candidates],
+            })
+            chosen = choose_traces(frame, have, total, seed=self.seed)
+        for c, fetch in zip(candidates, chosen):
+            c.fetch = bool(fetch)
+
+    def trace_target(self, runs: int, missing: int) -> int:
+        """How many runs of the window should carry a trace after this fetch."""
+        if self.details is True:
+            return runs
+        if self.details == "auto":
+            budget = max(1, round(AUTO_TRACE_SECONDS * self.client.limiter.requests_per_minute / 60))
+            return runs if missing <= budget else budget
+        return int(self.details)
+
+    def _dispositions(self, candidates: list[_Candidate]) -> list[Any]:
+        """Each run's disposition: from its summary, or from the cache for runs known only there."""
+        only_cached = [c.id for c in candidates if c.summary is None]
+        stored: dict[str, Any] = {}
+        if only_cached and self.store is not None:
+            runs, _ = self.store.load(self.source, only_cached)
+            stored = dict(zip(runs["id"].astype(object), runs["disposition"].astype(object)))
+        return [c.summary.get("disposition") if c.summary is not None else stored.get(c.id) for c in candidates]
 
     def fetch_details(self, candidates: list[_Candidate]) -> set[str]:
         """Fetch the full records of the runs that need them, concurrently within the pace.
@@ -474,6 +630,14 @@ def _bar(enabled: bool, **kwargs: Any) -> Any:
     return tqdm(leave=False, **kwargs)
 
 
+def _check_details(details: Any, seed: Any) -> None:
+    if not (isinstance(details, bool) or details == "auto"
+            or (isinstance(details, int) and details >= 1)):
+        raise ValueError(f"details must be {DETAILS_FORMS}; got {details!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be a whole number; got {seed!r}")
+
+
 def fetch_runs(
     agents: str | Sequence[str] | None = None,
     *,
@@ -481,7 +645,8 @@ def fetch_runs(
     since: Any = None,
     until: Any = None,
     status: str | Sequence[str] | None = None,
-    details: bool = True,
+    details: bool | int | str = "auto",
+    seed: int = 0,
     max_runs: int | None = None,
     cache: RunCache | str | os.PathLike[str] | bool | None = None,
     progress: bool | None = None,
@@ -504,10 +669,19 @@ def fetch_runs(
     status:
         ``"accepted"``, ``"running"``, ``"completed"``, ``"failed"``, or a list of them.
     details:
-        True fetches every run's full record (response, reflection, tool trace: one request a
-        run, concurrently within the client's pace, and only once for a finished run). False
-        uses the list summaries only (one request per 100 runs); the detail-only columns are
-        then empty and ``tool_calls`` has no rows.
+        Which runs get their trace (response, reflection, tool calls: one request a run,
+        concurrently within the client's pace, once for a finished run). ``runs`` always holds
+        every run of the window, from the list pages (one request per 100 runs).
+        ``"auto"`` (default): every trace when the missing ones fit in about two minutes of the
+        client's pace (240 at 120 a minute), else a stratified sample of that many (agent x
+        disposition x status, every stratum represented), said once. ``True``: every trace.
+        An int N: a stratified sample of N runs. ``False``: none (the detail-only columns are
+        empty, ``tool_calls`` has no rows, and no trace request is sent). Traces already in the
+        cache count and cost nothing; a second call with the same budget asks for no trace.
+        Each traced run carries ``trace_weight`` (its stratum's runs / traced runs), which
+        :func:`tool_stats` and the tool plots use to estimate numbers for every run.
+    seed:
+        Which runs a sample takes (the same seed takes the same runs).
     max_runs:
         At most this many runs, the newest, over all agents.
     cache:
@@ -522,6 +696,7 @@ def fetch_runs(
 
     >>> frames = fetch_runs(["Reservations", "Billing"], since="7d", status="completed")
     >>> frames.runs, frames.tool_calls, frames.errors
+    >>> frames.fetch_traces()            # the traces a sample left out, when there is time
     """
     started = time.monotonic()
     since_ts = parse_time(since, "since")
@@ -529,8 +704,7 @@ def fetch_runs(
     if since_ts is not None and until_ts is not None and since_ts > until_ts:
         raise ValueError(f"since ({since_ts}) is after until ({until_ts})")
     statuses = _statuses(status)
-    if not isinstance(details, bool):
-        raise ValueError(f"details must be True or False, got {details!r}")
+    _check_details(details, seed)
     if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
         raise ValueError(f"max_runs must be a whole number >= 1, or None; got {max_runs!r}")
     if progress is not None and not isinstance(progress, bool):
@@ -545,33 +719,22 @@ def fetch_runs(
     client = client or ConduitClient()
     store = None
     try:
+        if cache is not False:
+            store = cache if isinstance(cache, RunCache) else RunCache(None if cache in (None, True) else cache)
+            client.share_pace_beside(store.path)  # processes sharing a cache share the pace
         requests_before = client.stats.requests
         limited_before = client.stats.rate_limited
         agent_records, agent_errors = _readable_agents(client.iter_agents())
         selected = _resolve_agents(agents, agent_records)
         names = {a["id"]: a.get("name") for a in agent_records}
-        if cache is not False:
-            store = cache if isinstance(cache, RunCache) else RunCache(None if cache in (None, True) else cache)
         job = _Fetch(client, store,
                      since_ms=None if since_ts is None else int(since_ts.value // 1_000_000),
                      until_ms=None if until_ts is None else int(until_ts.value // 1_000_000),
                      statuses=statuses, details=details, max_runs=max_runs, progress=show,
-                     agent_names=names)
+                     agent_names=names, seed=seed)
         job.errors += agent_errors
         job.stats.list_requests += math.ceil(max(len(agent_records), 1) / 100)
-        bar = _bar(show, desc="pages", unit="page")
-        candidates: list[_Candidate] = []
-        try:
-            for agent in selected:
-                candidates += job.list_agent(agent["id"], bar)
-        finally:
-            if bar is not None:
-                bar.close()
-        # A run listed under two agents (or twice) is fetched and framed once: the later copy.
-        candidates = list({c.id: c for c in candidates}.values())
-        candidates.sort(key=lambda c: -(c.created_ms if c.created_ms is not None else MIN_MS))
-        if max_runs:
-            candidates = candidates[:max_runs]
+        candidates = _list(job, selected, show, max_runs)
         job.plan(candidates)
         failed = job.fetch_details(candidates)
         keep = [c for c in candidates if c.id not in failed]
@@ -582,13 +745,15 @@ def fetch_runs(
             runs = runs[mask].reset_index(drop=True)
             if dropped:
                 calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
+        traced = set() if details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
+        runs, calls = _finish(runs, calls, traced, names)
         if store is not None:
             store.compact(job.source)
         job.stats.requests = client.stats.requests - requests_before
         job.stats.rate_limited = client.stats.rate_limited - limited_before
         job.stats.elapsed_s = time.monotonic() - started
         chosen = {a["id"] for a in selected}
-        return RunFrames(
+        frames = RunFrames(
             runs=runs,
             tool_calls=calls,
             agents=agents_frame([a for a in agent_records if a["id"] in chosen]),
@@ -598,12 +763,68 @@ def fetch_runs(
             details=details,
             source=client.base_url,
             stats=job.stats,
+            _trace_source=_TraceSource(
+                client=None if own_client else client,
+                cache=cache if isinstance(cache, RunCache) or cache is False else (store.path if store else None),
+                source=job.source, agent_names=names,
+                records=None if store is not None else {c.id: job.records.get(c.id) or c.summary for c in keep},
+            ),
         )
+        _tell_once(frames, since)
+        return frames
     finally:
         if store is not None and store is not cache:
             store.close()
         if own_client:
             client.close()
+
+
+def _list(job: _Fetch, selected: list[dict[str, Any]], show: bool, max_runs: int | None) -> list[_Candidate]:
+    """Every run of the window over the selected agents, newest first."""
+    bar = _bar(show, desc="pages", unit="page")
+    candidates: list[_Candidate] = []
+    try:
+        for agent in selected:
+            candidates += job.list_agent(agent["id"], bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    # A run listed under two agents (or twice) is fetched and framed once: the later copy.
+    candidates = list({c.id: c for c in candidates}.values())
+    candidates.sort(key=lambda c: -(c.created_ms if c.created_ms is not None else MIN_MS))
+    return candidates[:max_runs] if max_runs else candidates
+
+
+def _tell_once(frames: RunFrames, since: Any) -> None:
+    """Say once a session per workspace that traces are a sample, and how to get the rest."""
+    if frames.complete or frames.details is False or frames.source in _TOLD:
+        return
+    _TOLD.add(frames.source)
+    missing = len(frames.runs) - frames.traced
+    window = f" --since {since}" if isinstance(since, str) else ""
+    print(f"conduit-notebook: traces for {frames.traced:,} of {len(frames.runs):,} runs (a stratified "
+          f"sample within the budget); tool numbers are estimated from them. The other {missing:,} "
+          f"traces: frames.fetch_traces(), or `conduit-notebook sync{window}` in a terminal "
+          "(one request a run, within the workspace's pace).", file=sys.stderr)
+
+
+def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
+            names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Agent names as the workspace has them now, and traces only where they count: the detail
+    columns and tool calls of runs without a (current) trace are left out, and each traced run
+    gets its ``trace_weight``."""
+    runs["agent_name"] = pd.Categorical(
+        runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
+    )
+    traced = runs["id"].astype(object).isin(traced_ids).to_numpy()
+    if not traced.all():
+        for column in DETAIL_COLUMNS:
+            if runs[column].notna().to_numpy()[~traced].any():
+                runs[column] = runs[column].where(traced)
+        if len(calls):
+            calls = calls[calls["agent_run_id"].astype(object).isin(traced_ids).to_numpy()].reset_index(drop=True)
+    runs["trace_weight"] = trace_weights(runs, traced)
+    return runs, calls
 
 
 def _frames(job: _Fetch, keep: list[_Candidate], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -612,19 +833,74 @@ def _frames(job: _Fetch, keep: list[_Candidate], names: Mapping[str, str]) -> tu
         runs, calls = job.store.load(job.source, ids)
     else:
         records = [job.records.get(c.id) or c.summary for c in keep]
-        records = [r for r in records if r is not None]
-        runs = runs_frame(records, agent_names=names)
-        calls = tool_calls_frame(records)
-        from .cache import _newest_first
-
-        runs, calls = _newest_first(runs, calls)
-    if not job.details:
-        # Summaries only, whatever the cache holds: the same call gives the same shape.
-        for column in DETAIL_COLUMNS:
-            runs[column] = runs[column].iloc[0:0].reindex(runs.index)
-        calls = tool_calls_frame([])
-    # Names as the workspace has them now (an agent may have been renamed).
-    runs["agent_name"] = pd.Categorical(
-        runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
-    )
+        runs, calls = _from_records([r for r in records if r is not None], names)
     return runs, calls
+
+
+def _from_records(records: list[dict[str, Any]], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from .cache import _newest_first
+
+    return _newest_first(runs_frame(records, agent_names=names), tool_calls_frame(records))
+
+
+def _open_store(cache: Any) -> RunCache | None:
+    if cache is False:
+        return None
+    return cache if isinstance(cache, RunCache) else RunCache(cache)
+
+
+def _fetch_more_traces(frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
+    """Fetch the missing traces of ``run_ids`` (None: every run without one) into ``frames``."""
+    src = frames._trace_source
+    if src is None:
+        raise ValueError("these frames were not made by fetch_runs, so there is no workspace to fetch traces from")
+    runs = frames.runs
+    weight = runs["trace_weight"] if "trace_weight" in runs else pd.Series(np.nan, index=runs.index)
+    if run_ids is None:
+        wanted = list(runs.loc[weight.isna().to_numpy(), "id"].astype(object))
+    else:
+        wanted = [run_ids] if isinstance(run_ids, str) else list(pd.Series(run_ids).astype(object))
+        unknown = [i for i in wanted if i not in set(runs["id"].astype(object))]
+        if unknown:
+            raise ValueError(f"run_ids must be ids of runs in these frames; not found: "
+                             f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}")
+    lacking = set(runs.loc[weight.isna().to_numpy(), "id"].astype(object))
+    missing = [i for i in dict.fromkeys(wanted) if i in lacking]
+    if not missing:
+        return
+    client = src.client or ConduitClient()
+    store = _open_store(src.cache)
+    try:
+        show = _is_interactive() if progress is None else progress
+        job = _Fetch(client, store, since_ms=None, until_ms=None, statuses=(), details=True, max_runs=None,
+                     progress=show, agent_names=src.agent_names)
+        job.source = src.source
+        agent_of = dict(zip(runs["id"].astype(object), runs["agent_id"].astype(object)))
+        known = store.lookup(src.source, missing) if store is not None else {}
+        todo = []
+        for run_id in missing:
+            cached = known.get(run_id)
+            c = _Candidate(run_id, agent_of[run_id], None, None, cached)
+            c.has_trace = cached is not None and cached.detailed and cached.finished
+            c.fetch = not c.has_trace
+            todo.append(c)
+        failed = job.fetch_details(todo)
+        traced = set(runs.loc[weight.notna().to_numpy(), "id"].astype(object))
+        traced |= {c.id for c in todo if c.id not in failed}
+        ids = list(runs["id"].astype(object))
+        if store is not None:
+            new_runs, new_calls = store.load(src.source, ids)
+        else:
+            src.records.update(job.records)
+            new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
+        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names)
+        if job.errors:
+            frames.errors = pd.concat([frames.errors, errors_frame(job.errors)], ignore_index=True)
+        frames.stats.detail_requests += job.stats.detail_requests
+        if frames.details is False:
+            frames.details = len(traced)
+    finally:
+        if store is not None and store is not src.cache:
+            store.close()
+        if src.client is None:
+            client.close()

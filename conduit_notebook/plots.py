@@ -428,43 +428,76 @@ def plot_dispositions(
 
 # -- tools ----------------------------------------------------------------------------------
 
+def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[pd.Series | None, str]:
+    """Each call's weight (its run's ``trace_weight``) and a title note, when the runs' traces
+    are a sample; (None, "") when they are all there."""
+    if runs is None or "trace_weight" not in runs or not runs["trace_weight"].isna().any():
+        return None, ""
+    require_columns(tool_calls, ["agent_run_id"], "plot_tool_usage")
+    by_id = pd.Series(runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan), index=runs["id"].astype(object))
+    weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
+    traced = int(runs["trace_weight"].notna().sum())
+    return weights, f"\nestimated from {traced:,} traced runs of {len(runs):,} (95% intervals)"
+
+
 def plot_tool_usage(
     tool_calls: pd.DataFrame,
     *,
     by: str | None = None,
     top: int = 15,
+    runs: pd.DataFrame | None = None,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Calls per tool (the ``top`` most called, then "other"), optionally split by a column of
-    the calls, such as the run's ``"disposition"``. ``kwargs`` go to ``Axes.barh``."""
+    the calls, such as the run's ``"disposition"``. ``kwargs`` go to ``Axes.barh``.
+
+    Given ``runs`` whose traces are a sample (``trace_weight`` missing for some runs, as after
+    ``fetch_runs(details="auto")`` on a busy workspace), the bars are estimates for all runs:
+    each call weighted by its run's ``trace_weight``, with 95% intervals
+    (:func:`conduit_notebook.tool_stats_estimated`) when not split, and the title says from how
+    many traced runs."""
     require_columns(tool_calls, ["name", *([by] if by else [])], "plot_tool_usage")
     ax = _axes(ax)
     if tool_calls.empty:
         return _nothing(ax, "no tool calls")
-    names = _top_labels(tool_calls["name"], None, top)
-    order = _ordered(names)
+    weights, note = _run_weights(tool_calls, runs)
+    names = _top_labels(tool_calls["name"], weights, top)
+    order = _ordered(names, weights)
     rows = [str(n) for n in order][::-1]
     if by is None:
-        counts = names.value_counts().reindex(order).to_numpy()[::-1]
-        ax.barh(rows, counts, color="#4c78a8", **kwargs)
+        if weights is None:
+            counts = names.value_counts().reindex(order).to_numpy()[::-1]
+        else:
+            counts = weights.groupby(names, observed=False).sum().reindex(order).to_numpy()[::-1]
+        xerr = None
+        if weights is not None:
+            from .analysis import tool_stats_estimated
+
+            est = tool_stats_estimated(tool_calls, runs).reindex([str(n) for n in order][::-1])
+            low = np.nan_to_num(counts - est["calls_low"].to_numpy(), nan=0.0).clip(0)
+            high = np.nan_to_num(est["calls_high"].to_numpy() - counts, nan=0.0).clip(0)
+            xerr = np.vstack([low, high])
+        ax.barh(rows, counts, color="#4c78a8", xerr=xerr, ecolor="#333333", capsize=2, **kwargs)
         for y, value in enumerate(counts):
-            ax.text(value, y, f"  {value:,}", va="center", fontsize="small")
-        ax.set_xlim(0, float(counts.max()) * 1.15)
+            ax.text(value + (0 if xerr is None else xerr[1][y]), y,
+                    f"  {'≈' if weights is not None else ''}{value:,.0f}", va="center", fontsize="small")
+        ax.set_xlim(0, float((counts + (0 if xerr is None else xerr[1])).max()) * 1.18)
     else:
         split = _top_labels(tool_calls[by], None, 8)
         parts = _ordered(split)
         colors = _colors_for(by, parts)
-        table = (pd.DataFrame({"n": names, "s": split}).groupby(["n", "s"]).size().unstack(fill_value=0)
-                 .reindex(index=order, columns=parts, fill_value=0).iloc[::-1])
+        w = np.ones(len(names)) if weights is None else weights.to_numpy()
+        table = (pd.DataFrame({"n": names, "s": split, "w": w}).groupby(["n", "s"], observed=False)["w"].sum()
+                 .unstack(fill_value=0).reindex(index=order, columns=parts, fill_value=0).iloc[::-1])
         left = np.zeros(len(table))
         for part in parts:
             ax.barh(rows, table[part].to_numpy(), left=left, color=colors[part], label=str(part), **kwargs)
             left += table[part].to_numpy()
         ax.legend(fontsize="small", title=by, title_fontsize="small", loc="lower right")
-    ax.set_xlabel("calls")
+    ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else ""))
+    ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else "") + note)
     return ax
 
 

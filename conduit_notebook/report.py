@@ -135,6 +135,15 @@ def _glossary(names: list[str]) -> str:
     return f"<details><summary class='note'>What the columns mean</summary><table>{rows}</table></details>"
 
 
+def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
+    """Estimated tool numbers as text with their 95% intervals: "1,234 (1,100–1,350)"."""
+    shown = tools.copy()
+    for column, spec in (("calls", "{:,.0f}"), ("runs_using", "{:,.0f}"), ("share_of_runs", "{:.1%}")):
+        shown[column] = [f"≈{spec.format(v)} ({spec.format(lo)}–{spec.format(hi)})"
+                         for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"])]
+    return shown
+
+
 def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: pd.DataFrame | None = None,
                 reviews: pd.DataFrame | None = None) -> str:
     """A self-contained HTML report of a :class:`RunFrames`: overview, tables by agent and
@@ -151,8 +160,11 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
             if len(created) else "no runs")
     # The cards are the "all runs" rows of the tables below: the same names, the same numbers.
     total = {**cost_breakdown(runs, by=None).iloc[0].to_dict(), **summarize(runs).iloc[0].to_dict()}
+    traced = (int(runs["trace_weight"].notna().sum()) if "trace_weight" in runs
+              else len(runs) if len(calls) else 0)
     cards = [
         ("runs", f"{len(runs):,}"),
+        ("runs with traces", f"{traced:,}" if traced == len(runs) else f"{traced:,} ({traced / max(len(runs), 1):.0%})"),
         ("agents", f"{runs['agent_id'].nunique():,}"),
         ("tool calls", f"{len(calls):,}"),
         ("total cost", metrics.format_metric("total_cost", total["total_cost"])),
@@ -195,9 +207,16 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     tool_formats = {"calls": "{:,}", "runs_using": "{:,}", "share_of_runs": "{:.1%}", "calls_per_run": "{:.2f}",
                     "p50_duration_s_with": "{:.1f}", "p50_duration_s_without": "{:.1f}",
                     "cost_per_run_with": "${:,.4f}", "cost_per_run_without": "${:,.4f}"}
-    parts += ["<h2 id='tools'>Tools</h2>",
-              format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
-              _png(lambda ax: plots.plot_tool_usage(calls, by="disposition", ax=ax), figsize=(10, 5))]
+    parts += ["<h2 id='tools'>Tools</h2>"]
+    if "calls_low" in tools:
+        parts.append(f"<p class='note'>Estimated for all {len(runs):,} runs from {traced:,} traced runs (a "
+                     "stratified sample by agent, disposition and status; each traced run weighted by its "
+                     "stratum's runs / traced runs), with 95% intervals. <code>frames.fetch_traces()</code> or "
+                     "<code>conduit-notebook sync</code> fetches the other traces.</p>")
+        tools = _with_intervals(tools)
+        tool_formats.update(calls="{}", runs_using="{}", share_of_runs="{}")
+    parts += [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
+              _png(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax), figsize=(10, 5))]
     columns = ["id", by, "status", "disposition", "created_at", "duration_ms", "total_tokens", "total_cost"]
     parts += ["<h2 id='outliers'>Outliers</h2>",
               "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]

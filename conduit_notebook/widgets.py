@@ -98,10 +98,17 @@ class RunInspector(w.VBox, _ErrorArea):
     """One run: status, disposition, reason, duration, tokens, cost and times; the response and
     the reflection; the tool trace in order, each call's input and output as pretty JSON
     (collapsible; long payloads cut, with a button to show all); previous/next over ``run_ids``
-    (default: every run in ``frames.runs``, newest first)."""
+    (default: every run in ``frames.runs``, newest first).
 
-    def __init__(self, frames: Any, run_id: str | None = None, *, run_ids: Sequence[str] | None = None) -> None:
+    A run without its trace (``trace_weight`` missing: the fetch took a sample) is fetched when
+    it is shown, by ``fetch_trace(run_id) -> (run row, its tool calls)``: by default
+    ``frames.fetch_trace`` of a :class:`RunFrames` (one request, through the cache)."""
+
+    def __init__(self, frames: Any, run_id: str | None = None, *, run_ids: Sequence[str] | None = None,
+                 fetch_trace: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None) -> None:
         self._runs, self._calls = _frames_parts(frames)
+        self.fetch_trace = fetch_trace if fetch_trace is not None else getattr(frames, "fetch_trace", None)
+        self._fetched: dict[str, tuple[pd.Series, pd.DataFrame]] = {}
         self._by_id = self._runs.set_index(self._runs["id"].astype(object), drop=False)
         self._errors = w.HTML()
         self._header = w.HTML()
@@ -127,9 +134,7 @@ class RunInspector(w.VBox, _ErrorArea):
             raise KeyError(f"run {run_id!r} is not in these frames")
         self._clear_error()
         self.run_id = run_id
-        run = self._by_id.loc[run_id]
-        if isinstance(run, pd.DataFrame):
-            run = run.iloc[0]
+        run, calls = self._run_and_calls(run_id)
         position = self.run_ids.index(run_id) if run_id in self.run_ids else None
         self._position.value = f"{position + 1} of {len(self.run_ids)}" if position is not None else ""
         self._prev.disabled = position is None or position == 0
@@ -157,9 +162,26 @@ class RunInspector(w.VBox, _ErrorArea):
             f"border-radius:4px'>{html.escape(str(response))}</div></div>"
             f"<div><b>Reflection</b><div style='white-space:pre-wrap;background:#f6f8fa;padding:8px;"
             f"border-radius:4px'>{html.escape(str(reflection))}</div></div></div>")
-        calls = self._calls[self._calls["agent_run_id"].astype(object) == run_id].sort_values("step")
-        self._trace.children = [w.HTML(f"<b>Tool trace</b> ({len(calls)} call{'s' if len(calls) != 1 else ''})")] + [
+        calls = calls.sort_values("step")
+        untraced = "trace_weight" in run.index and pd.isna(run["trace_weight"])
+        heading = (" (not fetched: this run is not in the traced sample)" if untraced
+                   else f" ({len(calls)} call{'s' if len(calls) != 1 else ''})")
+        self._trace.children = [w.HTML(f"<b>Tool trace</b>{heading}")] + [
             self._call_widget(call) for _, call in calls.iterrows()]
+
+    def _run_and_calls(self, run_id: str) -> tuple[pd.Series, pd.DataFrame]:
+        """The run and its tool calls; a run without its trace is fetched first, once."""
+        if run_id in self._fetched:
+            return self._fetched[run_id]
+        run = self._by_id.loc[run_id]
+        if isinstance(run, pd.DataFrame):
+            run = run.iloc[0]
+        if "trace_weight" in run.index and pd.isna(run["trace_weight"]) and self.fetch_trace is not None:
+            rows, calls = self.fetch_trace(run_id)
+            if len(rows):
+                self._fetched[run_id] = (rows.iloc[0], calls)
+                return self._fetched[run_id]
+        return run, self._calls[self._calls["agent_run_id"].astype(object) == run_id]
 
     def _call_widget(self, call: pd.Series) -> w.Widget:
         extras = {k: call[k] for k in call.index
@@ -219,6 +241,7 @@ class RunExplorer(w.VBox, _ErrorArea):
 
     def __init__(self, frames: Any, *, figsize: tuple[float, float] = (9, 4)) -> None:
         self._runs, self._calls = _frames_parts(frames)
+        self._fetch_trace = getattr(frames, "fetch_trace", None)
         self._figsize = figsize
         runs = self._runs
 
@@ -350,7 +373,7 @@ class RunExplorer(w.VBox, _ErrorArea):
                 elif name == "Dispositions":
                     plots.plot_dispositions(runs, freq="D", ax=ax)
                 elif name == "Tools":
-                    plots.plot_tool_usage(calls, by="disposition", ax=ax)
+                    plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax)
                 self.rendered[name] = fig
                 display(fig)
                 plt.close(fig)
@@ -374,7 +397,7 @@ class RunExplorer(w.VBox, _ErrorArea):
             return
         ids = [value for _label, value in self._run_list.options]
         frames = _Frames(self.filtered, self.filtered_tool_calls)
-        self._inspector = RunInspector(frames, change["new"], run_ids=ids)
+        self._inspector = RunInspector(frames, change["new"], run_ids=ids, fetch_trace=self._fetch_trace)
         self._inspector_box.children = [self._inspector]
 
     def select_run(self, run_id: str) -> RunInspector:
@@ -451,7 +474,8 @@ class DispositionReview(w.VBox, _ErrorArea):
         self._errors = w.HTML()
         self._progress = w.HTML()
         self.interval = w.HTML()
-        self._inspector = RunInspector(_Frames(self.sample, self._calls), run_ids=self._ids)
+        self._inspector = RunInspector(_Frames(self.sample, self._calls), run_ids=self._ids,
+                                       fetch_trace=getattr(frames, "fetch_trace", None))
         self._inspector._prev.layout.display = "none"  # the review moves on by itself
         self._inspector._next.layout.display = "none"
         self._correct = w.Button(description="✔ correct", button_style="success")

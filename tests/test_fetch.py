@@ -130,7 +130,9 @@ def test_since_and_until_forms(since, until):
         ({"status": "done"}, "status must be one of accepted, running, completed, failed"),
         ({"status": ["completed", "ok"]}, "status must be one of"),
         ({"max_runs": 0}, "max_runs must be a whole number >= 1"),
-        ({"details": "yes"}, "details must be True or False"),
+        ({"details": "yes"}, "details must be True .every trace., False .none., a whole number"),
+        ({"details": 0}, "details must be True"),
+        ({"seed": "x"}, "seed must be a whole number"),
         ({"cache": 3}, "cache must be None, False, a file path or a RunCache"),
         ({"agents": 7}, "agents must be None"),
     ],
@@ -254,7 +256,11 @@ def test_new_and_finishing_runs_are_picked_up():
         server.reset_log()
         second = fetch_runs(client=client)
     assert len(second.runs) == 260
-    assert server.count(PAGES) == 1  # the new runs and the stop point fit in one page
+    # One page holds the new runs, the stop point and the run that finished; two status-filtered
+    # pages tell which older runs are still unfinished (the finished one is not among them).
+    assert server.count(PAGES) == 3
+    assert sorted(r.query.get("status", "") for r in server.requests if r.path.endswith("/runs")) == [
+        "", "accepted", "running"]
     fetched = {r.path.rsplit("/", 1)[1] for r in server.requests if r.path.count("/") == 5}
     assert fetched == {r["id"] for r in records[:20]} | {records[running]["id"]}
     row = second.runs.set_index("id").loc[records[running]["id"]]
@@ -347,7 +353,8 @@ def test_cache_path_argument_and_compaction(server, client, tmp_path):
         runs, calls = store.load(source)
     assert len(runs) == server.data.n and runs["id"].is_unique
     frames = fetch_runs(client=client, cache=path)
-    pd.testing.assert_frame_equal(frames.runs, runs)
+    assert (frames.runs["trace_weight"] == 1).all()  # every trace: every weight 1
+    pd.testing.assert_frame_equal(frames.runs.drop(columns="trace_weight"), runs)
     pd.testing.assert_frame_equal(frames.tool_calls, calls)
 
 
