@@ -4,7 +4,8 @@
   and write a self-contained HTML report; on the built-in demo server with ``--demo`` or when no
   ``CONDUIT_API_TOKEN`` is set.
 - ``summary``: the same runs as a table in the terminal.
-- ``sync``: fill the cache ahead of a session (for a nightly cron).
+- ``sync [--follow]``: fill the cache ahead of a session (for a nightly cron), or keep it
+  current, new runs and traces within a budget per pass, until stopped.
 - ``cache info`` / ``cache clear``: see and empty the cache.
 - ``serve-demo``: a local Conduit-compatible server until Ctrl-C.
 
@@ -32,6 +33,27 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return value
+
+
+def _traces(text: str) -> bool | int | str:
+    """``--traces``: auto, all, none, or a number of runs."""
+    forms = {"auto": "auto", "all": True, "none": False}
+    if text in forms:
+        return forms[text]
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, all, none or a whole number of runs, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected auto, all, none or a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_traces_option(parser: argparse.ArgumentParser, *, default: str) -> None:
+    parser.add_argument("--traces", type=_traces, default=_traces(default), metavar="auto|all|none|N",
+                        help=f"which runs get their trace (one request each): auto = all when they fit in about "
+                             f"2 minutes of the pace, else a stratified sample that does; all; none; or a sample "
+                             f"of N runs (default {default})")
 
 
 def _add_demo_options(parser: argparse.ArgumentParser, *, default_runs: int) -> None:
@@ -71,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument("--reviews", default=None, metavar="CSV",
                         help="a disposition review store (DispositionReview's CSV file): adds the review's accuracy")
+    _add_traces_option(report, default="auto")
     _add_demo_options(report, default_runs=2000)
 
     summary = commands.add_parser(
@@ -85,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fetch runs with their traces into the local cache (for a nightly cron).",
     )
     _add_fetch_options(sync, since="30d")
+    _add_traces_option(sync, default="all")
+    sync.add_argument("--follow", action="store_true",
+                      help="keep going until stopped: every --interval seconds, list new runs and fetch up to "
+                           "--per-pass more traces (a growing stratified sample, then all)")
+    sync.add_argument("--interval", type=float, default=60.0, help="seconds between passes with --follow (default 60)")
+    sync.add_argument("--per-pass", type=_positive_int, default=None, dest="per_pass",
+                      help="traces fetched per pass with --follow (default: what fits in 2 minutes of the pace)")
+    sync.add_argument("--passes", type=_positive_int, default=None,
+                      help="stop after this many passes with --follow (default: until Ctrl-C)")
     _add_demo_options(sync, default_runs=2000)
 
     cache = commands.add_parser("cache", help="see or empty the local cache",
@@ -101,19 +133,22 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
     serve.add_argument("--rate-limit", type=_positive_int, default=None, dest="rate_limit",
                        help="answer 429 above this many requests per minute (default: no limit)")
+    serve.add_argument("--runs-per-day", type=_positive_int, default=None, dest="runs_per_day",
+                       help="a busy workspace: this many runs a day over --days (instead of --runs)")
+    serve.add_argument("--days", type=_positive_int, default=28, help="days the runs spread over (default 28)")
     _add_demo_options(serve, default_runs=2000)
     return parser
 
 
-def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack, escalations: bool = False):
-    """Validate, start the demo server if asked (or if there is no token), fetch."""
+def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | None = None):
+    """Validate, start the demo server if asked (or if there is no token); the client and the cache."""
     import os
 
     from .client import TOKEN_ENV, ConduitClient
     from .demo import DEMO_REQUESTS_PER_MINUTE, serve
-    from .fetch import fetch_runs, parse_time
+    from .fetch import parse_time
 
-    since = parse_time(args.since, "--since")  # before any server starts or request goes
+    parse_time(args.since, "--since")  # before any server starts or request goes
     demo = args.demo or not os.environ.get(TOKEN_ENV)
     if demo:
         server = stack.enter_context(serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
@@ -128,6 +163,17 @@ def _fetch(args: argparse.Namespace, *, details: bool, stack: ExitStack, escalat
     stack.enter_context(client)
     # A demo workspace is gone when the command ends, so it stays out of the cache.
     cache = False if (demo or args.no_cache) else None
+    if cache_dir is not None and demo:
+        cache = f"{cache_dir}/runs.sqlite"  # sync --follow on the demo: a cache for this command only
+    return client, cache
+
+
+def _fetch(args: argparse.Namespace, *, details: bool | int | str, stack: ExitStack, escalations: bool = False):
+    """Connect (see :func:`_connect`) and fetch (and the workspace's escalations, if asked)."""
+    from .fetch import fetch_runs, parse_time
+
+    client, cache = _connect(args, stack)
+    since = parse_time(args.since, "--since")
     frames = fetch_runs(args.agents, client=client, since=since, details=details, cache=cache,
                         progress=sys.stderr.isatty())
     if not escalations:
@@ -172,10 +218,11 @@ def _report(args: argparse.Namespace) -> int:
                              f"not found: {args.reviews}")
         reviews = ReviewStore(args.reviews).load()
     with ExitStack() as stack:
-        frames, escalations = _fetch(args, details=True, stack=stack, escalations=True)
+        frames, escalations = _fetch(args, details=args.traces, stack=stack, escalations=True)
     out.write_text(html_report(frames, escalations=escalations, reviews=reviews), encoding="utf-8")
-    print(f"Wrote {out} ({len(frames.runs):,} runs, {len(frames.tool_calls):,} tool calls, "
-          f"{frames.stats.requests:,} requests, {frames.stats.elapsed_s:.1f} s)", file=sys.stderr)
+    print(f"Wrote {out} ({len(frames.runs):,} runs, {frames.traced:,} with traces, "
+          f"{len(frames.tool_calls):,} tool calls, {frames.stats.requests:,} requests, "
+          f"{frames.stats.elapsed_s:.1f} s)", file=sys.stderr)
     return _outcome(frames)
 
 
@@ -189,10 +236,44 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    with ExitStack() as stack:
-        frames = _fetch(args, details=True, stack=stack)
-    print(repr(frames))
-    return _outcome(frames)
+    if not args.follow:
+        with ExitStack() as stack:
+            frames = _fetch(args, details=args.traces, stack=stack)
+        print(repr(frames))
+        return _outcome(frames)
+    return _follow(args)
+
+
+def _follow(args: argparse.Namespace) -> int:
+    """``sync --follow``: pass after pass, new runs from the list pages and ``--per-pass`` more
+    traces (the target grows by that much each pass; traces at hand count), until stopped."""
+    import tempfile
+    import time
+
+    from .fetch import AUTO_TRACE_SECONDS, fetch_runs
+
+    if not args.interval >= 0:
+        raise ValueError(f"--interval must be a number of seconds >= 0, got {args.interval!r}")
+    per_pass = args.per_pass or round(AUTO_TRACE_SECONDS * (args.rpm or 120) / 60)
+    code, traced, passes = EXIT_OK, 0, 0
+    with tempfile.TemporaryDirectory(prefix="conduit-follow-") as scratch, ExitStack() as stack:
+        client, cache = _connect(args, stack, cache_dir=scratch)
+        try:
+            while args.passes is None or passes < args.passes:
+                if passes:
+                    time.sleep(args.interval)
+                target = traced + per_pass if args.traces is not False else False
+                frames = fetch_runs(args.agents, client=client, since=args.since, details=target, cache=cache,
+                                    progress=sys.stderr.isatty())
+                passes += 1
+                traced = frames.traced
+                print(f"pass {passes}: {len(frames.runs):,} runs, {traced:,} with traces, "
+                      f"{frames.stats.requests:,} requests ({frames.stats.detail_requests:,} trace), "
+                      f"{frames.stats.elapsed_s:.1f} s", file=sys.stderr, flush=True)
+                code = max(code, _outcome(frames))
+        except KeyboardInterrupt:
+            print("conduit-notebook: stopped", file=sys.stderr)
+    return code
 
 
 def _cache(args: argparse.Namespace) -> int:
@@ -212,10 +293,12 @@ def _serve_demo(args: argparse.Namespace) -> int:
     from .demo import DemoData, DemoServer
 
     server = DemoServer(
-        DemoData(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed),
+        DemoData(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed, days=args.days,
+                 runs_per_day=args.runs_per_day),
         port=args.port, requests_per_minute=args.rate_limit,
     )
-    print(f"Conduit demo server: {server.base_url}  ({args.runs} runs, {args.agent_count} agents)")
+    print(f"Conduit demo server: {server.base_url}  ({server.data.n:,} runs over {args.days} days, "
+          f"{args.agent_count} agents)")
     print("Use it with:")
     print(f"  export CONDUIT_BASE_URL={server.base_url}")
     print(f"  export CONDUIT_API_TOKEN={server.token}")

@@ -437,7 +437,7 @@ def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[p
     by_id = pd.Series(runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan), index=runs["id"].astype(object))
     weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
     traced = int(runs["trace_weight"].notna().sum())
-    return weights, f"\nestimated from {traced:,} traced runs of {len(runs):,} (95% intervals)"
+    return weights, f"\nestimated from {traced:,} traced runs of {len(runs):,}"
 
 
 def plot_tool_usage(
@@ -497,7 +497,8 @@ def plot_tool_usage(
         ax.legend(fontsize="small", title=by, title_fontsize="small", loc="lower right")
     ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else "") + note)
+    ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else "") + note
+                 + (" (95% intervals)" if note and by is None else ""))
     return ax
 
 

@@ -139,7 +139,8 @@ def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
     """Estimated tool numbers as text with their 95% intervals: "1,234 (1,100–1,350)"."""
     shown = tools.copy()
     for column, spec in (("calls", "{:,.0f}"), ("runs_using", "{:,.0f}"), ("share_of_runs", "{:.1%}")):
-        shown[column] = [f"≈{spec.format(v)} ({spec.format(lo)}–{spec.format(hi)})"
+        # No-break space and word joiners: the interval stays on one line in a narrow column.
+        shown[column] = [f"≈{spec.format(v)}\u00a0({spec.format(lo)}\u2060–\u2060{spec.format(hi)})"
                          for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"])]
     return shown
 
@@ -166,7 +167,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         ("runs", f"{len(runs):,}"),
         ("runs with traces", f"{traced:,}" if traced == len(runs) else f"{traced:,} ({traced / max(len(runs), 1):.0%})"),
         ("agents", f"{runs['agent_id'].nunique():,}"),
-        ("tool calls", f"{len(calls):,}"),
+        ("tool calls" if traced == len(runs) else "tool calls fetched", f"{len(calls):,}"),
         ("total cost", metrics.format_metric("total_cost", total["total_cost"])),
         ("cost per run", metrics.format_metric("cost_per_run", total["cost_per_run"])),
         ("cost per resolved run", metrics.format_metric("cost_per_resolved_run", total["cost_per_resolved_run"])),

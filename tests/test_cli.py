@@ -55,3 +55,34 @@ def test_only_the_built_in_demo_server_goes_unpaced(monkeypatch, capsys):
         assert cli.main(["summary", "--no-cache", "--rpm", "600"]) == 0
     capsys.readouterr()
     assert paces == [demo.DEMO_REQUESTS_PER_MINUTE, 120, 600]
+
+
+def test_sync_follow_fills_traces_a_budget_per_pass(monkeypatch, capsys):
+    import re
+
+    from conduit_notebook import cli, client
+
+    monkeypatch.delenv(client.TOKEN_ENV, raising=False)
+    assert cli.main(["sync", "--demo", "--runs", "400", "--follow", "--passes", "3", "--per-pass", "60",
+                     "--interval", "0"]) == 0
+    passes = re.findall(r"pass (\d): 400 runs, ([\d,]+) with traces, [\d,]+ requests \(([\d,]+) trace\)",
+                        capsys.readouterr().err)
+    assert [p[0] for p in passes] == ["1", "2", "3"]
+    traced = [int(p[1]) for p in passes]
+    fetched = [int(p[2]) for p in passes]
+    assert 60 <= traced[0] < traced[1] < traced[2] < 400  # a stratified sample growing by a budget a pass
+    assert fetched[0] == traced[0] and fetched[1] == traced[1] - traced[0] <= 60 + 40
+
+
+def test_serve_demo_and_report_options_are_checked(capsys):
+    from conduit_notebook import cli
+
+    parser = cli.build_parser()
+    args = parser.parse_args(["serve-demo", "--runs-per-day", "5000", "--days", "14"])
+    assert (args.runs_per_day, args.days) == (5000, 14)
+    assert parser.parse_args(["report", "--traces", "300"]).traces == 300
+    assert parser.parse_args(["report"]).traces == "auto"
+    assert parser.parse_args(["sync"]).traces is True
+    with __import__("pytest").raises(SystemExit):
+        parser.parse_args(["report", "--traces", "some"])
+    assert "expected auto, all, none or a whole number" in capsys.readouterr().err
