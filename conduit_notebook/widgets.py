@@ -15,6 +15,7 @@ callback is shown in the widget, not lost in a log.
 from __future__ import annotations
 
 import functools
+import gc
 import html
 import json
 import math
@@ -235,7 +236,11 @@ class RunExplorer(w.VBox, _ErrorArea):
     """Filters (agents, statuses, dispositions, reasons, dates, duration, text in the response,
     reflection and error) over tabs: a summary table, duration, tokens, cost, dispositions over
     time and tools. Every tab follows the filters; ``.filtered`` and ``.filtered_tool_calls``
-    are the current selection. Picking a run in the list opens it in the inspector below."""
+    are the current selection. Picking a run in the list opens it in the inspector below.
+
+    A filter change reads only the columns it filters and draws on. Building the explorer calls
+    ``gc.freeze()``: the objects alive then (the frames' above all) are left out of later full
+    garbage collections, which would otherwise stall a filter change on a big workspace."""
 
     TABS = ("Summary", "Duration", "Tokens", "Cost", "Dispositions", "Tools")
 
@@ -278,8 +283,13 @@ class RunExplorer(w.VBox, _ErrorArea):
         self._stale: set[str] = set(self.TABS)
         #: What each tab shows now: the summary table, or the plot's Figure.
         self.rendered: dict[str, Any] = {}
-        self.filtered = runs
-        self.filtered_tool_calls = self._calls
+        # A filter change works on masks and on the columns the tabs draw; the full filtered
+        # frames are taken only when asked for (.filtered, .filtered_tool_calls, the inspector).
+        self._mask = np.ones(len(runs), dtype=bool)
+        self._calls_mask = np.ones(len(self._calls), dtype=bool)
+        self._taken: dict[str, pd.DataFrame] = {}
+        self._light_runs, self._light_calls = _light(runs), _light(self._calls)
+        self._call_run = _run_positions(self._calls, runs)
 
         for control in (self._agents, self._statuses, self._dispositions, self._reasons, self._start,
                         self._end, self._duration, self._text):
@@ -298,6 +308,21 @@ class RunExplorer(w.VBox, _ErrorArea):
                           self._inspector_box])
         self.add_class("conduit-run-explorer")
         self.refresh()
+        _settle_garbage_collector()
+
+    @property
+    def filtered(self) -> pd.DataFrame:
+        """The runs the filters select, every column."""
+        if "runs" not in self._taken:
+            self._taken["runs"] = self._runs[self._mask]
+        return self._taken["runs"]
+
+    @property
+    def filtered_tool_calls(self) -> pd.DataFrame:
+        """The tool calls of :attr:`filtered`, every column."""
+        if "calls" not in self._taken:
+            self._taken["calls"] = self._calls[self._calls_mask]
+        return self._taken["calls"]
 
     # -- the filter, as a plain function of the controls --------------------------------------
 
@@ -317,13 +342,18 @@ class RunExplorer(w.VBox, _ErrorArea):
     def refresh(self) -> None:
         """Apply the filters and redraw the visible tab (the others when they are opened)."""
         self._clear_error()
-        self.filtered = filter_runs(self._runs, **self._criteria())
-        self.filtered_tool_calls = self._calls_of(self.filtered)
-        self._count.value = (f"<div style='padding:8px 16px'><b>{len(self.filtered):,}</b> of "
-                             f"{len(self._runs):,} runs<br>{len(self.filtered_tool_calls):,} tool calls</div>")
+        criteria = self._criteria()
+        self._mask = self._filter_mask(criteria)
+        self._calls_mask = (np.ones(len(self._calls), dtype=bool) if self._mask.all()
+                            else (self._call_run >= 0) & self._mask[self._call_run])
+        self._taken = {}
+        self._count.value = (f"<div style='padding:8px 16px'><b>{int(self._mask.sum()):,}</b> of "
+                             f"{len(self._runs):,} runs<br>{int(self._calls_mask.sum()):,} tool calls</div>")
+        positions = np.flatnonzero(self._mask)
         # As int64 nanoseconds: to_numpy() of tz-aware times makes 100,000 Timestamp objects.
-        created = self.filtered["created_at"].array.asi8
-        newest = self.filtered.iloc[np.argsort(created, kind="stable")[::-1][:_RUN_LIST_SIZE]]
+        created = self._runs["created_at"].array.asi8[positions]
+        picked = positions[np.argsort(created, kind="stable")[::-1][:_RUN_LIST_SIZE]]
+        newest = self._runs[["created_at", "agent_name", "agent_id", "status", "disposition", "id"]].iloc[picked]
         self._run_list.unobserve(self._on_run_pick, names="value")
         self._run_list.options = [
             (f"{row.created_at:%Y-%m-%d %H:%M}  {row.agent_name if pd.notna(row.agent_name) else row.agent_id}  "
@@ -334,23 +364,20 @@ class RunExplorer(w.VBox, _ErrorArea):
         self._stale = set(self.TABS)
         self._render(self.TABS[self._tabs.selected_index or 0])
 
-    def _calls_of(self, runs: pd.DataFrame) -> pd.DataFrame:
-        """The tool calls of these runs, by the run-id categories' codes (no string per call)."""
-        if len(runs) == len(self._runs):
-            return self._calls
-        ids = self._calls["agent_run_id"]
-        if isinstance(ids.dtype, pd.CategoricalDtype):
-            chosen = pc.is_in(pa.array(ids.cat.categories.astype(str).array),
-                              value_set=pa.array(runs["id"].astype(str).array))
-            chosen = chosen.to_numpy(zero_copy_only=False)
-            codes = ids.cat.codes.to_numpy()
-            return self._calls[(codes >= 0) & chosen[np.maximum(codes, 0)]]
-        return self._calls[ids.astype(object).isin(set(runs["id"].astype(object)))]
+    def _filter_mask(self, criteria: dict[str, Any]) -> np.ndarray:
+        """Which runs pass: :func:`filter_runs` on the columns it reads, numbered by position."""
+        columns = [c for c in _FILTER_COLUMNS if c in self._runs]
+        if criteria["text"]:
+            columns += [c for c in _TEXT_COLUMNS if c in self._runs]
+        narrow = self._runs[columns].set_axis(pd.RangeIndex(len(self._runs)))
+        mask = np.zeros(len(self._runs), dtype=bool)
+        mask[filter_runs(narrow, **criteria).index.to_numpy()] = True
+        return mask
 
     def _render(self, name: str) -> None:
         out = self._outputs[name]
         out.clear_output(wait=True)
-        runs, calls = self.filtered, self.filtered_tool_calls
+        runs, calls = self._light_runs[self._mask], self._light_calls[self._calls_mask]
         with out:
             if name == "Summary":
                 table = summarize(runs, by="agent_name" if runs["agent_name"].notna().any() else "agent_id")
@@ -437,6 +464,44 @@ def _operator_outcome(escalations: pd.DataFrame | None, run_id: str | None) -> s
 class _Frames:
     def __init__(self, runs: pd.DataFrame, tool_calls: pd.DataFrame) -> None:
         self.runs, self.tool_calls = runs, tool_calls
+
+
+#: What filter_runs reads (and, with a text search, _TEXT_COLUMNS).
+_FILTER_COLUMNS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "created_at",
+                   "duration_ms")
+_TEXT_COLUMNS = ("response", "reflection", "error")
+_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name")
+
+
+def _is_text(dtype: Any) -> bool:
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    return dtype == object or isinstance(dtype, pd.StringDtype)
+
+
+def _light(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns the tabs draw from: all but free text, ids and JSON payloads, whose rows are
+    the dearest to copy (grouping keys stay, whatever their type)."""
+    return frame[[c for c in frame.columns if c in _KEYS or not _is_text(frame[c].dtype)]]
+
+
+def _run_positions(calls: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """For each tool call, the position of its run in ``runs`` (-1: not there), found once:
+    Arrow's hash lookup of the distinct run ids, then the calls' codes (no string per call)."""
+    codes, ids = pd.factorize(calls["agent_run_id"])
+    found = pc.index_in(pa.array(pd.Index(ids).astype(str).to_numpy(dtype=object)),
+                        value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object)))
+    found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+
+
+def _settle_garbage_collector() -> None:
+    """Move what is alive now (the frames above all) out of the garbage collector's reach:
+    a full collection walks every tracked object, and with a million of them it stalls a
+    filter change for most of a second. Frozen objects are still freed by reference counting
+    when the frames go; only reference cycles among them would wait (``gc.unfreeze()``)."""
+    gc.collect()
+    gc.freeze()
 
 
 # -- review ---------------------------------------------------------------------------------

@@ -89,6 +89,29 @@ def test_every_tab_follows_a_filter_change(frames):
     assert [t.get_text() for t in cost_ax.get_yticklabels()] == ["Billing"]
 
 
+def test_explorer_selection_is_filter_runs_with_every_column(frames):
+    # A filter change works on masks and a few columns; what it exposes is still whole.
+    explorer = RunExplorer(frames)
+    explorer._agents.value = ("Check-in",)
+    explorer._statuses.value = ("completed", "failed")
+    expected = filter_runs(frames.runs, agents=["Check-in"], statuses=["completed", "failed"],
+                           start=explorer._start.value, end=explorer._end.value)
+    pd.testing.assert_frame_equal(explorer.filtered, expected)
+    calls = frames.tool_calls
+    pd.testing.assert_frame_equal(explorer.filtered_tool_calls,
+                                  calls[calls["agent_run_id"].astype(str).isin(set(expected["id"]))])
+    newest = expected.sort_values("created_at", ascending=False, kind="stable")["id"].head(5)
+    assert {value for _label, value in explorer._run_list.options[:5]} == set(newest)
+
+
+def test_explorer_takes_what_is_alive_out_of_the_collectors_walk(frames):
+    import gc
+
+    frozen = gc.get_freeze_count()
+    RunExplorer(frames)
+    assert gc.get_freeze_count() > frozen
+
+
 def test_choosing_a_run_opens_the_inspector(frames):
     explorer = RunExplorer(frames)
     explorer._dispositions.value = ("escalated",)
