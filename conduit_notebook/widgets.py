@@ -470,7 +470,7 @@ class _Frames:
 _FILTER_COLUMNS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "created_at",
                    "duration_ms")
 _TEXT_COLUMNS = ("response", "reflection", "error")
-_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name")
+_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name", "id", "agent_run_id")
 
 
 def _is_text(dtype: Any) -> bool:
@@ -480,8 +480,9 @@ def _is_text(dtype: Any) -> bool:
 
 
 def _light(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns the tabs draw from: all but free text, ids and JSON payloads, whose rows are
-    the dearest to copy (grouping keys stay, whatever their type)."""
+    """The columns the tabs draw from: all but free text and JSON payloads, whose rows are the
+    dearest to copy (grouping keys and the run ids that join calls to runs stay, whatever their
+    type)."""
     return frame[[c for c in frame.columns if c in _KEYS or not _is_text(frame[c].dtype)]]
 
 

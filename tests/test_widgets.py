@@ -104,6 +104,16 @@ def test_explorer_selection_is_filter_runs_with_every_column(frames):
     assert {value for _label, value in explorer._run_list.options[:5]} == set(newest)
 
 
+def test_explorer_tools_tab_weights_sampled_traces(frames):
+    # The tabs draw from narrowed frames; the run ids that join calls to runs must stay.
+    runs = frames.runs.assign(trace_weight=[2.0 if i % 2 else None for i in range(len(frames.runs))])
+    traced = set(runs.loc[runs["trace_weight"].notna(), "id"])
+    calls = frames.tool_calls[frames.tool_calls["agent_run_id"].astype(str).isin(traced)]
+    explorer = RunExplorer(Frames(runs, calls))
+    explorer._tabs.selected_index = RunExplorer.TABS.index("Tools")
+    assert f"estimated from {len(traced):,} traced runs" in explorer.rendered["Tools"].axes[0].get_title()
+
+
 def test_explorer_takes_what_is_alive_out_of_the_collectors_walk(frames):
     import gc
 
