@@ -53,6 +53,8 @@ GLOSSARY: dict[str, str] = {
     "cost_share": "the group's total_cost divided by the total_cost of all groups",
     "resolved_runs": "runs whose disposition counts as resolved (default: 'resolved')",
     "cost_per_resolved_run": "total_cost of all the group's runs divided by its resolved_runs",
+    "escalation_rate": "escalated runs divided by completed runs that have a disposition",
+    "resolution_rate": "resolved runs divided by completed runs that have a disposition",
 }
 
 #: How each metric is printed (str.format specs), in the report, the explorer and the terminal.
@@ -63,6 +65,7 @@ FORMATS: dict[str, str] = {
     "tokens_per_run": "{:,.0f}", "output_token_share": "{:.1%}",
     "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}", "cost_share": "{:.1%}",
     "resolved_runs": "{:,}", "cost_per_resolved_run": "${:,.4f}",
+    "escalation_rate": "{:.1%}", "resolution_rate": "{:.1%}",
 }
 
 

@@ -626,7 +626,7 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     return ax
 
 
-def _short(path: str, width: int = 80) -> str:
+def _short(path: str, width: int = 64) -> str:
     if len(path) <= width:
         return path
     keep = (width - 3) // 2
@@ -674,7 +674,8 @@ def plot_tool_paths(
         decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
         escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
         notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
-        ax.legend(fontsize="small", title="disposition", title_fontsize="small", loc="lower right")
+        ax.legend(fontsize="small", title="disposition", title_fontsize="small", loc="center left",
+                  bbox_to_anchor=(1.0, 0.5))
     for yy, (value, note) in enumerate(zip(ends, notes)):
         ax.text(value, yy, f"  {value:,.0f}{note}", va="center", fontsize="small")
     ax.set_xlim(0, float(max(ends)) * 1.35)
@@ -682,7 +683,7 @@ def plot_tool_paths(
     ax.tick_params(axis="y", labelsize="small")
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title(f"Tool paths: the {len(order)} commonest sequences of tool calls in a run")
+    ax.set_title(f"The {len(order)} commonest tool paths (tool calls of a run, in order)")
     return ax
 
 

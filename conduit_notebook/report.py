@@ -21,7 +21,7 @@ from .analysis import cost_breakdown, summarize, tool_stats
 __all__ = ["html_report", "print_summary", "summary_table"]
 
 REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "Tokens", "Tools",
-                   "Outliers", "Errors")
+                   "Outliers", "Changes", "Compare", "Tool paths", "Repeated calls", "Conversations", "Errors")
 #: Sections shown when their data is given (escalations=, reviews=).
 OPTIONAL_SECTIONS = ("Escalations", "Disposition review")
 ESCALATION_FORMATS = {"escalations": "{:,}", "pending": "{:,}", "reviewed": "{:,}", "resolved": "{:,}",
@@ -225,6 +225,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         found = runs.nlargest(8, column)[[c for c in columns if c in runs]]
         parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": "{:,}", "total_tokens": "{:,}",
                                                           "total_cost": "${:,.4f}"}, index=False)]
+    parts += investigation_sections(runs, calls, by)
     if escalations is not None:
         parts += _escalation_section(escalations, runs)
     if reviews is not None:
@@ -298,4 +299,112 @@ def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.D
     if isinstance(report.get("escalations"), pd.DataFrame) and len(report["escalations"]):
         parts += ["<h3>Escalated runs: reviewers' verdict against the operator's outcome</h3>",
                   format_table(report["escalations"])]
+    return parts
+
+
+# -- investigations -------------------------------------------------------------------------
+
+def _signed(metric: str, value: float) -> str:
+    text = metrics.format_metric(metric, abs(value)) if pd.notna(value) else "–"
+    return text if text == "–" or value == 0 else ("+" if value > 0 else "−") + text
+
+
+def compare_html(table: pd.DataFrame) -> str:
+    """A :func:`compare` table as HTML: values in each metric's own format, the interval in
+    brackets, Holm's p-value, significant rows marked."""
+    rows = []
+    for metric, row in table.iterrows():
+        key = "share" if str(metric).startswith("disposition:") else str(metric)
+        if metric == "disposition_mix":
+            a = b = "–"
+            difference = f"{row['difference']:.3f} (TV distance)" if pd.notna(row["difference"]) else "–"
+        else:
+            a, b = metrics.format_metric(key, row["a"]), metrics.format_metric(key, row["b"])
+            difference = _signed(key, row["difference"])
+        interval = (f"[{_signed(key, row['ci_low'])}, {_signed(key, row['ci_high'])}]"
+                    if pd.notna(row["ci_low"]) else "–")
+        rows.append({"metric": metric, "a": a, "b": b, "difference": difference, "95% interval": interval,
+                     "p (Holm)": "–" if pd.isna(row["p_holm"]) else f"{row['p_holm']:.3g}",
+                     "significant": "yes" if row["significant"] else ""})
+    return format_table(pd.DataFrame(rows), index=False)
+
+
+def _halves(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """The last 7 days against the 7 before when the window holds both, else its two halves."""
+    created = runs["created_at"]
+    end = created.max()
+    if end - created.min() >= pd.Timedelta(days=14):
+        cut = end - pd.Timedelta(days=7)
+        a = runs[(created >= cut - pd.Timedelta(days=7)) & (created < cut)]
+        return a, runs[created >= cut], "the 7 days before the last 7 days (a) against the last 7 days (b)"
+    cut = created.min() + (end - created.min()) / 2
+    return runs[created < cut], runs[created >= cut], "the first half of the window (a) against the second (b)"
+
+
+def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> list[str]:
+    """The report's Changes, Compare, Tool paths, Repeated calls and Conversations sections."""
+    from . import investigate, plots
+
+    parts = ["<h2 id='changes'>Changes</h2>",
+             "<p class='note'>Days where a metric's level shifted, per agent (penalised segmentation "
+             "by PELT; see <code>change_points</code>).</p>"]
+    found = []
+    if len(runs) and runs["created_at"].notna().any():
+        for metric in ("escalation_rate", "failure_rate", "cost_per_run", "p90_duration_s"):
+            table = investigate.change_points(runs, metric, by=by)
+            found.append(table.assign(metric=metric))
+        changes = pd.concat(found, ignore_index=True)
+        changes["at"] = changes["at"].dt.strftime("%Y-%m-%d")
+        parts += [format_table(changes[["metric", by, "at", "before", "after", "change"]].round(4), index=False)
+                  if len(changes) else "<p class='note'>No level shifts found.</p>",
+                  _png(lambda ax: plots.plot_change_points(runs, metric="escalation_rate", by=by, ax=ax),
+                       figsize=(10, 4.2))]
+        a, b, what = _halves(runs)
+        table = investigate.compare(a, b)
+        parts += ["<h2 id='compare'>Compare</h2>",
+                  f"<p class='note'>{html.escape(what)}: {len(a):,} against {len(b):,} runs; 95% intervals, "
+                  "p-values adjusted across rows by Holm's method.</p>",
+                  compare_html(table), _png(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
+    paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
+    path_formats = {"runs": "{:,}", "share": "{:.1%}", "disposition:escalated": "{:.1%}",
+                    "p50_duration_s": "{:.1f}", "cost_per_run": "${:,.4f}"}
+    parts += ["<h2 id='tool-paths'>Tool paths</h2>",
+              "<p class='note'>The commonest ordered sequences of tool calls in a run, and how their runs ended.</p>",
+              format_table(paths.head(10)[[c for c in ["path", *path_formats] if c in paths]] if len(paths) else paths,
+                           path_formats, index=False)]
+    if len(calls):
+        parts.append(_png(lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax), figsize=(11, 5)))
+    if "disposition:escalated" in paths:
+        ending = paths[paths["runs"] >= 10].sort_values("disposition:escalated", ascending=False, kind="stable")
+        parts += ["<h3>Paths whose runs escalate most often (10 runs or more)</h3>",
+                  format_table(ending.head(8)[["path", *path_formats]], path_formats, index=False)]
+    parts += ["<h2 id='repeated-calls'>Repeated calls</h2>",
+              "<p class='note'>Runs that called a tool again with the same input (share of each agent's runs, "
+              "95% Wilson interval), and the most repeated calls.</p>"]
+    if len(calls):
+        repeats = investigate.repeated_calls(calls, runs)
+        rates = investigate.repeat_rates(calls, runs, repeats=repeats)
+        shown = repeats.head(10)[[c for c in ("agent_run_id", "agent_name", "name", "times", "input", "total_cost")
+                                  if c in repeats]]
+        parts += [format_table(rates, {"runs": "{:,}", "runs_with_repeat": "{:,}", "share": "{:.1%}",
+                                       "ci_low": "{:.1%}", "ci_high": "{:.1%}"}),
+                  format_table(shown, {"total_cost": "${:,.4f}"}, index=False)]
+    else:
+        parts.append("<p class='note'>No tool calls.</p>")
+    threads = investigate.conversations(runs) if len(runs) else pd.DataFrame()
+    parts += ["<h2 id='conversations'>Conversations</h2>"]
+    if len(threads):
+        ended = threads["final_disposition"].astype(object)
+        cards = [("conversations", f"{len(threads):,}"), ("runs per conversation", f"{threads['runs'].mean():.1f}"),
+                 ("with an escalation", f"{threads['escalated'].mean():.1%}"),
+                 ("ending with a person", f"{ended.isin(['escalated', 'handed_off']).mean():.1%}"),
+                 ("cost per conversation", metrics.format_metric("cost_per_run", threads["total_cost"].mean()))]
+        top = threads.head(8).drop(columns="contact_id", errors="ignore").assign(
+            first_at=lambda t: t["first_at"].dt.strftime("%Y-%m-%d"), last_at=lambda t: t["last_at"].dt.strftime("%Y-%m-%d"))
+        parts += ["<div class='cards'>" + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>"
+                                                  for k, v in cards) + "</div>",
+                  "<h3>Most expensive conversations</h3>",
+                  format_table(top, {"total_cost": "${:,.4f}", "total_tokens": "{:,}"})]
+    else:
+        parts.append("<p class='note'>No conversations.</p>")
     return parts

@@ -18,6 +18,15 @@ from conduit_notebook import plots  # noqa: E402
 OUT = Path(__file__).resolve().parent / "gallery"
 
 
+def _before_after(runs):
+    """Check-in's runs before and after the demo's planted escalation step."""
+    from conduit_notebook import change_points, compare
+
+    step = change_points(runs, by="agent_name").iloc[0]
+    agent = runs[runs["agent_name"] == step["agent_name"]]
+    return compare(agent[agent["created_at"] < step["at"]], agent[agent["created_at"] >= step["at"]])
+
+
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with demo.serve(runs=6000, agents=6, seed=0) as server:
@@ -38,6 +47,9 @@ def main() -> None:
         "duration_vs_tokens_by_disposition": lambda ax: plots.plot_duration_vs_tokens(runs, ax=ax),
         "duration_vs_tokens_by_cost": lambda ax: plots.plot_duration_vs_tokens(runs, hue="total_cost", ax=ax),
         "empty": lambda ax: plots.plot_cost(runs.iloc[0:0], ax=ax),
+        "change_points_escalation_by_agent": lambda ax: plots.plot_change_points(runs, by="agent_name", ax=ax),
+        "tool_paths_by_disposition": lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax),
+        "compare_check_in_before_after": lambda ax: plots.plot_compare(_before_after(runs), ax=ax),
     }
     for name, draw in figures.items():
         fig, ax = plt.subplots(figsize=(9, 5), layout="constrained")

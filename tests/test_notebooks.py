@@ -11,9 +11,9 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_four_notebooks_committed_without_outputs():
+def test_there_are_five_notebooks_committed_without_outputs():
     assert [p.stem for p in NOTEBOOKS] == ["01-quickstart", "02-cost-tokens-latency",
-                                           "03-disposition-review", "04-scale"]
+                                           "03-disposition-review", "04-scale", "05-investigations"]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         for cell in notebook.cells:
