@@ -440,10 +440,31 @@ def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
             values = frame[column].astype(object)
             frame[column] = values.where(values.notna() & (values != ""), None)
     if runs is not None and "id" in runs and "disposition" in runs:
-        recorded = pd.Series(runs["disposition"].astype(object).to_numpy(), index=runs["id"].astype(object).to_numpy())
-        recorded = recorded[~recorded.index.duplicated()]
-        frame["disposition"] = frame["disposition"].fillna(frame["agent_run_id"].map(recorded))
+        recorded = _by_id(runs, frame["agent_run_id"], "disposition")
+        frame["disposition"] = frame["disposition"].fillna(frame["agent_run_id"].astype(object).map(recorded))
     return frame
+
+
+def _by_id(runs: pd.DataFrame, ids: pd.Series, column: str) -> pd.Series:
+    """``column`` of the runs whose id is in ``ids``, indexed by id (only those: runs may be large)."""
+    wanted = runs[runs["id"].isin(set(ids.dropna().astype(str)))]
+    values = pd.Series(wanted[column].astype(object).to_numpy(), index=wanted["id"].astype(object).to_numpy())
+    return values[~values.index.duplicated()]
+
+
+def _population(runs: pd.DataFrame, group: str | None) -> pd.Series:
+    """Runs per (group, recorded disposition); runs without a disposition are no stratum."""
+    if group is None:
+        sizes = runs["disposition"].value_counts(dropna=True)
+        sizes = sizes[sizes > 0]
+        index = pd.MultiIndex.from_arrays([["(all)"] * len(sizes), sizes.index.astype(object)])
+        return pd.Series(sizes.to_numpy(), index=index)
+    sizes = runs.groupby([runs[group], runs["disposition"]], observed=True, dropna=False).size()
+    groups = sizes.index.get_level_values(0).astype(object)
+    dispositions = sizes.index.get_level_values(1).astype(object)
+    keep = pd.notna(dispositions) & (sizes.to_numpy() > 0)
+    index = pd.MultiIndex.from_arrays([pd.Index(groups[keep]).fillna("(none)"), dispositions[keep]])
+    return pd.Series(sizes.to_numpy()[keep], index=index).groupby(level=[0, 1]).sum()
 
 
 def _accuracy_row(correct: int, wrong: int, unsure: int, z: float, population: float | None = None) -> dict[str, Any]:
@@ -478,8 +499,7 @@ def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None, c
             return pd.Series("(all)", index=frame.index, dtype=object)
         return frame[group].astype(object).fillna("(none)")
 
-    population = (pd.Series(1, index=runs.index)
-                  .groupby([key_of(runs), runs["disposition"].astype(object)], dropna=True).sum())
+    population = _population(runs, group)
     counts = _counts(votes, [key_of(votes), "disposition"])
     present = set(counts.index.get_level_values(0)) if len(counts) else set()
     rows = {}
@@ -537,19 +557,18 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     votes = run_votes(frame) if len(frame) else frame.assign(reviewers=pd.Series(dtype="int64"))
     counts = _counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=list(VERDICTS))
     weighted = runs is not None
-    sizes = runs["disposition"].astype(object).value_counts(dropna=True) if weighted else pd.Series(dtype="int64")
+    sizes = _population(runs, None).droplevel(0) if weighted else pd.Series(dtype="int64")
     rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z, sizes.get(name))
             for name, c in counts.iterrows()}
     accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
     note = ""
     if weighted:
-        population = runs["disposition"].astype(object).value_counts(dropna=True)
+        population = _population(runs, None).droplevel(0)
         accuracy["population"] = population.reindex(accuracy.index).fillna(0).astype("int64")
         accuracy["unreviewed_share"] = np.nan
         overall = _weighted_rows(votes, runs, None, confidence).iloc[0]
         by = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
-        agent_of = pd.Series(runs[by].astype(object).to_numpy(), index=runs["id"].astype(object).to_numpy())
-        votes[by] = votes["agent_run_id"].map(agent_of[~agent_of.index.duplicated()])
+        votes[by] = votes["agent_run_id"].astype(object).map(_by_id(runs, votes["agent_run_id"], by))
         by_agent = _weighted_rows(votes, runs, by, confidence)
         by_agent.index.name = by
         stray = votes["disposition"].notna() & ~votes["disposition"].isin(population.index)
