@@ -45,7 +45,7 @@ from .investigate import (
     tool_paths,
     tool_transitions,
 )
-from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
+from .frames import agents_frame, decode_json, errors_frame, runs_frame, tool_calls_frame
 from .pacing import RateLimiter, SharedPace
 from .review import ReviewStore, cohen_kappa, review_plan, review_report, stratified_accuracy, wilson_interval
 from .widgets import DispositionReview, RunExplorer, RunInspector
@@ -98,6 +98,7 @@ __all__ = [
     "contacts",
     "conversations",
     "cost_breakdown",
+    "decode_json",
     "demo",
     "disposition_colors",
     "errors_frame",

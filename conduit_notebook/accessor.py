@@ -1,5 +1,7 @@
 """``runs.conduit.summarize()``, ``calls.conduit.plot_tool_usage()``: the analysis and plot
-functions as a pandas accessor on the frames from :func:`conduit_notebook.fetch_runs`.
+functions as a pandas accessor on the frames from :func:`conduit_notebook.fetch_runs`; and
+``calls.conduit.input_json()``: a tool call's input (or output) as Python values, decoded from
+the JSON text the frame holds.
 
 It keeps no state and only delegates; it checks in ``__init__`` that the frame is a runs frame
 or a tool-calls frame, and a method for the other kind says so.
@@ -12,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from . import analysis, plots
+from .frames import JSON_TEXT, decode_json
 
 _RUNS = ("id", "status", "created_at")
 _CALLS = ("agent_run_id", "name")
@@ -81,3 +84,45 @@ class ConduitAccessor:
 
     def plot_tool_usage(self, **kwargs: Any) -> Any:
         return plots.plot_tool_usage(self._calls("plot_tool_usage"), **kwargs)
+
+    # JSON text -> Python values
+    def json(self, column: str) -> pd.Series:
+        """A column of JSON text (``input``, ``output``, or a field the API added that holds
+        objects) as Python values (dicts, lists, strings...), with the frame's index.
+
+        >>> calls[calls["name"] == "get_reservation"].conduit.json("output").str.get("status")
+        """
+        if column not in self._frame.columns:
+            raise KeyError(f"no column {column!r}; JSON text columns here: {', '.join(self.json_columns()) or 'none'}")
+        if self._frame[column].dtype != JSON_TEXT:
+            raise TypeError(f"column {column!r} is {self._frame[column].dtype}, not JSON text; "
+                            f"JSON text columns here: {', '.join(self.json_columns()) or 'none'}")
+        return decode_json(self._frame[column])
+
+    def json_columns(self) -> list[str]:
+        """The columns that hold JSON text."""
+        return [name for name, dtype in self._frame.dtypes.items() if dtype == JSON_TEXT]
+
+    def input_json(self) -> pd.Series:
+        """Each tool call's ``input`` as Python values: ``calls.conduit.json("input")``."""
+        self._calls("input_json")
+        return self.json("input")
+
+    def output_json(self) -> pd.Series:
+        """Each tool call's ``output`` as Python values: ``calls.conduit.json("output")``."""
+        self._calls("output_json")
+        return self.json("output")
+
+    def json_normalize(self, column: str, keys: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
+        """The objects of a JSON text column as columns (``pd.json_normalize``), with the frame's
+        index; ``keys`` keeps only those (dotted paths for nested keys, e.g. ``"guest.name"``).
+
+        >>> calls.conduit.json_normalize("input", ["reservation_id"])
+        """
+        values = self.json(column)
+        objects = [v if isinstance(v, dict) else {} for v in values]
+        flat = pd.json_normalize(objects, **kwargs)
+        flat.index = self._frame.index
+        if keys is not None:
+            flat = flat.reindex(columns=list(keys))
+        return flat

@@ -1,11 +1,11 @@
 """Frames <-> Arrow tables, for the local cache and for Parquet exports.
 
 A frame becomes an Arrow table column by column: strings and categoricals stay Arrow strings
-and dictionaries, timestamps stay UTC, nullable integers stay nullable. Columns of arbitrary
-JSON (a tool call's ``input`` and ``output``, unknown fields holding objects) are stored as JSON
-text, which DuckDB, Spark and Dask read as such, and decoded in one pass when read back: one
-``json.loads`` of the whole column, not one a value. The schema's metadata names those columns
-and every column's pandas dtype, so :func:`table_to_frame` gives back the same dtypes.
+and dictionaries, timestamps stay UTC, nullable integers stay nullable. Columns of JSON text
+(a tool call's ``input`` and ``output``, unknown fields holding objects: :data:`JSON_TEXT`) are
+stored as they are, which DuckDB, Spark and Dask read as such, and come back as they went: no
+decoding on the way in or out. The schema's metadata names those columns and every column's
+pandas dtype, so :func:`table_to_frame` gives back the same dtypes.
 """
 
 from __future__ import annotations
@@ -13,29 +13,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from .frames import (
+    JSON_TEXT,
     RUN_COLUMNS,
     STRING,
     TOOL_CALL_COLUMNS,
-    _category_order,
     _pandas_type,
-    _UNSORTED,
-    gc_paused,
+    arrow_categorical,
+    json_text,
 )
 
 __all__ = ["frame_to_table", "table_to_frame"]
 
 _META_KEY = b"conduit_notebook"
 _KINDS = {"runs": RUN_COLUMNS, "tool_calls": TOOL_CALL_COLUMNS}
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def _dtype_name(dtype: Any) -> str:
+    if dtype == JSON_TEXT:
+        return "json"
     if isinstance(dtype, pd.CategoricalDtype):
         return "category"
     if isinstance(dtype, pd.StringDtype):
@@ -53,11 +52,13 @@ def frame_to_table(frame: pd.DataFrame, kind: str) -> pa.Table:
     for name in frame.columns:
         column = frame[name]
         dtypes[name] = _dtype_name(column.dtype)
-        if column.dtype == object:
+        if column.dtype == JSON_TEXT:
             json_columns.append(name)
-            arrays[name] = pa.array(
-                [None if v is None else _encode(v) for v in column.tolist()], type=pa.large_string()
-            )
+            arrays[name] = pa.array(column.array)
+        elif column.dtype == object:  # values a user put in: as JSON text too
+            json_columns.append(name)
+            dtypes[name] = "json"
+            arrays[name] = pa.array(json_text(column.tolist()))
         elif isinstance(column.dtype, pd.CategoricalDtype):
             arrays[name] = pa.array(column.array, type=pa.dictionary(pa.int32(), pa.string()))
         elif isinstance(column.dtype, pd.DatetimeTZDtype):
@@ -73,19 +74,6 @@ def frame_to_table(frame: pd.DataFrame, kind: str) -> pa.Table:
     return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
 
 
-def _decode_json(column: pa.ChunkedArray | pa.Array) -> list[Any]:
-    """A column of JSON texts -> Python values, with a single json.loads over the whole column."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.large_string())
-    if len(column) == 0:
-        return []
-    texts = pc.fill_null(column.cast(pa.large_string()), "null")
-    one = pa.LargeListArray.from_arrays(pa.array([0, len(texts)], type=pa.int64()), texts)
-    document = pc.binary_join(one, pa.scalar(",", pa.large_string()))[0].as_py()
-    with gc_paused():
-        return json.loads(f"[{document}]")
-
-
 def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
     """An Arrow table written by :func:`frame_to_table` -> the frame, with the same dtypes."""
     raw = (table.schema.metadata or {}).get(_META_KEY)
@@ -93,30 +81,36 @@ def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
     kind = kind or meta.get("kind")
     schema = _KINDS.get(kind, {})
     json_columns = [c for c in meta.get("json", []) if c in table.column_names]
-    plain = table.drop_columns(json_columns)
+    dtypes = meta.get("dtypes", {})
+
+    def wanted(name: str, dtype: Any) -> str:
+        return dtypes.get(name) or _dtype_name(schema.get(name, dtype))
+
+    categories = [c for c in table.column_names if c not in json_columns
+                  and wanted(c, None) == "category"]
+    plain = table.drop_columns(json_columns + categories)
     # Partition columns (Parquet datasets) come back as plain strings or dictionaries.
     frame = plain.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=False)
-    dtypes = meta.get("dtypes", {})
+    if not plain.num_columns:
+        frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
+    for name in categories:
+        frame[name] = arrow_categorical(table.column(name), name)
     for name in frame.columns:
-        want = dtypes.get(name) or _dtype_name(schema.get(name, frame[name].dtype))
+        want = wanted(name, frame[name].dtype)
         column = frame[name]
         if want == "category":
-            if not isinstance(column.dtype, pd.CategoricalDtype):
-                column = column.astype("category")
-            if name not in _UNSORTED:
-                column = column.cat.set_categories(_category_order(name, column.cat.categories))
-            frame[name] = column
+            continue
         elif want == "string" and not isinstance(column.dtype, pd.StringDtype):
             frame[name] = column.astype(STRING)
         elif want == "timestamp":
             frame[name] = pd.to_datetime(column, utc=True).astype(pd.DatetimeTZDtype("ns", "UTC"))
         elif want in ("Int64", "int64", "float64", "boolean") and str(column.dtype) != want:
             frame[name] = column.astype(want)
-    for name in json_columns:
-        values = _decode_json(table.column(name))
-        array = np.empty(len(values), dtype=object)
-        array[:] = values
-        frame[name] = array
+    for name in json_columns:  # text stays text (files written before 0.2 held large_string)
+        column = table.column(name)
+        if column.type != pa.string():
+            column = column.cast(pa.string())
+        frame[name] = pd.array(column, dtype=JSON_TEXT)
     # The written order; columns that were not written (partition keys such as "date") go.
     written = list(dtypes) or table.column_names
     return frame[[c for c in written if c in frame.columns]]

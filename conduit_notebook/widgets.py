@@ -34,6 +34,7 @@ from IPython.display import HTML, display
 
 from . import plots
 from .analysis import filter_runs, review_sample, summarize
+from .frames import JSON_TEXT, decode_json
 from .report import SUMMARY_FORMATS, format_table
 from .review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
 
@@ -85,6 +86,12 @@ def _fmt(value: Any, unit: str = "", digits: int = 0) -> str:
     if isinstance(value, (int, float)):
         return f"{value:,.{digits}f}{unit}"
     return html.escape(str(value))
+
+
+def _decoded(calls: pd.DataFrame) -> pd.DataFrame:
+    """A few tool calls with their JSON text columns decoded (for display)."""
+    columns = [name for name, dtype in calls.dtypes.items() if dtype == JSON_TEXT]
+    return calls.assign(**{name: decode_json(calls[name]) for name in columns}) if columns else calls
 
 
 def _pretty_json(value: Any) -> str:
@@ -163,7 +170,7 @@ class RunInspector(w.VBox, _ErrorArea):
             f"border-radius:4px'>{html.escape(str(response))}</div></div>"
             f"<div><b>Reflection</b><div style='white-space:pre-wrap;background:#f6f8fa;padding:8px;"
             f"border-radius:4px'>{html.escape(str(reflection))}</div></div></div>")
-        calls = calls.sort_values("step")
+        calls = _decoded(calls.sort_values("step"))  # the one run shown: its JSON text as values
         untraced = "trace_weight" in run.index and pd.isna(run["trace_weight"])
         heading = (" (not fetched: this run is not in the traced sample)" if untraced
                    else f" ({len(calls)} call{'s' if len(calls) != 1 else ''})")

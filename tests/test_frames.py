@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from conduit_notebook import agents_frame, errors_frame, runs_frame, tool_calls_frame
+from conduit_notebook import agents_frame, decode_json, errors_frame, runs_frame, tool_calls_frame
 from conduit_notebook.demo import DemoData
-from conduit_notebook.frames import AGENT_COLUMNS, ERROR_COLUMNS, RUN_COLUMNS, TOOL_CALL_COLUMNS
+from conduit_notebook.frames import AGENT_COLUMNS, ERROR_COLUMNS, JSON_TEXT, RUN_COLUMNS, TOOL_CALL_COLUMNS
 
 from .conftest import load_example
 
@@ -65,8 +66,14 @@ def test_tool_calls_frame_from_the_reference_example():
     call = calls.iloc[0]
     assert call["agent_run_id"] == run["id"] and call["agent_id"] == run["agent_id"]
     assert call["step"] == 0 and call["name"] == "get_reservation"
-    assert call["input"] == {"reservation_id": "res_123"}
-    assert call["output"] == {"status": "confirmed", "check_in": "2026-04-05"}
+    # input and output are JSON text (Arrow), decoded on access
+    assert calls["input"].dtype == JSON_TEXT and calls["output"].dtype == JSON_TEXT
+    assert json.loads(call["input"]) == {"reservation_id": "res_123"}
+    assert calls.conduit.input_json()[0] == {"reservation_id": "res_123"}
+    assert decode_json(calls["output"])[0] == {"status": "confirmed", "check_in": "2026-04-05"}
+    flat = calls.conduit.json_normalize("output", ["status", "nope"])
+    assert list(flat.columns) == ["status", "nope"] and flat.loc[0, "status"] == "confirmed"
+    assert pd.isna(flat.loc[0, "nope"])
     assert call["created_at"] == pd.Timestamp("2026-04-03T03:14:15Z")
     assert (call["status"], call["disposition"]) == ("completed", "resolved")
     merged = calls.merge(runs_frame([run]), left_on="agent_run_id", right_on="id")
@@ -101,15 +108,17 @@ def test_schema_drift():
     # Unknown fields survive, typed where they can be.
     assert by_id.loc["ar_unknown", "channel"] == "whatsapp" and str(runs["channel"].dtype) == "string"
     assert by_id.loc["ar_unknown", "priority"] == 2 and str(runs["priority"].dtype) == "Int64"
-    assert by_id.loc["ar_unknown", "metadata"] == {"locale": "pt-PT"}
+    assert runs["metadata"].dtype == JSON_TEXT
+    assert runs.conduit.json("metadata")[list(runs["id"]).index("ar_unknown")] == {"locale": "pt-PT"}
     assert pd.isna(by_id.loc["ar_offset", "priority"])
     # An open set of dispositions.
     assert "refund_requested" in set(runs["disposition"].dropna())
     calls = tool_calls_frame([null_trace, string_input])
     assert list(calls["step"]) == [0, 1]
-    assert calls.loc[0, "input"] == "pet policy" and calls.loc[0, "output"] == ["a", "b"]
+    inputs, outputs = calls.conduit.input_json(), calls.conduit.output_json()
+    assert inputs[0] == "pet policy" and outputs[0] == ["a", "b"] and inputs[1] == {"id": 1}
     assert calls.loc[0, "duration_ms"] == 120 and pd.isna(calls.loc[1, "duration_ms"])
-    assert calls.loc[1, "error"] == "timeout" and calls.loc[1, "output"] is None
+    assert calls.loc[1, "error"] == "timeout" and outputs[1] is None and pd.isna(calls.loc[1, "output"])
     assert list(calls.columns[-3:]) == ["created_at", "status", "disposition"]
 
 

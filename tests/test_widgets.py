@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import csv
 import math
 from datetime import date
@@ -151,7 +152,7 @@ def test_inspector_shows_the_trace_in_order(frames):
 def test_long_payloads_are_cut_with_a_way_to_see_all(frames):
     runs, calls = frames.runs, frames.tool_calls.copy()
     big = {"rows": [{"n": i, "text": "x" * 40} for i in range(200)]}
-    calls.at[calls.index[0], "output"] = big
+    calls.at[calls.index[0], "output"] = json.dumps(big)  # JSON text, as fetched
     inspector = RunInspector(Frames(runs, calls), str(calls["agent_run_id"].iloc[0]))
     box = inspector._trace.children[1].children[0].children[1]  # the output part of step 1
     view, button = box.children[1], box.children[2]
