@@ -428,6 +428,7 @@ class RunCache:
                 run_tables.append(_from_bytes(runs_blob))
                 call_tables.append(_from_bytes(calls_blob))
                 del runs_blob, calls_blob
+            indexed = self._conn.execute("SELECT COUNT(*) FROM runs WHERE source = ?", (source,)).fetchone()[0]
         if not segments:
             return runs_frame([]), tool_calls_frame([])
         runs_table, calls_table = _latest(
@@ -435,6 +436,8 @@ class RunCache:
             np.repeat(segments, [t.num_rows for t in run_tables]),
             np.repeat(segments, [t.num_rows for t in call_tables]),
             None if ids is None else pa.array(list(ids), type=pa.string()),
+            # Each indexed run is in one segment at least: more rows than runs means copies.
+            unique=sum(t.num_rows for t in run_tables) <= indexed,
         )
         runs = table_to_frame(runs_table, "runs")
         calls = table_to_frame(calls_table, "tool_calls")
@@ -512,12 +515,12 @@ def _last_of_each(keys: list[pa.Array | pa.ChunkedArray]) -> np.ndarray:
 
 
 def _latest(runs: pa.Table, calls: pa.Table, run_segments: np.ndarray, call_segments: np.ndarray,
-            wanted: pa.Array | None) -> tuple[pa.Table, pa.Table]:
-    """Each run once (its newest copy, and that copy's tool calls), of ``wanted`` ids or all.
+            wanted: pa.Array | None, *, unique: bool) -> tuple[pa.Table, pa.Table]:
+    """Each run once (its newest copy, and that copy's tool calls), of ``wanted`` ids or all;
+    ``unique`` says that no run has two copies (the index knows: no hashing of ids needed).
 
     A cache written before runs were deduplicated may hold a run twice, even in one segment:
     it heals here, on read, and for good at the next compaction."""
-    unique = pc.count_distinct(runs["id"], mode="all").as_py() == runs.num_rows
     if unique and wanted is None:
         return runs, calls
     keep = np.ones(runs.num_rows, dtype=bool)

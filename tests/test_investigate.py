@@ -207,8 +207,9 @@ def test_paths_and_transitions_equal_counts_from_the_json():
 def test_repeats_equal_counts_from_the_json(as_text):
     records = traced_records()
     runs, calls = runs_frame(records), tool_calls_frame(records)
-    if as_text:  # tool-call input stored as JSON text, keys in the order they came
-        calls["input"] = [json.dumps(v) for v in calls["input"]]
+    # tool_calls_frame keeps input as JSON text, keys in the order they came; also as Python objects:
+    if not as_text:
+        calls["input"] = calls.conduit.input_json().to_numpy(dtype=object)
     expected = {}
     for r in records:
         seen = Counter((c["name"], json.dumps(c["input"], sort_keys=True)) for c in r["tool_trace"])

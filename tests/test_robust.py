@@ -348,3 +348,24 @@ def test_cli_cache_info_and_clear_work_on_a_damaged_file(_private_cache, capsys)
     assert "replaced with an empty one" in capsys.readouterr().out
     assert main(["cache", "info"]) == 0
     assert "(empty)" in capsys.readouterr().out
+
+
+def test_compaction_gives_free_pages_back(tmp_path):
+    import sqlite3
+
+    from conduit_notebook import RunCache
+    from conduit_notebook.demo import DemoData
+
+    records = DemoData(runs=300, agents=2, seed=3).records()
+    path = tmp_path / "c.sqlite"
+    with RunCache(path) as store:
+        for start in range(0, 300, 10):
+            store.put("s", records[start:start + 10], detailed=True)
+        store.put("s", records[:10], detailed=True)  # written again: the newer copy wins
+        assert store.compact("s")
+        runs, calls = store.load("s")
+    assert runs["id"].is_unique and len(runs) == 300
+    assert len(calls) == sum(len(r["tool_trace"] or []) for r in records)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM segments").fetchone()[0] == 1
