@@ -190,3 +190,14 @@ def test_bad_input_says_what_is_accepted():
         runs_frame(pd.DataFrame({"id": ["a"]}))
     with pytest.raises(TypeError, match="item 1 is a str"):
         tool_calls_frame([{"id": "a"}, "b"])
+
+
+@pytest.mark.parametrize("extra", [None, 2**70])  # 2**70: orjson refuses it, json takes over
+def test_json_text_round_trips_awkward_values(extra):
+    from conduit_notebook.frames import json_text
+
+    values = [{"a": [1, {"b": ",\n,"}]}, None, "line\nbreak", [], {}, 0, "null", 1.5, extra]
+    texts = json_text(values)
+    assert texts.dtype == JSON_TEXT and len(texts) == len(values)
+    assert pd.isna(texts[1]) and texts[6] == '"null"'
+    assert list(decode_json(pd.Series(texts))) == values
