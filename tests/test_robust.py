@@ -4,7 +4,6 @@ nothing crashes as a whole, nothing hangs, every listed run is in ``runs`` or ``
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import pandas as pd
@@ -15,8 +14,6 @@ from conduit_notebook import (
     APITimeoutError,
     ConduitClient,
     PaginationError,
-    RateLimitError,
-    demo,
     fetch_runs,
 )
 
