@@ -478,7 +478,7 @@ def _top_positions(score: np.ndarray, n: int) -> np.ndarray:
 
 def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
                   confidence: float = 0.95, by: str | None = "disposition", seed: int = 0,
-                  expected: float = 0.5) -> pd.DataFrame:
+                  expected: float = 0.8) -> pd.DataFrame:
     """A stratified, reproducible sample of runs for a disposition review.
 
     Runs with a value in ``by`` are split into strata (``by=None``: one stratum). With ``n``

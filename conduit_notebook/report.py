@@ -283,6 +283,7 @@ def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.D
               f"<p class='note'>Method: {html.escape(report['method'])}. Per disposition: the share judged right "
               "with a Wilson interval. One vote per run: several reviewers' majority (a tie is unsure)."
               + (f" {left_out} verdict(s) on runs outside this report's runs are left out." if left_out else "")
+              + (f" {html.escape(report['note'])}" if report.get("note") else "")
               + "</p>",
               format_table(accuracy, ACCURACY_FORMATS)]
     if len(report["by_agent"]):

@@ -74,7 +74,8 @@ class ReviewStore:
         """Append one verdict (flushed and synced) and return it as a dict.
 
         ``verdict`` is ``correct``, ``wrong`` or ``unsure``; ``wrong`` needs ``reviewed_disposition``
-        (the disposition the run should have had), which must differ from ``disposition``.
+        (the disposition the run should have had), which must differ from ``disposition``. Without
+        ``disposition`` this cannot be checked here; :func:`review_report` checks it against the runs.
         """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
@@ -219,7 +220,7 @@ def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[flo
 
 
 def stratified_accuracy(correct: Sequence[float], judged: Sequence[float], population: Sequence[float], *,
-                        confidence: float = 0.95) -> dict[str, float]:
+                        confidence: float = 0.95, outside: Sequence[float] | None = None) -> dict[str, float]:
     """A population accuracy from per-stratum samples, with its interval.
 
     Stratum ``h`` holds ``population[h]`` runs, of which ``judged[h]`` were judged (a simple random
@@ -232,6 +233,11 @@ def stratified_accuracy(correct: Sequence[float], judged: Sequence[float], popul
     runs but has no judged ones cannot be estimated: the estimate is over the judged strata and the
     interval is widened to the worst case for the rest (``unreviewed_share``). Simulated coverage:
     see tests/test_review_stats.py.
+
+    ``outside[h]`` counts judged runs of stratum ``h`` that are not among its ``population[h]`` runs
+    (verdicts on runs missing from the population). They are not a sample *of* that population, so
+    such a stratum gets no finite population correction (nor does one with more judged runs than
+    runs): only a stratum whose own runs were all judged is a census with no interval left.
 
     Returns ``estimate``, ``ci_low``, ``ci_high``, ``half_width``, ``effective_n`` and
     ``unreviewed_share``.
@@ -251,10 +257,12 @@ def stratified_accuracy(correct: Sequence[float], judged: Sequence[float], popul
     if not seen.any():
         return out
     w = weight[seen] / weight[seen].sum()
-    x, n, size = x[seen], n[seen], size[seen]
+    away = np.zeros_like(n) if outside is None else np.asarray(outside, dtype="float64")
+    x, n, size, away = x[seen], n[seen], size[seen], away[seen]
     estimate = float((w * x / n).sum())
     smoothed = (x + 0.5) / (n + 1)
-    fpc = np.clip(1 - n / size, 0.0, 1.0)
+    # A finite population correction only for a stratum sampled from its own runs.
+    fpc = np.where((away > 0) | (n > size), 1.0, np.clip(1 - n / size, 0.0, 1.0))
     variance = float((w**2 * fpc * smoothed * (1 - smoothed) / n).sum())
     if variance <= 0:  # every stratum fully judged: a census
         low = high = estimate
@@ -331,16 +339,24 @@ def run_votes(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
-                confidence: float = 0.95, by: str | None = "disposition", expected: float = 0.5) -> pd.DataFrame:
+                confidence: float = 0.95, by: str | None = "disposition", expected: float = 0.8) -> pd.DataFrame:
     """How many runs to review in each stratum, and the interval that should give.
 
     With ``margin`` (e.g. ``0.05`` for ±5 points), the size and allocation are chosen so that the
     overall accuracy's interval is about ±``margin``: **Neyman allocation** (proportional to the
-    stratum's size times its standard deviation, at the ``expected`` accuracy; 0.5 is the worst case,
-    so the interval comes out at most about ±margin) with a floor of ``MIN_PER_STRATUM`` runs per
+    stratum's size times its standard deviation, at the ``expected`` accuracy) with a floor of
+    ``MIN_PER_STRATUM`` runs per
     stratum so that every disposition gets its own row, and the smallest total that reaches the
     margin (finite population correction included). With ``n``, each stratum gets the same number
     (all of a smaller one), which favours the per-disposition rows over the overall figure.
+
+    ``expected`` is the accuracy the plan assumes. The default 0.8 is typical of agents (most of
+    their dispositions right), so a plan for ±5% reaches about ±5% (tests/test_review_stats.py:
+    within 0.7-1.05 of the margin on a simulated population at 86%). A wrong guess never gives a
+    wrong interval: the interval comes from the verdicts, and ``DispositionReview`` shows it live
+    against the target, so a lower accuracy costs a few more reviews and a higher one lets you stop
+    early. ``expected=0.5`` is the worst case (about 1.8 times the reviews for ±5%: the interval then
+    comes out well inside the margin).
 
     One row per stratum and an "(all)" row: ``population``, ``weight`` (share of the population),
     ``sample`` and ``expected_half_width`` (the interval's half-width if accuracy is ``expected``).
@@ -433,7 +449,10 @@ def _equal_allocation(population: np.ndarray, n: int) -> np.ndarray:
     return quota
 
 
-def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
+def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The verdicts with their recorded disposition (from ``runs`` where a verdict lacks it), and
+    the self-contradicting ones ('wrong' with the recorded disposition as the right one), which are
+    turned into ``unsure``."""
     frame = frame.copy()
     for column in ("disposition", "reviewed_disposition", "verdict", "reviewer", "agent_id", "note"):
         if column in frame:
@@ -442,7 +461,14 @@ def _recorded(frame: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:
     if runs is not None and "id" in runs and "disposition" in runs:
         recorded = _by_id(runs, frame["agent_run_id"], "disposition")
         frame["disposition"] = frame["disposition"].fillna(frame["agent_run_id"].astype(object).map(recorded))
-    return frame
+    same = (frame["verdict"].astype(object) == "wrong") & frame["disposition"].notna() \
+        & frame["reviewed_disposition"].notna() \
+        & (frame["disposition"].astype(str).str.strip().str.casefold()
+           == frame["reviewed_disposition"].astype(str).str.strip().str.casefold())
+    contradictions = frame.loc[same].reindex(columns=DISAGREEMENT_COLUMNS).reset_index(drop=True)
+    if same.any():
+        frame.loc[same, "verdict"] = "unsure"
+    return frame, contradictions
 
 
 def _by_id(runs: pd.DataFrame, ids: pd.Series, column: str) -> pd.Series:
@@ -467,13 +493,16 @@ def _population(runs: pd.DataFrame, group: str | None) -> pd.Series:
     return pd.Series(sizes.to_numpy()[keep], index=index).groupby(level=[0, 1]).sum()
 
 
-def _accuracy_row(correct: int, wrong: int, unsure: int, z: float, population: float | None = None) -> dict[str, Any]:
+def _accuracy_row(correct: int, wrong: int, unsure: int, z: float, population: float | None = None,
+                  outside: int = 0) -> dict[str, Any]:
     judged = correct + wrong
+    if outside or (population and judged > population):
+        population = None  # not a sample of these runs: no finite population correction
     if population and 0 < judged < population:
         # Finite population correction: the Wilson interval at n / (1 - n/N).
         size = judged / (1 - judged / population)
         low, high = wilson_interval(correct / judged * size, size, z)
-    elif population and judged >= population > 0:
+    elif population and judged == population > 0:
         low = high = correct / judged  # every run of the disposition judged
     else:
         low, high = wilson_interval(correct, judged, z)
@@ -484,16 +513,24 @@ def _accuracy_row(correct: int, wrong: int, unsure: int, z: float, population: f
 def _counts(votes: pd.DataFrame, keys: list[Any]) -> pd.DataFrame:
     """Votes per key (and recorded disposition): correct, wrong and unsure runs."""
     if not len(votes):
-        return pd.DataFrame(columns=list(VERDICTS), dtype="int64")
+        return pd.DataFrame(columns=[*VERDICTS, "outside"], dtype="int64")
     verdict = votes["verdict"].to_numpy(dtype=object)
     flags = pd.DataFrame({v: (verdict == v) for v in VERDICTS}, index=votes.index)
+    # Judged runs that are not in runs (see review_report): no finite population correction.
+    outside = votes["_outside"].to_numpy(dtype=bool) if "_outside" in votes else np.zeros(len(votes), dtype=bool)
+    flags["outside"] = outside & (flags["correct"] | flags["wrong"])
     groups = [k.to_numpy(dtype=object) if isinstance(k, pd.Series) else votes[k].fillna("(none)").to_numpy(dtype=object)
               for k in keys]
     return flags.groupby(groups if len(groups) > 1 else groups[0], sort=True).sum().astype("int64")
 
 
-def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None, confidence: float) -> pd.DataFrame:
-    """The stratified accuracy per ``group`` of runs (or overall); strata: recorded dispositions."""
+def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None,
+                   confidence: float) -> tuple[pd.DataFrame, int]:
+    """The stratified accuracy per ``group`` of runs (or overall); strata: recorded dispositions.
+
+    Also returns how many votes fall in no stratum of ``runs`` (no disposition, a disposition or a
+    group without runs): they are left out, and the rows' counts are those that were used.
+    """
     def key_of(frame: pd.DataFrame) -> pd.Series:
         if group is None:
             return pd.Series("(all)", index=frame.index, dtype=object)
@@ -501,20 +538,29 @@ def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None, c
 
     population = _population(runs, group)
     counts = _counts(votes, [key_of(votes), "disposition"])
-    present = set(counts.index.get_level_values(0)) if len(counts) else set()
+    used = counts.reindex(population.index, fill_value=0) if len(counts) else \
+        pd.DataFrame(0, index=population.index, columns=[*VERDICTS, "outside"])
+    left_out = int(counts[list(VERDICTS)].to_numpy().sum() - used[list(VERDICTS)].to_numpy().sum()) if len(counts) else 0
     rows = {}
     for key, sizes in population.groupby(level=0):
         sizes = sizes.droplevel(0)
-        sub = counts.xs(key, level=0) if key in present else pd.DataFrame(0, index=[], columns=list(VERDICTS))
-        judged = sub.reindex(sizes.index, fill_value=0)
+        judged = used.xs(key, level=0).reindex(sizes.index, fill_value=0)
         estimate = stratified_accuracy(judged["correct"], judged["correct"] + judged["wrong"], sizes,
-                                       confidence=confidence)
-        rows[key] = {"reviewed": int(sub["correct"].sum() + sub["wrong"].sum()), "correct": int(sub["correct"].sum()),
-                     "unsure": int(sub["unsure"].sum()), "accuracy": estimate["estimate"],
-                     "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"], "population": int(sizes.sum()),
-                     "unreviewed_share": estimate["unreviewed_share"]}
-    columns = [*ACCURACY_COLUMNS, "population", "unreviewed_share"]
-    return pd.DataFrame.from_dict(rows, orient="index", columns=columns)
+                                       confidence=confidence, outside=judged["outside"])
+        unreviewed = estimate["unreviewed_share"]
+        empty = int(((judged["correct"] + judged["wrong"] == 0) & (sizes > 0)).sum())
+        note = ""
+        if empty and unreviewed > 0 and empty < int((sizes > 0).sum()):
+            note = (f"{empty} of its {int((sizes > 0).sum())} dispositions not reviewed ({unreviewed:.0%} of its "
+                    "runs): the accuracy is over the reviewed ones, the interval widened to cover the rest")
+        elif empty:
+            note = "none of its dispositions reviewed"
+        rows[key] = {"reviewed": int(judged["correct"].sum() + judged["wrong"].sum()),
+                     "correct": int(judged["correct"].sum()), "unsure": int(judged["unsure"].sum()),
+                     "accuracy": estimate["estimate"], "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
+                     "population": int(sizes.sum()), "unreviewed_share": unreviewed, "note": note}
+    columns = [*ACCURACY_COLUMNS, "population", "unreviewed_share", "note"]
+    return pd.DataFrame.from_dict(rows, orient="index", columns=columns), left_out
 
 
 def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
@@ -535,7 +581,18 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
       unknown and widens the interval. Without ``runs`` the "(all)" row is the plain share of the
       sample with a Wilson interval, which is only right for a uniform sample: ``weighted`` is then
       False and a warning says so.
-    - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions).
+    - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions);
+      ``note`` says when some of them have no judged run (the accuracy is then over the judged
+      ones and the interval widened by ``unreviewed_share``).
+    - What could not be used as given is said in ``note`` and a warning, never dropped silently:
+      ``outside_runs``, verdicts on runs missing from ``runs`` (its population is not the one the
+      sample came from): they count in their disposition's stratum (their agent from the verdict's
+      ``agent_id``) **without** finite population correction, so no interval collapses; pass the
+      runs the sample was drawn from. ``left_out``, verdicts in no stratum of ``runs`` (no
+      disposition known, or one ``runs`` does not have): the rows count only the verdicts they use.
+      ``contradictions``: "wrong" verdicts whose "should be" is the recorded disposition (taken
+      from ``runs`` when the verdict lacks it); they count as ``unsure``, in neither accuracy nor
+      the confusion table, so the two agree, until the reviewer gives a new verdict.
     - One run, one vote: when several reviewers judged a run, their majority counts (each
       reviewer's latest verdict; a tie is ``unsure``). ``votes`` has one row per run.
     - ``confusion``: recorded disposition (rows) against reviewed disposition (columns), per run.
@@ -553,43 +610,85 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     if runs is not None and (not isinstance(runs, pd.DataFrame) or not {"id", "disposition"} <= set(runs.columns)):
         raise ValueError("runs must be the runs frame the sample was drawn from (with 'id' and 'disposition' columns)")
     z = _z(confidence)
-    frame = _recorded(results, runs)
+    frame, contradictions = _recorded(results, runs)
+    notes: list[str] = []
+    if len(contradictions):
+        named = ", ".join(contradictions["agent_run_id"].astype(str).unique()[:5])
+        more = contradictions["agent_run_id"].nunique() - 5
+        notes.append(f"{len(contradictions)} verdict(s) contradict themselves ('wrong', but the disposition it "
+                     f"should have had is the recorded one): {named}{f' and {more} more' if more > 0 else ''}. "
+                     "They count as unsure (in neither accuracy nor the confusion table) until the reviewer "
+                     "gives a new verdict; see report['contradictions'].")
     votes = run_votes(frame) if len(frame) else frame.assign(reviewers=pd.Series(dtype="int64"))
-    counts = _counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=list(VERDICTS))
     weighted = runs is not None
-    sizes = _population(runs, None).droplevel(0) if weighted else pd.Series(dtype="int64")
-    rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z, sizes.get(name))
-            for name, c in counts.iterrows()}
-    accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
-    note = ""
+    outside = 0
+    if weighted and len(votes):
+        in_runs = votes["agent_run_id"].astype(object).isin(_by_id(runs, votes["agent_run_id"], "id").index)
+        judged_vote = votes["verdict"].isin(["correct", "wrong", "unsure"])
+        votes["_outside"] = (~in_runs).to_numpy()
+        outside = int((~in_runs & judged_vote).sum())
+        if outside:
+            notes.append(f"{outside} verdict(s) are on runs not in runs (e.g. runs of a shorter window than the "
+                         "sample was drawn from): they count in their disposition's stratum without finite "
+                         "population correction. Pass the runs the sample was drawn from.")
+    counts = _counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=[*VERDICTS, "outside"])
+    left_out = 0
     if weighted:
         population = _population(runs, None).droplevel(0)
+        if len(counts):
+            known = counts.index.isin(population.index)
+            left_out = int(counts.loc[~known, list(VERDICTS)].to_numpy().sum())
+            counts = counts[known]
+        if left_out:
+            notes.append(f"{left_out} verdict(s) are left out: their run is not in runs and they carry no "
+                         "disposition, or their disposition has no runs in runs.")
+    rows = {name: _accuracy_row(int(c["correct"]), int(c["wrong"]), int(c["unsure"]), z,
+                                population.get(name) if weighted else None, int(c["outside"]))
+            for name, c in counts.iterrows()}
+    accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
+    if weighted:
         accuracy["population"] = population.reindex(accuracy.index).fillna(0).astype("int64")
         accuracy["unreviewed_share"] = np.nan
-        overall = _weighted_rows(votes, runs, None, confidence).iloc[0]
+        overall, _ = _weighted_rows(votes, runs, None, confidence)
+        overall = overall.iloc[0]
         by = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
-        votes[by] = votes["agent_run_id"].astype(object).map(_by_id(runs, votes["agent_run_id"], by))
-        by_agent = _weighted_rows(votes, runs, by, confidence)
+        agent = votes["agent_run_id"].astype(object).map(_by_id(runs, votes["agent_run_id"], by))
+        if "agent_id" in votes and "agent_id" in runs:
+            # A run missing from runs keeps the agent its verdict names.
+            named = votes["agent_id"].astype(object)
+            if by != "agent_id":
+                names = runs[["agent_id", by]].drop_duplicates("agent_id")
+                named = named.map(pd.Series(names[by].astype(object).to_numpy(),
+                                            index=names["agent_id"].astype(object).to_numpy()))
+            agent = agent.where(agent.notna(), named)
+        votes[by] = agent
+        by_agent, agent_left_out = _weighted_rows(votes, runs, by, confidence)
         by_agent.index.name = by
-        stray = votes["disposition"].notna() & ~votes["disposition"].isin(population.index)
-        if stray.any():
-            note = (f"{int(stray.sum())} judged runs have a disposition that is not in runs; they are left "
-                    "out of the weighted (all) row. Pass the runs the sample was drawn from.")
+        if agent_left_out > left_out:
+            notes.append(f"{agent_left_out} verdict(s) are in no agent's runs and left out of by_agent.")
     else:
         total = counts.sum() if len(counts) else pd.Series(0, index=list(VERDICTS))
         overall = pd.Series(_accuracy_row(int(total["correct"]), int(total["wrong"]), int(total["unsure"]), z))
         by_agent = pd.DataFrame()
-        note = ("The (all) row is unweighted (the plain share of the sample): pass runs= (the runs the "
-                "sample was drawn from) to weight each disposition by its share of the runs.")
-        warnings.warn(note, UserWarning, stacklevel=2)
+        unweighted = ("The (all) row is unweighted (the plain share of the sample): pass runs= (the runs the "
+                      "sample was drawn from) to weight each disposition by its share of the runs.")
+        notes.insert(0, unweighted)
+        warnings.warn(unweighted, UserWarning, stacklevel=2)
+    for text in notes:
+        if not text.startswith("The (all) row is unweighted"):
+            warnings.warn(text, UserWarning, stacklevel=2)
     accuracy.loc["(all)"] = overall.reindex(accuracy.columns)
     accuracy = accuracy.astype({c: "int64" for c in ("reviewed", "correct", "unsure", *(["population"] if weighted else []))})
     accuracy.index.name = "disposition"
     judged = votes[votes["verdict"].isin(["correct", "wrong"])] if len(votes) else votes
+    if weighted and len(judged):
+        judged = judged[judged["disposition"].isin(population.index)]  # the runs the accuracy counts
     confusion = pd.crosstab(judged["disposition"].fillna("(none)"), judged["reviewed_disposition"].fillna("(none)"),
                             rownames=["recorded"], colnames=["reviewed"]) if len(judged) else pd.DataFrame()
+    votes = votes.drop(columns=["_outside"], errors="ignore")
     report = {"accuracy": accuracy, "by_agent": by_agent, "confusion": confusion, "votes": votes,
-              "weighted": weighted, "method": METHOD, "note": note}
+              "weighted": weighted, "method": METHOD, "note": " ".join(notes), "outside_runs": outside,
+              "left_out": left_out, "contradictions": contradictions}
     report.update(_agreement(frame, confidence))
     if escalations is not None:
         from .escalations import escalation_verdicts

@@ -43,11 +43,13 @@ def estimate(sample: pd.DataFrame) -> dict[str, float]:
 
 def verdicts(sample: pd.DataFrame, reviewer: str = "ana") -> pd.DataFrame:
     right = RIGHT[sample["id"].to_numpy()].to_numpy()
+    recorded = sample["disposition"].astype(object).to_numpy()
+    should_be = np.where(recorded == "handed_off", "escalated", "handed_off")
     return pd.DataFrame({"agent_run_id": sample["id"].astype(object).to_numpy(),
                          "disposition": sample["disposition"].astype(object).to_numpy(),
                          "verdict": np.where(right, "correct", "wrong"),
-                         "reviewed_disposition": np.where(right, sample["disposition"].astype(object), "handed_off"),
-                         "reviewer": reviewer})
+                         "reviewed_disposition": np.where(right, recorded, should_be),
+                         "agent_id": sample["agent_id"].astype(object).to_numpy(), "reviewer": reviewer})
 
 
 def simulate(reps: int, **design) -> tuple[float, float, float]:
@@ -94,8 +96,8 @@ def test_simulated_reviews_are_unbiased_and_cover():
         assert abs(bias) < 0.02, (name, bias)
         assert coverage >= 0.90, (name, coverage)
     print({k: tuple(round(x, 4) for x in v) for k, v in figures.items()}, f"truth {TRUTH:.4f}")
-    # Sized for ±5% at the worst-case planning accuracy (0.5): at most about ±5%.
-    assert 0.025 < figures["margin=0.05"][2] <= 0.05
+    # Sized for ±5% at the default planning accuracy (0.8): about ±5% for a typical population.
+    assert 0.7 * 0.05 <= figures["margin=0.05"][2] <= 1.05 * 0.05
 
 
 def test_a_review_sized_for_a_margin_reaches_it():
@@ -160,3 +162,122 @@ def test_unweighted_report_says_so():
         report = review_report(verdicts(sample))
     assert not report["weighted"] and "unweighted" in report["note"]
     assert math.isnan(report["kappa"])
+
+
+def _small_runs(n: int = 5) -> pd.DataFrame:
+    return pd.DataFrame({"id": [f"r{i}" for i in range(100)], "disposition": "resolved", "agent_id": "a"}).head(n)
+
+
+def test_verdicts_on_runs_outside_runs_never_give_a_zero_width_interval():
+    results = pd.DataFrame({"agent_run_id": [f"x{i}" for i in range(10)], "disposition": "resolved", "agent_id": "a",
+                            "verdict": ["correct"] * 7 + ["wrong"] * 3,
+                            "reviewed_disposition": ["resolved"] * 7 + ["escalated"] * 3})
+    with pytest.warns(UserWarning, match="10 verdict.*not in runs"):
+        report = review_report(results, _small_runs())
+    for row in (report["accuracy"].loc["(all)"], report["accuracy"].loc["resolved"], report["by_agent"].loc["a"]):
+        assert row["accuracy"] == pytest.approx(0.7) and row["reviewed"] == 10
+        # No finite population correction for verdicts that are not a sample of these runs.
+        plain = wilson_interval(7, 10)
+        assert (row["ci_low"], row["ci_high"]) == pytest.approx(plain, abs=0.02) and row["ci_high"] - row["ci_low"] > 0.3
+    assert "10 verdict" in report["note"] and "not in runs" in report["note"]
+    assert report["outside_runs"] == 10
+    # A stratum truly judged in full is still a census.
+    inside = results.assign(agent_run_id=[f"r{i}" for i in range(10)])
+    census = review_report(inside, _small_runs(10))["accuracy"].loc["(all)"]
+    assert census["ci_low"] == census["ci_high"] == pytest.approx(0.7)
+
+
+def test_a_sample_against_a_subset_of_its_runs_is_not_narrowed():
+    sample = review_sample(RUNS, n=120, seed=3)
+    subset = RUNS.iloc[:700]  # "one week" of the runs the sample came from
+    with pytest.warns(UserWarning, match="not in runs"):
+        report = review_report(verdicts(sample), subset)
+    overall = report["accuracy"].loc["(all)"]
+    assert overall["ci_high"] - overall["ci_low"] > 0.08
+    for name, row in report["accuracy"].drop("(all)").iterrows():
+        if row["reviewed"] > row["population"]:
+            assert row["ci_high"] > row["ci_low"], name
+
+
+def test_verdicts_left_out_are_counted_and_said():
+    sample = review_sample(RUNS, n=120, seed=3)
+    results = verdicts(sample)
+    ids = set(sample["id"].iloc[:30])
+    runs = RUNS[~RUNS["id"].isin(ids)]
+    with pytest.warns(UserWarning, match="not in runs"):
+        report = review_report(results, runs)
+    # Runs missing from runs keep their agent from the verdict (agent_id) and count there.
+    assert report["by_agent"]["reviewed"].sum() + report["by_agent"]["unsure"].sum() == 120
+    assert report["accuracy"].loc["(all)", "reviewed"] == 120
+    # Without the disposition in the verdicts, those 30 cannot be stratified: left out, and said so.
+    bare = results.assign(disposition=None, agent_id=None)
+    with pytest.warns(UserWarning, match="30 verdict"):
+        report = review_report(bare, runs)
+    accuracy = report["accuracy"]
+    assert "(none)" not in accuracy.index
+    assert accuracy.loc["(all)", "reviewed"] == accuracy.drop("(all)")["reviewed"].sum() == 90
+    assert report["by_agent"]["reviewed"].sum() == 90
+    assert report["left_out"] == 30 and "30 verdict" in report["note"] and "left out" in report["note"]
+
+
+def test_wrong_with_the_recorded_disposition_is_not_counted_either_way(tmp_path):
+    from conduit_notebook import ReviewStore
+
+    runs = RUNS.iloc[:50]
+    store = ReviewStore(tmp_path / "reviews.csv")
+    recorded = dict(zip(runs["id"], runs["disposition"].astype(str)))
+    ids = list(runs["id"].iloc[:6])
+    for run_id in ids[:5]:
+        store.add(agent_run_id=run_id, agent_id="ag_a", disposition=recorded[run_id], verdict="correct")
+    # The disposition is not given, so the store cannot check; review_report can (from runs).
+    store.add(agent_run_id=ids[5], agent_id="ag_a", disposition=None, verdict="wrong",
+              reviewed_disposition=recorded[ids[5]])
+    with pytest.warns(UserWarning, match="contradict"):
+        report = review_report(store.load(), runs)
+    overall = report["accuracy"].loc["(all)"]
+    assert (overall["reviewed"], overall["correct"], overall["unsure"]) == (5, 5, 1)
+    confusion = report["confusion"]
+    assert int(confusion.to_numpy().sum()) == 5 == int(np.trace(confusion.reindex(columns=confusion.index).fillna(0)))
+    assert list(report["contradictions"]["agent_run_id"]) == [ids[5]]
+    assert ids[5] in report["note"]
+    # A hand-built frame with the same contradiction (disposition given) is caught too.
+    hand = store.load().assign(disposition=[recorded[i] for i in ids])
+    with pytest.warns(UserWarning, match="contradict"):
+        again = review_report(hand, runs)
+    assert again["accuracy"].loc["(all)", "unsure"] == 1
+
+
+def test_by_agent_says_when_some_of_its_dispositions_are_unreviewed():
+    sample = review_sample(RUNS, n=12, seed=2)
+    report = review_report(verdicts(sample), RUNS)
+    by_agent = report["by_agent"]
+    assert "note" in by_agent
+    for agent, row in by_agent.iterrows():
+        if row["unreviewed_share"] > 0:
+            assert "not reviewed" in row["note"] and f"{row['unreviewed_share']:.0%}" in row["note"], agent
+        else:
+            assert row["note"] == ""
+    assert (by_agent["unreviewed_share"] > 0).any()
+
+
+def test_simulated_review_report_overall_and_by_agent():
+    """Through the public review_report: bias and coverage of (all) and per-agent rows."""
+    truth_by_agent = RIGHT.groupby(RUNS["agent_id"].astype(str).to_numpy()).mean()
+    reps = 40
+    overall, covered = [], 0
+    agent_values: dict[str, list[float]] = {a: [] for a in truth_by_agent.index}
+    agent_cover = dict.fromkeys(truth_by_agent.index, 0)
+    for seed in range(reps):
+        report = review_report(verdicts(review_sample(RUNS, n=120, seed=100 + seed)), RUNS)
+        row = report["accuracy"].loc["(all)"]
+        overall.append(row["accuracy"])
+        covered += row["ci_low"] <= TRUTH <= row["ci_high"]
+        for agent, arow in report["by_agent"].iterrows():
+            agent_values[agent].append(arow["accuracy"])
+            agent_cover[agent] += arow["ci_low"] <= truth_by_agent[agent] <= arow["ci_high"]
+    print(f"review_report: bias {np.mean(overall) - TRUTH:+.4f}, coverage {covered / reps:.2f}; by agent",
+          {a: (round(np.mean(v) - truth_by_agent[a], 4), agent_cover[a] / reps) for a, v in agent_values.items()})
+    assert abs(np.mean(overall) - TRUTH) < 0.02 and covered / reps >= 0.88
+    for agent, values in agent_values.items():
+        assert abs(np.mean(values) - truth_by_agent[agent]) < 0.03, agent
+        assert agent_cover[agent] / reps >= 0.88, agent
