@@ -355,7 +355,7 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
     within 0.7-1.05 of the margin on a simulated population at 86%). A wrong guess never gives a
     wrong interval: the interval comes from the verdicts, and ``DispositionReview`` shows it live
     against the target, so a lower accuracy costs a few more reviews and a higher one lets you stop
-    early. ``expected=0.5`` is the worst case (about 1.8 times the reviews for ±5%: the interval then
+    early. ``expected=0.5`` is the worst case (375 reviews instead of 249 for ±5% here: the interval then
     comes out well inside the margin).
 
     One row per stratum and an "(all)" row: ``population``, ``weight`` (share of the population),
