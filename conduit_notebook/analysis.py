@@ -47,6 +47,22 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
         )
 
 
+def in_time_zone(data: Any, tz: Any) -> Any:
+    """``created_at`` (of a runs frame, or a Series of times) converted to ``tz`` (a name such as
+    ``"Europe/Paris"``), so that day buckets are that place's days; ``tz=None`` leaves it in UTC.
+    Naive times are read as UTC."""
+    if tz is None:
+        return data
+    try:
+        pd.Timestamp("2026-01-01", tz=tz)
+    except Exception:  # noqa: BLE001 - zoneinfo, pytz and dateutil raise different errors
+        raise ValueError(f"tz must be a time zone name such as 'Europe/Paris' or 'UTC'; got {tz!r}") from None
+    if isinstance(data, pd.Series):
+        times = data if data.dt.tz is not None else data.dt.tz_localize("UTC")
+        return times.dt.tz_convert(tz)
+    return data.assign(created_at=in_time_zone(data["created_at"], tz))
+
+
 def _keys(runs: pd.DataFrame, by: str | Sequence[str] | None, freq: str | None, what: str) -> list[Any]:
     """The groupby keys for ``by`` (columns) and ``freq`` (time buckets of created_at)."""
     by_list = [] if by is None else [by] if isinstance(by, str) else list(by)
@@ -133,9 +149,11 @@ def _quantiles(values: np.ndarray, codes: np.ndarray, n: int, qs: Sequence[float
     return out
 
 
-def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq: str | None = None) -> pd.DataFrame:
+def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq: str | None = None,
+              tz: str | None = None) -> pd.DataFrame:
     """One row per group (``by``: a column or a list of them) and/or per time bucket
-    (``freq``: ``"h"``, ``"D"``, ``"W"``... on ``created_at``).
+    (``freq``: ``"h"``, ``"D"``, ``"W"``... on ``created_at``; days in UTC, or in ``tz`` such as
+    ``"America/New_York"`` for the property's local days).
 
     Columns: ``runs``; ``share`` of all runs; ``failure_rate`` (failed among finished runs);
     ``p50/p90/p99_duration_s`` (of runs with a duration); ``input_tokens``, ``output_tokens``,
@@ -150,6 +168,8 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     require_columns(runs, ["status", "duration_ms", "input_tokens", "output_tokens",
                            "total_tokens", "total_cost"], "summarize")
     keys = _keys(runs, by, freq, "summarize")
+    if freq is not None:
+        runs = in_time_zone(runs, tz)
     codes, index = _group_index(runs, keys)
     n = len(index)
     finished = _count(_in(runs["status"], _FINISHED), codes, n)
@@ -182,7 +202,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
 
 
 def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_name", *, freq: str | None = None,
-                   resolved: str | Sequence[str] = "resolved") -> pd.DataFrame:
+                   tz: str | None = None, resolved: str | Sequence[str] = "resolved") -> pd.DataFrame:
     """Cost and tokens per group, with the number an operator cares about: the cost per
     resolved run (the cost of *all* the group's runs divided by its resolved runs).
 
@@ -191,11 +211,13 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     ``cost_per_run`` (over runs with a cost, as in :func:`summarize`), ``cost_per_resolved_run``
     (NaN where nothing was resolved); see :data:`conduit_notebook.metrics.GLOSSARY`. ``resolved``
     names the disposition(s) that count as resolved. Sorted by cost, largest first, unless
-    ``freq`` is given (then by time).
+    ``freq`` is given (then by time; buckets in UTC or in ``tz``, as in :func:`summarize`).
     """
     require_columns(runs, ["disposition", "input_tokens", "output_tokens", "total_tokens", "total_cost"],
                     "cost_breakdown")
     keys = _keys(runs, by, freq, "cost_breakdown")
+    if freq is not None:
+        runs = in_time_zone(runs, tz)
     codes, index = _group_index(runs, keys)
     n = len(index)
     resolved_values = [resolved] if isinstance(resolved, str) else list(resolved)

@@ -1,10 +1,17 @@
 """Plots of duration, tokens, cost, dispositions and tool use, in the style of seaborn's
 axes-level functions: ``plot_x(frame, *, by=None, ax=None, **kwargs) -> Axes``.
 
-They draw on ``ax`` (or the current Axes), pass ``**kwargs`` on to matplotlib, return the Axes
-and never call ``plt.show()``. Units are in the labels (s, tokens, USD); each disposition has
-one colour in every plot (:func:`disposition_colors`); 40 groups read as well as 2 (the ``top``
-largest, then "other"); an empty frame gives an Axes that says "no runs".
+They draw on ``ax`` (or the current Axes), pass ``**kwargs`` on to matplotlib the way seaborn
+does (a keyword the plot sets itself, such as ``color``, is overridden by yours), return the
+Axes and never call ``plt.show()``. Units are in the labels (s, tokens, USD); each disposition
+has one colour in every plot (:func:`disposition_colors`); 40 groups read as well as 2 (the
+``top`` largest, then "other"); an empty frame gives an Axes that says "no runs". Names from the
+data are drawn literally (a ``$`` is not read as mathtext). Time plots take ``tz=`` to bucket by
+local days.
+
+A figure without a layout engine gets matplotlib's constrained layout, so that tick labels,
+annotations and legends stay inside it when saved with ``ax.figure.savefig(...)``; give the
+figure a layout engine of your own to keep your margins.
 
 >>> import matplotlib.pyplot as plt
 >>> fig, axes = plt.subplots(1, 2, figsize=(12, 4))
@@ -14,17 +21,21 @@ largest, then "other"); an empty frame gives an Axes that says "no runs".
 
 from __future__ import annotations
 
+import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.transforms import ScaledTranslation
 
-from .analysis import _float, cost_breakdown, require_columns
+from .analysis import _float, cost_breakdown, in_time_zone, require_columns
 from .investigate import metric_levels, run_paths
 
 __all__ = [
@@ -85,7 +96,35 @@ def _colors_for(column: str | None, keys: Sequence[Any]) -> dict[Any, Any]:
 
 
 def _axes(ax: Axes | None) -> Axes:
-    return ax if ax is not None else plt.gca()
+    """``ax`` or the current Axes; its figure gets constrained layout unless it has a layout
+    engine already, so that every label survives ``savefig`` without ``bbox_inches``."""
+    ax = ax if ax is not None else plt.gca()
+    figure = ax.get_figure(root=True)
+    if figure is not None and figure.get_layout_engine() is None:
+        figure.set_layout_engine("constrained")
+    return ax
+
+
+def _literal(text: Any) -> str:
+    """A name from the data as matplotlib must draw it: a '$' is a dollar, not mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _legend(ax: Axes, **kwargs: Any) -> Any:
+    """A legend beside the Axes, on the right, where it covers no bar and no label."""
+    options = {"fontsize": "small", "loc": "upper left", "bbox_to_anchor": (1.01, 1.0),
+               "borderaxespad": 0.0, "title_fontsize": "small", **kwargs}
+    if "title" in options and options["title"] is not None:
+        options["title"] = _literal(options["title"])
+    return ax.legend(**options)
+
+
+def _compact(value: float, _pos: Any = None) -> str:
+    """Token counts on an axis: 500k, 1.2M (1,000,000 next to 500,000 would overlap)."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}" if value else "0"
 
 
 def _nothing(ax: Axes, message: str = "no runs") -> Axes:
@@ -101,7 +140,8 @@ def _thousands(value: float, _pos: Any = None) -> str:
 
 
 def _usd_formatter(largest: float) -> FuncFormatter:
-    decimals = 0 if largest >= 100 else 2 if largest >= 1 else 3 if largest >= 0.1 else 4
+    # Few digits: "$10.00$12.00" side by side on a narrow axis would run together.
+    decimals = 0 if largest >= 10 else 1 if largest >= 1 else 2 if largest >= 0.1 else 3
     return FuncFormatter(lambda value, _pos=None: f"${value:,.{decimals}f}")
 
 
@@ -182,10 +222,11 @@ def _check_freq(freq: str) -> None:
         raise ValueError(f"freq must be a pandas frequency such as 'h', 'D', 'W'; got {freq!r}") from None
 
 
-def _time_axis(ax: Axes) -> None:
-    for label in ax.get_xticklabels():
-        label.set_rotation(30)
-        label.set_horizontalalignment("right")
+def _time_axis(ax: Axes, tz: Any = None) -> None:
+    """Concise dates, in ``tz`` (UTC by default): no rotated, overlapping labels."""
+    locator = mdates.AutoDateLocator(tz=tz, maxticks=8)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
 
 
 # -- duration -------------------------------------------------------------------------------
@@ -205,7 +246,7 @@ def plot_duration(
     """Run durations: a histogram (``kind="hist"``) or ECDF (``kind="ecdf"``) per group, on a log
     scale by default, with the median (dashed) and 90th percentile (dotted) marked.
 
-    ``kwargs`` go to ``Axes.hist`` or ``Axes.plot``.
+    ``kwargs`` go to ``Axes.hist`` or ``Axes.plot`` (``color=`` colours every group).
     """
     require_columns(runs, ["duration_ms", *([by] if by else [])], "plot_duration")
     if kind not in ("hist", "ecdf"):
@@ -224,19 +265,19 @@ def plot_duration(
     for group in groups:
         values = seconds[labels == group].to_numpy()
         p50, p90 = np.percentile(values, [50, 90])
-        label = f"{group} (p50 {p50:,.1f} s, p90 {p90:,.1f} s)"
-        color = colors[group]
+        defaults = {"color": colors[group], "label": f"{_literal(group)} (p50 {p50:,.1f} s, p90 {p90:,.1f} s)"}
         if kind == "hist":
-            options = {"histtype": "step" if len(groups) > 1 else "stepfilled", "linewidth": 1.6,
+            options = {**defaults, "histtype": "step" if len(groups) > 1 else "stepfilled", "linewidth": 1.6,
                        "alpha": 1.0 if len(groups) > 1 else 0.75, **kwargs}
-            ax.hist(values, bins=edges, color=color, label=label, **options)
+            ax.hist(values, bins=edges, **options)
         else:
             ordered = np.sort(values)
-            ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered), drawstyle="steps-post",
-                    color=color, label=label, **kwargs)
+            ax.plot(ordered, np.arange(1, len(ordered) + 1) / len(ordered),
+                    **{**defaults, "drawstyle": "steps-post", **kwargs})
         if marks:
-            ax.axvline(p50, color=color, linestyle="--", linewidth=1)
-            ax.axvline(p90, color=color, linestyle=":", linewidth=1)
+            mark = kwargs.get("color", colors[group])
+            ax.axvline(p50, color=mark, linestyle="--", linewidth=1)
+            ax.axvline(p90, color=mark, linestyle=":", linewidth=1)
     if log:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -244,9 +285,9 @@ def plot_duration(
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("runs" if kind == "hist" else "share of runs")
     if kind == "hist":
-        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
     ax.set_title("Run duration" + (f" by {_pretty(by)}" if by else ""))
-    ax.legend(fontsize="small", title="dashed: p50, dotted: p90", title_fontsize="small")
+    _legend(ax, title="dashed: p50, dotted: p90" if marks else None)
     return ax
 
 
@@ -257,12 +298,14 @@ def plot_tokens(
     *,
     by: str | None = None,
     freq: str | None = None,
+    tz: str | None = None,
     top: int = 8,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Input against output tokens: stacked bars per group (``by``), or stacked areas over time
-    (``freq``, e.g. ``"D"``). ``kwargs`` go to ``Axes.barh`` or ``Axes.stackplot``."""
+    (``freq``, e.g. ``"D"``; buckets in UTC or in ``tz``). ``kwargs`` go to ``Axes.barh`` or
+    ``Axes.stackplot``."""
     require_columns(runs, ["input_tokens", "output_tokens", *([by] if by else []),
                            *(["created_at"] if freq else [])], "plot_tokens")
     ax = _axes(ax)
@@ -274,32 +317,35 @@ def plot_tokens(
     frame = frame[has].fillna(0)
     if freq:
         _check_freq(freq)
-        buckets = frame.set_index(runs.loc[has, "created_at"]).resample(freq, label="left", closed="left").sum()
-        ax.stackplot(buckets.index, buckets["input"], buckets["output"], labels=["input", "output"],
-                     colors=[_INPUT_COLOR, _OUTPUT_COLOR], alpha=0.85, **kwargs)
+        created = in_time_zone(runs.loc[has, "created_at"], tz)
+        buckets = frame.set_index(created).resample(freq, label="left", closed="left").sum()
+        label = kwargs.pop("label", None)  # stackplot takes one label per area
+        ax.stackplot(buckets.index, buckets["input"], buckets["output"],
+                     **{"labels": ["input", "output"] if label is None else [label] * 2,
+                        "colors": [_INPUT_COLOR, _OUTPUT_COLOR], "alpha": 0.85, **kwargs})
         ax.set_ylabel("tokens")
-        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
         ax.set_title(f"Tokens per {_per(freq)}, input and output")
-        ax.legend(loc="upper left", fontsize="small")
-        _time_axis(ax)
+        _legend(ax)
+        _time_axis(ax, tz)
         return ax
     labels = (_top_labels(runs.loc[has, by], frame["input"] + frame["output"], top) if by
               else _single(frame.index))
-    sums = frame.groupby(labels).sum()
+    sums = frame.groupby(labels, observed=False).sum()
     order = _ordered(labels, frame["input"] + frame["output"])
     sums = sums.loc[order[::-1]]  # largest at the top
-    names = [str(k) for k in sums.index]
-    ax.barh(names, sums["input"], color=_INPUT_COLOR, label="input", **kwargs)
-    ax.barh(names, sums["output"], left=sums["input"], color=_OUTPUT_COLOR, label="output", **kwargs)
-    for y, (i, o) in enumerate(zip(sums["input"], sums["output"])):
-        total = i + o
-        share = o / total if total else 0
-        ax.text(total, y, f"  {total:,.0f} ({share:.0%} output)", va="center", fontsize="small")
+    names = [_literal(k) for k in sums.index]
+    ax.barh(names, sums["input"], **{"color": _INPUT_COLOR, "label": "input", **kwargs})
+    ax.barh(names, sums["output"], left=sums["input"], **{"color": _OUTPUT_COLOR, "label": "output", **kwargs})
+    totals = (sums["input"] + sums["output"]).to_numpy()
+    shares = np.where(totals > 0, sums["output"].to_numpy() / np.where(totals > 0, totals, 1), 0)
+    largest = _bar_labels(ax, totals, [f"{_compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
+                          [_OUTPUT_COLOR] * len(totals))
     ax.set_xlabel("tokens")
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_xlim(0, float((sums["input"] + sums["output"]).max()) * 1.35)
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.set_xlim(0, largest * 1.1)
     ax.set_title("Tokens, input and output" + (f", by {_pretty(by)}" if by else ""))
-    ax.legend(loc="lower right", fontsize="small")
+    _legend(ax)
     return ax
 
 
@@ -310,14 +356,15 @@ def plot_cost(
     *,
     by: str | None = "agent_name",
     freq: str | None = None,
+    tz: str | None = None,
     top: int = 8,
     changes: pd.DataFrame | None = None,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Cost in USD: a bar per group, labelled with the cost per resolved run; or, with ``freq``,
-    bars over time stacked by group, with the ``changes`` of :func:`change_points` marked.
-    ``kwargs`` go to ``Axes.barh`` or ``Axes.bar``."""
+    bars over time stacked by group (buckets in UTC or in ``tz``), with the ``changes`` of
+    :func:`change_points` marked. ``kwargs`` go to ``Axes.barh`` or ``Axes.bar``."""
     require_columns(runs, ["total_cost", *([by] if by else []), *(["created_at"] if freq else [])],
                     "plot_cost")
     ax = _axes(ax)
@@ -331,41 +378,58 @@ def plot_cost(
     colors = _colors_for(by, order)
     if freq:
         _check_freq(freq)
-        frame = pd.DataFrame({"t": runs.loc[has, "created_at"], "g": labels, "c": cost[has]})
+        created = in_time_zone(runs["created_at"], tz)
+        frame = pd.DataFrame({"t": created[has], "g": labels, "c": cost[has]})
         # Every bucket with runs gets a bar, as in summarize(): a day whose runs have no cost yet
         # (they are still running) is a day at $0, not a day left out.
-        buckets = (runs[["created_at"]].groupby(pd.Grouper(key="created_at", freq=freq, label="left",
-                                                            closed="left")).size().index)
-        table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"])["c"].sum()
+        buckets = (created.to_frame("t").groupby(pd.Grouper(key="t", freq=freq, label="left",
+                                                             closed="left")).size().index)
+        table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"],
+                               observed=False)["c"].sum()
                  .unstack(fill_value=0.0).reindex(index=buckets, columns=order, fill_value=0.0))
         width = _bar_width(table.index)
         bottom = np.zeros(len(table))
         for group in order:
-            ax.bar(table.index, table[group], bottom=bottom, width=width, color=colors[group],
-                   label=str(group), align="edge", **kwargs)
+            ax.bar(table.index, table[group], bottom=bottom,
+                   **{"width": width, "color": colors[group], "label": _literal(group), "align": "edge",
+                      **kwargs})
             bottom += table[group].to_numpy()
         ax.set_ylabel("cost (USD)")
         ax.yaxis.set_major_formatter(_usd_formatter(float(bottom.max()) if len(bottom) else 0))
         ax.set_title(f"Cost per {_per(freq)}" + (f" by {_pretty(by)}" if by else ""))
         _mark_changes(ax, changes)
         if by:
-            ax.legend(fontsize="small", ncols=2 if len(order) > 6 else 1)
-        _time_axis(ax)
+            _legend(ax)
+        _time_axis(ax, tz)
         return ax
     frame = runs.loc[has].assign(_group=labels)
     table = cost_breakdown(frame, by="_group").reindex(order)
-    names = [str(k) for k in table.index][::-1]
+    names = [_literal(k) for k in table.index][::-1]
     values = table["total_cost"].to_numpy()[::-1]
-    ax.barh(names, values, color=[colors[k] for k in table.index][::-1], **kwargs)
-    for y, (value, per_resolved) in enumerate(zip(values, table["cost_per_resolved_run"].to_numpy()[::-1])):
-        note = f"  {_text_usd(value)}" + (f"  ({_text_usd(per_resolved)} per resolved run)"
-                                           if np.isfinite(per_resolved) else "")
-        ax.text(value, y, note, va="center", fontsize="small")
-    ax.set_xlabel("cost (USD)")
+    bar_colors = [colors[k] for k in table.index][::-1]
+    ax.barh(names, values, **{"color": bar_colors, **kwargs})
+    notes = [_text_usd(value) + (f" ({_text_usd(per_resolved)}/resolved)" if np.isfinite(per_resolved) else "")
+             for value, per_resolved in zip(values, table["cost_per_resolved_run"].to_numpy()[::-1])]
+    _bar_labels(ax, values, notes, bar_colors)
+    ax.set_xlabel("cost (USD); in brackets: cost per resolved run")
     ax.xaxis.set_major_formatter(_usd_formatter(float(values.max())))
-    ax.set_xlim(0, float(values.max()) * 1.6)
     ax.set_title("Cost" + (f" by {_pretty(by)}" if by else ""))
     return ax
+
+
+def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequence[Any]) -> float:
+    """A label at the end of each horizontal bar: inside the longer bars (so that no label runs
+    past the Axes, off the figure or under a legend), after the shorter ones."""
+    largest = float(np.nanmax(values)) if len(values) else 0.0
+    for y, (value, note, color) in enumerate(zip(values, notes, colors)):
+        if value >= 0.55 * largest:
+            red, green, blue = to_rgb(color)
+            ink = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "#222222"
+            ax.text(value, y, note + " ", va="center", ha="right", fontsize="small", color=ink)
+        else:
+            ax.text(value, y, " " + note, va="center", fontsize="small")
+    ax.set_xlim(0, largest * 1.05 if largest > 0 else 1)
+    return largest
 
 
 def _bar_width(index: pd.Index) -> float:
@@ -381,6 +445,7 @@ def plot_dispositions(
     runs: pd.DataFrame,
     *,
     freq: str = "D",
+    tz: str | None = None,
     normalize: bool = True,
     top: int = 8,
     changes: pd.DataFrame | None = None,
@@ -388,8 +453,14 @@ def plot_dispositions(
     **kwargs: Any,
 ) -> Axes:
     """The disposition mix over time: shares (stacked areas, ``normalize=True``) or counts
-    (stacked bars) per ``freq`` bucket of runs that have a disposition, with the ``changes``
-    of :func:`change_points` marked."""
+    (stacked bars) per ``freq`` bucket (in UTC or in ``tz``) of runs that have a disposition,
+    with the ``changes`` of :func:`change_points` marked.
+
+    Shares come with their weight: a thin black line (right axis) gives the runs in each
+    bucket, and buckets with under a tenth of the median count are greyed out, so that a
+    6-run day does not read like a 500-run day. ``colors=`` (a mapping from disposition to
+    colour, or a list in legend order) replaces the disposition colours; other ``kwargs`` go to
+    ``Axes.stackplot`` or ``Axes.bar``."""
     require_columns(runs, ["disposition", "created_at"], "plot_dispositions")
     _check_freq(freq)
     ax = _axes(ax)
@@ -399,30 +470,60 @@ def plot_dispositions(
     labels = _top_labels(runs.loc[has, "disposition"], None, top)
     order = _ordered(labels)
     colors = disposition_colors(order)
-    counts = (pd.DataFrame({"t": runs.loc[has, "created_at"], "d": labels})
-              .groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "d"]).size()
+    custom = kwargs.pop("colors", None)
+    if isinstance(custom, Mapping):
+        colors.update({k: v for k, v in custom.items() if k in colors})
+    elif custom is not None:
+        colors.update(zip(order, custom))
+    counts = (pd.DataFrame({"t": in_time_zone(runs.loc[has, "created_at"], tz), "d": labels})
+              .groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "d"], observed=False).size()
               .unstack(fill_value=0)
               .reindex(columns=order, fill_value=0))
+    names = [_literal(c) for c in order]
     if normalize:
-        shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0).fillna(0.0)
-        ax.stackplot(shares.index, *[shares[c] for c in order], labels=[str(c) for c in order],
-                     colors=[colors[c] for c in order], **kwargs)
+        totals = counts.sum(axis=1)
+        shares = counts.div(totals.where(lambda s: s > 0), axis=0).fillna(0.0)
+        # Steps over each bucket's whole span (the last one included), not lines between starts.
+        width = pd.Timedelta(shares.index[1] - shares.index[0]) if len(shares) > 1 else pd.Timedelta(days=1)
+        edges = shares.index.append(pd.DatetimeIndex([shares.index[-1] + width]))
+        stepped = pd.concat([shares, shares.iloc[[-1]]]).set_axis(edges)
+        label = kwargs.pop("label", None)  # stackplot takes one label per area
+        ax.stackplot(edges, *[stepped[c] for c in order],
+                     **{"labels": names if label is None else [label] * len(names),
+                        "colors": [colors[c] for c in order], "step": "post", **kwargs})
         ax.set_ylim(0, 1)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
         ax.set_ylabel("share of runs")
+        thin = totals < 0.1 * float(totals[totals > 0].median())
+        for start in totals.index[thin.to_numpy()]:
+            ax.axvspan(start, start + width, color="white", alpha=0.6, linewidth=0)
+        weight = ax.twinx()
+        weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
+                    color="#222222", linewidth=1.2, label="runs (right axis)")
+        weight.set_ylim(0, float(totals.max()) * 1.15 if len(totals) else 1)
+        weight.yaxis.set_major_formatter(FuncFormatter(_compact))
+        _mark_changes(ax, changes)
+        handles, texts = ax.get_legend_handles_labels()
+        line, _ = weight.get_legend_handles_labels()
+        ax.set_title(f"Dispositions per {_per(freq)}, share of runs"
+                     + ("\n(greyed: under a tenth of the usual runs)" if thin.any() else ""))
+        # Beside the right axis's tick labels (the runs), a fixed distance from the Axes.
+        beside = ax.transAxes + ScaledTranslation(0.5, 0, ax.get_figure(root=True).dpi_scale_trans)
+        _legend(ax, handles=handles + line, labels=texts + [f"runs per {_per(freq)} (right axis)"],
+                bbox_to_anchor=(1.0, 1.0), bbox_transform=beside)
     else:
         bottom = np.zeros(len(counts))
         width = _bar_width(counts.index)
-        for c in order:
-            ax.bar(counts.index, counts[c], bottom=bottom, width=width, color=colors[c], label=str(c),
-                   align="edge", **kwargs)
+        for c, name in zip(order, names):
+            ax.bar(counts.index, counts[c], bottom=bottom,
+                   **{"width": width, "color": colors[c], "label": name, "align": "edge", **kwargs})
             bottom += counts[c].to_numpy()
         ax.set_ylabel("runs")
         ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title(f"Dispositions per {_per(freq)}" + (", share of runs" if normalize else ""))
-    _mark_changes(ax, changes)
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
-    _time_axis(ax)
+        _mark_changes(ax, changes)
+        ax.set_title(f"Dispositions per {_per(freq)}")
+        _legend(ax)
+    _time_axis(ax, tz)
     return ax
 
 
@@ -446,11 +547,13 @@ def plot_tool_usage(
     by: str | None = None,
     top: int = 15,
     runs: pd.DataFrame | None = None,
+    top_by: int = 8,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
     """Calls per tool (the ``top`` most called, then "other"), optionally split by a column of
-    the calls, such as the run's ``"disposition"``. ``kwargs`` go to ``Axes.barh``.
+    the calls, such as the run's ``"disposition"`` (its ``top_by`` largest values, then
+    "other"). ``kwargs`` go to ``Axes.barh``.
 
     Given ``runs`` whose traces are a sample (``trace_weight`` missing for some runs, as after
     ``fetch_runs(details="auto")`` on a busy workspace), the bars are estimates for all runs:
@@ -464,7 +567,7 @@ def plot_tool_usage(
     weights, note = _run_weights(tool_calls, runs)
     names = _top_labels(tool_calls["name"], weights, top)
     order = _ordered(names, weights)
-    rows = [str(n) for n in order][::-1]
+    rows = [_literal(n) for n in order][::-1]
     if by is None:
         if weights is None:
             counts = names.value_counts().reindex(order).to_numpy()[::-1]
@@ -478,13 +581,13 @@ def plot_tool_usage(
             low = np.nan_to_num(counts - est["calls_low"].to_numpy(), nan=0.0).clip(0)
             high = np.nan_to_num(est["calls_high"].to_numpy() - counts, nan=0.0).clip(0)
             xerr = np.vstack([low, high])
-        ax.barh(rows, counts, color="#4c78a8", xerr=xerr, ecolor="#333333", capsize=2, **kwargs)
+        ax.barh(rows, counts, **{"color": "#4c78a8", "xerr": xerr, "ecolor": "#333333", "capsize": 2, **kwargs})
         for y, value in enumerate(counts):
             ax.text(value + (0 if xerr is None else xerr[1][y]), y,
                     f"  {'≈' if weights is not None else ''}{value:,.0f}", va="center", fontsize="small")
         ax.set_xlim(0, float((counts + (0 if xerr is None else xerr[1])).max()) * 1.18)
     else:
-        split = _top_labels(tool_calls[by], None, 8)
+        split = _top_labels(tool_calls[by], None, top_by)
         parts = _ordered(split)
         colors = _colors_for(by, parts)
         w = np.ones(len(names)) if weights is None else weights.to_numpy()
@@ -492,11 +595,12 @@ def plot_tool_usage(
                  .unstack(fill_value=0).reindex(index=order, columns=parts, fill_value=0).iloc[::-1])
         left = np.zeros(len(table))
         for part in parts:
-            ax.barh(rows, table[part].to_numpy(), left=left, color=colors[part], label=str(part), **kwargs)
+            ax.barh(rows, table[part].to_numpy(), left=left,
+                    **{"color": colors[part], "label": _literal(part), **kwargs})
             left += table[part].to_numpy()
-        ax.legend(fontsize="small", title=by, title_fontsize="small", loc="lower right")
+        _legend(ax, title=_pretty(by))
     ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
     ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else "") + note
                  + (" (95% intervals)" if note and by is None else ""))
     return ax
@@ -507,18 +611,23 @@ def plot_tool_usage(
 def plot_duration_vs_tokens(
     runs: pd.DataFrame,
     *,
-    hue: str | None = "disposition",
+    by: str | None = "disposition",
     sample: int | None = 20_000,
     log: bool = True,
+    top: int = 8,
     seed: int = 0,
     ax: Axes | None = None,
     **kwargs: Any,
 ) -> Axes:
-    """Duration against total tokens, one point per run, coloured by a categorical ``hue``
-    (``"disposition"``: the disposition colours) or a numeric one (``"total_cost"``: a colour
-    scale with a bar in USD). At most ``sample`` points are drawn (a reproducible random
-    sample); ``kwargs`` go to ``Axes.scatter``."""
-    require_columns(runs, ["duration_ms", "total_tokens", *([hue] if hue else [])], "plot_duration_vs_tokens")
+    """Duration against total tokens, one point per run, coloured by a categorical ``by``
+    (``"disposition"``: the disposition colours; its ``top`` values, then "other") or a numeric
+    one (``"total_cost"``: a colour scale with a bar in USD). At most ``sample`` points are
+    drawn (a reproducible random sample); ``kwargs`` go to ``Axes.scatter``. (``hue=`` is the
+    old name of ``by``.)"""
+    if "hue" in kwargs:
+        warnings.warn("plot_duration_vs_tokens(hue=...) is now by=...", DeprecationWarning, stacklevel=2)
+        by = kwargs.pop("hue")
+    require_columns(runs, ["duration_ms", "total_tokens", *([by] if by else [])], "plot_duration_vs_tokens")
     ax = _axes(ax)
     x = _float(runs["total_tokens"])
     y = _float(runs["duration_ms"]) / 1000.0
@@ -529,35 +638,37 @@ def plot_duration_vs_tokens(
     if sample is not None and len(rows) > sample:
         rows = np.sort(np.random.default_rng(seed).choice(rows, size=sample, replace=False))
     options = {"s": 10, "alpha": 0.6, "linewidths": 0, **kwargs}
-    if hue is None:
-        ax.scatter(x[rows], y[rows], color="#4c78a8", **options)
-    elif pd.api.types.is_numeric_dtype(runs[hue]) and not isinstance(runs[hue].dtype, pd.CategoricalDtype):
-        values = _float(runs[hue])[rows]
-        points = ax.scatter(x[rows], y[rows], c=values, cmap=options.pop("cmap", "viridis"), **options)
-        bar = ax.figure.colorbar(points, ax=ax)
-        bar.set_label(f"{hue} (USD)" if "cost" in hue else hue)
-        if "cost" in hue:
+    if by is None:
+        ax.scatter(x[rows], y[rows], **{"color": "#4c78a8", **options})
+    elif pd.api.types.is_numeric_dtype(runs[by]) and not isinstance(runs[by].dtype, pd.CategoricalDtype):
+        if "color" in options:
+            raise ValueError(f"color= cannot colour points by the numbers in {by!r}; pass cmap= instead")
+        values = _float(runs[by])[rows]
+        points = ax.scatter(x[rows], y[rows], c=values, **{"cmap": "viridis", **options})
+        bar = ax.get_figure().colorbar(points, ax=ax)
+        bar.set_label(f"{_pretty(by)} (USD)" if "cost" in by else _pretty(by))
+        if "cost" in by:
             bar.formatter = _usd_formatter(float(np.nanmax(values)) if len(values) else 0)
             bar.update_ticks()
     else:
-        labels = _top_labels(runs[hue].iloc[rows], None, 8)
+        labels = _top_labels(runs[by].iloc[rows], None, top)
         order = _ordered(labels)
-        colors = _colors_for(hue, order)
+        colors = _colors_for(by, order)
         for key in order:
             pick = (labels == key).to_numpy()
-            ax.scatter(x[rows][pick], y[rows][pick], color=colors[key], label=str(key), **options)
-        ax.legend(fontsize="small", title=hue, title_fontsize="small", markerscale=2)
+            ax.scatter(x[rows][pick], y[rows][pick], **{"color": colors[key], "label": _literal(key), **options})
+        _legend(ax, title=_pretty(by), markerscale=2)
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):  # minor ticks would print as 2x10^0
             axis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
+    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("tokens (input + output)")
     ax.set_ylabel("duration (s)")
-    shown = f" ({len(rows):,} of {int(ok.sum()):,} runs)" if len(rows) < ok.sum() else ""
-    ax.set_title("Duration against tokens" + (f", by {_pretty(hue)}" if hue else "") + shown)
+    shown = f"\n({len(rows):,} of {int(ok.sum()):,} runs)" if len(rows) < ok.sum() else ""
+    ax.set_title("Duration against tokens" + (f", by {_pretty(by)}" if by else "") + shown)
     return ax
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -393,8 +394,11 @@ class RunExplorer(w.VBox, _ErrorArea):
                 # Plain HTML: pandas' Styler would need jinja2, which is not a dependency.
                 display(HTML(format_table(table, SUMMARY_FORMATS)))
             else:
-                # Fixed margins: constrained layout would double the time of every redraw.
-                fig, ax = plt.subplots(figsize=self._figsize)
+                # Fixed margins: constrained layout would double the time of every redraw (a
+                # layout engine of our own keeps the plots from choosing constrained layout).
+                fig, ax = plt.subplots(figsize=self._figsize,
+                                       layout=PlaceHolderLayoutEngine(adjust_compatible=True,
+                                                                      colorbar_gridspec=True))
                 right = 0.78 if name == "Dispositions" else 0.97
                 fig.subplots_adjust(left=0.2 if name in ("Tokens", "Cost", "Tools") else 0.08, right=right,
                                     top=0.9, bottom=0.2 if name == "Dispositions" else 0.13)

@@ -45,7 +45,7 @@ def main() -> None:
         "tool_usage": lambda ax: plots.plot_tool_usage(calls, ax=ax),
         "tool_usage_by_disposition": lambda ax: plots.plot_tool_usage(calls, by="disposition", ax=ax),
         "duration_vs_tokens_by_disposition": lambda ax: plots.plot_duration_vs_tokens(runs, ax=ax),
-        "duration_vs_tokens_by_cost": lambda ax: plots.plot_duration_vs_tokens(runs, hue="total_cost", ax=ax),
+        "duration_vs_tokens_by_cost": lambda ax: plots.plot_duration_vs_tokens(runs, by="total_cost", ax=ax),
         "empty": lambda ax: plots.plot_cost(runs.iloc[0:0], ax=ax),
         "change_points_escalation_by_agent": lambda ax: plots.plot_change_points(runs, by="agent_name", ax=ax),
         "tool_paths_by_disposition": lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax),

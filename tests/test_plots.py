@@ -64,8 +64,8 @@ def test_cost_bars_equal_the_breakdown(demo_frames):
     widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
     expected = cost_breakdown(runs, by="agent_name")["total_cost"]
     assert widths == pytest.approx({str(k): v for k, v in expected.items()})
-    assert ax.get_xlabel() == "cost (USD)"
-    assert any("per resolved run" in t.get_text() and "\\$" in t.get_text() for t in ax.texts)
+    assert ax.get_xlabel().startswith("cost (USD)")
+    assert any("/resolved" in t.get_text() and "\\$" in t.get_text() for t in ax.texts)
     rendered(ax)
 
 
@@ -164,7 +164,7 @@ def test_scatter_points_and_colour_scale(demo_frames):
     assert points == valid
     capped = plot_duration_vs_tokens(runs, sample=200, ax=plt.figure().gca())
     assert sum(len(c.get_offsets()) for c in capped.collections) == 200
-    by_cost = plot_duration_vs_tokens(runs, hue="total_cost", ax=plt.figure().gca())
+    by_cost = plot_duration_vs_tokens(runs, by="total_cost", ax=plt.figure().gca())
     assert len(by_cost.figure.axes) == 2  # the colour bar
     assert "USD" in by_cost.figure.axes[1].get_ylabel()
 
@@ -212,3 +212,71 @@ def test_accessor_delegates_and_checks_the_frame(demo_frames):
         runs.conduit.tool_stats()
     with pytest.raises(AttributeError, match="needs a runs frame"):
         pd.DataFrame({"x": [1]}).conduit
+
+
+KWARGS_PLOTS = {
+    "plot_duration": lambda r, c, **kw: plot_duration(r, by="agent_name", **kw),
+    "plot_duration_ecdf": lambda r, c, **kw: plot_duration(r, kind="ecdf", **kw),
+    "plot_tokens": lambda r, c, **kw: plot_tokens(r, by="agent_name", **kw),
+    "plot_tokens_daily": lambda r, c, **kw: plot_tokens(r, freq="D", **kw),
+    "plot_cost": lambda r, c, **kw: plot_cost(r, **kw),
+    "plot_cost_daily": lambda r, c, **kw: plot_cost(r, freq="D", **kw),
+    "plot_dispositions": lambda r, c, **kw: plot_dispositions(r, normalize=False, **kw),
+    "plot_tool_usage": lambda r, c, **kw: plot_tool_usage(c, **kw),
+    "plot_tool_usage_by": lambda r, c, **kw: plot_tool_usage(c, by="disposition", **kw),
+    "plot_duration_vs_tokens": lambda r, c, **kw: plot_duration_vs_tokens(r, **kw),
+}
+
+
+@pytest.mark.parametrize("name", list(KWARGS_PLOTS))
+def test_color_and_label_pass_through_to_matplotlib(demo_frames, name):
+    runs, calls = demo_frames
+    ax = KWARGS_PLOTS[name](runs, calls, color="#123456", label="mine")
+    artists = [*ax.patches, *ax.lines, *ax.collections]
+    colored = [a for a in artists if a.get_label() == "mine"]
+    colored += [p for c in ax.containers if c.get_label() == "mine" for p in c.patches]
+    assert colored, name
+    for artist in colored:
+        color = artist.get_facecolor() if hasattr(artist, "get_facecolor") else artist.get_color()
+        color = color[0] if np.ndim(color) == 2 else color
+        if isinstance(artist, matplotlib.lines.Line2D):
+            color = artist.get_color()
+        assert to_hex(color) == "#123456", (name, artist)
+
+
+def test_dispositions_take_colors_and_stackplot_kwargs(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_dispositions(runs, colors={"resolved": "#000000"}, alpha=0.5)
+    resolved = next(c for c in ax.collections if c.get_label() == "resolved")
+    assert to_hex(resolved.get_facecolor()[0]) == "#000000" and resolved.get_alpha() == 0.5
+    bars = plot_dispositions(runs, normalize=False, colors=["#111111"], ax=plt.figure().gca())
+    assert to_hex(bars.containers[0].patches[0].get_facecolor()) == "#111111"
+
+
+def test_by_and_top_everywhere(demo_frames):
+    runs, calls = demo_frames
+    ax = plot_duration_vs_tokens(runs, by="agent_name", top=2)
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "other"
+    assert len(ax.get_legend().get_texts()) == 3
+    with pytest.warns(DeprecationWarning, match="by="):
+        plot_duration_vs_tokens(runs, hue="agent_name", ax=plt.figure().gca())
+    split = plot_tool_usage(calls, by="disposition", top_by=2, ax=plt.figure().gca())
+    assert [t.get_text() for t in split.get_legend().get_texts()][-1] == "other"
+    assert len(split.get_legend().get_texts()) == 3
+
+
+def test_day_buckets_follow_tz(demo_frames):
+    runs, _ = demo_frames
+    tz = "America/New_York"
+    local = summarize(runs, freq="D", tz=tz)
+    assert str(local.index.tz) == tz and (local.index.hour == 0).all()
+    by_hand = runs.assign(day=runs["created_at"].dt.tz_convert(tz).dt.floor("D")).groupby("day").size()
+    assert list(local["runs"]) == list(by_hand.to_numpy())
+    assert list(local["runs"]) != list(summarize(runs, freq="D")["runs"])
+    ax = plot_cost(runs, by=None, freq="D", tz=tz)
+    heights = sorted(p.get_height() for p in ax.patches)
+    assert heights == pytest.approx(sorted(local["total_cost"].to_numpy()))
+    first = matplotlib.dates.num2date(min(p.get_x() for p in ax.patches))
+    assert first == local.index[0]
+    with pytest.raises(ValueError, match="tz must be a time zone name"):
+        summarize(runs, freq="D", tz="Mars/Olympus")
