@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from .analysis import _float, cost_breakdown, in_time_zone, require_columns
@@ -339,13 +339,12 @@ def plot_tokens(
     ax.barh(names, sums["output"], left=sums["input"], **{"color": _OUTPUT_COLOR, "label": "output", **kwargs})
     totals = (sums["input"] + sums["output"]).to_numpy()
     shares = np.where(totals > 0, sums["output"].to_numpy() / np.where(totals > 0, totals, 1), 0)
-    largest = _bar_labels(ax, totals, [f"{_compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
-                          [_OUTPUT_COLOR] * len(totals))
+    _legend(ax)
+    _bar_labels(ax, totals, [f"{_compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
+                [_OUTPUT_COLOR] * len(totals))
     ax.set_xlabel("tokens")
     ax.xaxis.set_major_formatter(FuncFormatter(_compact))
-    ax.set_xlim(0, largest * 1.1)
     ax.set_title("Tokens, input and output" + (f", by {_pretty(by)}" if by else ""))
-    _legend(ax)
     return ax
 
 
@@ -418,17 +417,31 @@ def plot_cost(
 
 
 def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequence[Any]) -> float:
-    """A label at the end of each horizontal bar: inside the longer bars (so that no label runs
-    past the Axes, off the figure or under a legend), after the shorter ones."""
+    """A label at the end of each horizontal bar: inside the bar when it fits there, else after
+    it, with the x limit widened so that every label stays inside the Axes (not off the figure,
+    not under a legend beside it). Widths are estimated from the characters, as the Axes' final
+    size is only known when the figure is drawn."""
     largest = float(np.nanmax(values)) if len(values) else 0.0
-    for y, (value, note, color) in enumerate(zip(values, notes, colors)):
-        if value >= 0.55 * largest:
+    if largest <= 0:
+        largest = 1.0
+    char_inches = 0.075  # a character of fontsize "small", with some room
+    # The Axes' width once the tick labels and a legend beside it have taken their room.
+    figure = ax.get_figure(root=True)
+    ticks = max((len(t.get_text()) for t in ax.get_yticklabels()), default=0) * char_inches * 1.2
+    legend = 1.8 if ax.get_legend() is not None else 0.0
+    axes_inches = max(figure.get_size_inches()[0] * ax.get_position().width - ticks - legend, 1.0)
+    fractions = [len(note) * char_inches / axes_inches for note in notes]
+    reach = 1.0
+    for y, (value, note, color, needed) in enumerate(zip(values, notes, colors, fractions)):
+        share = float(value) / largest if np.isfinite(value) else 0.0
+        if share * 0.95 >= needed:  # fits inside the bar, even when the axis grows below
             red, green, blue = to_rgb(color)
             ink = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "#222222"
             ax.text(value, y, note + " ", va="center", ha="right", fontsize="small", color=ink)
         else:
             ax.text(value, y, " " + note, va="center", fontsize="small")
-    ax.set_xlim(0, largest * 1.05 if largest > 0 else 1)
+            reach = max(reach, share + needed * (1 + reach))
+    ax.set_xlim(0, largest * min(reach * 1.03, 3.0))
     return largest
 
 
@@ -720,16 +733,17 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     for flag, color, label in ((True, _SIGNIFICANT, "significant (Holm)"), (False, _NOT_SIGNIFICANT, "not significant")):
         pick = significant == flag
         if pick.any():
-            options = {"fmt": "o", "capsize": 3, "markersize": 6, **kwargs}
+            options = {"fmt": "o", "capsize": 3, "markersize": 6, "color": color, "label": label, **kwargs}
             ax.errorbar(middle[pick], y[pick], xerr=[middle[pick] - low[pick], high[pick] - middle[pick]],
-                        color=color, label=label, **options)
+                        **options)
     ax.axvline(0, color="#777777", linewidth=1)
-    ax.set_yticks(y, [str(k) for k in rows.index])
+    ax.set_yticks(y, [_literal(k) for k in rows.index])
     span = max(float(np.nanmax(np.abs([low, high]))), 1.0)
     ax.set_xlim(-span * 1.15, span * 2.0)
     for yy, (metric, a, b) in zip(y, zip(rows.index, rows["a"], rows["b"])):
         ax.text(span * 1.2, yy, f"{_metric_value(str(metric), a)} → {_metric_value(str(metric), b)}",
                 va="center", fontsize="small")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # "+100%+150%" would run together
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:+.0f}%"))
     ax.set_xlabel("change from a to b, relative to a (%), with 95% interval")
     ax.set_title("What changed from a to b")
@@ -737,7 +751,7 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     return ax
 
 
-def _short(path: str, width: int = 64) -> str:
+def _short(path: str, width: int = 44) -> str:
     if len(path) <= width:
         return path
     keep = (width - 3) // 2
@@ -763,13 +777,14 @@ def plot_tool_paths(
         return _nothing(ax, "no tool calls")
     counts = paths.value_counts(sort=False)
     order = sorted(counts[counts > 0].index, key=lambda p: (-counts[p], str(p)))[:top]
-    names = [_short(str(p)) for p in order][::-1]
+    names = [_literal(_short(str(p))) for p in order][::-1]
     y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
     if runs is None:
         values = counts.reindex(order).to_numpy()[::-1]
-        ax.barh(y, values, color="#4c78a8", **kwargs)
+        ax.barh(y, values, **{"color": "#4c78a8", **kwargs})
         ends = values
         notes = [""] * len(order)
+        end_colors = ["#4c78a8"] * len(order)
     else:
         disposition = runs["disposition"].astype(object).fillna("(no disposition)")
         table = (pd.crosstab(paths.astype(object), disposition).reindex(index=order, fill_value=0).iloc[::-1])
@@ -778,23 +793,23 @@ def plot_tool_paths(
         parts += ["(no disposition)"] if "(no disposition)" in table else []
         colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
         left = np.zeros(len(table))
+        end_colors = [OTHER_COLOR] * len(table)
         for part in parts:
-            ax.barh(y, table[part].to_numpy(), left=left, color=colors[part], label=str(part), **kwargs)
-            left += table[part].to_numpy()
+            widths = table[part].to_numpy()
+            ax.barh(y, widths, left=left, **{"color": colors[part], "label": _literal(part), **kwargs})
+            left += widths
+            end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors)]
         ends = left
         decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
         escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
         notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
-        ax.legend(fontsize="small", title="disposition", title_fontsize="small", loc="center left",
-                  bbox_to_anchor=(1.0, 0.5))
-    for yy, (value, note) in enumerate(zip(ends, notes)):
-        ax.text(value, yy, f"  {value:,.0f}{note}", va="center", fontsize="small")
-    ax.set_xlim(0, float(max(ends)) * 1.35)
+        _legend(ax, title="disposition")
     ax.set_yticks(y, names)
+    _bar_labels(ax, ends, [f"{value:,.0f}{note}" for value, note in zip(ends, notes)], end_colors)
     ax.tick_params(axis="y", labelsize="small")
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title(f"The {len(order)} commonest tool paths (tool calls of a run, in order)")
+    ax.set_title(f"The {len(order)} commonest tool paths\n(tool calls of a run, in order)")
     return ax
 
 
@@ -824,9 +839,10 @@ def plot_change_points(
     for group in groups:
         part = levels if group is None else levels[levels[by] == group]
         color = colors[group]
-        label = "all runs" if group is None else str(group)
-        options = {"marker": "o", "markersize": 3.5, "linewidth": 0.8, "alpha": 0.55, **kwargs}
-        ax.plot(part["at"], part["value"], color=color, label=label, **options)
+        label = "all runs" if group is None else _literal(group)
+        options = {"marker": "o", "markersize": 3.5, "linewidth": 0.8, "alpha": 0.55, "color": color,
+                   "label": label, **kwargs}
+        ax.plot(part["at"], part["value"], **options)
         ax.plot(part["at"], part["level"], color=color, linewidth=2.2, drawstyle="steps-mid")
         moved = part["segment"].diff().fillna(0).to_numpy() != 0
         for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved]):
@@ -840,7 +856,7 @@ def plot_change_points(
     unit = {"_s": " (s)", "cost": " (USD)", "tokens": " (tokens)"}
     ax.set_ylabel(metric.replace("_", " ") + next((u for k, u in unit.items() if k in metric), ""))
     ax.set_title(f"{metric.replace('_', ' ').capitalize()} per {_per(freq)}"
-                 + (f" by {_pretty(by)}" if by else "") + ": levels and change points")
-    ax.legend(fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
+                 + (f" by {_pretty(by)}" if by else "") + "\nlevels and change points")
+    _legend(ax)
     _time_axis(ax)
     return ax

@@ -17,11 +17,15 @@ import pytest  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from conduit_notebook import (  # noqa: E402
+    compare,
+    plot_change_points,
+    plot_compare,
     plot_cost,
     plot_dispositions,
     plot_duration,
     plot_duration_vs_tokens,
     plot_tokens,
+    plot_tool_paths,
     plot_tool_usage,
     runs_frame,
     tool_calls_frame,
@@ -70,6 +74,9 @@ PLOTS = {
     "scatter": lambda r, c, ax: plot_duration_vs_tokens(r, ax=ax),
     "scatter_by_agent": lambda r, c, ax: plot_duration_vs_tokens(r, by="agent_name", ax=ax),
     "scatter_by_cost": lambda r, c, ax: plot_duration_vs_tokens(r, by="total_cost", ax=ax),
+    "compare": lambda r, c, ax: plot_compare(compare(r.iloc[::2], r.iloc[1::2], n_boot=200), ax=ax),
+    "tool_paths": lambda r, c, ax: plot_tool_paths(c, runs=r, ax=ax),
+    "change_points": lambda r, c, ax: plot_change_points(r, by="agent_name", ax=ax),
 }
 
 
