@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from . import metrics
 from .review import review_plan
+from .times import parse_time
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
            "tool_stats_estimated"]
@@ -601,9 +602,10 @@ def filter_runs(
 ) -> pd.DataFrame:
     """The runs matching every given filter (None or empty: no filter on that column).
 
-    ``agents`` match ``agent_name`` or ``agent_id``; ``start``/``end`` bound ``created_at``
-    (dates, datetimes or strings; naive means UTC; ``end`` is inclusive of its whole day when a
-    date); ``duration_s`` is (low, high) in seconds; ``text`` is searched, case-insensitively,
+    ``agents`` match ``agent_name`` or ``agent_id``; ``start``/``end`` bound ``created_at``,
+    both included, read as :func:`fetch_runs` reads ``since``/``until``: a whole day (a date,
+    or a string such as ``"2026-11-28"``) from its first to its last moment, a datetime or
+    timestamp string (naive means UTC) as that instant; ``duration_s`` is (low, high) in seconds; ``text`` is searched, case-insensitively,
     in ``response``, ``reflection`` and ``error``.
     """
     mask = np.ones(len(runs), dtype=bool)
@@ -620,14 +622,9 @@ def filter_runs(
     among("disposition_reason", reasons)
     created = runs["created_at"]
     if start is not None:
-        mask &= (created >= _utc(start)).fillna(False).to_numpy()
-    if end is not None:
-        bound = _utc(end)
-        if _is_date(end):
-            bound = bound + pd.Timedelta(days=1)
-            mask &= (created < bound).fillna(False).to_numpy()
-        else:
-            mask &= (created <= bound).fillna(False).to_numpy()
+        mask &= (created >= parse_time(start, "start")).fillna(False).to_numpy()
+    if end is not None:  # a whole day, as a date or a string, to its last moment
+        mask &= (created <= parse_time(end, "end", end_of_day=True)).fillna(False).to_numpy()
     if duration_s is not None:
         low, high = duration_s
         seconds = _float(runs["duration_ms"]) / 1000.0
@@ -642,14 +639,3 @@ def filter_runs(
                 found |= runs[column].str.contains(text, case=False, regex=False).fillna(False).to_numpy(dtype=bool)
         mask &= found
     return runs[mask]
-
-
-def _is_date(value: Any) -> bool:
-    import datetime as _dt
-
-    return isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)
-
-
-def _utc(value: Any) -> pd.Timestamp:
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -3,13 +3,14 @@
 Every error the toolkit raises about the Conduit API derives from one root::
 
     ConduitError
-    ├── APIError                      the API answered with an error status
-    │   ├── BadRequestError           400: invalid parameters (not retried)
-    │   ├── AuthenticationError       401: missing or invalid token (not retried)
-    │   ├── PermissionDeniedError     403: no access to the workspace (not retried)
-    │   ├── NotFoundError             404: no such agent or run (not retried)
-    │   ├── RateLimitError            429 after every retry was spent, or too many in a row
-    │   ├── APIStatusError            any other status (5xx after retries, 3xx, ...)
+    ├── APIError                      the API answered, with an error
+    │   ├── APIStatusError            an error status (5xx after retries, 3xx, ...); the base of
+    │   │   ├── BadRequestError       400: invalid parameters (not retried)
+    │   │   ├── AuthenticationError   401: missing or invalid token (not retried)
+    │   │   ├── PermissionDeniedError 403: no access to the workspace (not retried)
+    │   │   ├── NotFoundError         404: no such agent or run (not retried)
+    │   │   │   └── UnknownAgentError fetch_runs: no agent with that id or name
+    │   │   └── RateLimitError        429 after every retry was spent, or too many in a row
     │   └── PaginationError           the pages do not add up (a cursor that repeats, ...)
     ├── APIConnectionError            no answer: refused, dropped, DNS (after retries)
     │   └── APITimeoutError           no answer in time (after retries)
@@ -34,6 +35,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "UnknownAgentError",
 ]
 
 
@@ -64,28 +66,35 @@ class APIError(ConduitError):
         self.attempts = attempts
 
 
-class BadRequestError(APIError):
+class APIStatusError(APIError):
+    """An error status: the base of the classes for the statuses a user acts on differently
+    (as in httpx and openai-python), and itself any other status, typically a 5xx that
+    persisted through the retries. ``except APIStatusError`` catches a 404 too."""
+
+
+class BadRequestError(APIStatusError):
     """400: the request's parameters were refused."""
 
 
-class AuthenticationError(APIError):
+class AuthenticationError(APIStatusError):
     """401: the token is missing or invalid."""
 
 
-class PermissionDeniedError(APIError):
+class PermissionDeniedError(APIStatusError):
     """403: the token has no access to the requested workspace."""
 
 
-class NotFoundError(APIError):
+class NotFoundError(APIStatusError):
     """404: no such agent or run (or, from ``fetch_runs``, no agent of that name)."""
 
 
-class RateLimitError(APIError):
+class UnknownAgentError(NotFoundError):
+    """``fetch_runs(agents=...)`` named an agent the workspace does not have (a bad argument:
+    the command line exits 2). The message lists the agents there are."""
+
+
+class RateLimitError(APIStatusError):
     """429 on every attempt: the workspace's rate limit is lower than the client's pace."""
-
-
-class APIStatusError(APIError):
-    """Any other error status, typically a 5xx that persisted through the retries."""
 
 
 class PaginationError(APIError):

@@ -25,7 +25,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -33,7 +33,8 @@ import pandas as pd
 
 from .cache import MIN_MS, CachedRun, RunCache, fingerprint
 from .client import RUN_STATUSES, ConduitClient
-from .errors import ConduitError, NotFoundError
+from .errors import ConduitError, UnknownAgentError
+from .times import parse_time
 from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
 from .sampling import STRATA, choose_traces, trace_weights
@@ -50,46 +51,6 @@ FLUSH_RUNS = 200
 AUTO_TRACE_SECONDS = 120.0
 DETAILS_FORMS = "True (every trace), False (none), a whole number of runs to trace, or 'auto'"
 _TOLD: set[str] = set()  # sources already told that traces are a sample (said once a session)
-
-_SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
-_SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-_TIME_FORMS = ("a datetime (naive means UTC), a date, an ISO 8601 string such as "
-               "'2026-11-01T00:00:00Z', or a span back from now such as '7d', '12h', '30m'")
-
-
-def parse_time(value: Any, name: str = "since", *, now: datetime | None = None,
-               end_of_day: bool = False) -> pd.Timestamp | None:
-    """A ``since``/``until`` value -> a UTC timestamp (None stays None).
-
-    Accepts a datetime (naive means UTC), a date (midnight UTC; with ``end_of_day``, the last
-    moment of that day), an ISO 8601 string, or a span back from now: ``"7d"``, ``"12h"``,
-    ``"30m"``, ``"90s"``, ``"2w"``. Anything else raises ``ValueError`` naming ``name``.
-    """
-    if value is None:
-        return None
-    now = now or datetime.now(timezone.utc)
-    if isinstance(value, str):
-        span = _SPAN.match(value)
-        if span:
-            amount, unit = float(span.group(1)), span.group(2).lower()
-            return pd.Timestamp(now - timedelta(**{_SPAN_UNITS[unit]: amount})).tz_convert("UTC")
-        try:
-            parsed = pd.Timestamp(value.strip())
-        except (ValueError, TypeError):
-            parsed = None
-        if parsed is None or pd.isna(parsed):
-            raise ValueError(f"{name} must be {_TIME_FORMS}; got {value!r}")
-        return parsed.tz_localize("UTC") if parsed.tzinfo is None else parsed.tz_convert("UTC")
-    if isinstance(value, (datetime, pd.Timestamp)):
-        stamp = pd.Timestamp(value)
-        if pd.isna(stamp):
-            raise ValueError(f"{name} must be {_TIME_FORMS}; got {value!r}")
-        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-    if isinstance(value, date):
-        stamp = pd.Timestamp(value).tz_localize("UTC")
-        return stamp + pd.Timedelta(days=1) - pd.Timedelta(milliseconds=1) if end_of_day else stamp
-    raise ValueError(f"{name} must be {_TIME_FORMS}; got {value!r}")
-
 
 def _statuses(status: Any) -> tuple[str, ...]:
     if status is None:
@@ -328,7 +289,7 @@ def _resolve_agents(wanted: Any, agents: list[dict[str, Any]]) -> list[dict[str,
             chosen[agent["id"]] = agent
     if missing:
         known = ", ".join(f"{a.get('name')!r} ({a.get('id')})" for a in agents) or "none"
-        raise NotFoundError(
+        raise UnknownAgentError(
             f"No agent with the id or name {', '.join(map(repr, missing))} in this workspace. "
             f"Agents: {known}.",
             endpoint="GET /v1/agents",
@@ -657,15 +618,18 @@ def fetch_runs(
     ----------
     agents:
         None for every agent of the workspace; an agent id or name (exact, case-insensitive),
-        or a list of them. One that is not found raises :class:`NotFoundError` naming it.
+        or a list of them. One that is not found raises :class:`UnknownAgentError` (a
+        :class:`NotFoundError`) naming it and listing the agents there are.
     client:
         A :class:`ConduitClient`; by default one is built from the environment
         (``CONDUIT_API_TOKEN``, ``CONDUIT_BASE_URL``).
     since, until:
-        The window on ``created_at``, both ends included: a datetime (naive means UTC), a date
-        (``until`` then means the end of that day), an ISO 8601 string, or a span back from now
-        such as ``"7d"``, ``"12h"``, ``"30m"``. Listing stops at the first run older than
-        ``since``.
+        The window on ``created_at``, both ends included: a datetime (naive means UTC), a
+        whole day as a ``datetime.date`` or a string such as ``"2026-11-28"`` (both mean the
+        same: ``since`` from its first moment, ``until`` to its last, so
+        ``since="2026-11-28", until="2026-11-28"`` is that day), an ISO 8601 timestamp, or a
+        span back from now such as ``"7d"``, ``"12h"``, ``"30m"``. Listing stops at the first
+        run older than ``since``.
     status:
         ``"accepted"``, ``"running"``, ``"completed"``, ``"failed"``, or a list of them.
     details:
@@ -700,7 +664,7 @@ def fetch_runs(
     """
     started = time.monotonic()
     since_ts = parse_time(since, "since")
-    until_ts = parse_time(until, "until", end_of_day=isinstance(until, date) and not isinstance(until, datetime))
+    until_ts = parse_time(until, "until", end_of_day=True)  # a whole day: to its end
     if since_ts is not None and until_ts is not None and since_ts > until_ts:
         raise ValueError(f"since ({since_ts}) is after until ({until_ts})")
     statuses = _statuses(status)
