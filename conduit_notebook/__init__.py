@@ -1,20 +1,16 @@
-"""conduit-notebook: analyse Conduit AI-agent runs in Jupyter with pandas, matplotlib and ipywidgets."""
+"""conduit-notebook: analyse Conduit AI-agent runs in Jupyter with pandas, matplotlib and ipywidgets.
+
+Names are imported when first used (PEP 562), so that ``import conduit_notebook`` and the
+``conduit-notebook`` command start fast: pandas, matplotlib.pyplot and ipywidgets load with
+the first function that needs them. ``DataFrame.conduit`` is registered as soon as pandas is
+there (at import if it already is, else with the first frame this package builds).
+"""
 
 from __future__ import annotations
 
-from . import accessor as _accessor  # noqa: F401  (registers DataFrame.conduit)
-from . import demo
-from .analysis import (
-    cost_breakdown,
-    filter_runs,
-    outliers,
-    review_sample,
-    summarize,
-    tool_stats,
-    tool_stats_estimated,
-)
-from .cache import RunCache, cache_info, clear_cache
-from .client import ConduitClient
+import importlib
+import sys
+
 from .errors import (
     APIConnectionError,
     APIError,
@@ -28,40 +24,50 @@ from .errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
+    UnknownAgentError,
 )
-from .escalations import escalation_summary, fetch_escalations
-from .export import read_parquet
-from .fetch import RunFrames, fetch_runs
-from .investigate import (
-    change_points,
-    compare,
-    compare_tools,
-    contacts,
-    conversations,
-    metric_levels,
-    repeat_rates,
-    repeated_calls,
-    run_paths,
-    tool_paths,
-    tool_transitions,
-)
-from .frames import agents_frame, decode_json, errors_frame, runs_frame, tool_calls_frame
-from .pacing import RateLimiter, SharedPace
-from .review import ReviewStore, cohen_kappa, review_plan, review_report, stratified_accuracy, wilson_interval
-from .widgets import DispositionReview, RunExplorer, RunInspector
-from .plots import (
-    DISPOSITION_COLORS,
-    disposition_colors,
-    plot_change_points,
-    plot_compare,
-    plot_cost,
-    plot_dispositions,
-    plot_duration,
-    plot_duration_vs_tokens,
-    plot_tokens,
-    plot_tool_paths,
-    plot_tool_usage,
-)
+
+#: Where each lazily imported public name lives.
+_LAZY: dict[str, str] = {
+    **dict.fromkeys(["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
+                     "tool_stats_estimated"], "analysis"),
+    **dict.fromkeys(["RunCache", "cache_info", "clear_cache"], "cache"),
+    "ConduitClient": "client",
+    "read_parquet": "export",
+    **dict.fromkeys(["escalation_summary", "fetch_escalations"], "escalations"),
+    **dict.fromkeys(["RunFrames", "fetch_runs"], "fetch"),
+    **dict.fromkeys(["change_points", "compare", "compare_tools", "contacts", "conversations", "metric_levels",
+                     "repeat_rates", "repeated_calls", "run_paths", "tool_paths", "tool_transitions"],
+                    "investigate"),
+    **dict.fromkeys(["agents_frame", "decode_json", "errors_frame", "runs_frame", "tool_calls_frame"], "frames"),
+    **dict.fromkeys(["RateLimiter", "SharedPace"], "pacing"),
+    **dict.fromkeys(["ReviewStore", "cohen_kappa", "review_plan", "review_report", "stratified_accuracy",
+                     "wilson_interval"], "review"),
+    **dict.fromkeys(["DispositionReview", "RunExplorer", "RunInspector"], "widgets"),
+    **dict.fromkeys(["DISPOSITION_COLORS", "disposition_colors", "plot_change_points", "plot_compare", "plot_cost",
+                     "plot_dispositions", "plot_duration", "plot_duration_vs_tokens", "plot_tokens",
+                     "plot_tool_paths", "plot_tool_usage"], "plots"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name == "demo":
+        return importlib.import_module(".demo", __name__)
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    importlib.import_module(".accessor", __name__)  # registers DataFrame.conduit
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+if "pandas" in sys.modules:  # pandas is loaded already: registering the accessor costs nothing
+    importlib.import_module(".accessor", __name__)
 
 __version__ = "0.1.0"
 
@@ -88,6 +94,7 @@ __all__ = [
     "RunFrames",
     "RunInspector",
     "SharedPace",
+    "UnknownAgentError",
     "agents_frame",
     "cache_info",
     "change_points",

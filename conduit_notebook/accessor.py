@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import analysis, plots
+from . import analysis
 from .frames import JSON_TEXT, decode_json
 
 _RUNS = ("id", "status", "created_at")
@@ -63,19 +63,30 @@ class ConduitAccessor:
     def review_sample(self, n: int = 50, **kwargs: Any) -> pd.DataFrame:
         return analysis.review_sample(self._runs("review_sample"), n, **kwargs)
 
+    # plots: imported on first use, as matplotlib.pyplot is slow to import
     def plot_duration(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_duration(self._runs("plot_duration"), **kwargs)
 
     def plot_tokens(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_tokens(self._runs("plot_tokens"), **kwargs)
 
     def plot_cost(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_cost(self._runs("plot_cost"), **kwargs)
 
     def plot_dispositions(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_dispositions(self._runs("plot_dispositions"), **kwargs)
 
     def plot_duration_vs_tokens(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_duration_vs_tokens(self._runs("plot_duration_vs_tokens"), **kwargs)
 
     # tool calls
@@ -83,6 +94,8 @@ class ConduitAccessor:
         return analysis.tool_stats(self._calls("tool_stats"), runs)
 
     def plot_tool_usage(self, **kwargs: Any) -> Any:
+        from . import plots
+
         return plots.plot_tool_usage(self._calls("plot_tool_usage"), **kwargs)
 
     # JSON text -> Python values

@@ -1,6 +1,7 @@
 """The ``conduit-notebook`` command line.
 
-- ``report [--demo] [--agents ...] [--since 7d] [--out report.html]``: fetch (through the cache)
+- ``report [--demo] [--agents ...] [--since 7d] [--until ...] [--base-url URL] [--out report.html]``:
+  fetch (through the cache)
   and write a self-contained HTML report; on the built-in demo server with ``--demo`` or when no
   ``CONDUIT_API_TOKEN`` is set.
 - ``summary``: the same runs as a table in the terminal.
@@ -9,8 +10,12 @@
 - ``cache info`` / ``cache clear``: see and empty the cache.
 - ``serve-demo``: a local Conduit-compatible server until Ctrl-C.
 
+Every argument is checked before the first request (times, ``--out`` writable, ``--base-url``,
+the port), and a bad one exits 2 with a message; so does an agent the workspace does not have.
 Progress goes to stderr. Exit codes: 0 done, 1 an API error, 2 bad arguments, 3 authentication
 or permission, 4 partial (some runs or pages are in the errors table).
+
+This module imports only the standard library at start, so that ``--help`` is instant.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import ExitStack
 
-from .errors import AuthenticationError, ConduitError, PermissionDeniedError
+from .errors import AuthenticationError, ConduitError, PermissionDeniedError, UnknownAgentError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_PARTIAL = 0, 1, 2, 3, 4
 
@@ -56,6 +61,16 @@ def _add_traces_option(parser: argparse.ArgumentParser, *, default: str) -> None
                              f"of N runs (default {default})")
 
 
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0 picks a free one), got {text!r}")
+    return value
+
+
 def _add_demo_options(parser: argparse.ArgumentParser, *, default_runs: int) -> None:
     parser.add_argument("--runs", type=_positive_int, default=default_runs,
                         help=f"demo runs to generate (default {default_runs})")
@@ -70,7 +85,12 @@ def _add_fetch_options(parser: argparse.ArgumentParser, *, since: str | None) ->
     parser.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
                         help="agent ids or names (default: every agent)")
     parser.add_argument("--since", default=since,
-                        help=f"runs created since: a span such as 7d, 12h, or an ISO date (default: {since or 'all'})")
+                        help="runs created since: a span such as 7d or 12h, a day such as 2026-11-28 (from its "
+                             f"start), or an ISO timestamp (default: {since or 'all'})")
+    parser.add_argument("--until", default=None,
+                        help="runs created until: the same forms; a day means to its end (default: now)")
+    parser.add_argument("--base-url", default=None, dest="base_url",
+                        help="the API's base URL (default: $CONDUIT_BASE_URL, else https://api.conduit.ai)")
     parser.add_argument("--rpm", type=_positive_int, default=None,
                         help="requests per minute to stay under (default 120; the built-in demo server has no "
                              "limit, so it is not paced)")
@@ -130,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-demo", help="serve a demo Conduit workspace on 127.0.0.1 until Ctrl-C",
         description="Serve a local Conduit-compatible API with synthetic hospitality runs.",
     )
-    serve.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks one)")
+    serve.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks one)")
     serve.add_argument("--rate-limit", type=_positive_int, default=None, dest="rate_limit",
                        help="answer 429 above this many requests per minute (default: no limit)")
     serve.add_argument("--runs-per-day", type=_positive_int, default=None, dest="runs_per_day",
@@ -140,16 +160,57 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | None = None):
-    """Validate, start the demo server if asked (or if there is no token); the client and the cache."""
+def _use_demo(args: argparse.Namespace) -> bool:
     import os
 
+    # A blank token (``export CONDUIT_API_TOKEN=``) is no token: the demo, not a 401.
+    return args.demo or not os.environ.get("CONDUIT_API_TOKEN", "").strip()
+
+
+def _check_fetch_args(args: argparse.Namespace) -> dict:
+    """Every fetch argument, read and checked before any server starts or request goes."""
+    from urllib.parse import urlsplit
+
+    from .times import parse_time
+
+    since = parse_time(args.since, "--since")
+    until = parse_time(args.until, "--until", end_of_day=True)
+    if since is not None and until is not None and since > until:
+        raise ValueError(f"--since ({since:%Y-%m-%d %H:%M} UTC) is after --until ({until:%Y-%m-%d %H:%M} UTC)")
+    if args.base_url is not None:
+        if args.demo:
+            raise ValueError("--base-url and --demo do not go together: --demo starts its own server")
+        parts = urlsplit(args.base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"--base-url must be an http(s) URL such as https://api.conduit.ai; got {args.base_url!r}")
+        if _use_demo(args):
+            raise ValueError("--base-url needs CONDUIT_API_TOKEN (without a token the built-in demo server is used)")
+    return {"since": since, "until": until}
+
+
+def _check_out(path_text: str):
+    """``--out`` as a path that can be written, checked before the fetch (not after it)."""
+    import os
+    from pathlib import Path
+
+    out = Path(path_text).expanduser()
+    if out.is_dir():
+        raise ValueError(f"--out must be a file path, not a directory: {out}")
+    folder = out.parent if str(out.parent) else Path(".")
+    if not folder.is_dir():
+        raise ValueError(f"--out: the folder {folder} does not exist; create it or choose another path")
+    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise ValueError(f"--out: {out} cannot be written (permission denied); choose another path")
+    return out
+
+
+def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | None = None):
+    """Start the demo server if asked (or if there is no token); the client and the cache.
+    Call :func:`_check_fetch_args` first: nothing here should fail on an argument."""
     from .client import TOKEN_ENV, ConduitClient
     from .demo import DEMO_REQUESTS_PER_MINUTE, serve
-    from .fetch import parse_time
 
-    parse_time(args.since, "--since")  # before any server starts or request goes
-    demo = args.demo or not os.environ.get(TOKEN_ENV)
+    demo = _use_demo(args)
     if demo:
         server = stack.enter_context(serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
         # The built-in server has no rate limit: pacing against it would only sleep.
@@ -159,7 +220,7 @@ def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | Non
         print(f"Demo server{reason} at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
               f"(seed {args.seed})", file=sys.stderr)
     else:
-        client = ConduitClient(requests_per_minute=args.rpm or 120)
+        client = ConduitClient(base_url=args.base_url, requests_per_minute=args.rpm or 120)
     stack.enter_context(client)
     # A demo workspace is gone when the command ends, so it stays out of the cache.
     cache = False if (demo or args.no_cache) else None
@@ -169,16 +230,17 @@ def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | Non
 
 
 def _fetch(args: argparse.Namespace, *, details: bool | int | str, stack: ExitStack, escalations: bool = False):
-    """Connect (see :func:`_connect`) and fetch (and the workspace's escalations, if asked)."""
-    from .fetch import fetch_runs, parse_time
+    """Check the arguments, connect (see :func:`_connect`) and fetch (and the workspace's
+    escalations, if asked)."""
+    window = _check_fetch_args(args)  # before any server starts or request goes
+    from .fetch import fetch_runs
 
     client, cache = _connect(args, stack)
-    since = parse_time(args.since, "--since")
-    frames = fetch_runs(args.agents, client=client, since=since, details=details, cache=cache,
-                        progress=sys.stderr.isatty())
+    frames = fetch_runs(args.agents, client=client, since=window["since"], until=window["until"], details=details,
+                        cache=cache, progress=sys.stderr.isatty())
     if not escalations:
         return frames
-    return frames, _fetch_escalations(client, since)
+    return frames, _fetch_escalations(client, window["since"])
 
 
 def _fetch_escalations(client, since):
@@ -206,9 +268,7 @@ def _report(args: argparse.Namespace) -> int:
 
     from .report import html_report
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise ValueError(f"--out must be a file path, not a directory: {out}")
+    out = _check_out(args.out)
     reviews = None
     if args.reviews is not None:
         from .review import ReviewStore
@@ -256,6 +316,7 @@ def _follow(args: argparse.Namespace) -> int:
         raise ValueError(f"--interval must be a number of seconds >= 0, got {args.interval!r}")
     per_pass = args.per_pass or round(AUTO_TRACE_SECONDS * (args.rpm or 120) / 60)
     code, traced, passes = EXIT_OK, 0, 0
+    _check_fetch_args(args)  # before any server starts or request goes
     with tempfile.TemporaryDirectory(prefix="conduit-follow-") as scratch, ExitStack() as stack:
         client, cache = _connect(args, stack, cache_dir=scratch)
         try:
@@ -263,8 +324,8 @@ def _follow(args: argparse.Namespace) -> int:
                 if passes:
                     time.sleep(args.interval)
                 target = traced + per_pass if args.traces is not False else False
-                frames = fetch_runs(args.agents, client=client, since=args.since, details=target, cache=cache,
-                                    progress=sys.stderr.isatty())
+                frames = fetch_runs(args.agents, client=client, since=args.since, until=args.until, details=target,
+                                    cache=cache, progress=sys.stderr.isatty())
                 passes += 1
                 traced = frames.traced
                 print(f"pass {passes}: {len(frames.runs):,} runs, {traced:,} with traces, "
@@ -282,7 +343,13 @@ def _cache(args: argparse.Namespace) -> int:
     if args.cache_command == "info":
         print(cache_info())
     else:
-        damaged = cache_info().problem
+        info = cache_info()
+        damaged = info.problem
+        sources = [str(s) for s in info.sources["source"]] if len(info.sources) else []
+        if args.source is not None and not damaged and args.source not in sources:
+            raise ValueError(f"--source: the cache holds nothing from {args.source!r}; its sources are "
+                             + (", ".join(map(repr, sources)) if sources else "none (it is empty)")
+                             + " (conduit-notebook cache info lists them)")
         removed = clear_cache(source=args.source)
         print("The cache file could not be used; it was replaced with an empty one." if damaged
               else f"Removed {removed:,} cached runs.")
@@ -292,11 +359,13 @@ def _cache(args: argparse.Namespace) -> int:
 def _serve_demo(args: argparse.Namespace) -> int:
     from .demo import DemoData, DemoServer
 
-    server = DemoServer(
-        DemoData(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed, days=args.days,
-                 runs_per_day=args.runs_per_day),
-        port=args.port, requests_per_minute=args.rate_limit,
-    )
+    data = DemoData(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed, days=args.days,
+                    runs_per_day=args.runs_per_day)
+    try:
+        server = DemoServer(data, port=args.port, requests_per_minute=args.rate_limit)
+    except OSError as exc:  # the port is taken, or not ours to use
+        raise ValueError(f"--port {args.port}: cannot listen on 127.0.0.1:{args.port} ({exc.strerror or exc}); "
+                         "choose another port, or --port 0 for a free one") from None
     print(f"Conduit demo server: {server.base_url}  ({server.data.n:,} runs over {args.days} days, "
           f"{args.agent_count} agents)")
     print("Use it with:")
@@ -317,6 +386,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "serve-demo": _serve_demo}
     try:
         return handlers[args.command](args)
+    except UnknownAgentError as exc:  # a bad --agents value, found out from the agent list
+        print(f"conduit-notebook: --agents: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except (AuthenticationError, PermissionDeniedError) as exc:
         print(f"conduit-notebook: {exc}", file=sys.stderr)
         return EXIT_AUTH

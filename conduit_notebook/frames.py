@@ -594,3 +594,7 @@ def errors_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         return _empty(ERROR_COLUMNS)
     arrays = {name: _arrow([r.get(name) for r in rows], dtype) for name, dtype in ERROR_COLUMNS.items()}
     return _frame(arrays, {}, list(ERROR_COLUMNS))
+
+
+# Whoever builds a frame can use frame.conduit (the package imports lazily, see __init__).
+from . import accessor as _accessor  # noqa: E402,F401

@@ -60,8 +60,10 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-def print_summary(runs: pd.DataFrame, *, out: TextIO = sys.stdout, requests: int | None = None) -> pd.DataFrame:
-    """Print the time span and :func:`summary_table` of a runs frame; return the table."""
+def print_summary(runs: pd.DataFrame, *, out: TextIO | None = None, requests: int | None = None) -> pd.DataFrame:
+    """Print the time span and :func:`summary_table` of a runs frame (to ``out``, default the
+    current ``sys.stdout``); return the table."""
+    out = sys.stdout if out is None else out  # looked up now: a notebook or test may swap it
     if len(runs):
         created = runs["created_at"]
         cost = f", {requests} requests" if requests is not None else ""

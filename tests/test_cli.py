@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from conduit_notebook import demo
+from conduit_notebook.cli import main
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -37,6 +45,7 @@ def test_only_the_built_in_demo_server_goes_unpaced(monkeypatch, capsys):
     # The built-in server has no rate limit: pacing against it would only sleep. A real
     # workspace (a token is set) keeps the API's pace unless --rpm says otherwise.
     from conduit_notebook import cli, client, demo
+    from conduit_notebook import fetch  # noqa: F401 - imported before the patch, so it keeps the real class
 
     paces = []
 
@@ -86,3 +95,100 @@ def test_serve_demo_and_report_options_are_checked(capsys):
     with __import__("pytest").raises(SystemExit):
         parser.parse_args(["report", "--traces", "some"])
     assert "expected auto, all, none or a whole number" in capsys.readouterr().err
+
+
+def test_import_and_help_load_no_heavy_module():
+    # PEP 562 lazy names: the command line and a bare import start without pandas, pyplot or
+    # ipywidgets (`--help` took 3.4 s when they were imported eagerly).
+    code = ("import sys, contextlib, io\n"
+            "import conduit_notebook\n"
+            "from conduit_notebook import cli\n"
+            "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(['--help'])\n"
+            "heavy = [m for m in ('pandas', 'matplotlib.pyplot', 'ipywidgets', 'numpy') if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "conduit_notebook.summarize\n"
+            "assert 'pandas' in sys.modules and 'matplotlib.pyplot' not in sys.modules\n"
+            "import pandas\n"
+            "assert hasattr(pandas.DataFrame, 'conduit')\n"
+            "conduit_notebook.plot_cost\n"
+            "assert 'matplotlib.pyplot' in sys.modules\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def workspace(monkeypatch):
+    """A demo workspace ending at a fixed moment, reached with a token as a real one is."""
+    with demo.serve(runs=400, agents=2, seed=7, end=datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)) as server:
+        monkeypatch.setenv("CONDUIT_API_TOKEN", server.token)
+        monkeypatch.delenv("CONDUIT_BASE_URL", raising=False)
+        yield server
+
+
+def _summary_runs(out: str) -> int:
+    return int(out.splitlines()[0].split()[0].replace(",", ""))
+
+
+def test_until_and_base_url_take_a_whole_day(workspace, capsys):
+    code = main(["summary", "--base-url", workspace.base_url, "--since", "2026-11-18", "--until", "2026-11-18",
+                 "--rpm", "60000", "--no-cache"])
+    out = capsys.readouterr().out
+    day = [r for r in workspace.data.summaries() if r["created_at"].startswith("2026-11-18")]
+    assert code == 0 and len(day) > 5
+    assert _summary_runs(out) == len(day)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["report", "--since", "99999999999d"], "--since must be"),
+    (["report", "--until", "someday"], "--until must be"),
+    (["summary", "--since", "2026-11-19", "--until", "2026-11-18"], "is after --until"),
+    (["report", "--out", "/missing/dir/r.html"], "--out: the folder /missing/dir does not exist"),
+    (["summary", "--base-url", "ftp://x"], "--base-url must be an http(s) URL"),
+    (["summary", "--demo", "--base-url", "http://127.0.0.1:9"], "do not go together"),
+    (["summary", "--agents", "Spa"], "--agents: No agent with the id or name 'Spa'"),
+])
+def test_arguments_are_checked_before_the_first_request(workspace, capsys, args, message):
+    code = main([*args, "--base-url", workspace.base_url] if "--base-url" not in args and "--demo" not in args
+                else args)
+    assert code == 2
+    assert message in capsys.readouterr().err
+    # Only the agent list can tell that an agent does not exist; nothing else asks the API.
+    assert workspace.count() == (1 if "--agents" in args else 0)
+
+
+def test_out_that_cannot_be_written_fails_before_the_fetch(workspace, capsys, tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        if os.access(locked, os.W_OK):
+            pytest.skip("running as root: every folder is writable")
+        code = main(["report", "--base-url", workspace.base_url, "--out", str(locked / "r.html")])
+    finally:
+        locked.chmod(0o700)
+    assert code == 2 and "cannot be written" in capsys.readouterr().err
+    assert workspace.count() == 0
+
+
+def test_blank_token_means_the_demo(monkeypatch, capsys):
+    monkeypatch.setenv("CONDUIT_API_TOKEN", "  ")
+    assert main(["summary", "--runs", "150", "--agent-count", "1"]) == 0
+    assert "CONDUIT_API_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_cache_clear_of_an_unknown_source_says_so(capsys):
+    assert main(["cache", "clear", "--source", "nope"]) == 2
+    assert "holds nothing from 'nope'" in capsys.readouterr().err
+
+
+def test_serve_demo_port_out_of_range_or_taken(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["serve-demo", "--port", "70000"])
+    assert exit_info.value.code == 2 and "from 0 to 65535" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve-demo", "--port", str(port), "--runs", "10"]) == 2
+    assert f"--port {port}: cannot listen" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def test_bad_arguments_exit_2(args, message, env):
 
 def test_unknown_agent_is_an_error_naming_it(tmp_path, env):
     result = run_cli("report", "--demo", "--runs", "200", "--agents", "Spa", "--out", str(tmp_path / "r.html"), env=env)
-    assert result.returncode == 1 and "'Spa'" in result.stderr
+    assert result.returncode == 2 and "'Spa'" in result.stderr and "--agents" in result.stderr
 
 
 def test_authentication_failure_exits_3(env):
