@@ -130,17 +130,26 @@ class RunInspector(w.VBox, _ErrorArea):
         self._next.on_click(self._on_next_click)
         self.run_ids = list(run_ids) if run_ids is not None else list(self._runs["id"].astype(object))
         self.run_id: str | None = None
+        #: The tool calls shown, in order: per call its ``step``, ``name``, the ``input`` and
+        #: ``output`` views and their "show all" toggles (None when the payload is short).
+        self.calls: list[dict[str, Any]] = []
         super().__init__([w.HBox([self._prev, self._next, self._position]), self._errors, self._header,
                           self._texts, self._trace])
         self.add_class("conduit-run-inspector")
         if run_id is not None or self.run_ids:
             self.show(run_id if run_id is not None else self.run_ids[0])
 
-    @_guarded
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """The widget's controls by name (``previous``, ``next``) and what it shows
+        (``header``, ``texts``, ``errors``): set values and click here, as a user would."""
+        return {"previous": self._prev, "next": self._next, "position": self._position,
+                "header": self._header, "texts": self._texts, "errors": self._errors}
+
     def show(self, run_id: str) -> None:
-        """Show the run with this ``id``."""
+        """Show the run with this ``id``; a ``KeyError`` (naming it) if these frames lack it."""
         if run_id not in self._by_id.index:
-            raise KeyError(f"run {run_id!r} is not in these frames")
+            raise KeyError(f"run {run_id!r} is not in these frames ({len(self._by_id):,} runs)")
         self._clear_error()
         self.run_id = run_id
         run, calls = self._run_and_calls(run_id)
@@ -174,9 +183,10 @@ class RunInspector(w.VBox, _ErrorArea):
         calls = _decoded(calls.sort_values("step"))  # the one run shown: its JSON text as values
         untraced = "trace_weight" in run.index and pd.isna(run["trace_weight"])
         heading = (" (not fetched: this run is not in the traced sample)" if untraced
-                   else f" ({len(calls)} call{'s' if len(calls) != 1 else ''})")
-        self._trace.children = [w.HTML(f"<b>Tool trace</b>{heading}")] + [
-            self._call_widget(call) for _, call in calls.iterrows()]
+                   else f" ({len(calls)} call{'s' if len(calls) != 1 else ''}; numbered by <code>step</code>, "
+                        "as in <code>tool_calls</code>)")
+        self.calls = [self._call_widget(call) for _, call in calls.iterrows()]
+        self._trace.children = [w.HTML(f"<b>Tool trace</b>{heading}")] + [c["box"] for c in self.calls]
 
     def _run_and_calls(self, run_id: str) -> tuple[pd.Series, pd.DataFrame]:
         """The run and its tool calls; a run without its trace is fetched first, once."""
@@ -192,15 +202,17 @@ class RunInspector(w.VBox, _ErrorArea):
                 return self._fetched[run_id]
         return run, self._calls[self._calls["agent_run_id"].astype(object) == run_id]
 
-    def _call_widget(self, call: pd.Series) -> w.Widget:
+    def _call_widget(self, call: pd.Series) -> dict[str, Any]:
         extras = {k: call[k] for k in call.index
                   if k not in ("agent_run_id", "agent_id", "step", "name", "input", "output", "created_at",
                                "status", "disposition") and pd.notna(call[k])}
         parts = []
+        entry: dict[str, Any] = {"step": int(call["step"]), "name": str(call["name"])}
         for label, value in (("input", call["input"]), ("output", call["output"])):
             text = _pretty_json(value)
             view = w.HTML(self._pre(text[:PAYLOAD_PREVIEW] + ("\n…" if len(text) > PAYLOAD_PREVIEW else "")))
             items: list[w.Widget] = [w.HTML(f"<b>{label}</b>"), view]
+            entry[label], entry[f"{label}_show_all"] = view, None
             if len(text) > PAYLOAD_PREVIEW:
                 more = w.ToggleButton(description=f"show all ({len(text):,} characters)", value=False)
 
@@ -208,15 +220,18 @@ class RunInspector(w.VBox, _ErrorArea):
                     view.value = self._pre(text if change["new"] else text[:PAYLOAD_PREVIEW] + "\n…")
                 more.observe(toggle, names="value")
                 items.append(more)
+                entry[f"{label}_show_all"] = more
             parts.append(w.VBox(items))
         if extras:
             parts.append(w.HTML("".join(f"<div><b>{html.escape(str(k))}:</b> {html.escape(str(v))}</div>"
                                         for k, v in extras.items())))
         body = w.VBox(parts)
         box = w.Accordion(children=[body])
-        box.set_title(0, f"{int(call['step']) + 1}. {call['name']}" + (" ⚠" if "error" in extras else ""))
+        # The step as the tool_calls table numbers it (from 0), so the two can be matched.
+        box.set_title(0, f"step {int(call['step'])}: {call['name']}" + (" ⚠" if "error" in extras else ""))
         box.selected_index = None
-        return box
+        entry["box"] = box
+        return entry
 
     @staticmethod
     def _pre(text: str) -> str:
@@ -286,6 +301,7 @@ class RunExplorer(w.VBox, _ErrorArea):
         for i, name in enumerate(self.TABS):
             self._tabs.set_title(i, name)
         self._run_list = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
+        self._run_list_title = w.HTML()
         self._inspector_box = w.VBox()
         self._inspector: RunInspector | None = None
         self._stale: set[str] = set(self.TABS)
@@ -311,8 +327,7 @@ class RunExplorer(w.VBox, _ErrorArea):
         filters = w.HBox([column("agents", self._agents), column("statuses", self._statuses),
                           column("dispositions", self._dispositions), column("reasons", self._reasons)])
         ranges = w.HBox([w.VBox([w.HBox([self._start, self._end]), self._duration, self._text]), self._count])
-        super().__init__([filters, ranges, self._errors, self._tabs,
-                          w.HTML("<b>Runs</b> (newest first; pick one to inspect)"), self._run_list,
+        super().__init__([filters, ranges, self._errors, self._tabs, self._run_list_title, self._run_list,
                           self._inspector_box])
         self.add_class("conduit-run-explorer")
         self.refresh()
@@ -331,6 +346,22 @@ class RunExplorer(w.VBox, _ErrorArea):
         if "calls" not in self._taken:
             self._taken["calls"] = self._calls[self._calls_mask]
         return self._taken["calls"]
+
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """The filters and pickers by name (``agents``, ``statuses``, ``dispositions``,
+        ``reasons``, ``start``, ``end``, ``duration``, ``text``, ``tabs``, ``runs``) and what
+        the explorer shows (``count``, ``runs_title``, ``errors``): set ``.value`` here, as a
+        user would."""
+        return {"agents": self._agents, "statuses": self._statuses, "dispositions": self._dispositions,
+                "reasons": self._reasons, "start": self._start, "end": self._end, "duration": self._duration,
+                "text": self._text, "tabs": self._tabs, "runs": self._run_list, "count": self._count,
+                "runs_title": self._run_list_title, "errors": self._errors}
+
+    @property
+    def inspector(self) -> RunInspector | None:
+        """The inspector of the run picked last (None before any)."""
+        return self._inspector
 
     # -- the filter, as a plain function of the controls --------------------------------------
 
@@ -362,6 +393,10 @@ class RunExplorer(w.VBox, _ErrorArea):
         created = self._runs["created_at"].array.asi8[positions]
         picked = positions[np.argsort(created, kind="stable")[::-1][:_RUN_LIST_SIZE]]
         newest = self._runs[["created_at", "agent_name", "agent_id", "status", "disposition", "id"]].iloc[picked]
+        shown = (f"the {len(picked):,} newest of {len(positions):,} (narrow the filters, or "
+                 "<code>select_run(id)</code>, for the others)" if len(picked) < len(positions)
+                 else f"all {len(picked):,}, newest first")
+        self._run_list_title.value = f"<b>Runs</b>: {shown}; pick one to inspect"
         self._run_list.unobserve(self._on_run_pick, names="value")
         self._run_list.options = [
             (f"{row.created_at:%Y-%m-%d %H:%M}  {row.agent_name if pd.notna(row.agent_name) else row.agent_id}  "
@@ -439,8 +474,19 @@ class RunExplorer(w.VBox, _ErrorArea):
         self._inspector_box.children = [self._inspector]
 
     def select_run(self, run_id: str) -> RunInspector:
-        """Open a run in the inspector (as picking it in the list does)."""
-        self._run_list.value = run_id
+        """Open any run of the frames in the inspector, as picking it in the list does (the list
+        shows only the newest); a run the filters leave out is shown too. ``KeyError`` for an
+        id the frames do not have."""
+        listed = [value for _label, value in self._run_list.options]
+        if run_id in listed:
+            self._run_list.value = run_id  # opens it through _on_run_pick
+        else:
+            in_filtered = run_id in set(self.filtered["id"].astype(object))
+            runs = self.filtered if in_filtered else self._runs
+            calls = self.filtered_tool_calls if in_filtered else self._calls
+            self._inspector = RunInspector(_Frames(runs, calls), run_id, run_ids=listed,
+                                           fetch_trace=self._fetch_trace)
+            self._inspector_box.children = [self._inspector]
         assert self._inspector is not None
         return self._inspector
 
@@ -578,6 +624,15 @@ class DispositionReview(w.VBox, _ErrorArea):
         done = self.store.reviewed(self.reviewer)
         self.position = next((i for i, run_id in enumerate(self._ids) if run_id not in done), len(self._ids))
         self._go(self.position)
+
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """The buttons and fields by name (``correct``, ``wrong``, ``unsure``, ``right``,
+        ``note``, ``back``, ``skip``), what the review shows (``progress``, ``interval``,
+        ``errors``) and its ``inspector``: click and set values here, as a reviewer would."""
+        return {"correct": self._correct, "wrong": self._wrong, "unsure": self._unsure, "right": self._right,
+                "note": self._note, "back": self._back, "skip": self._skip, "progress": self._progress,
+                "interval": self.interval, "errors": self._errors, "inspector": self._inspector}
 
     @property
     def results(self) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import csv
 import math
-from datetime import date
+from datetime import date, datetime, timezone
 
 import matplotlib
 
@@ -35,7 +35,7 @@ class Frames:
 
 @pytest.fixture(scope="module")
 def frames():
-    data = DemoData(runs=1200, agents=3, seed=6)
+    data = DemoData(runs=1200, agents=3, seed=6, end=datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc))
     names = {a["id"]: a["name"] for a in data.agents}
     records = data.records()
     return Frames(runs_frame(records, agent_names=names), tool_calls_frame(records))
@@ -45,32 +45,32 @@ def test_explorer_filters_follow_the_controls(frames):
     explorer = RunExplorer(frames)
     runs = frames.runs
     assert len(explorer.filtered) == len(runs)
-    explorer._agents.value = ("Billing",)
-    explorer._dispositions.value = ("escalated", "resolved")
+    explorer.controls["agents"].value = ("Billing",)
+    explorer.controls["dispositions"].value = ("escalated", "resolved")
     expected = runs[(runs["agent_name"] == "Billing") & runs["disposition"].isin(["escalated", "resolved"])]
     assert sorted(explorer.filtered["id"]) == sorted(expected["id"])
     assert set(explorer.filtered_tool_calls["agent_run_id"].astype(str)) <= set(expected["id"])
     assert len(explorer.filtered_tool_calls) == frames.tool_calls["agent_run_id"].isin(expected["id"]).sum()
-    assert f"<b>{len(expected):,}</b> of {len(runs):,}" in explorer._count.value
-    explorer._text.value = "with the property team"
+    assert f"<b>{len(expected):,}</b> of {len(runs):,}" in explorer.controls["count"].value
+    explorer.controls["text"].value = "with the property team"
     hits = expected[expected["response"].str.contains("with the property team", case=False, na=False)]
     assert len(explorer.filtered) == len(hits) > 0
-    explorer._text.value = ""
-    explorer._duration.value = (2.0, 5.0)
+    explorer.controls["text"].value = ""
+    explorer.controls["duration"].value = (2.0, 5.0)
     seconds = expected["duration_ms"].astype(float) / 1000
     assert len(explorer.filtered) == ((seconds >= 2) & (seconds <= 5)).sum()
     day = expected["created_at"].dt.date.iloc[len(expected) // 2]
-    explorer._duration.value = (explorer._duration.min, explorer._duration.max)
-    explorer._start.value = day
-    explorer._end.value = day
+    explorer.controls["duration"].value = (explorer.controls["duration"].min, explorer.controls["duration"].max)
+    explorer.controls["start"].value = day
+    explorer.controls["end"].value = day
     assert (explorer.filtered["created_at"].dt.date == day).all() and len(explorer.filtered) > 0
 
 
 def test_every_tab_follows_a_filter_change(frames):
     explorer = RunExplorer(frames)
-    explorer._agents.value = ("Billing", "Check-in")
+    explorer.controls["agents"].value = ("Billing", "Check-in")
     for index, name in enumerate(RunExplorer.TABS):
-        explorer._tabs.selected_index = index
+        explorer.controls["tabs"].selected_index = index
         assert name not in explorer._stale
     shown = explorer.filtered
     summary = explorer.rendered["Summary"]
@@ -83,9 +83,9 @@ def test_every_tab_follows_a_filter_change(frames):
     tools_ax = explorer.rendered["Tools"].axes[0]
     assert sum(p.get_width() for p in tools_ax.patches) == len(explorer.filtered_tool_calls)
     # Changing a filter redraws the visible tab now and the others when they are opened.
-    explorer._agents.value = ("Billing",)
+    explorer.controls["agents"].value = ("Billing",)
     assert explorer._stale == set(RunExplorer.TABS) - {RunExplorer.TABS[-1]}
-    explorer._tabs.selected_index = RunExplorer.TABS.index("Cost")
+    explorer.controls["tabs"].selected_index = RunExplorer.TABS.index("Cost")
     cost_ax = explorer.rendered["Cost"].axes[0]
     assert [t.get_text() for t in cost_ax.get_yticklabels()] == ["Billing"]
 
@@ -125,14 +125,14 @@ def test_explorer_takes_what_is_alive_out_of_the_collectors_walk(frames):
 
 def test_choosing_a_run_opens_the_inspector(frames):
     explorer = RunExplorer(frames)
-    explorer._dispositions.value = ("escalated",)
-    run_id = explorer._run_list.options[3][1]
-    explorer._run_list.value = run_id
-    inspector = explorer._inspector
+    explorer.controls["dispositions"].value = ("escalated",)
+    run_id = explorer.controls["runs"].options[3][1]
+    explorer.controls["runs"].value = run_id
+    inspector = explorer.inspector
     assert isinstance(inspector, RunInspector) and inspector.run_id == run_id
-    assert "escalated" in inspector._header.value
-    inspector._on_next_click()
-    assert inspector.run_id == explorer._run_list.options[4][1]
+    assert "escalated" in inspector.controls["header"].value
+    inspector.controls["next"].click()
+    assert inspector.run_id == explorer.controls["runs"].options[4][1]
 
 
 def test_inspector_shows_the_trace_in_order(frames):
@@ -140,13 +140,15 @@ def test_inspector_shows_the_trace_in_order(frames):
     run_id = calls["agent_run_id"].astype(str).value_counts().index[0]
     inspector = RunInspector(frames, run_id)
     mine = calls[calls["agent_run_id"] == run_id].sort_values("step")
-    accordions = inspector._trace.children[1:]
-    assert [a.get_title(0).split(". ", 1)[1].rstrip(" ⚠") for a in accordions] == list(mine["name"].astype(str))
-    first_input = accordions[0].children[0].children[0].children[1].value
+    assert [c["name"] for c in inspector.calls] == list(mine["name"].astype(str))
+    # Numbered as the table numbers them: the title of each call says its step column.
+    assert [c["step"] for c in inspector.calls] == list(mine["step"])
+    assert [c["box"].get_title(0).split(":")[0] for c in inspector.calls] == [f"step {s}" for s in mine["step"]]
+    first_input = inspector.calls[0]["input"].value
     assert "&quot;" in first_input or "{" in first_input  # pretty JSON, escaped
     row = runs.set_index("id").loc[run_id]
-    assert str(row["disposition"]) in inspector._header.value
-    assert inspector._prev.disabled is (inspector.run_ids.index(run_id) == 0)
+    assert str(row["disposition"]) in inspector.controls["header"].value
+    assert inspector.controls["previous"].disabled is (inspector.run_ids.index(run_id) == 0)
 
 
 def test_long_payloads_are_cut_with_a_way_to_see_all(frames):
@@ -154,22 +156,49 @@ def test_long_payloads_are_cut_with_a_way_to_see_all(frames):
     big = {"rows": [{"n": i, "text": "x" * 40} for i in range(200)]}
     calls.at[calls.index[0], "output"] = json.dumps(big)  # JSON text, as fetched
     inspector = RunInspector(Frames(runs, calls), str(calls["agent_run_id"].iloc[0]))
-    box = inspector._trace.children[1].children[0].children[1]  # the output part of step 1
-    view, button = box.children[1], box.children[2]
+    first = inspector.calls[0]
+    view, button = first["output"], first["output_show_all"]
+    assert first["input_show_all"] is None  # a short input has nothing more to show
     assert len(view.value) < 2000 and "…" in view.value
     button.value = True
     assert len(view.value) > 10_000
+
+
+def test_select_run_opens_any_run_and_the_list_says_it_is_cut(frames):
+    explorer = RunExplorer(frames)
+    runs = frames.runs
+    assert len(runs) > 200 and len(explorer.controls["runs"].options) == 200
+    assert "the 200 newest of 1,200" in explorer.controls["runs_title"].value
+    oldest = runs.sort_values("created_at")["id"].iloc[0]
+    assert oldest not in {v for _label, v in explorer.controls["runs"].options}
+    inspector = explorer.select_run(oldest)
+    assert inspector.run_id == oldest and oldest in inspector.controls["header"].value
+    # A run the filters leave out opens too; an id the frames lack is a KeyError.
+    explorer.controls["dispositions"].value = ("escalated",)
+    resolved = runs.loc[runs["disposition"] == "resolved", "id"].iloc[0]
+    assert explorer.select_run(resolved).run_id == resolved
+    assert "all " in explorer.controls["runs_title"].value or "newest of" in explorer.controls["runs_title"].value
+    with pytest.raises(KeyError, match="ar_nope"):
+        explorer.select_run("ar_nope")
+
+
+def test_inspector_show_raises_for_an_unknown_run(frames):
+    inspector = RunInspector(frames)
+    with pytest.raises(KeyError, match="'nope' is not in these frames"):
+        inspector.show("nope")
+    with pytest.raises(KeyError):
+        RunInspector(frames, "nope")
 
 
 def test_review_saves_each_verdict_and_resumes(frames, tmp_path):
     store = tmp_path / "reviews.csv"
     review = DispositionReview(frames, store=str(store), reviewer="ana")
     first, second, third = review._ids[:3]
-    review._correct.click()
-    review._right.value = "handed_off"
-    review._note.value = "guest asked for a person"
-    review._wrong.click()
-    review._unsure.click()
+    review.controls["correct"].click()
+    review.controls["right"].value = "handed_off"
+    review.controls["note"].value = "guest asked for a person"
+    review.controls["wrong"].click()
+    review.controls["unsure"].click()
     rows = list(csv.DictReader(open(store)))
     assert [r["agent_run_id"] for r in rows] == [first, second, third]
     assert [r["verdict"] for r in rows] == ["correct", "wrong", "unsure"]
@@ -185,11 +214,11 @@ def test_review_saves_each_verdict_and_resumes(frames, tmp_path):
 
 def test_errors_in_callbacks_show_in_the_widget(frames, tmp_path):
     review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
-    review._wrong.click()  # no right disposition given
-    assert "Pick or type the right disposition" in review._errors.value
+    review.controls["wrong"].click()  # no right disposition given
+    assert "Pick or type the right disposition" in review.controls["errors"].value
     assert review.position == 0 and review.results.empty
-    review._correct.click()
-    assert review._errors.value == "" and review.position == 1
+    review.controls["correct"].click()
+    assert review.controls["errors"].value == "" and review.position == 1
 
 
 def test_filter_runs_as_a_function(frames):
@@ -213,7 +242,6 @@ def test_review_report(frames, tmp_path):
     store = tmp_path / "reviews.csv"
     ana = DispositionReview(frames, store=str(store), reviewer="ana")
     sample = ana.sample.reset_index(drop=True)
-    verdicts = []
     right_2 = "escalated" if sample.loc[2, "disposition"] != "escalated" else "handed_off"
     right_1 = "spam" if sample.loc[1, "disposition"] != "spam" else "handed_off"
     for i in range(6):
@@ -223,7 +251,6 @@ def test_review_report(frames, tmp_path):
             ana.judge("unsure")
         else:
             ana.judge("correct")
-        verdicts.append(i)
     ben = DispositionReview(frames, store=str(store), reviewer="ben")
     for i in range(4):
         ben.judge("correct" if i != 1 else "wrong", right=right_1)
@@ -243,15 +270,15 @@ def test_review_report(frames, tmp_path):
 def test_review_refuses_wrong_with_the_recorded_disposition_and_confirms_new_ones(frames, tmp_path):
     review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
     recorded = str(review.sample.iloc[0]["disposition"])
-    assert recorded in review._right.options  # "should be" offers the known dispositions
-    review._right.value = recorded.upper()
-    review._wrong.click()
-    assert "is the recorded disposition" in review._errors.value and review.position == 0
-    review._right.value = "refund_needed"  # a typo, or a new disposition
-    review._wrong.click()
-    assert "not a disposition in these runs" in review._errors.value and review.position == 0
-    review._right.value = "refund_needed"
-    review._wrong.click()  # the second click confirms it
+    assert recorded in review.controls["right"].options  # "should be" offers the known dispositions
+    review.controls["right"].value = recorded.upper()
+    review.controls["wrong"].click()
+    assert "is the recorded disposition" in review.controls["errors"].value and review.position == 0
+    review.controls["right"].value = "refund_needed"  # a typo, or a new disposition
+    review.controls["wrong"].click()
+    assert "not a disposition in these runs" in review.controls["errors"].value and review.position == 0
+    review.controls["right"].value = "refund_needed"
+    review.controls["wrong"].click()  # the second click confirms it
     assert review.position == 1 and review.results.iloc[0]["reviewed_disposition"] == "refund_needed"
 
 
