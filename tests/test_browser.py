@@ -6,7 +6,6 @@ apt). docs/screenshot_widgets.py is the same path, and saves the screenshots und
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,4 +34,4 @@ def test_widgets_render_and_respond_in_chromium(tmp_path):
     assert all(size > 20_000 for size in sizes.values()), sizes
     # Clicking the Tokens tab changed what the explorer shows.
     assert (tmp_path / "explorer.png").read_bytes() != (tmp_path / "explorer_tokens_tab.png").read_bytes()
-    assert shutil.which("chromium") or Path("/usr/bin/chromium").exists()
+    assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in sizes)

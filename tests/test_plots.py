@@ -99,14 +99,16 @@ def test_token_bars_split_input_and_output(demo_frames):
     runs, _ = demo_frames
     ax = plot_tokens(runs, by="agent_name")
     sums = runs.groupby("agent_name", observed=True)[["input_tokens", "output_tokens"]].sum()
-    inputs = [p for p in ax.patches if p.get_label() == "input" or p.get_x() == 0]
+    inputs, outputs = (c for c in ax.containers)
+    assert (inputs.get_label(), outputs.get_label()) == ("input", "output")
+    assert all(p.get_x() == 0 for p in inputs.patches)
     by_name = {}
     for label, patch in zip([t.get_text() for t in ax.get_yticklabels()] * 2, ax.patches):
         by_name.setdefault(label, []).append(patch)
     for name, (inp, out) in by_name.items():
         assert inp.get_width() == sums.loc[name, "input_tokens"]
         assert out.get_width() == sums.loc[name, "output_tokens"] and out.get_x() == inp.get_width()
-    assert inputs and ax.get_xlabel() == "tokens"
+    assert len(by_name) == len(sums) and ax.get_xlabel() == "tokens"
     over_time = plot_tokens(runs, freq="D", ax=plt.figure().gca())
     assert len(over_time.collections) == 2 and over_time.get_ylabel() == "tokens"
 
@@ -207,7 +209,9 @@ def test_accessor_delegates_and_checks_the_frame(demo_frames):
     runs, calls = demo_frames
     pd.testing.assert_frame_equal(runs.conduit.summarize(by="agent_name"), summarize(runs, by="agent_name"))
     assert calls.conduit.tool_stats(runs).index[0] == calls["name"].value_counts().index[0]
-    assert runs.conduit.plot_cost() is not None
+    via_accessor = runs.conduit.plot_cost(ax=plt.figure().gca())
+    direct = plot_cost(runs, ax=plt.figure().gca())
+    assert [p.get_width() for p in via_accessor.patches] == [p.get_width() for p in direct.patches] != []
     with pytest.raises(AttributeError, match="works on a tool-calls frame"):
         runs.conduit.tool_stats()
     with pytest.raises(AttributeError, match="needs a runs frame"):
