@@ -300,8 +300,10 @@ def _resolve_agents(wanted: Any, agents: list[dict[str, Any]]) -> list[dict[str,
 class _Fetch:
     def __init__(self, client: ConduitClient, store: RunCache | None, *, since_ms: int | None,
                  until_ms: int | None, statuses: tuple[str, ...], details: bool | int | str,
-                 max_runs: int | None, progress: bool, agent_names: dict[str, str], seed: int = 0) -> None:
+                 max_runs: int | None, progress: bool, agent_names: dict[str, str], seed: int = 0,
+                 refresh: bool = False) -> None:
         self.client = client
+        self.refresh = refresh  # list the whole window and fetch every run's details again
         self.store = store
         self.source = f"{client.base_url}#{client.workspace_id or ''}"
         self.since_ms = since_ms
@@ -373,7 +375,8 @@ class _Fetch:
     def list_agent(self, agent_id: str, bar: Any) -> list[_Candidate]:
         status_key = self.statuses[0] if len(self.statuses) == 1 else ""
         keys = [""] if not status_key else [status_key, ""]
-        intervals = self.store.coverage(self.source, agent_id, keys) if self.store else []
+        # With refresh, nothing counts as listed before: the whole window is listed again.
+        intervals = self.store.coverage(self.source, agent_id, keys) if self.store and not self.refresh else []
         # Runs of the window that were unfinished when last seen: listing goes on past the stop
         # point only as far as the oldest of them that has finished since.
         unfinished = ({c.id: c.created_ms for c in self.store.select(self.source, agent_id, since_ms=self.since_ms,
@@ -467,7 +470,7 @@ class _Fetch:
         """Mark the runs whose stored trace still holds, and those whose trace to fetch."""
         for c in candidates:
             cached = c.cached
-            if cached is None or not cached.detailed:
+            if cached is None or not cached.detailed or self.refresh:  # refresh: stored traces may be stale
                 c.has_trace = False
             elif c.summary is None:  # known only from the cache
                 c.has_trace = cached.finished
@@ -611,6 +614,7 @@ def fetch_runs(
     max_runs: int | None = None,
     cache: RunCache | str | os.PathLike[str] | bool | None = None,
     progress: bool | None = None,
+    refresh: bool = False,
 ) -> RunFrames:
     """Fetch runs (and their tool calls) into DataFrames, through the local cache.
 
@@ -654,6 +658,12 @@ def fetch_runs(
     progress:
         Progress bars (tqdm: widgets in Jupyter, text in a terminal); None means on when
         interactive.
+    refresh:
+        True lists the whole window again and counts no stored trace as current, so runs'
+        full records are fetched again (every run's with ``details=True``; with ``"auto"`` or a
+        number, as many as that allows), replacing what the cache holds: for when Conduit
+        re-labelled finished runs (a changed disposition or reason). Costs the requests of a
+        first fetch; only that window is touched.
 
     Works from a notebook cell (with an event loop running): it uses threads, not asyncio.
     Interrupting it keeps everything fetched so far in the cache; the next call resumes.
@@ -671,6 +681,8 @@ def fetch_runs(
     _check_details(details, seed)
     if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
         raise ValueError(f"max_runs must be a whole number >= 1, or None; got {max_runs!r}")
+    if not isinstance(refresh, bool):
+        raise ValueError(f"refresh must be True or False, got {refresh!r}")
     if progress is not None and not isinstance(progress, bool):
         raise ValueError(f"progress must be True, False or None; got {progress!r}")
     if not (cache is None or isinstance(cache, (bool, str, os.PathLike, RunCache))):
@@ -695,7 +707,7 @@ def fetch_runs(
                      since_ms=None if since_ts is None else int(since_ts.value // 1_000_000),
                      until_ms=None if until_ts is None else int(until_ts.value // 1_000_000),
                      statuses=statuses, details=details, max_runs=max_runs, progress=show,
-                     agent_names=names, seed=seed)
+                     agent_names=names, seed=seed, refresh=refresh)
         job.errors += agent_errors
         job.stats.list_requests += math.ceil(max(len(agent_records), 1) / 100)
         candidates = _list(job, selected, show, max_runs)
@@ -780,6 +792,14 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
     runs["agent_name"] = pd.Categorical(
         runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
     )
+    # The tool calls carry it too, beside agent_id: grouping calls by agent needs no merge.
+    names_of_calls = pd.Categorical(
+        calls["agent_id"].astype(object).map(dict(names)).where(calls["agent_id"].notna(), None)
+    )
+    if "agent_name" in calls:
+        calls["agent_name"] = names_of_calls
+    else:
+        calls.insert(calls.columns.get_loc("agent_id") + 1, "agent_name", names_of_calls)
     traced = runs["id"].astype(object).isin(traced_ids).to_numpy()
     if not traced.all():
         for column in DETAIL_COLUMNS:

@@ -75,3 +75,37 @@ def test_api_status_error_is_the_base_of_the_status_errors(workspace, client):
     with pytest.raises(APIStatusError, match="'Spa'") as unknown:
         fetch_runs("Spa", client=client, cache=False)
     assert isinstance(unknown.value, UnknownAgentError) and isinstance(unknown.value, NotFoundError)
+
+
+def test_tool_calls_carry_the_agent_name(workspace, client):
+    frames = fetch_runs(client=client, since="2026-11-19", cache=False)
+    calls = frames.tool_calls
+    assert list(calls.columns[:4]) == ["agent_run_id", "agent_id", "agent_name", "step"]
+    names = {a["id"]: a["name"] for a in workspace.data.agents}
+    assert (calls["agent_name"].astype(object) == calls["agent_id"].astype(object).map(names)).all()
+    assert calls.groupby("agent_name", observed=True).size().sum() == len(calls) > 0
+
+
+def test_refresh_fetches_a_relabelled_run_again(tmp_path):
+    records = demo.DemoData(runs=120, agents=1, seed=3, end=END).records()
+    agents = demo.DemoData(runs=1, agents=1, seed=3, end=END).agents
+    with demo.serve_records(agents, records) as server, ConduitClient(
+            server.token, base_url=server.base_url, requests_per_minute=60_000) as client:
+        cache = tmp_path / "runs.sqlite"
+        first = fetch_runs(client=client, cache=cache, progress=False)
+        finished = first.runs[first.runs["status"] == "completed"]
+        run_id = finished["id"].iloc[5]
+        before = finished.set_index("id").loc[run_id, "disposition"]
+        relabelled = "handed_off" if before != "handed_off" else "resolved"
+        server.data.runs[server.data.position(run_id)]["disposition"] = relabelled  # Conduit re-labels it
+        stale = fetch_runs(client=client, cache=cache, progress=False)
+        assert stale.runs.set_index("id").loc[run_id, "disposition"] == before  # a finished run is not re-read
+        server.reset_log()
+        fresh = fetch_runs(client=client, cache=cache, progress=False, refresh=True)
+        assert fresh.runs.set_index("id").loc[run_id, "disposition"] == relabelled
+        assert fresh.stats.detail_requests == len(first.runs)
+        again = fetch_runs(client=client, cache=cache, progress=False)  # and the cache now holds it
+        assert again.runs.set_index("id").loc[run_id, "disposition"] == relabelled
+        assert again.stats.detail_requests == 0
+    with pytest.raises(ValueError, match="refresh must be True or False"):
+        fetch_runs(client=client, refresh="yes")
