@@ -155,3 +155,15 @@ def test_share_over_time_shows_how_many_runs_each_bucket_holds(frames):
     assert list(line.get_ydata()) == [*counts.to_numpy(), counts.to_numpy()[-1]]  # steps to the end
     assert "runs per day" in [t.get_text() for t in ax.get_legend().get_texts()][-1]
     assert "greyed" in ax.get_title()
+
+
+def test_a_dollar_in_any_name_does_not_crash_the_report(frames):
+    from types import SimpleNamespace
+
+    from conduit_notebook import errors_frame
+    from conduit_notebook.report import html_report
+
+    runs, calls = frames
+    text = html_report(SimpleNamespace(runs=runs, tool_calls=calls, errors=errors_frame([]), source="test"))
+    assert "Upsell $ offers &amp; late check-out (pay $5)" in text  # the table shows the name as it is
+    assert text.count("data:image/png;base64,") >= 8
