@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import threading
 import time

@@ -425,23 +425,34 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     if largest <= 0:
         largest = 1.0
     char_inches = 0.075  # a character of fontsize "small", with some room
-    # The Axes' width once the tick labels and a legend beside it have taken their room.
+    # The Axes' width once the tick labels and a legend beside it have taken their room (a lone
+    # Axes spans 0.775 of the figure before layout and about 0.95 after).
     figure = ax.get_figure(root=True)
-    ticks = max((len(t.get_text()) for t in ax.get_yticklabels()), default=0) * char_inches * 1.2
-    legend = 1.8 if ax.get_legend() is not None else 0.0
-    axes_inches = max(figure.get_size_inches()[0] * ax.get_position().width - ticks - legend, 1.0)
-    fractions = [len(note) * char_inches / axes_inches for note in notes]
-    reach = 1.0
-    for y, (value, note, color, needed) in enumerate(zip(values, notes, colors, fractions)):
-        share = float(value) / largest if np.isfinite(value) else 0.0
-        if share * 0.95 >= needed:  # fits inside the bar, even when the axis grows below
+    ticks = max((len(t.get_text()) * 0.6 * t.get_fontsize() / 72 for t in ax.get_yticklabels()), default=0.0)
+    legend = 1.6 if ax.get_legend() is not None else 0.0
+    span = figure.get_size_inches()[0] * ax.get_position().width * 0.95 / 0.775
+    axes_inches = max(span - ticks - legend, 1.0)
+    needed = [min(len(note) * char_inches / axes_inches, 0.9) for note in notes]
+    shares = [float(v) / largest if np.isfinite(v) else 0.0 for v in values]
+    reach, inside = 1.03, [True] * len(notes)
+    for _ in range(3):  # a wider axis makes bars shorter: settle which labels fit inside
+        inside = [share / reach * 0.95 >= need for share, need in zip(shares, needed)]
+        wanted = max([1.03] + [share / (1 - need) * 1.02 for share, need, i in zip(shares, needed, inside) if not i])
+        if wanted <= reach:
+            break
+        reach = min(wanted, 3.0)
+    for y, (value, note, color, fits) in enumerate(zip(values, notes, colors, inside)):
+        if fits:
             red, green, blue = to_rgb(color)
             ink = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "#222222"
             ax.text(value, y, note + " ", va="center", ha="right", fontsize="small", color=ink)
         else:
             ax.text(value, y, " " + note, va="center", fontsize="small")
-            reach = max(reach, share + needed * (1 + reach))
-    ax.set_xlim(0, largest * min(reach * 1.03, 3.0))
+    ax.set_xlim(0, largest * reach)
+    # No tick at the very right edge: its label would hang past the figure (constrained layout
+    # does not make room for it).
+    ticks = MaxNLocator(nbins=6).tick_values(0, largest * reach)
+    ax.set_xticks([t for t in ticks if 0 <= t <= largest * reach * 0.96])
     return largest
 
 
@@ -777,7 +788,9 @@ def plot_tool_paths(
         return _nothing(ax, "no tool calls")
     counts = paths.value_counts(sort=False)
     order = sorted(counts[counts > 0].index, key=lambda p: (-counts[p], str(p)))[:top]
-    names = [_literal(_short(str(p))) for p in order][::-1]
+    # Path labels as long as the figure has room for (a third of its width).
+    width = max(24, int(ax.get_figure(root=True).get_size_inches()[0] * 5))
+    names = [_literal(_short(str(p), width)) for p in order][::-1]
     y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
     if runs is None:
         values = counts.reindex(order).to_numpy()[::-1]
