@@ -42,6 +42,11 @@ MIN_PACE_SHARE = 0.05
 #: seen for RECOVERY_QUIET seconds.
 RECOVERY_STEP = 0.02
 RECOVERY_QUIET = 10.0
+#: Requests at the new pace before a further refusal may cut it again.
+JUDGE_REQUESTS = 10
+#: After 3 * RECOVERY_QUIET quiet seconds the ceiling left by refusals rises by this share of the
+#: configured pace per success.
+CEILING_STEP = 0.002
 #: The file holding the shared pace slots, beside the run cache.
 PACE_FILE = "pace.sqlite"
 #: A shared slot further ahead than this (seconds) is stale (a clock jump): it is reset.
@@ -151,6 +156,8 @@ class RateLimiter:
         self.pauses = 0
         self._shared: SharedPace | None = None
         self._key = ""
+        self._ceiling = self.configured_rate  # no higher than this after refusals
+        self._cut_at = -math.inf  # when the pace was last cut
 
     def share(self, shared: SharedPace, key: str) -> None:
         """Take turns from ``shared``'s slot for ``key`` (a workspace), with every process on this
@@ -197,23 +204,32 @@ class RateLimiter:
         return self._clock()
 
     def pause(self, seconds: float, *, sent_at: float | None = None) -> None:
-        """Hold every caller for ``seconds`` from now, and slow the pace: by GENTLE_SLOWDOWN
-        after a quiet spell, by SLOWDOWN_FACTOR when a request sent after the last pause ended
-        is refused within RECOVERY_QUIET seconds of it (the limit really is lower than
-        configured). A refused request sent before the last pause began (``sent_at``, from
-        :meth:`now`) carries the same signal as that pause: it is waited out, the pace stays.
-        After a first refusal there is no burst any more: the server's window is tight."""
+        """Hold every caller for ``seconds`` from now, and adjust the pace.
+
+        The first refusal while a burst is allowed is put down to the burst: the burst goes,
+        the pace stays. After that a refusal following a quiet spell slows the pace by
+        GENTLE_SLOWDOWN, and one within RECOVERY_QUIET seconds of the last pause (the limit
+        really is lower than configured) by SLOWDOWN_FACTOR; the pace then never climbs back
+        above GENTLE_SLOWDOWN times the pace that was refused (a ceiling that itself creeps up
+        after long quiet spells). A refused request sent before the last pause began
+        (``sent_at``, from :meth:`now`) carries the same signal as that pause: it is waited
+        out and changes nothing else."""
         with self._lock:
             now = self._clock()
             until = now + max(0.0, seconds)
             # Requests already on the wire when the first 429 came meet 429s too: they are
             # the same signal, so the pace is cut once per pause, not once per refusal.
             stale = sent_at is not None and sent_at < self._last_pause
-            if now >= self._paused_until and not stale:
+            # A cut is judged on what follows it: no second cut before JUDGE_REQUESTS requests
+            # could have gone at the new pace (a full window refuses a few in a row).
+            judged = now - self._cut_at >= JUDGE_REQUESTS / self.rate
+            if now >= self._paused_until and not stale and self.burst == 1 and judged:
                 recent = (self.pauses > 0 and now - self._paused_until < RECOVERY_QUIET
                           and (sent_at is None or sent_at >= self._paused_until))
                 factor = SLOWDOWN_FACTOR if recent else GENTLE_SLOWDOWN
+                self._ceiling = min(self._ceiling, self.rate * GENTLE_SLOWDOWN)
                 self.rate = max(self.configured_rate * MIN_PACE_SHARE, self.rate * factor)
+                self._cut_at = now
             self.burst = 1
             self._paused_until = max(self._paused_until, until)
             # No burst straight after the pause: the server's window is still full.
@@ -225,14 +241,17 @@ class RateLimiter:
             self.pauses += 1
 
     def record_success(self) -> None:
-        """Let the pace recover towards the configured one after a quiet spell."""
+        """Let the pace recover after a quiet spell: up to the ceiling the last refusals left,
+        and the ceiling itself towards the configured pace after long quiet spells."""
         if self.rate >= self.configured_rate:
             return
         with self._lock:
-            if self._clock() - self._last_pause >= RECOVERY_QUIET:
-                self.rate = min(
-                    self.configured_rate, self.rate + self.configured_rate * RECOVERY_STEP
-                )
+            quiet = self._clock() - self._last_pause
+            if quiet >= 3 * RECOVERY_QUIET:
+                self._ceiling = min(self.configured_rate, self._ceiling + self.configured_rate * CEILING_STEP)
+            if quiet >= RECOVERY_QUIET:
+                self.rate = min(self._ceiling, max(self.rate, min(
+                    self._ceiling, self.rate + self.configured_rate * RECOVERY_STEP)))
 
     def __repr__(self) -> str:
         return (

@@ -104,37 +104,62 @@ def test_pause_holds_everyone_and_slows_then_recovers():
     limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
     limiter.acquire()
     limiter.pause(5.0)
-    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)  # one 429: gently
+    # The first refusal with a burst allowed is put down to the burst: it goes, the pace stays.
+    assert limiter.requests_per_minute == pytest.approx(118) and limiter.burst == 1
     waited = limiter.acquire()
     assert waited >= 5.0
+    clock.now += RECOVERY_QUIET
+    limiter.pause(1.0)  # a refusal after a quiet spell: gently
+    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)
     limiter.record_success()
     assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)  # no recovery right after
-    clock.now += RECOVERY_QUIET
-    for _ in range(200):
+    clock.now += 3 * RECOVERY_QUIET + 1
+    for _ in range(1000):
         limiter.record_success()
     assert limiter.requests_per_minute == pytest.approx(118)
 
 
 def test_pause_floor():
-    limiter = RateLimiter(120)
+    clock = FakeClock()
+    limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
     for _ in range(50):
         limiter.pause(0)
+        clock.now += 5.0  # refusals keep coming, each after the last cut could be judged
     assert limiter.requests_per_minute == pytest.approx(118 * 0.05)
+
+
+def test_a_cut_is_judged_before_the_next():
+    clock = FakeClock()
+    limiter = RateLimiter(600, burst=1, clock=clock, sleep=clock.sleep)
+    limiter.pause(0.01)  # cut once: 540 a minute
+    for _ in range(5):  # a full window refuses a few in a row: one episode
+        clock.now += 0.05
+        limiter.pause(0.01)
+    assert limiter.requests_per_minute == pytest.approx(600 * GENTLE_SLOWDOWN)
+    clock.now += 10 / (600 * GENTLE_SLOWDOWN / 60)  # ten requests at the new pace, then refused
+    limiter.pause(0.01)
+    assert limiter.requests_per_minute == pytest.approx(600 * GENTLE_SLOWDOWN * SLOWDOWN_FACTOR)
 
 
 def test_refusals_during_a_pause_slow_the_pace_once():
     clock = FakeClock()
-    limiter = RateLimiter(120, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(120, burst=1, clock=clock, sleep=clock.sleep)
     for _ in range(4):  # four requests in flight all come back 429
         limiter.pause(2.0)
-    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN)
+    assert limiter.requests_per_minute == pytest.approx(120 * GENTLE_SLOWDOWN)
     assert limiter.pauses == 4
-    clock.now += 2.5
-    limiter.pause(2.0)  # a new refusal soon after the pause: the limit really is lower
-    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN * SLOWDOWN_FACTOR)
+    clock.now += 6.0  # ten requests at the new pace later, and soon after the pause:
+    limiter.pause(2.0)  # the limit really is lower
+    assert limiter.requests_per_minute == pytest.approx(120 * GENTLE_SLOWDOWN * SLOWDOWN_FACTOR)
+    sent = limiter.now() - 0.1
     clock.now += 2.0 + RECOVERY_QUIET
-    limiter.pause(1.0)  # a lone refusal after a quiet spell: gently again
-    assert limiter.requests_per_minute == pytest.approx(118 * GENTLE_SLOWDOWN ** 2 * SLOWDOWN_FACTOR)
+    limiter.pause(1.0, sent_at=sent)  # sent before the last pause began: the same signal
+    assert limiter.requests_per_minute == pytest.approx(120 * GENTLE_SLOWDOWN * SLOWDOWN_FACTOR)
+    # Recovery stops below the pace that was refused (the ceiling), until a long quiet spell.
+    clock.now += 1.0 + RECOVERY_QUIET
+    for _ in range(200):
+        limiter.record_success()
+    assert limiter.requests_per_minute == pytest.approx(120 * GENTLE_SLOWDOWN ** 2)
 
 
 def test_limiter_is_shared_by_threads():
