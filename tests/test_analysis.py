@@ -83,6 +83,26 @@ def test_summarize_matches_pandas_on_demo_data():
         assert row["total_cost"] == pytest.approx(runs.loc[mine, "total_cost"].sum())
 
 
+@pytest.mark.parametrize("groups", [1, 7, 100_000])  # one group, a few, more than 16-bit codes hold
+def test_summarize_quantiles_match_pandas_for_any_number_of_groups(groups):
+    rng = np.random.default_rng(groups)
+    n = 60_000
+    runs = pd.DataFrame({
+        "key": pd.Categorical(rng.integers(0, groups, n)),
+        "status": pd.Categorical(rng.choice(["completed", "failed", "running"], n)),
+        "duration_ms": pd.array(np.where(rng.random(n) < 0.1, None, rng.integers(1, 5000, n)), dtype="Int64"),
+        "input_tokens": pd.array(rng.integers(0, 100, n), dtype="Int64"),
+        "output_tokens": pd.array(rng.integers(0, 100, n), dtype="Int64"),
+        "total_tokens": pd.array(rng.integers(0, 200, n), dtype="Int64"),
+        "total_cost": rng.random(n),
+    })
+    table = summarize(runs, by="key")
+    seconds = runs["duration_ms"].astype("float64") / 1000
+    for q in (0.5, 0.9, 0.99):
+        expected = seconds.groupby(runs["key"], observed=True).quantile(q)
+        np.testing.assert_allclose(table[f"p{round(q * 100)}_duration_s"].to_numpy(), expected.to_numpy(), rtol=1e-9)
+
+
 def test_cost_per_resolved_run(runs):
     table = cost_breakdown(runs, by="agent_name")
     assert list(table.index) == ["Beta", "Alpha"]  # most expensive first

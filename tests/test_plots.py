@@ -142,6 +142,10 @@ def test_duration_marks_and_ecdf(demo_frames):
     assert len(steps) == runs["agent_name"].nunique()
     first = steps[0]
     assert first.get_ydata()[-1] == 1.0 and np.all(np.diff(first.get_xdata()) >= 0)
+    # One vertex per distinct duration, at the share of the group's runs up to it.
+    group = seconds[runs.loc[seconds.index, "agent_name"] == first.get_label().split(" (")[0]]
+    assert list(first.get_xdata()) == sorted(group.unique())
+    assert first.get_ydata() == pytest.approx([(group <= x).mean() for x in first.get_xdata()])
     assert ecdf.get_ylabel() == "share of runs"
 
 
