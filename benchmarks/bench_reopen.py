@@ -7,7 +7,9 @@ Baselines, measured in the same process, interleaved:
 - Parquet -> pandas: the very same two tables (runs, tool calls with ``input``/``output`` as
   JSON text) written as two Parquet files and read back with ``pandas.read_parquet``;
 - ``json.loads`` of the same records as one JSON document (the parse alone, no DataFrame),
-  with the garbage collector paused (the strongest form of that baseline).
+  with the garbage collector paused;
+- ``orjson.loads`` of the same document, GC paused: the fastest JSON parse in Python, the
+  strongest form of that baseline.
 
 Targets (issue 12): the cache within 2x of Parquet -> pandas, at least 4x faster than json.loads.
 Peak memory: a fresh process that only reopens the cache, its peak RSS (VmHWM), against a fresh
@@ -25,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import orjson
 import pandas as pd
 
 from _common import best_of, machine
@@ -98,16 +101,25 @@ def main() -> None:
             finally:
                 gc.enable()
 
-        ours, pq, js = [], [], []
+        def parse_orjson():
+            gc.disable()
+            try:
+                return len(orjson.loads(document))
+            finally:
+                gc.enable()
+
+        ours, pq, js, oj = [], [], [], []
         for _ in range(args.repeat):  # interleaved: drift hits every contender alike
             ours.append(best_of(reopen, 1)[0])
             pq.append(best_of(parquet, 1)[0])
             js.append(best_of(parse, 1)[0])
+            oj.append(best_of(parse_orjson, 1)[0])
         result = reopen()
         assert result == (args.runs, n_calls) and parquet() == result
         base = peak_mb(path, args.runs, reopen=False)
         peak = peak_mb(path, args.runs, reopen=True)
     print(f"json.loads of the records (GC paused): {min(js):.3f} s (runs: {', '.join(f'{t:.3f}' for t in js)})")
+    print(f"orjson.loads of the records (GC paused): {min(oj):.3f} s (runs: {', '.join(f'{t:.3f}' for t in oj)})")
     print(f"Parquet -> pandas, same tables:        {min(pq):.3f} s (runs: {', '.join(f'{t:.3f}' for t in pq)})")
     print(f"cache -> runs + tool_calls:            {min(ours):.3f} s (runs: {', '.join(f'{t:.3f}' for t in ours)}; "
           f"{args.runs:,} runs, {n_calls:,} tool calls)")
@@ -115,6 +127,8 @@ def main() -> None:
     ratios_js = [j / o for o, j in zip(ours, js)]
     print(f"cache / Parquet: {min(ratios_pq):.2f}-{max(ratios_pq):.2f}x the time (target <= 2x)")
     print(f"json.loads / cache: {min(ratios_js):.1f}-{max(ratios_js):.1f}x faster (target >= 4x)")
+    ratios_oj = [j / o for o, j in zip(ours, oj)]
+    print(f"orjson.loads / cache: {min(ratios_oj):.1f}-{max(ratios_oj):.1f}x faster")
     print(f"peak RSS of a process reopening the cache: {peak['VmHWM']} MB (held after: {peak['VmRSS']} MB; "
           f"imports alone: {base['VmHWM']} MB; target <= 350 MB)")
 

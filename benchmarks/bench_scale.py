@@ -27,7 +27,7 @@ from _common import machine
 
 SOURCE = "http://scale#"
 BASE = 100_000
-CHUNK = 10_000
+CHUNK = 25_000
 ROOT = Path(__file__).resolve().parents[1]
 
 MEASURE = """
