@@ -290,9 +290,8 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
         require_columns(calls, ["agent_run_id", "name"], f"compare_tools (calls_{name})")
         if runs is not None:
             require_columns(runs, ["id"], f"compare_tools (runs_{name})")
-        pairs = pd.DataFrame({"r": _text(calls["agent_run_id"]), "t": _text(calls["name"])}).dropna()
-        total = len(runs) if runs is not None else pairs["r"].nunique()
-        sides.append((pairs.drop_duplicates()["t"].value_counts(), pairs["t"].value_counts(), total))
+        using, calls_per_tool, seen = _tool_usage(calls)
+        sides.append((using, calls_per_tool, len(runs) if runs is not None else seen))
     tools = sorted(set(sides[0][0].index) | set(sides[1][0].index), key=str)
     for tool in tools:
         (ua, ca, na), (ub, cb, nb) = [(int(s[0].get(tool, 0)), int(s[1].get(tool, 0)), s[2]) for s in sides]
@@ -304,6 +303,27 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
                                               columns=["runs_using_a", "runs_using_b", "calls_per_run_a",
                                                        "calls_per_run_b"]))
     return table.sort_values(["p_value"], kind="stable", na_position="last")
+
+
+def _codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Category codes (int64, -1 for missing) and the categories, without copying strings."""
+    series = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+    return series.cat.codes.to_numpy().astype(np.int64), series.cat.categories
+
+
+def _tool_usage(calls: pd.DataFrame) -> tuple[pd.Series, pd.Series, int]:
+    """Per tool name: the runs using it and its calls; and the number of runs seen."""
+    rcode, _ = _codes(calls["agent_run_id"])
+    ncode, names = _codes(calls["name"])
+    ok = (rcode >= 0) & (ncode >= 0)
+    rcode, ncode = rcode[ok], ncode[ok]
+    k = max(len(names), 1)
+    pairs = pd.unique(rcode * k + ncode)  # hashing: numpy 2.4's np.unique is slow here
+    index = pd.Index(names.astype(str), name="tool")
+    using = pd.Series(np.bincount(pairs % k, minlength=len(names)), index=index)
+    count = pd.Series(np.bincount(ncode, minlength=len(names)), index=index)
+    seen = int(np.count_nonzero(np.bincount(rcode))) if len(rcode) else 0
+    return using[count > 0], count[count > 0], seen
 
 
 # -- tool sequences ------------------------------------------------------------------------------
@@ -325,7 +345,8 @@ def _sequences(tool_calls: pd.DataFrame) -> tuple[pd.Index, np.ndarray, np.ndarr
     keep = rcode >= 0
     rcode, ncode, step = rcode[keep], ncode[keep], step[keep]
     change = np.flatnonzero(rcode[1:] != rcode[:-1]) + 1
-    ordered = (len(change) + 1 == len(np.unique(rcode)) if len(rcode) else True)
+    # Each run's calls together (as frames hold them) iff there is one stretch per run seen.
+    ordered = (len(change) + 1 == np.count_nonzero(np.bincount(rcode)) if len(rcode) else True)
     if ordered and len(rcode):
         inside = np.ones(len(rcode) - 1, dtype=bool)
         inside[change - 1] = False
@@ -354,10 +375,14 @@ def _path_codes(starts: np.ndarray, ncode: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _run_positions(run_ids: pd.Index, runs: pd.DataFrame) -> np.ndarray:
-    """For each run id of the calls, its row in ``runs`` (-1: not there), by Arrow's hash lookup."""
-    found = pc.index_in(pa.array(np.asarray(run_ids.astype(str), dtype=object), type=pa.string()),
-                        value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object), type=pa.string()))
-    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    """For each of ``run_ids`` (distinct), its row in ``runs`` (-1: not there): Arrow's hash
+    lookup of the runs' ids among ``run_ids`` (no Python strings)."""
+    found = pc.index_in(pa.array(runs["id"].astype(str).array), value_set=pa.array(run_ids.astype(str).array))
+    found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    rows = np.flatnonzero(found >= 0)
+    positions = np.full(len(run_ids), -1, dtype=np.int64)
+    positions[found[rows]] = rows
+    return positions
 
 
 def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Series:
@@ -369,7 +394,7 @@ def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
     labels = [" > ".join(names[c] for c in ncode[starts[s]:ends[s]]) for s in first]
     if runs is None:
         return pd.Series(pd.Categorical.from_codes(codes, categories=labels),
-                         index=pd.Index(np.asarray(run_ids.astype(str))[seg_run], name="agent_run_id"), name="path")
+                         index=run_ids.take(seg_run).rename("agent_run_id"), name="path")
     require_columns(runs, ["id"], "run_paths")
     row = _run_positions(run_ids, runs)[seg_run]
     per_run = np.full(len(runs), len(labels), dtype=np.int64)
@@ -424,7 +449,7 @@ def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd
     """Which tool follows which: a table of counts from each tool (and ``"(start)"``, a run's
     first call) to the next (and ``"(end)"``, its last). ``normalize=True``: shares of each row."""
     _, _, starts, ncode, names = _sequences(tool_calls)
-    used = sorted(set(ncode.tolist()), key=lambda c: names[c])
+    used = sorted(np.flatnonzero(np.bincount(ncode, minlength=len(names))).tolist(), key=lambda c: names[c])
     k = len(names)
     start, end = k, k + 1
     is_start = np.zeros(len(ncode), dtype=bool)
@@ -446,20 +471,45 @@ def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd
 
 # -- repeated calls ------------------------------------------------------------------------------
 
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical_json(value: Any) -> str:
-    """One text per JSON value, whatever its key order: a string is parsed first (tool-call
-    input may be stored as JSON text); text that is not JSON counts as a JSON string."""
+    """One text per JSON value, whatever its key order (``json.dumps`` with sorted keys and
+    compact separators): a string is parsed first (tool-call input may be stored as JSON
+    text); text that is not JSON counts as a JSON string."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
             pass
-    elif value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         value = None
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODE(value)
     except (TypeError, ValueError):
-        return json.dumps(str(value))
+        return _ENCODE(str(value))
+
+
+def _canonical_ids(values: list[Any]) -> tuple[np.ndarray, list[str]]:
+    """An integer per value, equal for equal canonical JSON, and the canonical texts. Values
+    with the same repr (same structure, order and types) are canonicalised once."""
+    by_repr: dict[tuple[bool, str], int] = {}
+    by_text: dict[str, int] = {}
+    texts: list[str] = []
+    ids = np.empty(len(values), dtype=np.int64)
+    for k, value in enumerate(values):
+        key = (True, value) if isinstance(value, str) else (False, repr(value))
+        found = by_repr.get(key)
+        if found is None:
+            text = canonical_json(value)
+            found = by_text.get(text)
+            if found is None:
+                found = by_text[text] = len(texts)
+                texts.append(text)
+            by_repr[key] = found
+        ids[k] = found
+    return ids, texts
 
 
 def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -468,34 +518,43 @@ def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -
     ``agent_run_id``, ``agent_id``, ``name``, ``times``, ``input`` (canonical JSON) and, given
     ``runs``, the run's ``agent_name`` and ``total_cost``. Most repeated first."""
     require_columns(tool_calls, ["agent_run_id", "name", "input"], "repeated_calls")
-    run, name = tool_calls["agent_run_id"].astype("category"), tool_calls["name"].astype("category")
-    rcode = run.cat.codes.to_numpy().astype(np.int64)
-    ncode = name.cat.codes.to_numpy().astype(np.int64)
-    pair = rcode * (len(name.cat.categories) + 1) + ncode
-    _, inverse, counts = np.unique(pair, return_inverse=True, return_counts=True)
+    rcode, run_ids = _codes(tool_calls["agent_run_id"])
+    ncode, names = _codes(tool_calls["name"])
     # Only a tool called twice in a run can repeat: canonicalise just those inputs.
-    candidates = np.flatnonzero((counts[inverse.ravel()] > 1) & (rcode >= 0) & (ncode >= 0))
-    inputs = tool_calls["input"].to_numpy(dtype=object)[candidates] if len(candidates) else []
-    frame = pd.DataFrame({"r": rcode[candidates], "t": ncode[candidates],
-                          "input": [canonical_json(v) for v in inputs]})
-    times = frame.groupby(["r", "t", "input"], sort=False).size().rename("times").reset_index()
-    times = times[times["times"] > 1]
-    agent = (tool_calls["agent_id"].astype(object).to_numpy() if "agent_id" in tool_calls
-             else np.full(len(tool_calls), None, dtype=object))
-    first_of_run = pd.Series(np.arange(len(rcode))).groupby(rcode).first()
+    pair, _ = pd.factorize(rcode * (len(names) + 1) + ncode)
+    candidates = np.flatnonzero((np.bincount(pair)[pair] > 1) & (rcode >= 0) & (ncode >= 0))
+    ids, texts = _canonical_ids(tool_calls["input"].take(candidates).tolist())
+    key = (rcode[candidates] * (len(names) + 1) + ncode[candidates]) * max(len(texts), 1) + ids
+    group, _ = pd.factorize(key)
+    times = np.bincount(group)
+    first = np.full(len(times), len(tool_calls), dtype=np.int64)
+    np.minimum.at(first, group, candidates)
+    keep = np.flatnonzero(times > 1)
+    first = first[keep]
+    order = np.argsort(first, kind="stable")  # in the calls' order before the final sort
+    keep, first = keep[order], first[order]
+    at = np.searchsorted(candidates, first)
+    grouped = pd.DataFrame({"r": rcode[first], "t": ncode[first], "size": times[keep], "min": first,
+                            "input": [texts[i] for i in ids[at]]})
+    agent = (tool_calls["agent_id"].take(grouped["min"].to_numpy()).astype(object).to_numpy()
+             if "agent_id" in tool_calls else np.full(len(grouped), None, dtype=object))
     out = pd.DataFrame({
-        "agent_run_id": np.asarray(run.cat.categories.astype(str), dtype=object)[times["r"].to_numpy()],
-        "agent_id": agent[first_of_run.reindex(times["r"]).to_numpy()] if len(times) else [],
-        "name": np.asarray(name.cat.categories.astype(str), dtype=object)[times["t"].to_numpy()],
-        "times": times["times"].to_numpy(dtype=np.int64), "input": times["input"].to_numpy(dtype=object)})
+        "agent_run_id": run_ids.take(grouped["r"].to_numpy()).astype(str).to_numpy(dtype=object),
+        "agent_id": agent,
+        "name": names.take(grouped["t"].to_numpy()).astype(str).to_numpy(dtype=object),
+        "times": grouped["size"].to_numpy(dtype=np.int64), "input": grouped["input"].to_numpy(dtype=object)})
     if runs is not None:
         require_columns(runs, ["id", "total_cost"], "repeated_calls")
-        lookup = runs.set_index(runs["id"].astype(str))
-        lookup = lookup[~lookup.index.duplicated()]
-        matched = lookup.reindex(out["agent_run_id"])
+        codes, unique = pd.factorize(out["agent_run_id"])  # a run may repeat several tools
+        row = _run_positions(pd.Index(unique, dtype=object), runs)[codes] if len(out) else np.zeros(0, dtype=np.int64)
+        found = row >= 0
         if "agent_name" in runs:
-            out["agent_name"] = matched["agent_name"].astype(object).to_numpy()
-        out["total_cost"] = matched["total_cost"].to_numpy(dtype=float, na_value=np.nan)
+            name = np.full(len(out), None, dtype=object)
+            name[found] = runs["agent_name"].take(row[found]).astype(object).to_numpy()
+            out["agent_name"] = name
+        cost = np.full(len(out), np.nan)
+        cost[found] = _float(runs["total_cost"].take(row[found]))
+        out["total_cost"] = cost
     return out.sort_values(["times", "agent_run_id", "name"], ascending=[False, True, True],
                            kind="stable").reset_index(drop=True)
 
@@ -507,22 +566,32 @@ def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     ``runs`` when given (by ``agent_name``), else out of the runs seen in the calls (by
     ``agent_id``). Pass ``repeats`` (from :func:`repeated_calls`) to skip recomputing them."""
     repeats = repeated_calls(tool_calls) if repeats is None else repeats
-    with_repeat = set(repeats["agent_run_id"].astype(str))
+    repeating = pa.array(pd.unique(repeats["agent_run_id"].astype(str)), type=pa.string())
     if runs is not None:
         require_columns(runs, ["id", "agent_id"], "repeat_rates")
         key = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
-        frame = pd.DataFrame({"agent": runs[key].astype(object).to_numpy(), "id": runs["id"].astype(str).to_numpy()})
+        agent, agents = _codes(runs[key])
+        ids = runs["id"]
     else:
         key = "agent_id"
-        frame = pd.DataFrame({"agent": _text(tool_calls["agent_id"]), "id": _text(tool_calls["agent_run_id"])})
-        frame = frame.drop_duplicates("id")
-    frame["repeat"] = frame["id"].isin(with_repeat)
-    grouped = frame.groupby("agent", dropna=False)["repeat"]
-    table = pd.DataFrame({"runs": grouped.size(), "runs_with_repeat": grouped.sum().astype(np.int64)})
+        require_columns(tool_calls, ["agent_id"], "repeat_rates")
+        rcode, run_ids = _codes(tool_calls["agent_run_id"])
+        code, agents = _codes(tool_calls["agent_id"])
+        first = np.full(len(run_ids), -1, dtype=np.int64)
+        first[rcode[::-1]] = np.arange(len(rcode))[::-1]  # each run's first call
+        seen = np.flatnonzero(first >= 0)
+        agent, ids = code[first[seen]], pd.Series(run_ids.take(seen))
+    has = pc.is_in(pa.array(ids.astype(str).array), value_set=repeating).to_numpy(zero_copy_only=False)
+    labels = [*agents.astype(object), None]
+    agent = np.where(agent < 0, len(labels) - 1, agent)
+    total = np.bincount(agent, minlength=len(labels))
+    with_repeat = np.bincount(agent[has], minlength=len(labels))
+    keep = total > 0
+    table = pd.DataFrame({"runs": total[keep], "runs_with_repeat": with_repeat[keep]},
+                         index=pd.Index([label for label, k in zip(labels, keep) if k], name=key))
     table["share"] = table["runs_with_repeat"] / table["runs"]
     bounds = [wilson_interval(int(k), int(n)) for k, n in zip(table["runs_with_repeat"], table["runs"])]
     table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
-    table.index.name = key
     return table.sort_values("share", ascending=False, kind="stable")
 
 
@@ -549,7 +618,7 @@ def _threads(runs: pd.DataFrame, key: str, what: str) -> pd.DataFrame:
     agent = runs["agent_id"].astype("category").cat.codes.to_numpy().astype(np.int64)[rows]
     disposition = runs["disposition"].astype(object).to_numpy()[rows]
     has = pd.notna(disposition)
-    pairs = np.unique(group * (int(agent.max(initial=0)) + 2) + agent + 1) if n else np.zeros(0, dtype=np.int64)
+    pairs = pd.unique(group * (int(agent.max(initial=0)) + 2) + agent + 1) if n else np.zeros(0, dtype=np.int64)
     last = pd.Series(np.flatnonzero(has)).groupby(group[has]).last().reindex(np.arange(n))
     final = np.where(last.notna(), disposition[last.fillna(0).astype(np.int64).to_numpy()], None)
     with_cost = np.bincount(group[~np.isnan(cost)], minlength=n)
@@ -564,6 +633,7 @@ def _threads(runs: pd.DataFrame, key: str, what: str) -> pd.DataFrame:
                                                                         minlength=n), np.nan), dtype="Int64"),
         "escalated": np.bincount(group[disposition == "escalated"], minlength=n) > 0,
         "final_disposition": pd.Categorical(final),
+        "_first": rows[starts],  # the row of each thread's first run, for the callers' extra columns
     }, index=pd.Index(np.asarray(keys.cat.categories.astype(str), dtype=object)[c[starts]] if n else [], name=key))
     return table.sort_values(["total_cost", "runs"], ascending=False, kind="stable", na_position="last")
 
@@ -578,12 +648,9 @@ def conversations(runs: pd.DataFrame) -> pd.DataFrame:
     >>> threads["final_disposition"].eq("escalated").mean()    # threads ending with a person
     """
     table = _threads(runs, "conversation_id", "conversations")
-    if "contact_id" in runs and len(table):
-        first = (runs[["conversation_id", "contact_id", "created_at"]].dropna(subset=["conversation_id"])
-                 .sort_values("created_at", kind="stable").drop_duplicates("conversation_id"))
-        contact = pd.Series(first["contact_id"].astype(object).to_numpy(),
-                            index=first["conversation_id"].astype(str).to_numpy())
-        table.insert(0, "contact_id", contact.reindex(table.index).to_numpy())
+    first = table.pop("_first").to_numpy()
+    if "contact_id" in runs:
+        table.insert(0, "contact_id", runs["contact_id"].astype(object).to_numpy()[first])
     return table
 
 
@@ -591,10 +658,15 @@ def contacts(runs: pd.DataFrame) -> pd.DataFrame:
     """The same as :func:`conversations` per ``contact_id``, with the number of
     ``conversations`` each contact had. Most expensive first."""
     table = _threads(runs, "contact_id", "contacts")
-    if "conversation_id" in runs and len(table):
-        pairs = runs[["contact_id", "conversation_id"]].dropna().astype(str).drop_duplicates()
-        table.insert(0, "conversations", pairs["contact_id"].value_counts().reindex(table.index, fill_value=0)
-                     .to_numpy(dtype=np.int64))
+    first = table.pop("_first").to_numpy()
+    if "conversation_id" in runs:
+        contact, _ = _codes(runs["contact_id"])
+        thread, threads = _codes(runs["conversation_id"])
+        ok = (contact >= 0) & (thread >= 0)
+        pairs = pd.unique(contact[ok] * (len(threads) + 1) + thread[ok])
+        per_contact = np.bincount(pairs // (len(threads) + 1), minlength=int(contact.max(initial=-1)) + 1)
+        table.insert(0, "conversations", per_contact[contact[first]].astype(np.int64) if len(first) else
+                     np.zeros(0, dtype=np.int64))
     return table
 
 

@@ -791,21 +791,29 @@ def plot_tool_paths(
     paths = run_paths(tool_calls, runs)
     if not len(paths):
         return _nothing(ax, "no tool calls")
-    counts = paths.value_counts(sort=False)
-    order = sorted(counts[counts > 0].index, key=lambda p: (-counts[p], str(p)))[:top]
+    codes = paths.cat.codes.to_numpy().astype(np.int64)
+    counts = np.bincount(codes, minlength=len(paths.cat.categories))
+    labels = [str(p) for p in paths.cat.categories]
+    order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
     # Path labels as long as the figure has room for (a third of its width).
     width = max(24, int(ax.get_figure(root=True).get_size_inches()[0] * 5))
-    names = [_literal(_short(str(p), width)) for p in order][::-1]
+    names = [_literal(_short(labels[k], width)) for k in order][::-1]
     y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
     if runs is None:
-        values = counts.reindex(order).to_numpy()[::-1]
+        values = counts[order][::-1]
         ax.barh(y, values, **{"color": "#4c78a8", **kwargs})
         ends = values
         notes = [""] * len(order)
         end_colors = ["#4c78a8"] * len(order)
     else:
-        disposition = runs["disposition"].astype(object).fillna("(no disposition)")
-        table = (pd.crosstab(paths.astype(object), disposition).reindex(index=order, fill_value=0).iloc[::-1])
+        # Runs per path and disposition from the codes (a crosstab of a million strings is slow).
+        disposition = runs["disposition"].astype("category")
+        dcode = disposition.cat.codes.to_numpy().astype(np.int64)
+        kinds = [str(d) for d in disposition.cat.categories] + ["(no disposition)"]
+        dcode = np.where(dcode < 0, len(kinds) - 1, dcode)
+        mix = np.bincount(codes * len(kinds) + dcode, minlength=len(labels) * len(kinds)).reshape(-1, len(kinds))
+        table = pd.DataFrame(mix[order[::-1]], columns=kinds)
+        table = table.loc[:, table.sum() > 0]
         parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
             c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
         parts += ["(no disposition)"] if "(no disposition)" in table else []
