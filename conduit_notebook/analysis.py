@@ -262,16 +262,20 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     ``share_of_runs`` is then out of all of ``runs``, else out of the runs seen in the calls.
     Sorted by calls, most first.
 
-    When only some of ``runs`` carry their trace (``trace_weight`` missing for the others, as
-    after ``fetch_runs(details="auto")`` on a busy workspace), every number is an estimate for
-    all of ``runs``: see :func:`tool_stats_estimated`. With every trace present the table is
-    exactly the counts.
+    Given ``runs``, only the calls of those runs count (filter the runs, and the tool numbers
+    follow).
+
+    When the traces are a sample (``trace_weight`` other than 1 or missing for some of
+    ``runs``, as after ``fetch_runs(details="auto")`` on a busy workspace), every number is an
+    estimate for all of ``runs`` from the stored weights, with 95% intervals: see
+    :func:`tool_stats_estimated` for the method and when not to trust it. With every trace
+    present (all weights 1, or no ``trace_weight``) the table is exactly the counts.
 
     >>> tool_stats(frames.tool_calls, frames.runs)
     """
     if runs is not None and "trace_weight" in runs:
-        weight = runs["trace_weight"]
-        if weight.isna().any() and weight.notna().any():
+        weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+        if (weight > 0).any() and not (weight == 1).all():
             return tool_stats_estimated(tool_calls, runs)
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     names = tool_calls["name"].astype("category")
@@ -293,8 +297,13 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
         n_runs = int(used.sum())
         run_code = np.where(codes < 0, -1, renumber[np.maximum(codes, 0)])
     ok = (tool_code >= 0) & (run_code >= 0)
+    if runs is not None and not ok[tool_code >= 0].all():
+        # Calls of runs outside ``runs`` do not count; nor do the tools only they used.
+        used_tools = np.unique(tool_code[ok])
+        tools = tools[used_tools]
+        tool_code = np.where(ok, np.searchsorted(used_tools, tool_code), -1)
     n_tools = len(tools)
-    calls = np.bincount(tool_code[tool_code >= 0], minlength=n_tools)
+    calls = np.bincount(tool_code[ok], minlength=n_tools)
     # Which runs used which tool: a tools x runs table of booleans when it fits in 256 MB.
     if n_tools * max(n_runs, 1) <= 256_000_000:
         member = np.zeros((n_tools, max(n_runs, 1)), dtype=bool)
@@ -369,56 +378,89 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
 
 
 def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """:func:`tool_stats` for all of ``runs`` from the runs that carry their trace (a sample).
+    """:func:`tool_stats` for all of ``runs`` from the runs of the random trace sample.
 
-    Method: stratified estimation over the sample design of :mod:`conduit_notebook.sampling`
-    (strata agent x disposition x status, taken from ``runs``; traced runs are those with a
-    ``trace_weight``). ``calls`` and ``runs_using`` are stratified expansion estimates of
-    totals, ``sum_h N_h * mean_h``, with variance ``sum_h N_h**2 (1 - n_h/N_h) s2_h / n_h``;
-    ``share_of_runs`` is ``runs_using / N``; ``calls_per_run`` is a stratified ratio estimate
-    (calls / runs using) with its linearised (Taylor) variance. Each has a 95% normal interval
-    (``<column>_low``, ``<column>_high``). The comparisons of runs with and without the tool
-    and the disposition mix are weighted by ``trace_weight``. ``attrs["estimated_from"]`` is
-    the number of traced runs, ``attrs["runs"]`` the population.
+    What it estimates: the numbers :func:`tool_stats` would give had every run of ``runs`` its
+    trace. Method: domain estimation on the stored weights. Each run of the random sample
+    (``trace_weight`` > 0) stands for ``trace_weight`` runs; ``calls`` and ``runs_using`` are
+    ``sum w * y`` over the sampled runs in ``runs`` (Horvitz-Thompson), ``share_of_runs`` is
+    ``runs_using / sum w`` and ``calls_per_run`` ``calls / runs_using`` (ratio estimates). As
+    only the stored weights are used, the estimate stays unbiased when ``runs`` is filtered
+    after the fetch (an agent, a date range, the traced runs only) or concatenated from several
+    fetches (a fully traced window and a sampled one). Runs traced by hand
+    (``RunFrames.fetch_traces(ids)``, the inspector: weight 0) are not drawn at random, so they
+    are left out of the estimate (their calls are in ``tool_calls`` all the same).
+
+    Intervals (``<column>_low``, ``<column>_high``): 95% normal intervals from the stratified
+    variance over the strata recovered from the weights (agent x disposition x status x
+    weight; ratios linearised), made conservative where a stratum cannot measure its own
+    spread (fewer than two sampled runs, or no variation among them: the agent's pooled
+    within-stratum variance is used) and where a filter kept part of a stratum (see
+    :func:`conduit_notebook.sampling.domain_totals_from_sums`). Checked by simulation on the
+    demo data at a 10% sample: bias under 2%, coverage of 90% or more for calls, share of runs
+    and calls per run. Less trustworthy: a tool used by only a handful of runs, or whose calls
+    pile up in a few runs (a skewed tool: one run calling it 100 times), can miss its interval
+    more often than 5%, and an estimate from a few dozen traced runs is rough; fetch more
+    traces (``frames.fetch_traces()``) before relying on it. The comparisons of runs with and
+    without the tool and the disposition mix are weighted by ``trace_weight`` (no intervals).
+    ``attrs["estimated_from"]`` is the number of sampled runs, ``attrs["runs"]`` the runs.
     """
-    from .sampling import strata_codes, totals_from_sums
+    from .sampling import design_groups, domain_totals_from_sums
 
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     require_columns(runs, ["id", "duration_ms", "total_cost", "disposition", "trace_weight"], "tool_stats")
     weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
-    traced = ~np.isnan(weight)
+    traced = weight > 0  # the random sample (hand-picked traces have weight 0)
     n_runs = len(runs)
-    codes = strata_codes(runs)
-    n_strata = int(codes.max()) + 1 if n_runs else 0
-    sizes = np.bincount(codes, minlength=n_strata).astype(float)
-    n_h = np.bincount(codes[traced], minlength=n_strata).astype(float)
+    group, g_weight, g_agent, g_partial = design_groups(runs)
+    n_groups = len(g_weight)
+    n_h = np.bincount(group[traced], minlength=n_groups).astype(float)
     names = tool_calls["name"].astype("category")
-    tools = names.cat.categories
-    n_tools = len(tools)
     found = pc.index_in(pa.array(tool_calls["agent_run_id"].astype(str).array),
                         value_set=pa.array(runs["id"].astype(str).array))
     run_code = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     tool_code = names.cat.codes.to_numpy().astype(np.int64)
     ok = (tool_code >= 0) & (run_code >= 0)
-    ok[ok] = traced[run_code[ok]]  # only calls of traced runs count
+    ok[ok] = traced[run_code[ok]]  # only calls of sampled runs count
+    used_tools = np.unique(tool_code[ok])
+    tools = names.cat.categories[used_tools]
+    tool_code = np.searchsorted(used_tools, tool_code)
+    n_tools = len(tools)
     pairs, count = np.unique(tool_code[ok] * n_runs + run_code[ok], return_counts=True)
     pair_tool, pair_run = pairs // max(n_runs, 1), pairs % max(n_runs, 1)
-    cell = codes[pair_run] * n_tools + pair_tool
+    cell = group[pair_run] * n_tools + pair_tool
 
-    def by_stratum(values: np.ndarray) -> np.ndarray:
-        return np.bincount(cell, weights=values, minlength=n_strata * n_tools).reshape(n_strata, n_tools)
+    def by_group(values: np.ndarray) -> np.ndarray:
+        return np.bincount(cell, weights=values, minlength=n_groups * n_tools).reshape(n_groups, n_tools)
 
-    y1, y2, x1 = by_stratum(count.astype(float)), by_stratum(count.astype(float) ** 2), by_stratum(np.ones(len(cell)))
-    calls, calls_se = totals_from_sums(y1, y2, n_h, sizes)
-    using, using_se = totals_from_sums(x1, x1, n_h, sizes)
+    y1, y2, x1 = by_group(count.astype(float)), by_group(count.astype(float) ** 2), by_group(np.ones(len(cell)))
+    n_col = np.repeat(n_h[:, None], n_tools, axis=1)
+
+    def totals(s1: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return domain_totals_from_sums(s1, s2, n_h, g_weight, g_agent, g_partial)
+
+    calls, calls_se = totals(y1, y2)
+    using, using_se = totals(x1, x1)
+    population = float((g_weight * n_h).sum())
     with np.errstate(invalid="ignore", divide="ignore"):
+        share = using / population if population else np.full(n_tools, np.nan)
+        p = np.nan_to_num(share)
+        _, share_z = totals(x1 - p * n_col, x1 - 2 * p * x1 + p ** 2 * n_col)
+        share_se = share_z / population if population else np.full(n_tools, np.nan)
         ratio = np.where(using > 0, calls / using, np.nan)
         r = np.nan_to_num(ratio)
-        _, z_se = totals_from_sums(y1 - r * x1, y2 - 2 * r * y1 + r ** 2 * x1, n_h, sizes)
-        ratio_se = np.where(using > 0, z_se / using, np.nan)
-        share, share_se = using / n_runs, using_se / n_runs
+        # Calls per run moves with the rare repeat calls (beyond a run's first): a stratum
+        # whose sampled runs show no repeat borrows its agent's spread.
+        repeats = y1 - x1
+        _, z_se = domain_totals_from_sums(y1 - r * x1, y2 - 2 * r * y1 + r ** 2 * x1, n_h, g_weight, g_agent,
+                                          g_partial, flat=repeats <= 0)
+        # And when the sample shows no repeat at all the spread is 0: as a floor, the variance
+        # of one more sampled run with one repeat (an "add one" rule for a rare count).
+        sampled = float(n_h.sum())
+        floor = (population / sampled) ** 2 * max(0.0, 1 - sampled / population) if sampled else 0.0
+        ratio_se = np.where(using > 0, np.sqrt(z_se ** 2 + floor) / using, np.nan)
     cols: dict[str, Any] = {}
-    for column, value, se, top in (("calls", calls, calls_se, np.inf), ("runs_using", using, using_se, n_runs),
+    for column, value, se, top in (("calls", calls, calls_se, np.inf), ("runs_using", using, using_se, np.inf),
                                    ("share_of_runs", share, share_se, 1.0),
                                    ("calls_per_run", ratio, ratio_se, np.inf)):
         cols[column] = value

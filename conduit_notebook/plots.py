@@ -561,12 +561,17 @@ def plot_dispositions(
 def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[pd.Series | None, str]:
     """Each call's weight (its run's ``trace_weight``) and a title note, when the runs' traces
     are a sample; (None, "") when they are all there."""
-    if runs is None or "trace_weight" not in runs or not runs["trace_weight"].isna().any():
+    if runs is None or "trace_weight" not in runs:
+        return None, ""
+    stored = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+    if not (stored > 0).any() or (stored == 1).all():  # as tool_stats: every trace there
         return None, ""
     require_columns(tool_calls, ["agent_run_id"], "plot_tool_usage")
-    by_id = pd.Series(runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan), index=runs["id"].astype(object))
+    by_id = pd.Series(stored, index=runs["id"].astype(object))
+    # Calls of runs outside ``runs`` and of hand-picked traces (weight 0) weigh nothing: the
+    # bars are sum(w * calls), the estimate tool_stats gives and its intervals are around.
     weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
-    traced = int(runs["trace_weight"].notna().sum())
+    traced = int((stored > 0).sum())
     return weights, f"\nestimated from {traced:,} traced runs of {len(runs):,}"
 
 
@@ -584,11 +589,11 @@ def plot_tool_usage(
     the calls, such as the run's ``"disposition"`` (its ``top_by`` largest values, then
     "other"). ``kwargs`` go to ``Axes.barh``.
 
-    Given ``runs`` whose traces are a sample (``trace_weight`` missing for some runs, as after
-    ``fetch_runs(details="auto")`` on a busy workspace), the bars are estimates for all runs:
-    each call weighted by its run's ``trace_weight``, with 95% intervals
-    (:func:`conduit_notebook.tool_stats_estimated`) when not split, and the title says from how
-    many traced runs."""
+    Given ``runs`` whose traces are a sample (``trace_weight`` missing or other than 1 for some
+    runs, as after ``fetch_runs(details="auto")`` on a busy workspace), the bars are estimates
+    for all of ``runs``: each call weighted by its run's ``trace_weight`` (the estimate of
+    :func:`conduit_notebook.tool_stats_estimated`, hand-picked traces left out), with its 95%
+    intervals when not split, and the title says from how many traced runs."""
     require_columns(tool_calls, ["name", *([by] if by else [])], "plot_tool_usage")
     ax = _axes(ax)
     if tool_calls.empty:

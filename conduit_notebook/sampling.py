@@ -156,3 +156,98 @@ def totals_from_sums(s1: np.ndarray, s2: np.ndarray, n: np.ndarray, sizes: np.nd
         fpc = np.where(sizes > 0, 1 - n / np.maximum(sizes, 1), 0.0)
         var = np.where(n > 0, sizes ** 2 * fpc * within / np.maximum(n, 1), 0.0).sum(axis=0) * scale ** 2
     return total, np.sqrt(var)
+
+
+def design_groups(runs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The sample design as far as ``runs`` still shows it, from the stored ``trace_weight``.
+
+    Returns, per run, its design group (-1 for runs outside the random sample: untraced, or
+    traced by hand with weight 0), and per group its weight, its agent (an integer code) and
+    whether the group looks partial. A group is the traced runs sharing agent x disposition x
+    status *and* weight: in one fetch these are exactly the strata (every traced run of a
+    stratum has the stratum's weight), and frames concatenated from several fetches keep their
+    designs apart because their weights differ. A group is partial (a filter took part of its
+    stratum) unless its key's runs in ``runs`` number what the weights say (``sum w``).
+    """
+    weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+    sampled = weight > 0  # NaN and 0 (hand-picked) are outside the random sample
+    key = strata_codes(runs)
+    n_keys = int(key.max()) + 1 if len(key) else 0
+    wkey = np.round(np.where(sampled, weight, 0.0), 6)
+    _, wcode = np.unique(wkey, return_inverse=True)
+    combined = key.astype(np.int64) * (int(wcode.max(initial=0)) + 1) + wcode.reshape(-1)
+    uniq, group = np.unique(combined[sampled], return_inverse=True)
+    groups = np.full(len(runs), -1, dtype=np.int64)
+    groups[sampled] = group
+    n_groups = len(uniq)
+    group_weight = np.zeros(n_groups)
+    group_weight[group] = weight[sampled]
+    group_key = np.zeros(n_groups, dtype=np.int64)
+    group_key[group] = key[sampled]
+    agent = runs["agent_id"] if "agent_id" in runs else pd.Series(np.zeros(len(runs)))
+    agent_code = pd.factorize(agent, use_na_sentinel=False)[0]
+    group_agent = np.zeros(n_groups, dtype=np.int64)
+    group_agent[group] = agent_code[sampled]
+    # Runs of each key in the frame against what the weights of its groups stand for.
+    in_frame = np.bincount(key, minlength=n_keys).astype(float)
+    stands_for = np.bincount(key[sampled], weights=weight[sampled], minlength=n_keys)
+    partial_key = np.abs(in_frame - stands_for) > 0.5 + 1e-6 * in_frame
+    return groups, group_weight, group_agent, partial_key[group_key]
+
+
+def domain_totals_from_sums(
+    s1: np.ndarray, s2: np.ndarray, n: np.ndarray, weight: np.ndarray, agent: np.ndarray, partial: np.ndarray,
+    flat: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Totals ``sum w * y`` over the sampled runs and their standard errors, from per-group
+    sums (groups x measures) of ``y`` and ``y**2``, the sampled runs ``n``, the weight, the
+    agent and the partial flag of each group (see :func:`design_groups`).
+
+    Variance: stratified sampling without replacement within each group,
+    ``sum_g w_g**2 n_g (1 - 1/w_g) s2_g`` (a weight of 1 is a fully traced stratum: no
+    variance). Small or uninformative strata are made conservative: a group with a single
+    sampled run takes the variance among all its agent's sampled runs (the agent's strata
+    collapsed into one: between-strata differences count too, so it errs wide), and a group
+    whose sampled runs show no variation at all takes the pooled within-group variance of its
+    agent's groups (of all groups if the agent shows none), so that a stratum whose few traced
+    runs happen to agree does not claim certainty. A partial group
+    (a filter kept part of its stratum) adds ``w_g**2 n_g (1 - 1/w_g) mean_g**2`` for the
+    randomness of how many of its traced runs fall in the filter, taken at its largest (as if
+    the filter kept a small part). ``flat`` (groups x measures) marks more groups as showing
+    no variation, for a measure whose spread comes from a rarer event than its own values
+    show (the repeat calls behind calls per run).
+    """
+    s1 = np.asarray(s1, dtype=float)
+    s2 = np.asarray(s2, dtype=float)
+    n = np.asarray(n, dtype=float)[:, None]
+    w = np.asarray(weight, dtype=float)[:, None]
+    total = (w * s1).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, s1 / np.maximum(n, 1), 0.0)
+        within = np.where(n > 1, np.maximum(s2 - s1 ** 2 / np.maximum(n, 1), 0.0) / np.maximum(n - 1, 1), 0.0)
+        dof = np.maximum(n - 1, 0)
+        ss = within * dof
+        everywhere = ss.sum(axis=0) / max(float(dof.sum()), 1.0)
+        agents = np.asarray(agent, dtype=np.int64)
+        n_agents = int(agents.max()) + 1 if len(agents) else 0
+        def spread(t1: np.ndarray, t2: np.ndarray, m: float) -> np.ndarray:
+            return np.maximum(t2 - t1 ** 2 / m, 0.0) / (m - 1) if m > 1 else np.zeros(s1.shape[1])
+
+        collapsed_all = spread(s1.sum(axis=0), s2.sum(axis=0), float(n.sum()))
+        pooled = np.zeros_like(within)
+        collapsed = np.zeros_like(within)
+        for a in range(n_agents):
+            mine = agents == a
+            d = float(dof[mine].sum())
+            p = ss[mine].sum(axis=0) / d if d else np.zeros(s1.shape[1])
+            pooled[mine] = np.where(p > 0, p, everywhere)
+            c = spread(s1[mine].sum(axis=0), s2[mine].sum(axis=0), float(n[mine].sum()))
+            collapsed[mine] = np.where(c > 0, c, collapsed_all)
+        flat_ = (within <= 0) if flat is None else (within <= 0) | np.asarray(flat, dtype=bool)
+        # One sampled run: the agent's strata collapsed into one (between-strata spread counts,
+        # so this errs wide); no variation seen: the agent's pooled within-stratum variance.
+        used = np.where(n < 2, collapsed, np.where(flat_, np.maximum(within, pooled), within))
+        fpc = np.clip(1 - 1 / np.maximum(w, 1), 0, 1)
+        var = w ** 2 * n * fpc * used
+        var = var + np.where(np.asarray(partial, dtype=bool)[:, None], w ** 2 * n * fpc * mean ** 2, 0.0)
+    return total, np.sqrt(var.sum(axis=0))
