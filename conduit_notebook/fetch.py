@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -36,7 +37,7 @@ from .errors import ConduitError, UnknownAgentError
 from .times import parse_time
 from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
-from .sampling import STRATA, choose_traces, trace_weights
+from .sampling import STRATA, choose_traces, strata_codes, trace_weights
 
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
 
@@ -122,7 +123,9 @@ class RunFrames:
     ``errors`` lists every run or page that could not be fetched after retries: a listed run is
     either in ``runs`` or in ``errors``, never silently dropped. ``runs["trace_weight"]`` is a
     traced run's weight (its stratum's runs / its stratum's traced runs; 1 when every trace is
-    there), missing for a run without a trace; ``traced`` counts the runs with one, and
+    there), missing for a run without a trace, 0 for a trace fetched by hand
+    (:meth:`fetch_traces` with ids, the inspector: not drawn at random, so left out of the
+    estimates); ``traced`` counts the runs with one, and
     ``trace_strata`` describes the sample (per agent, disposition and status: runs, traced,
     weight). :meth:`fetch_traces` fetches more traces and adds them.
     """
@@ -495,6 +498,13 @@ class _Fetch:
                 "status": [(c.summary or {}).get("status") if c.summary is not None
                            else c.cached.status for c in candidates],
             })
+            strata = int(strata_codes(frame).max()) + 1 if len(frame) else 0
+            if total < strata:
+                asked = "details=\"auto\" (about two minutes of the pace)" if self.details == "auto" \
+                    else f"details={self.details}"
+                warnings.warn(f"{asked} is {total:,} traces, fewer than the {strata:,} strata (agent x "
+                              f"disposition x status) of these runs: raised to one trace per stratum, "
+                              f"{strata:,} traces", UserWarning, stacklevel=4)
             chosen = choose_traces(frame, have, total, seed=self.seed)
         for c, fetch in zip(candidates, chosen):
             c.fetch = bool(fetch)
@@ -599,6 +609,9 @@ def _check_details(details: Any, seed: Any) -> None:
         raise ValueError(f"details must be {DETAILS_FORMS}; got {details!r}")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be a whole number; got {seed!r}")
+    if seed != 0 and isinstance(details, bool):
+        warnings.warn(f"seed={seed} has no effect with details={details}: there is no sample to take",
+                      UserWarning, stacklevel=3)
 
 
 def fetch_runs(
@@ -642,13 +655,17 @@ def fetch_runs(
         ``"auto"`` (default): every trace when the missing ones fit in about two minutes of the
         client's pace (240 at 120 a minute), else a stratified sample of that many (agent x
         disposition x status, every stratum represented), said once. ``True``: every trace.
-        An int N: a stratified sample of N runs. ``False``: none (the detail-only columns are
+        An int N: a stratified sample of N runs. A budget below one trace per stratum is raised
+        to one per stratum, with a warning. ``False``: none (the detail-only columns are
         empty, ``tool_calls`` has no rows, and no trace request is sent). Traces already in the
         cache count and cost nothing; a second call with the same budget asks for no trace.
         Each traced run carries ``trace_weight`` (its stratum's runs / traced runs), which
         :func:`tool_stats` and the tool plots use to estimate numbers for every run.
     seed:
-        Which runs a sample takes (the same seed takes the same runs).
+        Which runs a sample takes (the same seed takes the same runs). Traces already in the
+        cache count towards the sample whichever seed took them: once a cache holds a sample,
+        another seed keeps those traces and only tops them up. With ``details=True`` or
+        ``False`` there is no sample, and a seed other than 0 is warned about.
     max_runs:
         At most this many runs, the newest, over all agents.
     cache:
@@ -784,10 +801,12 @@ def _tell_once(frames: RunFrames, since: Any) -> None:
 
 
 def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
-            names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+            names: Mapping[str, str], sampled: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Agent names as the workspace has them now, and traces only where they count: the detail
     columns and tool calls of runs without a (current) trace are left out, and each traced run
-    gets its ``trace_weight``."""
+    gets its ``trace_weight``. Given ``sampled`` (the random sample's weights by run id, when
+    traces are added by hand), those runs keep their weights and the other traced runs get 0:
+    picked, not drawn, they stay out of the estimates (all traced: every weight 1)."""
     runs["agent_name"] = pd.Categorical(
         runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
     )
@@ -806,7 +825,11 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
                 runs[column] = runs[column].where(traced)
         if len(calls):
             calls = calls[calls["agent_run_id"].astype(object).isin(traced_ids).to_numpy()].reset_index(drop=True)
-    runs["trace_weight"] = trace_weights(runs, traced)
+    if sampled is None or traced.all():
+        runs["trace_weight"] = trace_weights(runs, traced)
+    else:
+        kept = runs["id"].astype(object).map(dict(sampled)).to_numpy(dtype=float, na_value=np.nan)
+        runs["trace_weight"] = np.where(traced, np.nan_to_num(kept, nan=0.0), np.nan)
     return runs, calls
 
 
@@ -876,7 +899,9 @@ def _fetch_more_traces(frames: RunFrames, run_ids: Any, *, progress: bool | None
         else:
             src.records.update(job.records)
             new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
-        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names)
+        random_part = weight.to_numpy(dtype=float, na_value=np.nan) > 0
+        sampled = dict(zip(runs["id"].astype(object)[random_part], weight.to_numpy(dtype=float)[random_part]))
+        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names, sampled)
         if job.errors:
             frames.errors = pd.concat([frames.errors, errors_frame(job.errors)], ignore_index=True)
         frames.stats.detail_requests += job.stats.detail_requests

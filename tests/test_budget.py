@@ -173,3 +173,33 @@ def test_unfinished_runs_are_not_re_requested_and_finished_ones_are_picked_up(de
     assert first.runs["id"].is_unique and third.runs["id"].is_unique
     # Listing went down to the oldest finished run and no further.
     assert server.count(PAGES) <= 2 + int(np.ceil((stuck[1] + 1) / 100))
+
+
+def test_hand_picked_traces_are_kept_out_of_the_estimate(server, client):
+    frames = fetch_runs(client=client, details=60, seed=2)
+    before = frames.runs.set_index(frames.runs["id"].astype(object))["trace_weight"]
+    estimate = tool_stats(frames.tool_calls, frames.runs)
+    picked = frames.runs.loc[frames.runs["trace_weight"].isna(), "id"].astype(object).iloc[:15]
+    frames.fetch_traces(picked)
+    after = frames.runs.set_index(frames.runs["id"].astype(object))["trace_weight"]
+    assert (after[list(picked)] == 0).all()  # traced by hand: shown, weight 0
+    sampled = before.dropna().index
+    assert np.allclose(after[sampled], before[sampled])  # the random sample keeps its weights
+    assert set(frames.tool_calls["agent_run_id"].astype(object)) >= set(picked) & set(
+        frames.tool_calls["agent_run_id"].astype(object))
+    again = tool_stats(frames.tool_calls, frames.runs)
+    assert np.allclose(again["calls"].reindex(estimate.index), estimate["calls"])
+    frames.fetch_traces()  # all the rest: a census, every weight 1
+    assert (frames.runs["trace_weight"] == 1).all()
+
+
+def test_a_budget_below_one_trace_per_stratum_is_raised_and_said(server, client):
+    with pytest.warns(UserWarning, match=r"details=1 is 1 traces, fewer than the (\d+) strata.*raised"):
+        frames = fetch_runs(client=client, details=1, cache=False)
+    strata = len(np.unique(strata_codes(frames.runs)))
+    assert frames.traced == strata == server.count(TRACE)
+
+
+def test_a_seed_without_a_sample_is_warned_about(server, client):
+    with pytest.warns(UserWarning, match="seed=5 has no effect with details=True"):
+        fetch_runs(client=client, details=True, seed=5, max_runs=20)
