@@ -3,6 +3,7 @@ estimates from it, traces on demand, unfinished runs, and no trace request twice
 
 from __future__ import annotations
 
+import html
 from collections import Counter
 from datetime import datetime, timezone
 
@@ -105,7 +106,7 @@ def test_opening_a_run_without_a_trace_makes_exactly_one_request(server, client,
     server.reset_log()
     inspector = RunInspector(frames, run_id)
     assert server.count() == server.count(TRACE) == 1
-    assert record["response"] in inspector._texts.value
+    assert html.escape(record["response"]) in inspector._texts.value  # the inspector escapes text
     assert f"({len(record['tool_trace'])} call" in inspector._trace.children[0].value
     assert frames.traced == before + 1  # added to the frames, weights recomputed
     assert frames.runs["trace_weight"].sum() == pytest.approx(len(runs))
