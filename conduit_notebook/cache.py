@@ -247,7 +247,10 @@ class RunCache:
 
     def _problem(self, exc: BaseException) -> CacheError:
         text = str(exc)
-        if isinstance(exc, (PermissionError,)) or "readonly" in text or "read-only" in text:
+        # SQLite says "unable to open database file" when WAL cannot make its side files: ask the OS.
+        read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
+                                                and os.access(self.path.parent, os.W_OK))
+        if isinstance(exc, PermissionError) or read_only or "readonly" in text or "read-only" in text:
             what = ("cannot be written (read-only file or directory?). Check its permissions, or "
                     "pass cache=False (or another file) to fetch_runs.")
         else:

@@ -326,13 +326,30 @@ def test_a_read_only_cache_says_so(tmp_path):
 
     from conduit_notebook import CacheError, RunCache
 
-    if os.geteuid() == 0:
-        pytest.skip("root writes read-only files")
     path = tmp_path / "c.sqlite"
     RunCache(path).close()
-    os.chmod(path, 0o400)
-    with pytest.raises(CacheError, match="cannot be written"):
-        RunCache(path)
+    if os.geteuid() != 0:
+        os.chmod(path, 0o400)
+        with pytest.raises(CacheError, match="cannot be written"):
+            RunCache(path)
+        return
+    # Root writes read-only files, so mount the folder read-only in a private mount namespace.
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None:
+        pytest.skip("running as root without unshare: no way to make the cache read-only")
+    folder = str(tmp_path)
+    probe = (f"from conduit_notebook import CacheError, RunCache\n"
+             f"try:\n    RunCache({str(path)!r})\nexcept CacheError as exc:\n    print(exc)\n")
+    script = (f"mount --bind {folder} {folder} && mount -o remount,bind,ro {folder} && "
+              f"{sys.executable} -c \"$PROBE\"")
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PROBE": probe}, timeout=60)
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"cannot mount read-only here: {done.stderr.strip()}")
+    assert "cannot be written" in done.stdout, done.stdout + done.stderr
 
 
 def test_cli_cache_info_and_clear_work_on_a_damaged_file(_private_cache, capsys):
