@@ -30,6 +30,7 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -472,42 +473,67 @@ def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd
 # -- repeated calls ------------------------------------------------------------------------------
 
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_SORTED = orjson.OPT_SORT_KEYS
 
 
-def canonical_json(value: Any) -> str:
-    """One text per JSON value, whatever its key order (``json.dumps`` with sorted keys and
-    compact separators): a string is parsed first (tool-call input may be stored as JSON
-    text); text that is not JSON counts as a JSON string."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            pass
-    elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
-        value = None
+def _encode(value: Any) -> str:
+    try:  # orjson first (fast); what it refuses (NaN, huge ints, odd keys) goes to json
+        return orjson.dumps(value, option=_SORTED).decode()
+    except (TypeError, ValueError):
+        pass
     try:
         return _ENCODE(value)
     except (TypeError, ValueError):
         return _ENCODE(str(value))
 
 
-def _canonical_ids(values: list[Any]) -> tuple[np.ndarray, list[str]]:
-    """An integer per value, equal for equal canonical JSON, and the canonical texts. Values
-    with the same repr (same structure, order and types) are canonicalised once."""
-    by_repr: dict[tuple[bool, str], int] = {}
+def canonical_json(value: Any) -> str:
+    """One text per JSON value, whatever its key order (sorted keys, compact separators, as
+    ``orjson`` writes it): a string is parsed first (tool-call input may be stored as JSON
+    text); text that is not JSON counts as a JSON string."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except ValueError:
+            try:
+                value = json.loads(value)  # NaN, Infinity and huge integers orjson refuses
+            except ValueError:
+                pass
+    elif value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        value = None
+    return _encode(value)
+
+
+def _canonical_ids(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """An integer per value, equal for equal canonical JSON, and the canonical texts. JSON text
+    (the frames' Arrow strings) is dictionary-encoded first, so each distinct text is parsed
+    once; other values (dicts, lists) are canonicalised once per repr."""
     by_text: dict[str, int] = {}
     texts: list[str] = []
+
+    def intern(text: str) -> int:
+        found = by_text.get(text)
+        if found is None:
+            found = by_text[text] = len(texts)
+            texts.append(text)
+        return found
+
+    if pd.api.types.is_string_dtype(values.dtype) and values.dtype != object:
+        text = pa.array(values.array)
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        encoded = pc.dictionary_encode(text.cast(pa.large_string()) if text.type != pa.string() else text)
+        mapping = np.array([intern(canonical_json(t)) for t in encoded.dictionary.to_pylist()] + [intern("null")],
+                           dtype=np.int64)
+        index = pc.fill_null(encoded.indices, len(mapping) - 1).to_numpy(zero_copy_only=False)
+        return mapping[index.astype(np.int64)], texts
+    by_repr: dict[tuple[bool, str], int] = {}
     ids = np.empty(len(values), dtype=np.int64)
-    for k, value in enumerate(values):
+    for k, value in enumerate(values.tolist()):
         key = (True, value) if isinstance(value, str) else (False, repr(value))
         found = by_repr.get(key)
         if found is None:
-            text = canonical_json(value)
-            found = by_text.get(text)
-            if found is None:
-                found = by_text[text] = len(texts)
-                texts.append(text)
-            by_repr[key] = found
+            found = by_repr[key] = intern(canonical_json(value))
         ids[k] = found
     return ids, texts
 
@@ -521,9 +547,16 @@ def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -
     rcode, run_ids = _codes(tool_calls["agent_run_id"])
     ncode, names = _codes(tool_calls["name"])
     # Only a tool called twice in a run can repeat: canonicalise just those inputs.
-    pair, _ = pd.factorize(rcode * (len(names) + 1) + ncode)
-    candidates = np.flatnonzero((np.bincount(pair)[pair] > 1) & (rcode >= 0) & (ncode >= 0))
-    ids, texts = _canonical_ids(tool_calls["input"].take(candidates).tolist())
+    # A stable sort of the (run, tool) keys finds them; calls come grouped by run, so the sort
+    # is nearly free (faster than hashing 4 million keys).
+    pair = rcode * (len(names) + 1) + ncode
+    order = np.argsort(pair, kind="stable")
+    same = pair[order][1:] == pair[order][:-1]
+    twice = np.zeros(len(pair), dtype=bool)
+    twice[order[1:][same]] = True
+    twice[order[:-1][same]] = True
+    candidates = np.flatnonzero(twice & (rcode >= 0) & (ncode >= 0))
+    ids, texts = _canonical_ids(tool_calls["input"].take(candidates))
     key = (rcode[candidates] * (len(names) + 1) + ncode[candidates]) * max(len(texts), 1) + ids
     group, _ = pd.factorize(key)
     times = np.bincount(group)
