@@ -199,8 +199,16 @@ def _check_out(path_text: str):
     folder = out.parent if str(out.parent) else Path(".")
     if not folder.is_dir():
         raise ValueError(f"--out: the folder {folder} does not exist; create it or choose another path")
-    if not os.access(folder, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
-        raise ValueError(f"--out: {out} cannot be written (permission denied); choose another path")
+    # Try it: os.access says yes to root on read-only mounts and pseudo file systems.
+    existed = out.exists()
+    try:
+        with open(out, "a"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out: {out} cannot be written ({exc.strerror or 'permission denied'}); "
+                         "choose another path") from None
+    if not existed:
+        os.unlink(out)
     return out
 
 
