@@ -307,6 +307,7 @@ class RunExplorer(w.VBox, _ErrorArea):
         self._stale: set[str] = set(self.TABS)
         #: What each tab shows now: the summary table, or the plot's Figure.
         self.rendered: dict[str, Any] = {}
+        self._figures: dict[str, Any] = {}
         # A filter change works on masks and on the columns the tabs draw; the full filtered
         # frames are taken only when asked for (.filtered, .filtered_tool_calls, the inspector).
         self._mask = np.ones(len(runs), dtype=bool)
@@ -431,9 +432,7 @@ class RunExplorer(w.VBox, _ErrorArea):
             else:
                 # Fixed margins: constrained layout would double the time of every redraw (a
                 # layout engine of our own keeps the plots from choosing constrained layout).
-                fig, ax = plt.subplots(figsize=self._figsize,
-                                       layout=PlaceHolderLayoutEngine(adjust_compatible=True,
-                                                                      colorbar_gridspec=True))
+                fig, ax = self._figure(name)
                 right = 0.78 if name == "Dispositions" else 0.97
                 fig.subplots_adjust(left=0.2 if name in ("Tokens", "Cost", "Tools") else 0.08, right=right,
                                     top=0.9, bottom=0.2 if name == "Dispositions" else 0.13)
@@ -449,8 +448,25 @@ class RunExplorer(w.VBox, _ErrorArea):
                     plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax)
                 self.rendered[name] = fig
                 display(fig)
-                plt.close(fig)
         self._stale.discard(name)
+
+    def _figure(self, name: str) -> tuple[Any, Any]:
+        """The tab's one figure, its Axes cleared for a redraw. A new figure per change left a
+        closed figure and its artists (reference cycles) behind each time, enough garbage for a
+        full collection every ~20 changes; ``Axes.cla()`` frees most of a drawing by reference
+        counting. Extra Axes a plot added (a twin, a colour bar) are removed first."""
+        fig = self._figures.get(name)
+        if fig is None:
+            fig, ax = plt.subplots(figsize=self._figsize,
+                                   layout=PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
+            plt.close(fig)  # not pyplot's to keep (or to show twice); displayed explicitly
+            self._figures[name] = fig
+            return fig, ax
+        ax, *extra = fig.axes
+        for other in extra:
+            other.remove()
+        ax.cla()
+        return fig, ax
 
     # -- handlers -----------------------------------------------------------------------------
 
