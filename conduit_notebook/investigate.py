@@ -404,12 +404,14 @@ def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
                      name="path")
 
 
-def _shares(codes: np.ndarray, n: int, disposition: pd.Series) -> dict[str, np.ndarray]:
+def _shares(codes: np.ndarray, n: int, disposition: pd.Series,
+            weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
     d = disposition.astype("category")
     dcode = d.cat.codes.to_numpy().astype(np.int64)
     ok = dcode >= 0
     k = len(d.cat.categories)
-    mix = np.bincount(codes[ok] * k + dcode[ok], minlength=n * k).reshape(n, k).astype(float)
+    mix = np.bincount(codes[ok] * k + dcode[ok], weights=None if weights is None else weights[ok],
+                      minlength=n * k).reshape(n, k).astype(float)
     totals = mix.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(totals > 0, mix / totals, np.nan)
@@ -424,26 +426,44 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     path also gets the ``disposition:<name>`` mix of its runs (among those with a disposition),
     ``p50_duration_s`` and ``cost_per_run`` (as :func:`summarize` defines them).
 
+    With a trace budget (``runs`` carry ``trace_weight``, NaN for runs whose trace was not
+    fetched), only traced runs count, each weighted by its ``trace_weight`` (Horvitz-Thompson):
+    ``runs`` is then the estimated number of runs of the window taking the path (a float),
+    ``share`` and the disposition mix are weighted estimates, the duration and cost columns
+    are unweighted over the path's traced runs, and ``.attrs["note"]`` says
+    ``"estimated from N traced runs"``. With every trace present nothing changes.
+
     >>> tool_paths(calls, runs).sort_values("disposition:escalated", ascending=False).head()
     """
     paths = run_paths(tool_calls, runs)
     codes = paths.cat.codes.to_numpy().astype(np.int64)
     labels = list(paths.cat.categories)
     n = len(labels)
-    count = np.bincount(codes, minlength=n)
+    weights, note = None, None
+    if runs is not None and "trace_weight" in runs:
+        w = _float(runs["trace_weight"])
+        if np.isnan(w).any():
+            weights = np.where(np.isnan(w), 0.0, w)
+            note = f"estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    count = np.bincount(codes, weights=weights, minlength=n)
+    total = len(codes) if weights is None else weights.sum()
     table = pd.DataFrame({"path": labels,
                           "calls": [0 if p == NO_TOOLS else p.count(" > ") + 1 for p in labels],
-                          "runs": count, "share": count / max(len(codes), 1)})
+                          "runs": count, "share": count / (total if total else 1)})
     if runs is not None:
-        for column, values in _shares(codes, n, runs["disposition"]).items():
+        for column, values in _shares(codes, n, runs["disposition"], weights).items():
             table[column] = values
+        path_code = codes if weights is None else np.where(weights > 0, codes, -1)
         stats = summarize(runs[["status", "duration_ms", "input_tokens", "output_tokens", "total_tokens",
-                                "total_cost"]].assign(_path=paths.cat.codes.to_numpy()), by="_path")
+                                "total_cost"]].assign(_path=path_code), by="_path")
         stats = stats.reindex(np.arange(n))
         table["p50_duration_s"] = stats["p50_duration_s"].to_numpy()
         table["cost_per_run"] = stats["cost_per_run"].to_numpy()
     table = table[table["runs"] > 0]
-    return table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    if note:
+        table.attrs["note"] = note
+    return table
 
 
 def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd.DataFrame:

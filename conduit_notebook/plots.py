@@ -807,7 +807,13 @@ def plot_tool_paths(
     if not len(paths):
         return _nothing(ax, "no tool calls")
     codes = paths.cat.codes.to_numpy().astype(np.int64)
-    counts = np.bincount(codes, minlength=len(paths.cat.categories))
+    weights, estimated = None, ""
+    if runs is not None and "trace_weight" in runs:  # a trace budget: weight traced runs to the window
+        w = pd.to_numeric(runs["trace_weight"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if np.isnan(w).any():
+            weights = np.where(np.isnan(w), 0.0, w)
+            estimated = f", estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    counts = np.bincount(codes, weights=weights, minlength=len(paths.cat.categories))
     labels = [str(p) for p in paths.cat.categories]
     order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
     # Path labels as long as the figure has room for (a third of its width).
@@ -826,7 +832,8 @@ def plot_tool_paths(
         dcode = disposition.cat.codes.to_numpy().astype(np.int64)
         kinds = [str(d) for d in disposition.cat.categories] + ["(no disposition)"]
         dcode = np.where(dcode < 0, len(kinds) - 1, dcode)
-        mix = np.bincount(codes * len(kinds) + dcode, minlength=len(labels) * len(kinds)).reshape(-1, len(kinds))
+        mix = np.bincount(codes * len(kinds) + dcode, weights=weights,
+                          minlength=len(labels) * len(kinds)).reshape(-1, len(kinds))
         table = pd.DataFrame(mix[order[::-1]], columns=kinds)
         table = table.loc[:, table.sum() > 0]
         parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
@@ -850,7 +857,7 @@ def plot_tool_paths(
     ax.tick_params(axis="y", labelsize="small")
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))
-    ax.set_title(f"The {len(order)} commonest tool paths\n(tool calls of a run, in order)")
+    ax.set_title(f"The {len(order)} commonest tool paths\n(tool calls of a run, in order{estimated})")
     return ax
 
 

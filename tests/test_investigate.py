@@ -450,3 +450,29 @@ def matplotlib_date(value):
     if isinstance(value, (float, np.floating)):
         return pd.Timestamp(matplotlib.dates.num2date(value))
     return pd.Timestamp(value)
+
+
+def test_tool_paths_weight_traced_runs_back_to_the_window(_agg):
+    """Four runs, two traced: r1 (weight 3, path a) and r2 (weight 1, path b). The estimate for
+    the window of four runs is 3 runs on path a and 1 on path b; untraced runs are not counted
+    as runs without tool calls."""
+    from conduit_notebook import plot_tool_paths
+
+    runs = synthetic(4, seed=5)
+    runs["id"] = ["r1", "r2", "r3", "r4"]
+    runs["disposition"] = pd.Categorical(["escalated", "resolved", "resolved", "resolved"])
+    calls = pd.DataFrame({"agent_run_id": ["r1", "r2"], "name": ["a", "b"], "step": [0, 0]})
+    full = tool_paths(calls, runs)
+    assert "note" not in full.attrs and full.loc[full["path"] == "(no tool calls)", "runs"].item() == 2
+    runs["trace_weight"] = [3.0, 1.0, np.nan, np.nan]
+    table = tool_paths(calls, runs).set_index("path")
+    assert list(table.index) == ["a", "b"]
+    assert table["runs"].tolist() == [3.0, 1.0] and table["share"].tolist() == [0.75, 0.25]
+    assert table.loc["a", "disposition:escalated"] == 1.0 and table.loc["b", "disposition:resolved"] == 1.0
+    assert table.attrs["note"] == "estimated from 2 traced runs"
+    runs["trace_weight"] = 1.0  # every trace present: unchanged
+    assert tool_paths(calls, runs).equals(full)
+    runs["trace_weight"] = [3.0, 1.0, np.nan, np.nan]
+    ax = plot_tool_paths(calls, runs=runs)
+    assert "estimated from 2 traced runs" in ax.get_title()
+    assert sorted(p.get_width() for p in ax.patches if p.get_width() > 0) == [1.0, 3.0]
