@@ -46,12 +46,10 @@ def _traces(text: str) -> bool | int | str:
     if text in forms:
         return forms[text]
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, all, none or a whole number of runs, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected auto, all, none or a whole number >= 1, got {text!r}")
-    return value
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected auto, all, none or a whole number of runs >= 1, got {text!r}") from None
 
 
 def _add_traces_option(parser: argparse.ArgumentParser, *, default: str) -> None:
