@@ -36,7 +36,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .analysis import require_columns, summarize
-from .review import wilson_interval
+from .review import Z95, wilson_interval
+from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums
 
 __all__ = ["CHANGE_METRICS", "change_points", "compare", "compare_tools", "contacts", "conversations",
            "metric_levels", "repeat_rates", "repeated_calls", "run_paths", "tool_paths", "tool_transitions"]
@@ -84,6 +85,64 @@ def _per_run(runs: pd.DataFrame, metric: str, resolved: str | Sequence[str] = "r
     else:
         raise ValueError(f"metric must be one of {', '.join(CHANGE_METRICS)}; got {metric!r}")
     return values, ~np.isnan(values)
+
+
+# -- trace samples -------------------------------------------------------------------------------
+
+class _Sample:
+    """The random trace sample behind ``runs`` (``trace_weight`` > 0), as far as the frame still
+    shows its design (:func:`conduit_notebook.sampling.design_groups`)."""
+
+    def __init__(self, runs: pd.DataFrame) -> None:
+        w = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+        self.sampled = w > 0  # NaN: not traced; 0: traced by hand, not drawn at random
+        self.weight = np.where(self.sampled, w, 0.0)
+        self.group, self.g_weight, self.g_agent, self.g_partial = design_groups(runs)
+        self.n_h = np.bincount(self.group[self.sampled], minlength=len(self.g_weight)).astype(float)
+        self.traced = int(self.sampled.sum())
+        self.note = f"estimated from {self.traced:,} traced runs"
+
+    def sums(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int) -> np.ndarray:
+        """Per design group and column (groups x n_cols): the sum of ``values`` of sampled
+        ``rows`` (runs) in ``cols``."""
+        keep = self.sampled[rows]
+        cell = self.group[rows[keep]] * n_cols + cols[keep]
+        return np.bincount(cell, weights=np.asarray(values, dtype=float)[keep],
+                           minlength=len(self.g_weight) * n_cols).reshape(len(self.g_weight), n_cols)
+
+    def totals(self, s1: np.ndarray, s2: np.ndarray, groups: np.ndarray | slice = slice(None)
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """Horvitz-Thompson totals ``sum w * y`` and their stratified standard errors."""
+        return domain_totals_from_sums(s1[groups], s2[groups], self.n_h[groups], self.g_weight[groups],
+                                       self.g_agent[groups], self.g_partial[groups])
+
+    def ratios(self, sy: np.ndarray, syy: np.ndarray, sx: np.ndarray, sxx: np.ndarray, sxy: np.ndarray,
+               groups: np.ndarray | slice = slice(None)) -> tuple[np.ndarray, np.ndarray]:
+        """Ratio estimates ``sum w * y / sum w * x`` and their linearised stratified errors."""
+        return domain_ratios_from_sums(sy[groups], syy[groups], sx[groups], sxx[groups], sxy[groups],
+                                       self.n_h[groups], self.g_weight[groups], self.g_agent[groups],
+                                       self.g_partial[groups])
+
+
+def _trace_sample(runs: pd.DataFrame | None) -> _Sample | None:
+    """The sample design when ``runs``' traces are a sample (as :func:`tool_stats` decides: some
+    ``trace_weight`` other than 1), else None: every trace is there and counts are exact."""
+    if runs is None or "trace_weight" not in runs:
+        return None
+    w = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+    if not (w > 0).any() or (w == 1).all():
+        return None
+    return _Sample(runs)
+
+
+def _share_interval(p: float, se: float, sampled: int, z: float = Z95) -> tuple[float, float]:
+    """A Wilson interval for an estimated share at Kish's effective sample size
+    ``p (1 - p) / se**2`` (from the design's variance); at the sampled count
+    where that is undefined (a share of 0 or 1, or no spread seen)."""
+    if not np.isfinite(p):
+        return math.nan, math.nan
+    effective = p * (1 - p) / se ** 2 if se > 0 and 0 < p < 1 else float(sampled)
+    return wilson_interval(p * effective, effective, z)
 
 
 # -- compare -------------------------------------------------------------------------------------
@@ -284,26 +343,118 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
     ``p_holm`` across the tools and ``significant``; plus ``runs_using_a/b`` and
     ``calls_per_run_a/b`` (calls per run using it). The share is out of all runs of ``runs_a``
     / ``runs_b`` when given, else out of the runs seen in the calls (runs without any call are
-    then invisible). Sorted by p-value."""
+    then invisible). Sorted by p-value.
+
+    With a trace budget (``runs_a`` / ``runs_b`` with ``trace_weight``, some other than 1), a
+    sampled side is estimated for all of its runs from its runs in the random trace sample
+    (``trace_weight`` > 0; untraced runs and runs traced by hand do not count): its share is
+    the ratio estimate ``sum w * used / sum w``, ``runs_using`` the Horvitz-Thompson total
+    ``sum w * used`` and ``calls_per_run`` the ratio of the weighted calls to it. The
+    difference's interval is then Newcombe's hybrid of the two sides' Wilson intervals, a
+    sampled side's at Kish's effective sample size from the design-based (stratified,
+    linearised) variance of its share (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
+    the p-value is a z-test on the difference over the two sides' standard errors (design-based
+    for a sampled side, binomial for a fully traced one). It answers how the two windows'
+    shares would compare had every run been traced. ``.attrs["note"]`` says how many traced
+    runs the estimate rests on. With every trace present nothing changes.
+    """
     rows, extra = {}, {}
     sides = []
     for calls, runs, name in ((calls_a, runs_a, "a"), (calls_b, runs_b, "b")):
         require_columns(calls, ["agent_run_id", "name"], f"compare_tools (calls_{name})")
         if runs is not None:
             require_columns(runs, ["id"], f"compare_tools (runs_{name})")
+        sample = _trace_sample(runs)
+        if sample is not None:
+            sides.append(_sampled_usage(calls, runs, sample))
+            continue
         using, calls_per_tool, seen = _tool_usage(calls)
-        sides.append((using, calls_per_tool, len(runs) if runs is not None else seen))
-    tools = sorted(set(sides[0][0].index) | set(sides[1][0].index), key=str)
+        sides.append(_ToolSide(using, calls_per_tool, len(runs) if runs is not None else seen))
+    tools = sorted(set(sides[0].using.index) | set(sides[1].using.index), key=str)
+    sampled = any(side.sample is not None for side in sides)
     for tool in tools:
-        (ua, ca, na), (ub, cb, nb) = [(int(s[0].get(tool, 0)), int(s[1].get(tool, 0)), s[2]) for s in sides]
-        rows[tool] = _proportion_row(ua, na, ub, nb, alpha)
+        (ua, ca, na), (ub, cb, nb) = [(s.using.get(tool, 0), s.calls.get(tool, 0), s.n) for s in sides]
+        if sampled:
+            rows[tool] = _design_proportion_row(sides[0].share(tool, _z(alpha)), sides[1].share(tool, _z(alpha)))
+        else:
+            rows[tool] = _proportion_row(int(ua), int(na), int(ub), int(nb), alpha)
         extra[tool] = {"runs_using_a": ua, "runs_using_b": ub,
                        "calls_per_run_a": ca / ua if ua else math.nan, "calls_per_run_b": cb / ub if ub else math.nan}
     table = _finish(rows, alpha, "tool") if rows else pd.DataFrame(columns=COMPARE_COLUMNS).rename_axis("tool")
     table = table.join(pd.DataFrame.from_dict(extra, orient="index",
                                               columns=["runs_using_a", "runs_using_b", "calls_per_run_a",
                                                        "calls_per_run_b"]))
-    return table.sort_values(["p_value"], kind="stable", na_position="last")
+    table = table.sort_values(["p_value"], kind="stable", na_position="last")
+    if sampled:
+        told = [(name, side.sample.traced) for name, side in zip("ab", sides) if side.sample is not None]
+        note = "estimated from " + " and ".join(f"{n:,} ({name})" for name, n in told) + " traced runs"
+        if len(told) == 1:
+            note += f"; {'b' if told[0][0] == 'a' else 'a'}: every trace"
+        table.attrs.update(note=note, estimated_from=sum(n for _, n in told))
+    return table
+
+
+class _ToolSide:
+    """One side of :func:`compare_tools`: per tool the runs using it and its calls (estimated
+    totals for a sampled side), the runs, and for a sampled side its design's shares."""
+
+    def __init__(self, using: pd.Series, calls: pd.Series, n: float, sample: _Sample | None = None,
+                 shares: pd.DataFrame | None = None) -> None:
+        self.using, self.calls, self.n, self.sample = using, calls, n, sample
+        self.shares = pd.DataFrame(columns=["share", "se"]) if shares is None else shares
+
+    def share(self, tool: str, z: float) -> tuple[float, float, float, float]:
+        """(share, standard error, interval low, high): binomial and Wilson for a fully traced
+        side, design-based and Wilson at Kish's effective n for a sampled one."""
+        if self.sample is None:
+            k, n = float(self.using.get(tool, 0)), float(self.n)
+            if not n:
+                return math.nan, math.nan, math.nan, math.nan
+            p = k / n
+            return (p, math.sqrt(p * (1 - p) / n), *wilson_interval(k, n, z))
+        p, se = ((float(self.shares.at[tool, "share"]), float(self.shares.at[tool, "se"]))
+                 if tool in self.shares.index else (0.0, 0.0))
+        return (p, se, *_share_interval(p, se, self.sample.traced, z))
+
+
+def _sampled_usage(calls: pd.DataFrame, runs: pd.DataFrame, sample: _Sample) -> _ToolSide:
+    """Per tool, from the random trace sample: the estimated runs using it and calls
+    (Horvitz-Thompson) and its share of runs with its design-based standard error."""
+    rcode, run_ids = _codes(calls["agent_run_id"])
+    ncode, names = _codes(calls["name"])
+    position = _run_positions(run_ids, runs)
+    row = np.where(rcode >= 0, position[np.maximum(rcode, 0)], -1) if len(position) else np.full(len(rcode), -1)
+    ok = (row >= 0) & (ncode >= 0)
+    ok[ok] = sample.sampled[row[ok]]  # only calls of the random sample count
+    k = max(len(names), 1)
+    pair, count = np.unique(row[ok] * k + ncode[ok], return_counts=True)
+    p_run, p_tool = pair // k, pair % k
+    used = sample.sums(p_run, p_tool, np.ones(len(pair)), k)
+    called = sample.sums(p_run, p_tool, count.astype(float), k)
+    n_col = np.repeat(sample.n_h[:, None], k, axis=1)
+    share, se = sample.ratios(used, used, n_col, n_col, used)
+    weights = sample.g_weight[:, None]
+    seen = np.bincount(p_tool, minlength=k) > 0
+    index = pd.Index(np.asarray(names.astype(str), dtype=object)[seen[:len(names)]], name="tool")
+    keep = np.flatnonzero(seen)
+    return _ToolSide(pd.Series((weights * used).sum(axis=0)[keep], index=index),
+                     pd.Series((weights * called).sum(axis=0)[keep], index=index),
+                     float((sample.g_weight * sample.n_h).sum()), sample,
+                     pd.DataFrame({"share": share[keep], "se": se[keep]}, index=index))
+
+
+def _design_proportion_row(a: tuple[float, float, float, float], b: tuple[float, float, float, float]
+                           ) -> dict[str, Any]:
+    """:func:`_proportion_row` for shares of which at least one is estimated from a trace sample:
+    Newcombe's hybrid of Wilson intervals (a sampled side's at Kish's effective sample size),
+    a z-test on the difference over both sides' standard errors."""
+    (pa_, sa, la, ua), (pb_, sb, lb, ub) = a, b
+    d = pb_ - pa_
+    return {"a": pa_, "b": pb_, "difference": d,
+            "ci_low": d - math.sqrt((pb_ - lb) ** 2 + (ua - pa_) ** 2),
+            "ci_high": d + math.sqrt((ub - pb_) ** 2 + (pa_ - la) ** 2),
+            "p_value": _two_sided(d, math.sqrt(sa ** 2 + sb ** 2)),
+            "method": "stratified ratio estimate; Newcombe-Wilson at Kish's effective n, design-based z-test"}
 
 
 def _codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -466,13 +617,34 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     return table
 
 
-def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd.DataFrame:
+def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *, normalize: bool = False,
+                     long: bool = False) -> pd.DataFrame:
     """Which tool follows which: a table of counts from each tool (and ``"(start)"``, a run's
-    first call) to the next (and ``"(end)"``, its last). ``normalize=True``: shares of each row."""
-    _, _, starts, ncode, names = _sequences(tool_calls)
-    used = sorted(np.flatnonzero(np.bincount(ncode, minlength=len(names))).tolist(), key=lambda c: names[c])
+    first call) to the next (and ``"(end)"``, its last). ``normalize=True``: shares of each row.
+    Given ``runs``, only the calls of those runs count.
+
+    ``long=True``: one row per transition seen instead, ``from``, ``to``, ``transitions`` and
+    ``share`` (of the transitions out of ``from``), most frequent first.
+
+    With a trace budget (``runs`` with ``trace_weight``, as after ``fetch_runs(details="auto")``
+    on a busy workspace), the table estimates the whole window from the random trace sample:
+    only runs with ``trace_weight`` > 0 count (not the untraced, nor those traced by hand), each
+    weighted by its weight. Counts are Horvitz-Thompson totals ``sum w * transitions``, shares
+    ratio estimates ``sum w * (from -> to) / sum w * (from -> any)``; ``long=True`` adds 95%
+    intervals (``transitions_low``/``_high``: normal, from the stratified variance over the
+    strata recovered from the weights; ``share_low``/``_high``: Wilson at Kish's effective
+    sample size from the linearised stratified variance; see
+    :func:`conduit_notebook.sampling.domain_ratios_from_sums`), and ``.attrs["note"]`` says
+    ``"estimated from N traced runs"``. With every trace present nothing changes.
+
+    >>> tool_transitions(calls, runs, normalize=True).round(2)
+    >>> tool_transitions(calls, runs, long=True).head(10)      # with intervals under a budget
+    """
+    run_ids, seg_run, starts, ncode, names = _sequences(tool_calls)
     k = len(names)
     start, end = k, k + 1
+    lengths = np.diff(np.concatenate([starts, [len(ncode)]])) if len(starts) else starts
+    segment = np.repeat(np.arange(len(starts)), lengths)
     is_start = np.zeros(len(ncode), dtype=bool)
     is_start[starts] = True
     previous = np.where(is_start, start, np.concatenate([[start], ncode[:-1]]))
@@ -480,14 +652,71 @@ def tool_transitions(tool_calls: pd.DataFrame, *, normalize: bool = False) -> pd
     is_last[np.concatenate([starts[1:] - 1, [len(ncode) - 1]]) if len(starts) else []] = True
     src = np.concatenate([previous, ncode[is_last]])
     dst = np.concatenate([ncode, np.full(int(is_last.sum()), end)])
-    counts = np.bincount(src * (k + 2) + dst, minlength=(k + 2) ** 2).reshape(k + 2, k + 2)
+    run = np.concatenate([segment, segment[is_last]])  # each transition's segment (run)
+    sample = None
+    if runs is not None:
+        require_columns(runs, ["id"], "tool_transitions")
+        sample = _trace_sample(runs)
+        run = _run_positions(run_ids, runs)[seg_run][run] if len(run) else run
+        keep = run >= 0  # calls of runs outside ``runs`` do not count
+        if sample is not None:
+            keep[keep] = sample.sampled[run[keep]]
+        src, dst, run = src[keep], dst[keep], run[keep]
+    weights = None if sample is None else sample.weight[run]
+    counts = np.bincount(src * (k + 2) + dst, weights=weights, minlength=(k + 2) ** 2).reshape(k + 2, k + 2)
+    used = sorted(np.flatnonzero(np.bincount(dst[dst < k], minlength=k)).tolist(), key=lambda c: names[c])
     rows, columns = [start, *used], [*used, end]
-    table = pd.DataFrame(counts[np.ix_(rows, columns)],
-                         index=pd.Index(["(start)", *[names[c] for c in used]], name="from"),
-                         columns=pd.Index([*[names[c] for c in used], "(end)"], name="to"))
-    if normalize:
-        table = table.div(table.sum(axis=1).where(lambda s: s > 0), axis=0)
+    from_names = ["(start)", *[names[c] for c in used]]
+    to_names = [*[names[c] for c in used], "(end)"]
+    if long:
+        table = _transitions_long(counts, rows, columns, from_names, to_names, src, dst, run, sample, k)
+    else:
+        table = pd.DataFrame(counts[np.ix_(rows, columns)], index=pd.Index(from_names, name="from"),
+                             columns=pd.Index(to_names, name="to"))
+        if normalize:
+            table = table.div(table.sum(axis=1).where(lambda s: s > 0), axis=0)
+    if sample is not None:
+        table.attrs.update(note=sample.note, estimated_from=sample.traced)
     return table
+
+
+def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], from_names: list[str],
+                      to_names: list[str], src: np.ndarray, dst: np.ndarray, run: np.ndarray,
+                      sample: _Sample | None, k: int) -> pd.DataFrame:
+    """:func:`tool_transitions` as one row per transition seen, with intervals under a sample."""
+    fi, ti = np.nonzero(counts[np.ix_(rows, columns)] > 0)
+    out_of = counts[rows].sum(axis=1)
+    value = counts[np.ix_(rows, columns)][fi, ti]
+    table = pd.DataFrame({"from": [from_names[i] for i in fi], "to": [to_names[j] for j in ti],
+                          "transitions": value, "share": value / out_of[fi]})
+    if sample is not None and len(table):
+        # Per run: its count of each transition seen (y) and of transitions out of its tool (x).
+        cell_code = np.full((k + 2) ** 2, -1, dtype=np.int64)
+        cell_code[np.asarray(rows)[fi] * (k + 2) + np.asarray(columns)[ti]] = np.arange(len(fi))
+        cell = cell_code[src * (k + 2) + dst]
+        n_cells, n_rows = len(fi), len(rows)
+        pair, y = np.unique(run * n_cells + cell, return_counts=True)
+        p_run, p_cell = pair // n_cells, pair % n_cells
+        row_index = np.full(k + 2, -1, dtype=np.int64)
+        row_index[rows] = np.arange(n_rows)
+        from_row = row_index[src]
+        rpair, x = np.unique(run * n_rows + from_row, return_counts=True)
+        x_of_pair = x[np.searchsorted(rpair, p_run * n_rows + fi[p_cell])]
+        r_run, r_row = rpair // n_rows, rpair % n_rows
+        sy, syy = (sample.sums(p_run, p_cell, v, n_cells) for v in (y, y.astype(float) ** 2))
+        sxy = sample.sums(p_run, p_cell, x_of_pair * y, n_cells)
+        sx_rows, sxx_rows = (sample.sums(r_run, r_row, v, n_rows) for v in (x, x.astype(float) ** 2))
+        total, total_se = sample.totals(sy, syy)
+        share, share_se = sample.ratios(sy, syy, sx_rows[:, fi], sxx_rows[:, fi], sxy)
+        seen = np.bincount(r_row, minlength=n_rows)  # sampled runs with a transition out of the row
+        bounds = [_share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi)]
+        table["transitions_low"] = np.maximum(total - Z95 * total_se, 0.0)
+        table["transitions_high"] = total + Z95 * total_se
+        table["share_low"], table["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+        table = table[["from", "to", "transitions", "transitions_low", "transitions_high", "share", "share_low",
+                       "share_high"]]
+    return table.sort_values(["transitions", "from", "to"], ascending=[False, True, True],
+                             kind="stable").reset_index(drop=True)
 
 
 # -- repeated calls ------------------------------------------------------------------------------
@@ -562,7 +791,15 @@ def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -
     """One row per run, tool and input that the run called more than once with the same input
     (compared as canonical JSON, whatever the key order; another input is not a repeat):
     ``agent_run_id``, ``agent_id``, ``name``, ``times``, ``input`` (canonical JSON) and, given
-    ``runs``, the run's ``agent_name`` and ``total_cost``. Most repeated first."""
+    ``runs``, the run's ``agent_name`` and ``total_cost``. Most repeated first.
+
+    With a trace budget (``runs`` with ``trace_weight``, some other than 1) the rows can only
+    be those of traced runs: each row then carries its run's ``trace_weight``, the runs of the
+    window it stands for (0 for a run traced by hand, outside the random sample), so that
+    ``(repeats.trace_weight * repeats.times).sum()`` is the Horvitz-Thompson estimate of the
+    window's repeated calls; ``.attrs["note"]`` says ``"estimated from N traced runs"``. For
+    the share of runs with a repeat, with its interval, see :func:`repeat_rates`.
+    """
     require_columns(tool_calls, ["agent_run_id", "name", "input"], "repeated_calls")
     rcode, run_ids = _codes(tool_calls["agent_run_id"])
     ncode, names = _codes(tool_calls["name"])
@@ -608,6 +845,12 @@ def repeated_calls(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -
         cost = np.full(len(out), np.nan)
         cost[found] = _float(runs["total_cost"].take(row[found]))
         out["total_cost"] = cost
+        sample = _trace_sample(runs)
+        if sample is not None:
+            weight = np.full(len(out), np.nan)
+            weight[found] = sample.weight[row[found]]
+            out["trace_weight"] = weight
+            out.attrs.update(note=sample.note, estimated_from=sample.traced)
     return out.sort_values(["times", "agent_run_id", "name"], ascending=[False, True, True],
                            kind="stable").reset_index(drop=True)
 
@@ -617,7 +860,18 @@ def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     """Per agent: ``runs``, ``runs_with_repeat`` (a tool called again with the same input),
     ``share`` with a 95% Wilson interval (``ci_low``, ``ci_high``). Out of all of the agent's
     ``runs`` when given (by ``agent_name``), else out of the runs seen in the calls (by
-    ``agent_id``). Pass ``repeats`` (from :func:`repeated_calls`) to skip recomputing them."""
+    ``agent_id``). Pass ``repeats`` (from :func:`repeated_calls`) to skip recomputing them.
+
+    With a trace budget (``runs`` with ``trace_weight``, some other than 1), the share is
+    estimated for all of the agent's runs from its runs in the random trace sample
+    (``trace_weight`` > 0; untraced runs and runs traced by hand do not count): a ratio
+    estimate ``sum w * repeated / sum w``, ``runs_with_repeat`` is that share of ``runs`` (a
+    float), ``traced_runs`` the agent's sampled runs, and the interval is Wilson's at Kish's
+    effective sample size from the linearised stratified variance over the strata recovered
+    from the weights (:func:`conduit_notebook.sampling.domain_ratios_from_sums`).
+    ``.attrs["note"]`` says ``"estimated from N traced runs"``. With every trace present
+    nothing changes.
+    """
     repeats = repeated_calls(tool_calls) if repeats is None else repeats
     repeating = pa.array(pd.unique(repeats["agent_run_id"].astype(str)), type=pa.string())
     if runs is not None:
@@ -637,6 +891,9 @@ def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     has = pc.is_in(pa.array(ids.astype(str).array), value_set=repeating).to_numpy(zero_copy_only=False)
     labels = [*agents.astype(object), None]
     agent = np.where(agent < 0, len(labels) - 1, agent)
+    sample = _trace_sample(runs)
+    if sample is not None:
+        return _repeat_rates_estimated(sample, agent, labels, has, key)
     total = np.bincount(agent, minlength=len(labels))
     with_repeat = np.bincount(agent[has], minlength=len(labels))
     keep = total > 0
@@ -646,6 +903,31 @@ def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     bounds = [wilson_interval(int(k), int(n)) for k, n in zip(table["runs_with_repeat"], table["runs"])]
     table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return table.sort_values("share", ascending=False, kind="stable")
+
+
+def _repeat_rates_estimated(sample: _Sample, agent: np.ndarray, labels: list[Any], has: np.ndarray,
+                            key: str) -> pd.DataFrame:
+    """:func:`repeat_rates` for all runs from the random trace sample: each agent is a domain
+    (its runs' design groups), its share a ratio estimate with a design-based interval."""
+    every = np.arange(len(agent))
+    sy = sample.sums(every, agent, has.astype(float), len(labels))
+    sx = sample.sums(every, agent, np.ones(len(agent)), len(labels))
+    total = np.bincount(agent, minlength=len(labels))
+    traced = np.bincount(agent[sample.sampled], minlength=len(labels))
+    share, low, high = np.full(len(labels), np.nan), np.full(len(labels), np.nan), np.full(len(labels), np.nan)
+    for a in np.flatnonzero(traced):
+        groups = np.flatnonzero(sx[:, a] > 0)  # the agent's groups only: others' zeros are not its spread
+        column = [a]
+        p, se = sample.ratios(sy[:, column], sy[:, column], sx[:, column], sx[:, column], sy[:, column], groups)
+        share[a] = p[0]
+        low[a], high[a] = _share_interval(float(p[0]), float(se[0]), int(traced[a]))
+    keep = total > 0
+    table = pd.DataFrame({"runs": total[keep], "traced_runs": traced[keep], "runs_with_repeat": (share * total)[keep],
+                          "share": share[keep], "ci_low": low[keep], "ci_high": high[keep]},
+                         index=pd.Index([label for label, k in zip(labels, keep) if k], name=key))
+    table = table.sort_values("share", ascending=False, kind="stable")
+    table.attrs.update(note=sample.note, estimated_from=sample.traced)
+    return table
 
 
 # -- conversations -------------------------------------------------------------------------------

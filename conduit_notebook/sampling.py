@@ -20,7 +20,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["STRATA", "choose_traces", "strata_codes", "stratified_totals", "trace_weights"]
+__all__ = ["STRATA", "choose_traces", "design_groups", "domain_ratios_from_sums", "domain_totals_from_sums", "strata_codes",
+           "stratified_totals", "trace_weights"]
 
 #: The columns whose combinations are the strata of a trace sample.
 STRATA = ("agent_id", "disposition", "status")
@@ -251,3 +252,28 @@ def domain_totals_from_sums(
         var = w ** 2 * n * fpc * used
         var = var + np.where(np.asarray(partial, dtype=bool)[:, None], w ** 2 * n * fpc * mean ** 2, 0.0)
     return total, np.sqrt(var.sum(axis=0))
+
+
+def domain_ratios_from_sums(
+    sy: np.ndarray, syy: np.ndarray, sx: np.ndarray, sxx: np.ndarray, sxy: np.ndarray,
+    n: np.ndarray, weight: np.ndarray, agent: np.ndarray, partial: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ratios ``R = sum w * y / sum w * x`` over the sampled runs and their standard errors, from
+    per-group sums (groups x measures) of ``y``, ``y**2``, ``x``, ``x**2`` and ``x * y``, with
+    the groups' sampled runs ``n``, weight, agent and partial flag (see :func:`design_groups`).
+
+    The ratio is linearised (Taylor): its variance is that of the total of
+    ``z = y - R * x`` (by :func:`domain_totals_from_sums`, with its conservative rules for small
+    and uninformative strata) over ``(sum w * x)**2``. A share of runs is ``x = 1``; a share of
+    transitions out of a tool is ``x`` = the run's transitions out of it.
+    """
+    sy, sx = np.asarray(sy, dtype=float), np.asarray(sx, dtype=float)
+    w = np.asarray(weight, dtype=float)[:, None]
+    y_total, x_total = (w * sy).sum(axis=0), (w * sx).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(x_total > 0, y_total / np.where(x_total > 0, x_total, 1), np.nan)
+        r = np.nan_to_num(ratio)
+        _, z_se = domain_totals_from_sums(sy - r * sx, np.asarray(syy) - 2 * r * np.asarray(sxy) + r ** 2 * np.asarray(sxx),
+                                          n, weight, agent, partial)
+        se = np.where(x_total > 0, z_se / np.where(x_total > 0, x_total, 1), np.nan)
+    return ratio, se
