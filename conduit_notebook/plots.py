@@ -461,6 +461,29 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     return largest
 
 
+#: The label of the twin Axes that :func:`plot_dispositions` draws the runs per bucket on.
+_RUNS_AXIS_LABEL = "runs (right axis)"
+
+
+def _right_axis(ax: Axes) -> Axes:
+    """A twin of ``ax`` with its y axis on the right: the one an earlier plot on ``ax`` made,
+    cleared, when there is one (a redraw on a cleared ``ax`` neither stacks a second twin over
+    the first nor leaves the first behind as garbage), else a new one."""
+    figure = ax.get_figure(root=True)
+    for other in figure.axes if figure is not None else []:
+        if (other is not ax and other.get_label() == _RUNS_AXIS_LABEL
+                and other.get_shared_x_axes().joined(ax, other)):
+            other.cla()  # resets the tick side too: set it again below
+            break
+    else:
+        other = ax.twinx()
+        other.set_label(_RUNS_AXIS_LABEL)
+    other.yaxis.tick_right()
+    other.yaxis.set_label_position("right")
+    other.yaxis.set_offset_position("right")
+    return other
+
+
 def _bar_width(index: pd.Index) -> float:
     if len(index) < 2:
         return 0.8
@@ -487,7 +510,8 @@ def plot_dispositions(
 
     Shares come with their weight: a thin black line (right axis) gives the runs in each
     bucket, and buckets with under a tenth of the median count are greyed out, so that a
-    6-run day does not read like a 500-run day. ``colors=`` (a mapping from disposition to
+    6-run day does not read like a 500-run day (drawn again on the same Axes, cleared, the plot
+    reuses that right axis). ``colors=`` (a mapping from disposition to
     colour, or a list in legend order) replaces the disposition colours; other ``kwargs`` go to
     ``Axes.stackplot`` or ``Axes.bar``."""
     require_columns(runs, ["disposition", "created_at"], "plot_dispositions")
@@ -526,7 +550,7 @@ def plot_dispositions(
         thin = totals < 0.1 * float(totals[totals > 0].median())
         for start in totals.index[thin.to_numpy()]:
             ax.axvspan(start, start + width, color="white", alpha=0.6, linewidth=0)
-        weight = ax.twinx()
+        weight = _right_axis(ax)
         weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
                     color="#222222", linewidth=1.2, label="runs (right axis)")
         weight.set_ylim(0, float(totals.max()) * 1.15 if len(totals) else 1)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import gc
 import html
+import io
 import json
 import math
 import traceback
@@ -26,12 +27,15 @@ from typing import Any
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
+from matplotlib.transforms import Bbox
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from IPython.display import HTML, display
+from IPython.display import HTML, Image, display
 
 from . import plots
 from .analysis import filter_runs, review_sample, summarize
@@ -308,6 +312,7 @@ class RunExplorer(w.VBox, _ErrorArea):
         #: What each tab shows now: the summary table, or the plot's Figure.
         self.rendered: dict[str, Any] = {}
         self._figures: dict[str, Any] = {}
+        self._fitted: set[str] = set()  # tabs whose figure has margins fitted to its labels
         # A filter change works on masks and on the columns the tabs draw; the full filtered
         # frames are taken only when asked for (.filtered, .filtered_tool_calls, the inspector).
         self._mask = np.ones(len(runs), dtype=bool)
@@ -430,12 +435,7 @@ class RunExplorer(w.VBox, _ErrorArea):
                 # Plain HTML: pandas' Styler would need jinja2, which is not a dependency.
                 display(HTML(format_table(table, SUMMARY_FORMATS)))
             else:
-                # Fixed margins: constrained layout would double the time of every redraw (a
-                # layout engine of our own keeps the plots from choosing constrained layout).
                 fig, ax = self._figure(name)
-                right = 0.78 if name == "Dispositions" else 0.97
-                fig.subplots_adjust(left=0.2 if name in ("Tokens", "Cost", "Tools") else 0.08, right=right,
-                                    top=0.9, bottom=0.2 if name == "Dispositions" else 0.13)
                 if name == "Duration":
                     plots.plot_duration(runs, by="agent_name", ax=ax)
                 elif name == "Tokens":
@@ -446,26 +446,31 @@ class RunExplorer(w.VBox, _ErrorArea):
                     plots.plot_dispositions(runs, freq="D", ax=ax)
                 elif name == "Tools":
                     plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax)
+                _without_layout_engine(fig)
                 self.rendered[name] = fig
-                display(fig)
+                display(_png(fig, fit=name not in self._fitted))
+                self._fitted.add(name)
         self._stale.discard(name)
 
     def _figure(self, name: str) -> tuple[Any, Any]:
         """The tab's one figure, its Axes cleared for a redraw. A new figure per change left a
         closed figure and its artists (reference cycles) behind each time, enough garbage for a
         full collection every ~20 changes; ``Axes.cla()`` frees most of a drawing by reference
-        counting. Extra Axes a plot added (a twin, a colour bar) are removed first."""
+        counting. A twin Axes the plot added (the Dispositions tab's runs axis) stays: the plot
+        clears and reuses it. While the plot draws, the figure has a layout engine that does
+        nothing, so that the plot does not choose constrained layout (:func:`_png` fits the
+        margins instead)."""
         fig = self._figures.get(name)
         if fig is None:
-            fig, ax = plt.subplots(figsize=self._figsize,
-                                   layout=PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
-            plt.close(fig)  # not pyplot's to keep (or to show twice); displayed explicitly
+            # Not pyplot's (it would show it again at the end of the cell): drawn by Agg, as PNG.
+            fig = Figure(figsize=self._figsize)
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
             self._figures[name] = fig
-            return fig, ax
-        ax, *extra = fig.axes
-        for other in extra:
-            other.remove()
-        ax.cla()
+        else:
+            ax = fig.axes[0]
+            ax.cla()
+        fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
         return fig, ax
 
     # -- handlers -----------------------------------------------------------------------------
@@ -567,6 +572,67 @@ def _run_positions(calls: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
                         value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object)))
     found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+
+
+def _without_layout_engine(fig: Any) -> None:
+    """Leave ``fig`` with no layout engine: ``savefig`` draws a figure that has one (even one
+    that does nothing) twice, once to lay it out and once to render it."""
+    with plt.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+
+
+def _png(fig: Any, *, fit: bool = False, pad_inches: float = 0.08, room_inches: float = 0.2,
+         slack_inches: float = 1.0) -> Image:
+    """``fig`` as the PNG a notebook shows, every label inside it, usually drawn once.
+
+    Shown as a figure, the inline backend would save it with ``bbox_inches="tight"``, and a
+    layout engine would lay it out first: either draws the whole figure twice. Here the figure
+    is drawn with the margins of its last redraw, and the labels are measured where that draw
+    put them. Only when one fell outside the figure, or a margin is wider than needed by more
+    than ``slack_inches`` (or ``fit`` is true: a new figure), are the margins fitted, with
+    ``room_inches`` to spare so that the next filter's slightly longer names fit as they are,
+    and the figure drawn again; a narrower Axes can take other ticks, hence up to three draws."""
+    for attempt in range(3):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        inner, outer = fig.axes[0].bbox, _drawn_extent(fig, fig.canvas.get_renderer())
+        width, height = fig.bbox.width, fig.bbox.height
+        have = np.array([inner.x0, width - inner.x1, inner.y0, height - inner.y1])
+        need = (np.array([inner.x0 - outer.x0, outer.x1 - inner.x1, inner.y0 - outer.y0, outer.y1 - inner.y1])
+                + pad_inches * fig.dpi)
+        fits = ((have >= need - 1) & (have <= need + slack_inches * fig.dpi)).all()
+        if fits and not (fit and attempt == 0):
+            break
+        left, right, bottom, top = (need + room_inches * fig.dpi) / [width, width, height, height]
+        # Names too long for the figure still leave the plot a third of it.
+        left, bottom = min(left, 0.45), min(bottom, 0.45)
+        fig.subplots_adjust(left=left, right=max(1 - right, left + 0.33), bottom=bottom,
+                            top=max(1 - top, bottom + 0.33))
+    return Image(data=buffer.getvalue(), format="png")
+
+
+def _drawn_extent(fig: Any, renderer: Any) -> Bbox:
+    """Where the last draw of ``fig`` put its Axes and their labels (titles, axis labels, tick
+    labels within the view, texts, legends): read from the placed texts, without laying out
+    the ticks again as ``get_tightbbox`` does."""
+    boxes = []
+    for ax in fig.axes:
+        boxes.append(ax.bbox)
+        texts = [ax.title, *ax.texts]
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if not axis.get_visible():
+                continue
+            low, high = min(limits), max(limits)
+            slack = (high - low) * 1e-6
+            texts += [axis.label, axis.get_offset_text()]
+            for tick in axis.get_major_ticks(len(axis.get_majorticklocs())):
+                if low - slack <= tick.get_loc() <= high + slack:
+                    texts += [tick.label1, tick.label2]
+        boxes += [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text()]
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            boxes.append(legend.get_window_extent(renderer))
+    return Bbox.union(boxes)
 
 
 def _settle_garbage_collector() -> None:

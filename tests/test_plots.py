@@ -129,6 +129,20 @@ def test_dispositions_counts_and_colours(demo_frames):
     assert shares.get_ylim() == (0, 1) and len(shares.collections) == runs["disposition"].nunique()
 
 
+def test_dispositions_redrawn_on_a_cleared_axes_reuse_their_right_axis(demo_frames):
+    runs, _ = demo_frames
+    ax = plot_dispositions(runs, freq="D")
+    weight = next(a for a in ax.figure.axes if a is not ax)
+    ax.cla()
+    plot_dispositions(runs[runs["agent_name"] == "Billing"], freq="D", ax=ax)
+    assert ax.figure.axes == [ax, weight]  # not a second twin over the first
+    (line,) = weight.lines
+    counts = runs[runs["agent_name"] == "Billing"].dropna(subset=["disposition"]).groupby(
+        pd.Grouper(key="created_at", freq="D")).size()
+    assert list(line.get_ydata()) == [*counts.to_numpy(), counts.to_numpy()[-1]]
+    assert weight.yaxis.get_ticks_position() == "right" and weight.yaxis.get_label_position() == "right"
+
+
 def test_duration_marks_and_ecdf(demo_frames):
     runs, _ = demo_frames
     seconds = runs["duration_ms"].dropna().astype(float) / 1000

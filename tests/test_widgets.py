@@ -115,6 +115,41 @@ def test_explorer_tools_tab_weights_sampled_traces(frames):
     assert f"estimated from {len(traced):,} traced runs" in explorer.rendered["Tools"].axes[0].get_title()
 
 
+def test_explorer_redraws_one_figure_per_tab_with_every_label_inside(frames, monkeypatch):
+    from IPython.display import Image
+
+    from conduit_notebook import widgets
+
+    # A long name with dollars: the margins must follow the labels, not the other way round.
+    long_name = "Billing $ and late check-out upsells (pay $5)"
+    runs = frames.runs.assign(agent_name=frames.runs["agent_name"].cat.rename_categories({"Billing": long_name}))
+    shown = []
+    monkeypatch.setattr(widgets, "display", shown.append)
+    explorer = RunExplorer(Frames(runs, frames.tool_calls))
+    figures = {}
+    for agents in [(long_name,), (long_name, "Check-in"), ("Check-in",), ()]:
+        explorer.controls["tabs"].selected_index = 0
+        explorer.controls["agents"].value = agents
+        for index, name in enumerate(RunExplorer.TABS[1:], 1):
+            explorer.controls["tabs"].selected_index = index
+            fig = explorer.rendered[name]
+            assert figures.setdefault(name, fig) is fig  # cleared and redrawn, not replaced
+            assert len(fig.axes) == (2 if name == "Dispositions" else 1)  # the twin is reused
+            # What the tab shows is the figure as PNG, at its size, every label inside.
+            png = shown[-1]
+            assert isinstance(png, Image) and png.data.startswith(b"\x89PNG")
+            width, height = int.from_bytes(png.data[16:20], "big"), int.from_bytes(png.data[20:24], "big")
+            assert (width, height) == (round(fig.bbox.width), round(fig.bbox.height))
+            renderer = fig.canvas.get_renderer()
+            for ax in fig.axes:
+                box = ax.get_tightbbox(renderer)
+                assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= width + 1 and box.y1 <= height + 1, (name, agents)
+        shown_runs = explorer.filtered
+        (line,) = figures["Dispositions"].axes[1].lines
+        daily = shown_runs.dropna(subset=["disposition"]).groupby(pd.Grouper(key="created_at", freq="D")).size()
+        assert list(line.get_ydata()[:-1]) == list(daily.to_numpy())
+
+
 def test_explorer_takes_what_is_alive_out_of_the_collectors_walk(frames):
     import gc
 
