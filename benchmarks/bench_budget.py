@@ -65,7 +65,7 @@ def first_fetch(args: argparse.Namespace, tmp: Path) -> None:
         print(f"  'auto' again (warm cache): {again.stats.requests} requests ({again.stats.detail_requests} "
               f"trace), {again.stats.elapsed_s:.2f} s; traced {again.traced:,}")
         run_id = again.runs.loc[again.runs["trace_weight"].isna(), "id"].iloc[0]
-        again._trace_source.client = client
+        again.trace_source.client = client
         server.reset_log()
         started = time.monotonic()
         again.fetch_trace(run_id)  # what RunInspector does when a run without its trace is opened

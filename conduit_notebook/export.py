@@ -1,7 +1,7 @@
 """Parquet datasets for going past one machine: DuckDB, Spark, Dask and pandas read them.
 
 >>> frames.to_parquet("conduit-runs/")              # runs/ and tool_calls/, by date and agent
->>> frames = read_parquet("conduit-runs/")          # back, with the same dtypes
+>>> frames = read_parquet("conduit-runs/")          # back, with the same dtypes (runframes.py)
 >>> duckdb.sql("SELECT agent_id, sum(total_cost) FROM 'conduit-runs/runs/**/*.parquet' GROUP BY 1")
 
 Layout: ``<directory>/runs/date=YYYY-MM-DD/agent_id=<id>/*.parquet`` and the same under
@@ -14,16 +14,17 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Protocol
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from .cache import _newest_first
-from .frames import agents_frame, errors_frame
 from .storage import frame_to_table, table_to_frame
 
-__all__ = ["read_parquet", "to_parquet"]
+__all__ = ["Tables", "read_tables", "to_parquet"]
 
 _PARTITIONING = ds.partitioning(pa.schema([("date", pa.string()), ("agent_id", pa.string())]),
                                 flavor="hive")
@@ -39,7 +40,14 @@ def _with_partition_keys(table: pa.Table) -> pa.Table:
     return table.append_column("date", date)
 
 
-def to_parquet(frames, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+class Tables(Protocol):
+    """What :func:`to_parquet` writes: a :class:`RunFrames`, or anything with its two frames."""
+
+    runs: pd.DataFrame
+    tool_calls: pd.DataFrame
+
+
+def to_parquet(frames: Tables, directory: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``frames.runs`` and ``frames.tool_calls`` as hive-partitioned Parquet datasets."""
     root = Path(directory).expanduser()
     targets = {name: root / name for name in _DATASETS}
@@ -58,10 +66,9 @@ def to_parquet(frames, directory: str | os.PathLike[str], *, overwrite: bool = F
     return root
 
 
-def read_parquet(directory: str | os.PathLike[str]):
-    """Read an export written by ``RunFrames.to_parquet`` back into a :class:`RunFrames`."""
-    from .fetch import RunFrames
-
+def read_tables(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs and tool calls of an export written by :func:`to_parquet`, with their dtypes
+    (:func:`conduit_notebook.read_parquet` wraps them in a :class:`RunFrames`)."""
     root = Path(directory).expanduser()
     tables = {}
     for name in _DATASETS:
@@ -78,6 +85,4 @@ def read_parquet(directory: str | os.PathLike[str]):
             first = ds.dataset(dataset.files[0], format="parquet")
             table = table.replace_schema_metadata(first.schema.metadata)
         tables[name] = table_to_frame(table, name)
-    runs, calls = _newest_first(tables["runs"], tables["tool_calls"])
-    return RunFrames(runs=runs, tool_calls=calls, agents=agents_frame([]), errors=errors_frame([]),
-                     details=True, source=str(root))
+    return _newest_first(tables["runs"], tables["tool_calls"])

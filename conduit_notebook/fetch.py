@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -37,7 +37,8 @@ from .errors import ConduitError, UnknownAgentError
 from .times import parse_time
 from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
-from .sampling import STRATA, choose_traces, strata_codes, trace_weights
+from .runframes import FetchStats, RunFrames
+from .sampling import choose_traces, strata_codes, trace_weights
 
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
 
@@ -92,22 +93,9 @@ def _is_interactive() -> bool:
 
 
 @dataclass
-class FetchStats:
-    """What one fetch cost: HTTP requests (retries included), list pages, trace requests,
-    runs served from the cache without a request, and wall time."""
-
-    requests: int = 0
-    list_requests: int = 0
-    detail_requests: int = 0
-    cache_hits: int = 0
-    rate_limited: int = 0
-    elapsed_s: float = 0.0
-
-
-@dataclass
-class _TraceSource:
-    """What :meth:`RunFrames.fetch_traces` needs to fetch more traces later: a client (or how
-    to build one), the cache (or, without one, the records at hand) and the agents' names."""
+class TraceSource:
+    """Where :meth:`RunFrames.fetch_traces` gets more traces: the client (None: one built from
+    the environment), the cache (or, without one, the records at hand) and the agents' names."""
 
     client: ConduitClient | None
     cache: RunCache | str | os.PathLike[str] | None | bool
@@ -115,128 +103,8 @@ class _TraceSource:
     agent_names: dict[str, str]
     records: dict[str, dict[str, Any]] | None = None
 
-
-@dataclass
-class RunFrames:
-    """The result of :func:`fetch_runs`: ``runs``, ``tool_calls``, ``agents`` and ``errors``.
-
-    ``errors`` lists every run or page that could not be fetched after retries: a listed run is
-    either in ``runs`` or in ``errors``, never silently dropped. ``runs["trace_weight"]`` is a
-    traced run's weight (its stratum's runs / its stratum's traced runs; 1 when every trace is
-    there), missing for a run without a trace, 0 for a trace fetched by hand
-    (:meth:`fetch_traces` with ids, the inspector: not drawn at random, so left out of the
-    estimates); ``traced`` counts the runs with one, and
-    ``trace_strata`` describes the sample (per agent, disposition and status: runs, traced,
-    weight). :meth:`fetch_traces` fetches more traces and adds them.
-    """
-
-    runs: pd.DataFrame
-    tool_calls: pd.DataFrame
-    agents: pd.DataFrame
-    errors: pd.DataFrame
-    since: pd.Timestamp | None = None
-    until: pd.Timestamp | None = None
-    details: bool | int | str = True
-    source: str = ""
-    stats: FetchStats = field(default_factory=FetchStats)
-    _trace_source: _TraceSource | None = field(default=None, repr=False, compare=False)
-
-    @property
-    def traced(self) -> int:
-        """How many runs carry their trace (response, reflection, tool calls)."""
-        if "trace_weight" not in self.runs:
-            return len(self.runs) if self.details is True else 0
-        return int(self.runs["trace_weight"].notna().sum())
-
-    @property
-    def complete(self) -> bool:
-        """Whether every run carries its trace (trace-based numbers are counts, not estimates)."""
-        return self.traced == len(self.runs)
-
-    @property
-    def trace_strata(self) -> pd.DataFrame:
-        """The sample design: per agent, disposition and status, the runs, the traced runs and
-        the weight of each traced run."""
-        columns = [c for c in STRATA if c in self.runs]
-        traced = self.runs["trace_weight"].notna() if "trace_weight" in self.runs else False
-        table = (self.runs[columns].assign(runs=1, traced=traced)
-                 .groupby(columns, observed=True, dropna=False)[["runs", "traced"]].sum())
-        table["traced"] = table["traced"].astype("int64")
-        table["weight"] = (table["runs"] / table["traced"].where(table["traced"] > 0)).astype(float)
-        return table.reset_index()
-
-    def _span(self) -> str:
-        created = self.runs["created_at"].dropna()
-        if created.empty:
-            return "no runs"
-        return f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
-
-    def _traces_line(self) -> str:
-        if self.details is False:
-            return "not fetched (details=False)"
-        if self.complete:
-            return f"every run ({len(self.runs):,})"
-        return (f"{self.traced:,} of {len(self.runs):,} runs (a stratified sample: tool numbers are "
-                "estimates; .fetch_traces() gets the rest)")
-
-    def _lines(self) -> list[tuple[str, str]]:
-        s = self.stats
-        agents = self.runs["agent_id"].nunique()
-        return [
-            ("runs", f"{len(self.runs):,} from {agents} agent{'s' if agents != 1 else ''}"),
-            ("time span", self._span()),
-            ("traces", self._traces_line()),
-            ("tool calls", f"{len(self.tool_calls):,}" if self.details is not False else "not fetched (details=False)"),
-            ("errors", f"{len(self.errors):,}"),
-            ("requests", f"{s.requests:,} ({s.list_requests:,} list, {s.detail_requests:,} trace"
-                         + (f", {s.rate_limited} rate-limited" if s.rate_limited else "") + ")"),
-            ("cache hits", f"{s.cache_hits:,}"),
-            ("took", f"{s.elapsed_s:.1f} s"),
-        ]
-
-    def __repr__(self) -> str:
-        body = "\n".join(f"  {k:<10} {v}" for k, v in self._lines())
-        return f"RunFrames\n{body}"
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>"
-            f"{html.escape(v)}</td></tr>" for k, v in self._lines()
-        )
-        return (f"<div><b>RunFrames</b> <code>.runs</code>, <code>.tool_calls</code>, "
-                f"<code>.agents</code>, <code>.errors</code><table>{rows}</table></div>")
-
-    def to_parquet(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-        """Write runs and tool calls as Parquet datasets partitioned by date and agent.
-
-        See :func:`conduit_notebook.read_parquet`; DuckDB, Spark and Dask read the same files.
-        """
-        from .export import to_parquet
-
-        to_parquet(self, directory, overwrite=overwrite)
-
-    def fetch_traces(self, run_ids: Sequence[str] | pd.Series | None = None, *,
-                     progress: bool | None = None) -> RunFrames:
-        """Fetch the traces of these runs (default: every run without one) and add them to
-        ``runs`` and ``tool_calls``; weights are recomputed. One request per run lacking its
-        trace, through the cache (a cached trace costs nothing). Returns these frames.
-
-        >>> frames.fetch_traces(review_sample(frames.runs, n=60)["id"])
-        """
-        _fetch_more_traces(self, run_ids, progress=progress)
-        return self
-
-    def fetch_trace(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The run (one row) and its tool calls, its trace fetched first if it lacks one: what
-        :class:`RunInspector` calls when a run without a trace is opened."""
-        if not isinstance(run_id, str) or not run_id:
-            raise ValueError(f"run_id must be a run's id (a non-empty string); got {run_id!r}")
-        self.fetch_traces([run_id], progress=False)
-        row = self.runs[self.runs["id"] == run_id]
-        calls = self.tool_calls[self.tool_calls["agent_run_id"].astype(object) == run_id]
-        return row, calls
+    def fetch_traces(self, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
+        _fetch_more_traces(self, frames, run_ids, progress=progress)
 
 
 @dataclass
@@ -755,7 +623,7 @@ def fetch_runs(
             details=details,
             source=client.base_url,
             stats=job.stats,
-            _trace_source=_TraceSource(
+            trace_source=TraceSource(
                 client=None if own_client else client,
                 cache=cache if isinstance(cache, RunCache) or cache is False else (store.path if store else None),
                 source=job.source, agent_names=names,
@@ -855,11 +723,8 @@ def _open_store(cache: Any) -> RunCache | None:
     return cache if isinstance(cache, RunCache) else RunCache(cache)
 
 
-def _fetch_more_traces(frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
+def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
     """Fetch the missing traces of ``run_ids`` (None: every run without one) into ``frames``."""
-    src = frames._trace_source
-    if src is None:
-        raise ValueError("these frames were not made by fetch_runs, so there is no workspace to fetch traces from")
     runs = frames.runs
     weight = runs["trace_weight"] if "trace_weight" in runs else pd.Series(np.nan, index=runs.index)
     if run_ids is None:
