@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from . import metrics
 from .review import review_plan
+from .schema import FINISHED_STATUSES
 from .times import parse_time
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
@@ -33,7 +34,6 @@ __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summar
 SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_duration_s",
                    "p99_duration_s", "input_tokens", "output_tokens", "total_tokens",
                    "tokens_per_run", "total_cost", "cost_per_run"]
-_FINISHED = metrics.FINISHED_STATUSES
 
 
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -178,7 +178,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
         runs = in_time_zone(runs, tz)
     codes, index = _group_index(runs, keys)
     n = len(index)
-    finished = _count(_in(runs["status"], _FINISHED), codes, n)
+    finished = _count(_in(runs["status"], FINISHED_STATUSES), codes, n)
     failed = _count(_in(runs["status"], ["failed"]), codes, n)
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
     seconds = _float(runs["duration_ms"]) / 1000.0

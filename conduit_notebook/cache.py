@@ -36,16 +36,15 @@ import platformdirs
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .client import DETAIL_FIELDS
 from .errors import CacheError
 from .frames import gc_paused, runs_frame, tool_calls_frame
 from .records import dedupe
+from .schema import DETAIL_FIELDS, FINISHED_STATUSES
 from .storage import frame_to_table, table_to_frame
 
 __all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
 
 CACHE_ENV = "CONDUIT_NOTEBOOK_CACHE"
-TERMINAL_STATUSES = frozenset({"completed", "failed"})
 #: Segments a source may have before they are merged into one.
 COMPACT_AFTER = 24
 #: Stands for "since the first run" in coverage intervals.
@@ -115,7 +114,7 @@ class CachedRun:
 
     @property
     def finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in FINISHED_STATUSES
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:

@@ -34,6 +34,7 @@ from .errors import (
     RateLimitError,
     error_for_status,
 )
+from .schema import ESCALATION_STATUSES, RUN_STATUSES
 from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, RateLimiter, SharedPace, retry_delay, should_retry
 
 __all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
@@ -55,11 +56,6 @@ PAGE_SIZE = 100
 TOKEN_ENV = "CONDUIT_API_TOKEN"
 BASE_URL_ENV = "CONDUIT_BASE_URL"
 WORKSPACE_ENV = "CONDUIT_WORKSPACE_ID"
-RUN_STATUSES = ("accepted", "running", "completed", "failed")
-ESCALATION_STATUSES = ("pending", "reviewed", "resolved", "dismissed")
-#: What the get endpoint adds to a run's list summary.
-DETAIL_FIELDS = frozenset({"session_id", "disposition_reason", "trigger_event_id", "response",
-                           "reflection", "tool_trace"})
 
 
 @dataclass

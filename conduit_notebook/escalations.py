@@ -16,9 +16,10 @@ from typing import Any
 
 import pandas as pd
 
-from .client import ESCALATION_STATUSES, ConduitClient
-from .fetch import parse_time
+from .client import ConduitClient
 from .frames import CATEGORY, STRING, TIMESTAMP
+from .schema import ESCALATION_STATUSES, HANDLED_ESCALATION_STATUSES
+from .times import parse_time
 
 __all__ = ["ESCALATION_COLUMNS", "escalation_summary", "escalation_verdicts", "escalations_frame",
            "fetch_escalations"]
@@ -39,7 +40,6 @@ ESCALATION_COLUMNS: dict[str, Any] = {
     "proposed_response": STRING,
     "questions_for_operator": STRING,
 }
-_HANDLED = ("reviewed", "resolved", "dismissed")
 
 
 def escalations_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -139,14 +139,14 @@ def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = No
     status = frame["status"].astype(object)
     hours = (frame["reviewed_at"] - frame["created_at"]).dt.total_seconds() / 3600
     waiting = ((now - frame["created_at"]).dt.total_seconds() / 3600).where(status == "pending")
-    parts = pd.DataFrame({"key": keys, "status": status, "hours": hours.where(status.isin(_HANDLED)),
+    parts = pd.DataFrame({"key": keys, "status": status, "hours": hours.where(status.isin(HANDLED_ESCALATION_STATUSES)),
                           "waiting": waiting})
 
     def table(groups: Any) -> pd.DataFrame:
         counts = pd.crosstab(groups["key"], groups["status"]).reindex(columns=list(ESCALATION_STATUSES), fill_value=0)
         out = pd.DataFrame({"escalations": groups.groupby("key").size()})
         out = out.join(counts).fillna(0).astype("int64")
-        handled = out[list(_HANDLED)].sum(axis=1)
+        handled = out[list(HANDLED_ESCALATION_STATUSES)].sum(axis=1)
         out["dismissed_share"] = (out["dismissed"] / handled.where(handled > 0)).astype("float64")
         grouped = groups.groupby("key")
         out["p50_hours_to_review"] = grouped["hours"].median()

@@ -32,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from .cache import MIN_MS, CachedRun, RunCache, fingerprint
-from .client import RUN_STATUSES, ConduitClient
+from .client import ConduitClient
 from .errors import ConduitError, UnknownAgentError
 from .times import parse_time
-from .frames import DETAIL_COLUMNS, agents_frame, errors_frame, runs_frame, tool_calls_frame
+from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
 from .runframes import FetchStats, RunFrames
+from .schema import DETAIL_COLUMNS, RUN_STATUSES, UNFINISHED_STATUSES
 from .sampling import choose_traces, strata_codes, trace_weights
 
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
@@ -220,7 +221,7 @@ class _Fetch:
     def _still_unfinished(self, agent_id: str) -> dict[str, dict[str, Any]]:
         """The agent's runs now accepted or running, from the status-filtered list pages."""
         found: dict[str, dict[str, Any]] = {}
-        for status in ("running", "accepted"):
+        for status in UNFINISHED_STATUSES:  # in lifecycle order: a run moving on is still seen
             for page in self.client.iter_run_pages(agent_id, status=status):
                 self.stats.list_requests += 1
                 # Unreadable records are left to the main listing, which reports them.

@@ -28,6 +28,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .schema import DETAIL_COLUMNS, RUN_STATUSES
+
 try:  # several times faster than json for the many small values of tool calls
     import orjson
 except ImportError:  # pragma: no cover - a dependency; json does the same, slower
@@ -85,9 +87,6 @@ RUN_COLUMNS: dict[str, Any] = {
     "response": STRING,
     "reflection": STRING,
 }
-#: Columns only the get endpoint fills (empty when fetched with ``details=False``).
-DETAIL_COLUMNS = ("disposition_reason", "trigger_event_id", "session_id", "response", "reflection",
-                  "tool_call_count")
 
 #: The tool-call table: column -> dtype. Extra keys of trace items follow ``output``.
 #: ``agent_run_id`` repeats for every call of a run, so it is a categorical too.
@@ -403,7 +402,7 @@ def _category_order(name: str, categories: pd.Index) -> list[str]:
     """Sorted categories, so that frames built apart agree; statuses in lifecycle order."""
     values = sorted(str(c) for c in categories)
     if name == "status":
-        lifecycle = [s for s in ("accepted", "running", "completed", "failed")]
+        lifecycle = list(RUN_STATUSES)
         return lifecycle + [v for v in values if v not in lifecycle]
     return values
 

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 from .analysis import require_columns, summarize
 from .review import Z95, wilson_interval
 from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums
+from .schema import FINISHED_STATUSES
 
 __all__ = ["CHANGE_METRICS", "change_points", "compare", "compare_tools", "contacts", "conversations",
            "metric_levels", "repeat_rates", "repeated_calls", "run_paths", "tool_paths", "tool_transitions"]
@@ -74,7 +75,7 @@ def _per_run(runs: pd.DataFrame, metric: str, resolved: str | Sequence[str] = "r
     if metric in _RATES:
         status, disposition = _text(runs["status"]), runs["disposition"]
         if metric == "failure_rate":
-            return (status == "failed").astype(float), np.isin(status, ("completed", "failed"))
+            return (status == "failed").astype(float), np.isin(status, FINISHED_STATUSES)
         counted = (status == "completed") & disposition.notna().to_numpy()
         wanted = ["escalated"] if metric == "escalation_rate" else _resolved_list(resolved)
         return disposition.astype(object).isin(wanted).to_numpy().astype(float), counted

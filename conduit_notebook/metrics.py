@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .schema import FINISHED_STATUSES
+
 __all__ = [
     "FINISHED_STATUSES",
     "FORMATS",
@@ -31,8 +33,6 @@ __all__ = [
     "tokens_per_run",
 ]
 
-#: Runs in these statuses are over; ``accepted`` and ``running`` runs are not (yet).
-FINISHED_STATUSES = ("completed", "failed")
 
 #: Every metric name a table or card shows, and what it means.
 GLOSSARY: dict[str, str] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..client import DETAIL_FIELDS
+from ..schema import DETAIL_FIELDS, UNFINISHED_STATUSES
 
 _ALPHABET = np.array(list("0123456789abcdefghjkmnpqrstvwxyz"))
 _HEX = np.array(list("0123456789abcdef"))
@@ -725,7 +725,7 @@ class _Detail:
         return trace
 
     def response(self) -> str | None:
-        if self.status in ("accepted", "running", "failed"):
+        if self.status != "completed":
             return None
         g = self.guest
         by_disposition = {
@@ -747,7 +747,7 @@ class _Detail:
         return options[int(self.rng.randrange(len(options)))]
 
     def reflection(self) -> str | None:
-        if self.status in ("accepted", "running"):
+        if self.status in UNFINISHED_STATUSES:
             return None
         if self.status == "failed":
             return "The run stopped before a reply could be written." if self.rng.random() < 0.5 else None
@@ -829,7 +829,7 @@ class RecordSet:
     """Fixed agents and full run records, served as they are (for examples and schema-drift tests).
 
     Runs are listed newest first per agent by ``created_at``; the list endpoint leaves out the
-    detail fields (``conduit_notebook.client.DETAIL_FIELDS``), the get endpoint returns the record unchanged.
+    detail fields (``conduit_notebook.schema.DETAIL_FIELDS``), the get endpoint returns the record unchanged.
     """
 
     def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]],

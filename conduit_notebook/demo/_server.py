@@ -24,12 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from ..schema import ESCALATION_STATUSES, RUN_STATUSES
 from ._data import DemoData, RecordSet, dumps
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
-STATUSES = ("accepted", "running", "completed", "failed")
-ESCALATION_STATUSES = ("pending", "reviewed", "resolved", "dismissed")
 
 
 @dataclass(frozen=True)
@@ -436,8 +435,8 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _ApiError(404, f"Agent '{agent_id}' not found.")
             if len(segments) == 4:
                 status = query.get("status")
-                if status is not None and status not in STATUSES:
-                    raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(STATUSES)}.")
+                if status is not None and status not in RUN_STATUSES:
+                    raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(RUN_STATUSES)}.")
                 rows = data.agent_rows(agent_id, status)
                 return self._page(rows, len(rows), f"runs:{agent_id}:{status}", query,
                                   lambda i: data.summary(int(rows[i])))

@@ -1,0 +1,93 @@
+"""The package's shape: no import cycles, schema constants defined once (in schema.py), no
+private names used across modules. Read from the source with ``ast``: nothing is run."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from conduit_notebook import schema
+
+PACKAGE = Path(__file__).resolve().parent.parent / "conduit_notebook"
+#: frames.py imports the accessor so that every frame it builds has ``.conduit`` (the package
+#: imports lazily); the accessor imports what it delegates to. The one deliberate way back.
+REGISTRATION = ("conduit_notebook.frames", "conduit_notebook.accessor")
+
+
+def _modules() -> dict[str, tuple[Path, ast.Module]]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = (path, ast.parse(path.read_text(encoding="utf-8")))
+    return found
+
+
+def _imports(name: str, path: Path, tree: ast.Module, modules: set[str]) -> set[str]:
+    """The package's modules this one imports, at module level or inside functions."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+            target = ".".join(base + ([node.module] if node.module else []))
+            candidates = [f"{target}.{a.name}" for a in node.names] + [target]
+            found.update(c for c in candidates if c in modules)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name in modules)
+    found.discard(name)
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle of ``graph``, or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycles_even_through_imports_inside_functions():
+    modules = _modules()
+    graph = {name: _imports(name, path, tree, set(modules)) for name, (path, tree) in modules.items()}
+    graph[REGISTRATION[0]].discard(REGISTRATION[1])
+    assert _cycle(graph) is None, f"import cycle: {' -> '.join(_cycle(graph) or [])}"
+
+
+def test_the_cycle_check_finds_a_cycle():
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_schema_constants_are_defined_only_in_schema():
+    statuses = set(schema.RUN_STATUSES) | set(schema.ESCALATION_STATUSES)
+    found = []
+    for name, (path, tree) in _modules().items():
+        if name == "conduit_notebook.schema":
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                found += [f"{path.name}:{node.lineno} assigns {t.id}" for t in targets
+                          if isinstance(t, ast.Name) and t.id in schema.__all__]
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and len(node.elts) >= 2:
+                values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
+                if len(values) == len(node.elts) and set(values) <= statuses:
+                    found.append(f"{path.name}:{node.lineno} spells out statuses {values}")
+    assert not found, "schema constants outside schema.py:\n" + "\n".join(found)
