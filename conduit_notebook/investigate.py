@@ -583,7 +583,12 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     ``runs`` is then the estimated number of runs of the window taking the path (a float),
     ``share`` and the disposition mix are weighted estimates, the duration and cost columns
     are unweighted over the path's traced runs, and ``.attrs["note"]`` says
-    ``"estimated from N traced runs"``. With every trace present nothing changes.
+    ``"estimated from N traced runs"``. When the weights are a random sample's (some > 0 and
+    not all 1), ``share_low``/``share_high`` are its 95% interval: Wilson at Kish's effective
+    sample size from the stratified variance over the strata recovered from the weights, the
+    share linearised as a ratio (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
+    ``runs_low``/``runs_high`` are that interval times the runs it is a share of. With every
+    trace present nothing changes.
 
     >>> tool_paths(calls, runs).sort_values("disposition:escalated", ascending=False).head()
     """
@@ -602,6 +607,9 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     table = pd.DataFrame({"path": labels,
                           "calls": [0 if p == NO_TOOLS else p.count(" > ") + 1 for p in labels],
                           "runs": count, "share": count / (total if total else 1)})
+    sample = _trace_sample(runs) if weights is not None else None
+    if sample is not None:
+        _path_intervals(table, sample, codes, n)
     if runs is not None:
         for column, values in _shares(codes, n, runs["disposition"], weights).items():
             table[column] = values
@@ -616,6 +624,21 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     if note:
         table.attrs["note"] = note
     return table
+
+
+def _path_intervals(table: pd.DataFrame, sample: _Sample, codes: np.ndarray, n: int) -> None:
+    """Add 95% intervals of :func:`tool_paths`' estimated ``runs`` and ``share`` (per path code)."""
+    every = np.arange(len(codes))
+    took = sample.sums(every, codes, np.ones(len(codes)), n)
+    runs_n = np.repeat(sample.n_h[:, None], n, axis=1)
+    share, share_se = sample.ratios(took, took, runs_n, runs_n, took)
+    bounds = np.array([_share_interval(p, e, sample.traced) for p, e in zip(share, share_se)]).reshape(-1, 2)
+    # The runs are the share of the runs it is out of: its Wilson interval scaled (positive
+    # for a path seen in a few traced runs, where a normal interval would reach below 0).
+    population = float((sample.g_weight * sample.n_h).sum())
+    table.insert(3, "runs_low", bounds[:, 0] * population)
+    table.insert(4, "runs_high", bounds[:, 1] * population)
+    table["share_low"], table["share_high"] = bounds[:, 0], bounds[:, 1]
 
 
 def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *, normalize: bool = False,

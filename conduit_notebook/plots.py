@@ -36,7 +36,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from .analysis import _float, cost_breakdown, in_time_zone, require_columns
-from .investigate import metric_levels, run_paths
+from .investigate import metric_levels, run_paths, tool_paths
 
 __all__ = [
     "DISPOSITION_COLORS",
@@ -772,8 +772,9 @@ def _metric_value(metric: str, value: float) -> str:
 def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """The rows of :func:`compare` (or :func:`compare_tools`) as changes relative to ``a``, in
     %, with their intervals: red where significant after Holm, grey where not; each row is
-    labelled ``a -> b``. Rows without an interval (``runs``, the mix) are left out.
-    ``kwargs`` go to ``Axes.errorbar``."""
+    labelled ``a -> b``. Rows without an interval (``runs``, the mix) are left out. A table
+    estimated from a trace sample (its ``.attrs["note"]``, as :func:`compare_tools` sets it)
+    says so in the title. ``kwargs`` go to ``Axes.errorbar``."""
     require_columns(table, ["a", "b", "difference", "ci_low", "ci_high", "significant"], "plot_compare")
     ax = _axes(ax)
     base = table["a"].abs().where(table["a"] != 0)
@@ -801,7 +802,8 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # "+100%+150%" would run together
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:+.0f}%"))
     ax.set_xlabel("change from a to b, relative to a (%), with 95% interval")
-    ax.set_title("What changed from a to b")
+    note = table.attrs.get("note")
+    ax.set_title("What changed from a to b" + (f"\n({note})" if note else ""))
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, frameon=False)
     return ax
 
@@ -823,7 +825,9 @@ def plot_tool_paths(
 ) -> Axes:
     """The ``top`` commonest tool paths (ordered tool names of a run), as bars of runs; with
     ``runs``, split by how the runs ended (disposition colours) and labelled with their
-    escalated share. ``kwargs`` go to ``Axes.barh``."""
+    escalated share. With a trace sample (``runs`` with ``trace_weight``), the bars are
+    :func:`tool_paths`' estimates for the window, labelled with their 95% intervals, and the
+    title says from how many traced runs. ``kwargs`` go to ``Axes.barh``."""
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
         raise ValueError(f"top must be a whole number >= 1, got {top!r}")
     ax = _axes(ax)
@@ -877,7 +881,15 @@ def plot_tool_paths(
         notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
         _legend(ax, title="disposition")
     ax.set_yticks(y, names)
-    _bar_labels(ax, ends, [f"{value:,.0f}{note}" for value, note in zip(ends, notes)], end_colors)
+    amounts = [f"{value:,.0f}" for value in ends]
+    if weights is not None:  # estimates: with their intervals, as tool_paths gives them
+        bounds = tool_paths(tool_calls, runs).set_index("path")
+        if "runs_low" in bounds:
+            shown = [labels[k] for k in order][::-1]
+            low, high = bounds["runs_low"].reindex(shown), bounds["runs_high"].reindex(shown)
+            amounts = [f"≈{value:,.0f} ({lo:,.0f}–{hi:,.0f})" for value, lo, hi in zip(ends, low, high)]
+            notes = [note.replace(" (", ", ").rstrip(")") for note in notes]  # one pair of brackets
+    _bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes)], end_colors)
     ax.tick_params(axis="y", labelsize="small")
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(_thousands))

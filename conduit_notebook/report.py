@@ -369,10 +369,13 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                   "p-values adjusted across rows by Holm's method.</p>",
                   compare_html(table), _png(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
     paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
-    path_formats = {"runs": "{:,}", "share": "{:.1%}", "disposition:escalated": "{:.1%}",
+    path_formats = {"runs": "{:,.0f}", "share": "{:.1%}",
+                    "share_low": "{:.1%}", "share_high": "{:.1%}", "disposition:escalated": "{:.1%}",
                     "p50_duration_s": "{:.1f}", "cost_per_run": "${:,.4f}"}
     parts += ["<h2 id='tool-paths'>Tool paths</h2>",
-              "<p class='note'>The commonest ordered sequences of tool calls in a run, and how their runs ended.</p>",
+              "<p class='note'>The commonest ordered sequences of tool calls in a run, and how their runs ended"
+              + (f" ({html.escape(paths.attrs['note'])}, each weighted by its <code>trace_weight</code>)"
+                 if paths.attrs.get("note") else "") + ".</p>",
               format_table(paths.head(10)[[c for c in ["path", *path_formats] if c in paths]] if len(paths) else paths,
                            path_formats, index=False)]
     if len(calls):
@@ -380,16 +383,21 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
     if "disposition:escalated" in paths:
         ending = paths[paths["runs"] >= 10].sort_values("disposition:escalated", ascending=False, kind="stable")
         parts += ["<h3>Paths whose runs escalate most often (10 runs or more)</h3>",
-                  format_table(ending.head(8)[["path", *path_formats]], path_formats, index=False)]
-    parts += ["<h2 id='repeated-calls'>Repeated calls</h2>",
-              "<p class='note'>Runs that called a tool again with the same input (share of each agent's runs, "
-              "95% Wilson interval), and the most repeated calls.</p>"]
+                  format_table(ending.head(8)[[c for c in ["path", *path_formats] if c in paths]], path_formats,
+                               index=False)]
+    parts += ["<h2 id='repeated-calls'>Repeated calls</h2>"]
     if len(calls):
         repeats = investigate.repeated_calls(calls, runs)
         rates = investigate.repeat_rates(calls, runs, repeats=repeats)
+        note = rates.attrs.get("note")
+        parts.append("<p class='note'>Runs that called a tool again with the same input (share of each agent's runs, "
+                     + (f"{html.escape(note)}: a ratio estimate weighted by <code>trace_weight</code>, 95% Wilson "
+                        "interval at the design's effective sample size), and the most repeated calls of the traced "
+                        "runs.</p>" if note else "95% Wilson interval), and the most repeated calls.</p>"))
         shown = repeats.head(10)[[c for c in ("agent_run_id", "agent_name", "name", "times", "input", "total_cost")
                                   if c in repeats]]
-        parts += [format_table(rates, {"runs": "{:,}", "runs_with_repeat": "{:,}", "share": "{:.1%}",
+        parts += [format_table(rates, {"runs": "{:,}", "traced_runs": "{:,}",
+                                       "runs_with_repeat": "{:,.0f}" if note else "{:,}", "share": "{:.1%}",
                                        "ci_low": "{:.1%}", "ci_high": "{:.1%}"}),
                   format_table(shown, {"total_cost": "${:,.4f}"}, index=False)]
     else:

@@ -21,6 +21,7 @@ from conduit_notebook import (
     repeated_calls,
     runs_frame,
     tool_calls_frame,
+    tool_paths,
     tool_transitions,
 )
 from conduit_notebook.sampling import choose_traces, trace_weights
@@ -61,9 +62,10 @@ def halves(calls, runs, early):
 def simulated(full):
     """Per replicate (REPLICATES seeds): the three estimates from one 10% trace sample."""
     runs, calls, repeats, early = full
-    out = {"transitions": [], "repeat_rates": [], "compare_tools": []}
+    out = {"transitions": [], "repeat_rates": [], "compare_tools": [], "tool_paths": []}
     for seed in range(REPLICATES):
         sampled, seen, ids = draw(runs, calls, seed)
+        out["tool_paths"].append(tool_paths(seen, sampled).set_index("path"))
         out["transitions"].append(tool_transitions(seen, sampled, long=True).set_index(["from", "to"]))
         out["repeat_rates"].append(repeat_rates(seen, sampled, repeats=repeats[repeats["agent_run_id"].isin(ids)]))
         ca, cb, ra, rb = halves(seen, sampled, early)
@@ -192,6 +194,19 @@ def test_compare_tools_difference_bias_and_coverage(full, simulated):
     assert significant.drop(significant.idxmax()).max() <= 0.05
 
 
+def test_tool_path_shares_bias_and_coverage(full, simulated):
+    runs, calls, _, _ = full
+    truth = tool_paths(calls, runs).set_index("path")
+    # Paths a 10% sample sees about 3 times or more: a rarer path is often not seen at all (no
+    # row, no interval: counted as a miss), so its coverage falls to 80-90%.
+    truth = truth[truth["runs"] >= 30].astype({"runs": float})
+    assert len(truth) >= 8
+    shares = bias_and_coverage(simulated["tool_paths"], truth, "share", "share_low", "share_high")
+    assert_unbiased_and_covering(shares, "path share")
+    counts = bias_and_coverage(simulated["tool_paths"], truth, "runs", "runs_low", "runs_high")
+    assert_unbiased_and_covering(counts, "path runs")
+
+
 # -- real HTTP -----------------------------------------------------------------------------------
 
 def test_a_small_budget_over_http_is_close_to_the_full_traces():
@@ -233,3 +248,32 @@ def test_a_small_budget_over_http_is_close_to_the_full_traces():
     hit = (diff["ci_low"] <= true_diff["difference"]) & (true_diff["difference"] <= diff["ci_high"])
     # 14 tools: offline, 94% of 200 samples of this design miss at most 2 (this one misses 2).
     assert hit.sum() >= len(diff) - 2
+
+
+def test_the_plots_show_the_note_and_the_intervals(full, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from conduit_notebook import plot_compare, plot_tool_paths
+
+    runs, calls, _, early = full
+    sampled, seen, ids = draw(runs, calls, 0)
+    table = compare_tools(*halves(seen, sampled, early))
+    ax = plot_compare(table.head(6))
+    assert ax.get_title().endswith(f"({table.attrs['note']})")
+    ax.figure.savefig(tmp_path / "compare_tools.png")
+    plt.close(ax.figure)
+    ax = plot_tool_paths(seen, runs=sampled)
+    paths = tool_paths(seen, sampled).set_index("path")
+    assert f"estimated from {len(ids):,} traced runs" in ax.get_title()
+    texts = [t.get_text().strip() for t in ax.texts]
+    top = paths.iloc[0]
+    assert any(t.startswith(f"≈{top['runs']:,.0f} ({top['runs_low']:,.0f}–{top['runs_high']:,.0f})") for t in texts)
+    assert top["runs_low"] < top["runs"] < top["runs_high"]
+    ax.figure.savefig(tmp_path / "paths.png")
+    plt.close(ax.figure)
+    plain = plot_tool_paths(calls, runs=runs)  # every trace: plain counts, no interval
+    assert not any("≈" in t.get_text() for t in plain.texts) and "estimated" not in plain.get_title()
+    plt.close(plain.figure)
