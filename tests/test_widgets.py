@@ -150,6 +150,34 @@ def test_explorer_redraws_one_figure_per_tab_with_every_label_inside(frames, mon
         assert list(line.get_ydata()[:-1]) == list(daily.to_numpy())
 
 
+def test_a_redraw_pauses_the_garbage_collector_and_gives_it_back(frames, monkeypatch):
+    import gc
+
+    from conduit_notebook import plots
+
+    seen = []
+    draw = plots.plot_duration
+
+    def watched(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_duration", watched)
+    explorer = RunExplorer(frames)
+    explorer.controls["tabs"].selected_index = RunExplorer.TABS.index("Duration")
+    explorer.controls["agents"].value = ("Billing",)
+    assert seen == [False, False] and gc.isenabled()  # paused while drawing, on again after
+    gc.disable()  # a user's choice stays as it is
+    try:
+        explorer.controls["agents"].value = ()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    monkeypatch.setattr(plots, "plot_duration", lambda *a, **k: 1 / 0)
+    explorer.controls["agents"].value = ("Billing",)
+    assert "ZeroDivisionError" in explorer.controls["errors"].value and gc.isenabled()
+
+
 def test_explorer_takes_what_is_alive_out_of_the_collectors_walk(frames):
     import gc
 
