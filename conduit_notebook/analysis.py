@@ -104,7 +104,8 @@ def _count(mask: np.ndarray, codes: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(codes[ok], minlength=n).astype(np.int64)
 
 
-def _float(series: pd.Series) -> np.ndarray:
+def float_values(series: pd.Series) -> np.ndarray:
+    """The values as a float64 array, missing ones as NaN."""
     return series.astype("float64").to_numpy(na_value=np.nan) if series.dtype != "float64" else series.to_numpy()
 
 
@@ -181,9 +182,9 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     finished = _count(_in(runs["status"], FINISHED_STATUSES), codes, n)
     failed = _count(_in(runs["status"], ["failed"]), codes, n)
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
-    seconds = _float(runs["duration_ms"]) / 1000.0
-    tokens = {c: _float(runs[c]) for c in ("input_tokens", "output_tokens", "total_tokens")}
-    cost = _float(runs["total_cost"])
+    seconds = float_values(runs["duration_ms"]) / 1000.0
+    tokens = {c: float_values(runs[c]) for c in ("input_tokens", "output_tokens", "total_tokens")}
+    cost = float_values(runs["total_cost"])
     with np.errstate(invalid="ignore", divide="ignore"):
         with_tokens = _count(~np.isnan(tokens["total_tokens"]), codes, n)
         with_cost = _count(~np.isnan(cost), codes, n)
@@ -230,10 +231,10 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     is_resolved = _in(runs["disposition"], resolved_values)
     count = _count(np.ones(len(runs), dtype=bool), codes, n)
     resolved_count = _count(is_resolved, codes, n)
-    costs = _float(runs["total_cost"])
+    costs = float_values(runs["total_cost"])
     with_cost = _count(~np.isnan(costs), codes, n)
     cost = _sum(costs, codes, n)
-    tokens = {c: _sum(_float(runs[c]), codes, n) for c in ("input_tokens", "output_tokens", "total_tokens")}
+    tokens = {c: _sum(float_values(runs[c]), codes, n) for c in ("input_tokens", "output_tokens", "total_tokens")}
     with np.errstate(invalid="ignore", divide="ignore"):
         table = pd.DataFrame({
             "runs": count,
@@ -324,8 +325,8 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
             "calls_per_run": np.where(using > 0, calls / using, np.nan),
         }, index=pd.Index(tools.astype(object), name="tool"))
         if runs is not None:
-            seconds = _float(runs["duration_ms"]) / 1000.0
-            cost = _float(runs["total_cost"])
+            seconds = float_values(runs["duration_ms"]) / 1000.0
+            cost = float_values(runs["total_cost"])
             has_s, has_c = ~np.isnan(seconds), ~np.isnan(cost)
             # Means from per-tool sums over the (tool, run) pairs, which come grouped by tool.
             cost0 = np.where(has_c, cost, 0.0)
@@ -468,8 +469,8 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         cols[f"{column}_high"] = np.clip(value + Z95 * se, 0, top)
     member = np.zeros((n_tools, n_runs), dtype=bool)
     member[pair_tool, pair_run] = True
-    seconds = _float(runs["duration_ms"]) / 1000.0
-    cost = _float(runs["total_cost"])
+    seconds = float_values(runs["duration_ms"]) / 1000.0
+    cost = float_values(runs["total_cost"])
     w = np.where(traced, weight, 0.0)
     has_c = ~np.isnan(cost) & traced
     cost0 = np.where(has_c, cost, 0.0)
@@ -511,7 +512,7 @@ def outliers(runs: pd.DataFrame, column: str = "duration_ms", *, n: int = 20, by
     require_columns(runs, [column, *([by] if by else [])], "outliers")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
-    raw = _float(runs[column])
+    raw = float_values(runs[column])
     values = raw
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -674,7 +675,7 @@ def filter_runs(
         mask &= (created <= parse_time(end, "end", end_of_day=True)).fillna(False).to_numpy()
     if duration_s is not None:
         low, high = duration_s
-        seconds = _float(runs["duration_ms"]) / 1000.0
+        seconds = float_values(runs["duration_ms"]) / 1000.0
         if low is not None:
             mask &= seconds >= low
         if high is not None:

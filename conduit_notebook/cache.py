@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import CacheError
-from .frames import gc_paused, runs_frame, tool_calls_frame
+from .frames import gc_paused, newest_first, runs_frame, tool_calls_frame
 from .records import dedupe
 from .schema import DETAIL_FIELDS, FINISHED_STATUSES
 from .storage import frame_to_table, table_to_frame
@@ -443,7 +443,7 @@ class RunCache:
         )
         runs = table_to_frame(runs_table, "runs")
         calls = table_to_frame(calls_table, "tool_calls")
-        return _newest_first(runs, calls)
+        return newest_first(runs, calls)
 
     @_guarded
     def compact(self, source: str, *, force: bool = False) -> bool:
@@ -543,22 +543,6 @@ def _latest(runs: pa.Table, calls: pa.Table, run_segments: np.ndarray, call_segm
         calls = calls.filter(mask)
         if not unique and calls.num_rows:  # one copy's calls, if a segment held two
             calls = calls.take(_last_of_each([call_keys.filter(mask), calls["step"]]))
-    return runs, calls
-
-
-def _newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Runs newest first (ties by id); tool calls in their runs' order, then by step."""
-    created = runs["created_at"]
-    if created.is_monotonic_decreasing and created.notna().all():
-        return runs, calls  # already in order (one compacted segment): nothing to do
-    runs = runs.sort_values(["created_at", "id"], ascending=[False, True], kind="stable",
-                            na_position="last", ignore_index=True)
-    if len(calls):
-        position = pd.Series(range(len(runs)), index=runs["id"].astype(object))
-        order = calls["agent_run_id"].astype(object).map(position)
-        calls = (calls.assign(_order=order.to_numpy())
-                 .sort_values(["_order", "step"], kind="stable", ignore_index=True)
-                 .drop(columns="_order"))
     return runs, calls
 
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .cache import _newest_first
+from .frames import newest_first
 from .storage import frame_to_table, table_to_frame
 
 __all__ = ["Tables", "read_tables", "to_parquet"]
@@ -85,4 +85,4 @@ def read_tables(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Dat
             first = ds.dataset(dataset.files[0], format="parquet")
             table = table.replace_schema_metadata(first.schema.metadata)
         tables[name] = table_to_frame(table, name)
-    return _newest_first(tables["runs"], tables["tool_calls"])
+    return newest_first(tables["runs"], tables["tool_calls"])

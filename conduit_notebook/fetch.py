@@ -35,7 +35,7 @@ from .cache import MIN_MS, CachedRun, RunCache, fingerprint
 from .client import ConduitClient
 from .errors import ConduitError, UnknownAgentError
 from .times import parse_time
-from .frames import agents_frame, errors_frame, runs_frame, tool_calls_frame
+from .frames import agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .records import dedupe, record_problem
 from .runframes import FetchStats, RunFrames
 from .schema import DETAIL_COLUMNS, RUN_STATUSES, UNFINISHED_STATUSES
@@ -713,9 +713,7 @@ def _frames(job: _Fetch, keep: list[_Candidate], names: Mapping[str, str]) -> tu
 
 
 def _from_records(records: list[dict[str, Any]], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from .cache import _newest_first
-
-    return _newest_first(runs_frame(records, agent_names=names), tool_calls_frame(records))
+    return newest_first(runs_frame(records, agent_names=names), tool_calls_frame(records))
 
 
 def _open_store(cache: Any) -> RunCache | None:

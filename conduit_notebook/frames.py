@@ -169,7 +169,8 @@ _ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError
                  ValueError, OverflowError)
 
 
-def _pandas_type(arrow_type: pa.DataType) -> Any:
+def pandas_type(arrow_type: pa.DataType) -> Any:
+    """The pandas dtype for an Arrow type where ours differs from pyarrow's default (None: the default)."""
     if arrow_type == pa.string() or arrow_type == pa.large_string():
         return STRING
     if arrow_type == pa.int64():
@@ -358,7 +359,7 @@ def _as_records(records: Iterable[Mapping[str, Any]] | pd.DataFrame, name: str) 
 def _frame(arrays: dict[str, pa.Array], objects: dict[str, Any], order: Sequence[str]) -> pd.DataFrame:
     """Arrow columns (converted in one go) and ready-made pandas columns, in ``order``."""
     plain = {n: a for n, a in arrays.items() if not pa.types.is_dictionary(a.type)}
-    frame = pa.table(plain).to_pandas(types_mapper=_pandas_type) if plain else pd.DataFrame(
+    frame = pa.table(plain).to_pandas(types_mapper=pandas_type) if plain else pd.DataFrame(
         index=pd.RangeIndex(len(next(iter(arrays.values()))) if arrays else 0))
     for name, array in arrays.items():
         if name not in plain:
@@ -593,6 +594,22 @@ def errors_frame(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         return _empty(ERROR_COLUMNS)
     arrays = {name: _arrow([r.get(name) for r in rows], dtype) for name, dtype in ERROR_COLUMNS.items()}
     return _frame(arrays, {}, list(ERROR_COLUMNS))
+
+
+def newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs newest first (ties by id); tool calls in their runs' order, then by step."""
+    created = runs["created_at"]
+    if created.is_monotonic_decreasing and created.notna().all():
+        return runs, calls  # already in order (one compacted segment): nothing to do
+    runs = runs.sort_values(["created_at", "id"], ascending=[False, True], kind="stable",
+                            na_position="last", ignore_index=True)
+    if len(calls):
+        position = pd.Series(range(len(runs)), index=runs["id"].astype(object))
+        order = calls["agent_run_id"].astype(object).map(position)
+        calls = (calls.assign(_order=order.to_numpy())
+                 .sort_values(["_order", "step"], kind="stable", ignore_index=True)
+                 .drop(columns="_order"))
+    return runs, calls
 
 
 # Whoever builds a frame can use frame.conduit (the package imports lazily, see __init__).

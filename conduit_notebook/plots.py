@@ -35,7 +35,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
-from .analysis import _float, cost_breakdown, in_time_zone, require_columns
+from .analysis import cost_breakdown, float_values, in_time_zone, require_columns
 from .investigate import metric_levels, run_paths, tool_paths
 
 __all__ = [
@@ -183,7 +183,7 @@ def _top_labels(keys: pd.Series, weights: pd.Series | None, top: int) -> pd.Seri
     if (codes < 0).any():
         names.append(_missing_label(keys.name))
         codes = np.where(codes < 0, len(names) - 1, codes)
-    w = None if weights is None else np.nan_to_num(_float(weights.reindex(keys.index)))
+    w = None if weights is None else np.nan_to_num(float_values(weights.reindex(keys.index)))
     totals = np.bincount(codes, weights=w, minlength=len(names))
     present = np.flatnonzero(np.bincount(codes, minlength=len(names)) > 0)
     order = present[np.argsort(-totals[present], kind="stable")]
@@ -206,7 +206,7 @@ def _single(index: pd.Index) -> pd.Series:
 
 def _ordered(labels: pd.Series, weights: pd.Series | None = None) -> list[Any]:
     """Groups heaviest first, "other" last."""
-    w = None if weights is None else np.nan_to_num(_float(weights.reindex(labels.index)))
+    w = None if weights is None else np.nan_to_num(float_values(weights.reindex(labels.index)))
     codes = labels.cat.codes.to_numpy()
     totals = np.bincount(codes[codes >= 0], weights=None if w is None else w[codes >= 0],
                          minlength=len(labels.cat.categories))
@@ -252,7 +252,7 @@ def plot_duration(
     if kind not in ("hist", "ecdf"):
         raise ValueError(f"kind must be 'hist' or 'ecdf', got {kind!r}")
     ax = _axes(ax)
-    seconds = pd.Series(_float(runs["duration_ms"]) / 1000.0, index=runs.index)
+    seconds = pd.Series(float_values(runs["duration_ms"]) / 1000.0, index=runs.index)
     valid = seconds.notna() & ((seconds > 0) if log else True)
     if not valid.any():
         return _nothing(ax)
@@ -312,7 +312,7 @@ def plot_tokens(
     require_columns(runs, ["input_tokens", "output_tokens", *([by] if by else []),
                            *(["created_at"] if freq else [])], "plot_tokens")
     ax = _axes(ax)
-    frame = pd.DataFrame({"input": _float(runs["input_tokens"]), "output": _float(runs["output_tokens"])},
+    frame = pd.DataFrame({"input": float_values(runs["input_tokens"]), "output": float_values(runs["output_tokens"])},
                          index=runs.index)
     has = frame["input"].notna() | frame["output"].notna()
     if not has.any():
@@ -370,7 +370,7 @@ def plot_cost(
     require_columns(runs, ["total_cost", *([by] if by else []), *(["created_at"] if freq else [])],
                     "plot_cost")
     ax = _axes(ax)
-    cost = pd.Series(_float(runs["total_cost"]), index=runs.index)
+    cost = pd.Series(float_values(runs["total_cost"]), index=runs.index)
     has = cost.notna()
     if not has.any():
         return _nothing(ax)
@@ -697,8 +697,8 @@ def plot_duration_vs_tokens(
         by = kwargs.pop("hue")
     require_columns(runs, ["duration_ms", "total_tokens", *([by] if by else [])], "plot_duration_vs_tokens")
     ax = _axes(ax)
-    x = _float(runs["total_tokens"])
-    y = _float(runs["duration_ms"]) / 1000.0
+    x = float_values(runs["total_tokens"])
+    y = float_values(runs["duration_ms"]) / 1000.0
     ok = ~np.isnan(x) & ~np.isnan(y) & ((x > 0) & (y > 0) if log else True)
     rows = np.flatnonzero(ok)
     if not len(rows):
@@ -711,7 +711,7 @@ def plot_duration_vs_tokens(
     elif pd.api.types.is_numeric_dtype(runs[by]) and not isinstance(runs[by].dtype, pd.CategoricalDtype):
         if "color" in options:
             raise ValueError(f"color= cannot colour points by the numbers in {by!r}; pass cmap= instead")
-        values = _float(runs[by])[rows]
+        values = float_values(runs[by])[rows]
         points = ax.scatter(x[rows], y[rows], c=values, **{"cmap": "viridis", **options})
         bar = ax.get_figure().colorbar(points, ax=ax)
         bar.set_label(f"{_pretty(by)} (USD)" if "cost" in by else _pretty(by))

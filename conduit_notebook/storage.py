@@ -21,9 +21,9 @@ from .frames import (
     RUN_COLUMNS,
     STRING,
     TOOL_CALL_COLUMNS,
-    _pandas_type,
     arrow_categorical,
     json_text,
+    pandas_type,
 )
 
 __all__ = ["frame_to_table", "table_to_frame"]
@@ -90,7 +90,7 @@ def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
                   and wanted(c, None) == "category"]
     plain = table.drop_columns(json_columns + categories)
     # Partition columns (Parquet datasets) come back as plain strings or dictionaries.
-    frame = plain.to_pandas(types_mapper=_pandas_type, split_blocks=True, self_destruct=False)
+    frame = plain.to_pandas(types_mapper=pandas_type, split_blocks=True, self_destruct=False)
     if not plain.num_columns:
         frame = pd.DataFrame(index=pd.RangeIndex(table.num_rows))
     for name in categories:

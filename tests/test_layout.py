@@ -91,3 +91,52 @@ def test_schema_constants_are_defined_only_in_schema():
                 if len(values) == len(node.elts) and set(values) <= statuses:
                     found.append(f"{path.name}:{node.lineno} spells out statuses {values}")
     assert not found, "schema constants outside schema.py:\n" + "\n".join(found)
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_in(tree: ast.Module) -> set[str]:
+    """Every name a module defines: functions, classes, variables, attributes it sets, arguments."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+    return names
+
+
+def _private_uses(name: str, path: Path, tree: ast.Module) -> list[str]:
+    """Where a module imports another's private name, or uses a private attribute it does not
+    define itself (``other_module._name``, ``frames._field``)."""
+    defined = _defined_in(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            found += [f"{path.name}:{node.lineno} imports {a.name}" for a in node.names if _private(a.name)]
+            # A private module (demo/_data.py) is for its own package only.
+            inner = (node.module or "").split(".")
+            if any(_private(part) for part in inner[:-1]) or (_private(inner[-1]) and node.level > 1):
+                found.append(f"{path.name}:{node.lineno} imports the private module {node.module} from outside its package")
+        elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in defined:
+            found.append(f"{path.name}:{node.lineno} uses {ast.unparse(node)}")
+    return sorted(found, key=lambda use: int(use.split(":")[1].split()[0]))
+
+
+def test_no_module_uses_another_modules_private_names():
+    found = [use for name, (path, tree) in _modules().items() for use in _private_uses(name, path, tree)]
+    assert not found, "private names used across modules:\n" + "\n".join(found)
+
+
+def test_the_private_name_check_finds_them():
+    tree = ast.parse("from .cache import _newest_first\nfrom . import frames\nframes._trace_source\n"
+                     "from ..demo._data import dumps\nself._own = 1\nself._own\n")
+    uses = _private_uses("conduit_notebook.x.y", PACKAGE / "x" / "y.py", tree)
+    assert uses == ["y.py:1 imports _newest_first", "y.py:3 uses frames._trace_source",
+                    "y.py:4 imports the private module demo._data from outside its package"]
