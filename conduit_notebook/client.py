@@ -30,12 +30,13 @@ from .errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    ConduitError,
     PaginationError,
     RateLimitError,
     error_for_status,
 )
-from .schema import ESCALATION_STATUSES, RUN_STATUSES
 from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, RateLimiter, SharedPace, retry_delay, should_retry
+from .schema import ESCALATION_STATUSES, RUN_STATUSES
 
 __all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
 
@@ -327,8 +328,33 @@ class ConduitClient:
                               request=response.request), content
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """GET ``path`` with pacing and retries; return the decoded JSON body."""
+        """GET ``path`` with pacing and retries; return the decoded JSON body.
+
+        Each attempt is sent within the pace (:meth:`_send_paced`); a 2xx answer is read
+        (:meth:`_read`); a retryable failure waits (:meth:`_wait_to_retry`) and goes again, up to
+        ``max_retries``; what is left is raised as the exception a user acts on
+        (:meth:`_final_error`)."""
         endpoint = f"GET {path}"
+        url, query = self._prepare(endpoint, path, params)
+        attempt = 0
+        while True:
+            sent_at, response, content, failure = self._send_paced(endpoint, url, query)
+            if response is not None and response.status_code < 400:
+                return self._read(endpoint, response, content, attempts=attempt + 1)
+            delay = retry_delay(attempt, response.headers if response is not None else None)
+            if response is not None and self._note_answer(response.status_code, delay):
+                self.stats.add(rate_limited=1)
+                raise self._exhausted(endpoint)
+            retryable = response is None or should_retry(response.status_code)
+            if not retryable or attempt >= self.max_retries:
+                if response is not None and response.status_code == 429:
+                    self.stats.add(rate_limited=1)
+                raise self._final_error(endpoint, response, failure, attempts=attempt + 1) from failure
+            self._wait_to_retry(endpoint, response, failure, attempt, delay, sent_at)
+            attempt += 1
+
+    def _prepare(self, endpoint: str, path: str, params: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+        """The URL and query of a request (with the workspace); raises when there is no token."""
         if self._auth is None:
             raise AuthenticationError(
                 f"{endpoint} was not sent: no API token. Set the CONDUIT_API_TOKEN environment "
@@ -340,68 +366,69 @@ class ConduitClient:
         query = {k: v for k, v in (params or {}).items() if v is not None}
         if self.workspace_id:
             query["workspace_id"] = self.workspace_id
-        url = self.base_url + path
         self._ensure_pace()
-        attempt = 0
-        while True:
-            self._check_breaker(endpoint)
-            self.stats.add(waited_s=self.limiter.acquire())
-            self._check_breaker(endpoint)
-            self.stats.add(requests=1)
-            sent_at = self.limiter.now()
-            failure: Exception | None = None
-            response = None
-            try:
-                response, content = self._send(url, query)
-            except httpx.TransportError as exc:  # timeouts included
-                failure = exc
-            if response is not None and 300 <= response.status_code < 400:
-                location = response.headers.get("Location") or "no Location header"
-                raise APIStatusError(
-                    f"{endpoint} answered {response.status_code}, a redirect to {location}. The "
-                    f"client does not follow redirects (the token would go along): check base_url "
-                    f"({self.base_url}).",
-                    status_code=response.status_code, endpoint=endpoint,
-                    api_message=f"Location: {location}", attempts=attempt + 1,
-                )
-            if response is not None and response.status_code < 300:
-                self.limiter.record_success()
-                self._note_answer(response.status_code, 0.0)
-                try:
-                    return _decode(content)
-                except ValueError as exc:
-                    raise APIStatusError(
-                        f"{endpoint} returned {response.status_code} with a body that cannot be read "
-                        f"as JSON ({exc}; {_describe_body(response)}). Check base_url "
-                        f"({self.base_url}): it should point at the Conduit API.",
-                        status_code=response.status_code,
-                        endpoint=endpoint,
-                        attempts=attempt + 1,
-                    ) from None
-            retryable = failure is not None or should_retry(response.status_code)
-            delay = retry_delay(attempt, response.headers if response is not None else None)
-            if response is not None and self._note_answer(response.status_code, delay):
-                self.stats.add(rate_limited=1)
-                raise self._exhausted(endpoint)
-            if not retryable or attempt >= self.max_retries:
-                break
-            if response is not None and response.status_code == 429:
-                # Every thread waits, not just this one: the workspace's window is full.
-                self.stats.add(rate_limited=1)
-                self.limiter.pause(delay, sent_at=sent_at)
-            else:
-                time.sleep(delay)
-                self.stats.add(waited_s=delay)
-            what = f"{response.status_code}" if response is not None else type(failure).__name__
-            logger.info("%s: %s, retry %d in %.2f s", endpoint, what, attempt + 1, delay)
-            self.stats.add(retries=1)
-            attempt += 1
+        return self.base_url + path, query
 
-        attempts = attempt + 1
+    def _send_paced(self, endpoint: str, url: str, query: dict[str, Any]
+                    ) -> tuple[float, httpx.Response | None, bytes, httpx.TransportError | None]:
+        """One attempt, in its turn: (when it was sent, the response and its body, or the
+        transport failure, timeouts included)."""
+        self._check_breaker(endpoint)
+        self.stats.add(waited_s=self.limiter.acquire())
+        self._check_breaker(endpoint)
+        self.stats.add(requests=1)
+        sent_at = self.limiter.now()
+        try:
+            response, content = self._send(url, query)
+        except httpx.TransportError as exc:
+            return sent_at, None, b"", exc
+        return sent_at, response, content, None
+
+    def _read(self, endpoint: str, response: httpx.Response, content: bytes, *, attempts: int) -> Any:
+        """The decoded JSON of a 2xx answer; a redirect or a body that is not JSON raises."""
+        if response.status_code >= 300:
+            location = response.headers.get("Location") or "no Location header"
+            raise APIStatusError(
+                f"{endpoint} answered {response.status_code}, a redirect to {location}. The "
+                f"client does not follow redirects (the token would go along): check base_url "
+                f"({self.base_url}).",
+                status_code=response.status_code, endpoint=endpoint,
+                api_message=f"Location: {location}", attempts=attempts,
+            )
+        self.limiter.record_success()
+        self._note_answer(response.status_code, 0.0)
+        try:
+            return _decode(content)
+        except ValueError as exc:
+            raise APIStatusError(
+                f"{endpoint} returned {response.status_code} with a body that cannot be read "
+                f"as JSON ({exc}; {_describe_body(response)}). Check base_url "
+                f"({self.base_url}): it should point at the Conduit API.",
+                status_code=response.status_code,
+                endpoint=endpoint,
+                attempts=attempts,
+            ) from None
+
+    def _wait_to_retry(self, endpoint: str, response: httpx.Response | None, failure: Exception | None,
+                       attempt: int, delay: float, sent_at: float) -> None:
+        """Wait ``delay`` before the next attempt: after a 429 every thread of the client
+        waits, after anything else only this one."""
+        if response is not None and response.status_code == 429:
+            # Every thread waits, not just this one: the workspace's window is full.
+            self.stats.add(rate_limited=1)
+            self.limiter.pause(delay, sent_at=sent_at)
+        else:
+            time.sleep(delay)
+            self.stats.add(waited_s=delay)
+        what = f"{response.status_code}" if response is not None else type(failure).__name__
+        logger.info("%s: %s, retry %d in %.2f s", endpoint, what, attempt + 1, delay)
+        self.stats.add(retries=1)
+
+    def _final_error(self, endpoint: str, response: httpx.Response | None, failure: Exception | None,
+                     *, attempts: int) -> ConduitError:
+        """The exception for a request that failed for good: by status, or by transport failure."""
         if response is not None:
-            if response.status_code == 429:
-                self.stats.add(rate_limited=1)
-            raise error_for_status(
+            return error_for_status(
                 response.status_code,
                 endpoint=endpoint,
                 api_message=_describe_body(response),
@@ -409,19 +436,19 @@ class ConduitClient:
             )
         tried = f" after {attempts} attempts" if attempts > 1 else ""
         if isinstance(failure, httpx.TimeoutException):
-            raise APITimeoutError(
+            return APITimeoutError(
                 f"{endpoint} got no complete answer within {self.timeout:g} s per read and "
                 f"{self.deadline:g} s in all{tried}. The API may be slow or unreachable: try again, "
                 "or raise timeout=.",
                 endpoint=endpoint,
                 attempts=attempts,
-            ) from failure
-        raise APIConnectionError(
+            )
+        return APIConnectionError(
             f"{endpoint} failed{tried}: could not talk to {self.base_url} "
             f"({type(failure).__name__}: {failure}). Check the network and base_url.",
             endpoint=endpoint,
             attempts=attempts,
-        ) from failure
+        )
 
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Pages of ``data`` lists; raises :class:`PaginationError` (after the good pages) when
