@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+# How each metric prints is formatting.py's; importable from here as before.
+from .formatting import METRIC_FORMATS as FORMATS
+from .formatting import format_metric
 from .schema import FINISHED_STATUSES
 
 __all__ = [
@@ -57,18 +60,6 @@ GLOSSARY: dict[str, str] = {
     "resolution_rate": "resolved runs divided by completed runs that have a disposition",
 }
 
-#: How each metric is printed (str.format specs), in the report, the explorer and the terminal.
-FORMATS: dict[str, str] = {
-    "runs": "{:,}", "share": "{:.1%}", "failure_rate": "{:.1%}",
-    "p50_duration_s": "{:.1f}", "p90_duration_s": "{:.1f}", "p99_duration_s": "{:.1f}",
-    "input_tokens": "{:,}", "output_tokens": "{:,}", "total_tokens": "{:,}",
-    "tokens_per_run": "{:,.0f}", "output_token_share": "{:.1%}",
-    "total_cost": "${:,.2f}", "cost_per_run": "${:,.4f}", "cost_share": "{:.1%}",
-    "resolved_runs": "{:,}", "cost_per_resolved_run": "${:,.4f}",
-    "escalation_rate": "{:.1%}", "resolution_rate": "{:.1%}",
-}
-
-
 def ratio(numerator: Any, denominator: Any) -> Any:
     """``numerator / denominator``, NaN where the denominator is 0 (never a 0 or an inf):
     elementwise on arrays, a float on scalars."""
@@ -102,17 +93,3 @@ def cost_per_resolved_run(total_cost: Any, resolved_runs: Any) -> Any:
 def share(part: Any, whole: Any) -> Any:
     """``part / whole``, NaN for an empty whole."""
     return ratio(part, whole)
-
-
-def format_metric(name: str, value: Any) -> str:
-    """``value`` as the tables print metric ``name`` ("–" when missing)."""
-    try:
-        missing = value is None or bool(np.isnan(value))
-    except TypeError:
-        missing = False
-    if missing:
-        return "–"
-    spec = FORMATS.get(name, "{}")
-    if spec == "{:,}":  # counts: 3.0 from a float column prints as 3
-        value = int(round(float(value)))
-    return spec.format(value)

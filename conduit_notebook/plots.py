@@ -36,6 +36,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
 from .analysis import cost_breakdown, float_values, in_time_zone, require_columns
+from .formatting import MISSING, PERCENT, WHOLE, compact, usd
 from .investigate import metric_levels, run_paths, tool_paths
 
 __all__ = [
@@ -119,14 +120,6 @@ def _legend(ax: Axes, **kwargs: Any) -> Any:
     return ax.legend(**options)
 
 
-def _compact(value: float, _pos: Any = None) -> str:
-    """Token counts on an axis: 500k, 1.2M (1,000,000 next to 500,000 would overlap)."""
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{suffix}"
-    return f"{value:.3g}" if value else "0"
-
-
 def _nothing(ax: Axes, message: str = "no runs") -> Axes:
     ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color="#777777",
             fontsize=12)
@@ -136,18 +129,13 @@ def _nothing(ax: Axes, message: str = "no runs") -> Axes:
 
 
 def _thousands(value: float, _pos: Any = None) -> str:
-    return f"{value:,.0f}"
+    return WHOLE.format(value)
 
 
 def _usd_formatter(largest: float) -> FuncFormatter:
     # Few digits: "$10.00$12.00" side by side on a narrow axis would run together.
     decimals = 0 if largest >= 10 else 1 if largest >= 1 else 2 if largest >= 0.1 else 3
-    return FuncFormatter(lambda value, _pos=None: f"${value:,.{decimals}f}")
-
-
-def _usd(value: float) -> str:
-    decimals = 2 if abs(value) >= 1 else 4
-    return f"${value:,.{decimals}f}"
+    return FuncFormatter(lambda value, _pos=None: usd(value, decimals))
 
 
 def _missing_label(column: Any) -> str:
@@ -168,7 +156,7 @@ def _per(freq: str) -> str:
 
 def _text_usd(value: float) -> str:
     """Dollars in a text label: escaped, as two '$' would start matplotlib's mathtext."""
-    return _usd(value).replace("$", r"\$")
+    return usd(value).replace("$", r"\$")
 
 
 def _top_labels(keys: pd.Series, weights: pd.Series | None, top: int) -> pd.Series:
@@ -288,7 +276,7 @@ def plot_duration(
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("runs" if kind == "hist" else "share of runs")
     if kind == "hist":
-        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+        ax.yaxis.set_major_formatter(FuncFormatter(compact))
     ax.set_title("Run duration" + (f" by {_pretty(by)}" if by else ""))
     _legend(ax, title="dashed: p50, dotted: p90" if marks else None)
     return ax
@@ -327,7 +315,7 @@ def plot_tokens(
                      **{"labels": ["input", "output"] if label is None else [label] * 2,
                         "colors": [_INPUT_COLOR, _OUTPUT_COLOR], "alpha": 0.85, **kwargs})
         ax.set_ylabel("tokens")
-        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+        ax.yaxis.set_major_formatter(FuncFormatter(compact))
         ax.set_title(f"Tokens per {_per(freq)}, input and output")
         _legend(ax)
         _time_axis(ax, tz)
@@ -343,10 +331,10 @@ def plot_tokens(
     totals = (sums["input"] + sums["output"]).to_numpy()
     shares = np.where(totals > 0, sums["output"].to_numpy() / np.where(totals > 0, totals, 1), 0)
     _legend(ax)
-    _bar_labels(ax, totals, [f"{_compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
+    _bar_labels(ax, totals, [f"{compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
                 [_OUTPUT_COLOR] * len(totals))
     ax.set_xlabel("tokens")
-    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
     ax.set_title("Tokens, input and output" + (f", by {_pretty(by)}" if by else ""))
     return ax
 
@@ -554,7 +542,7 @@ def plot_dispositions(
         weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
                     color="#222222", linewidth=1.2, label="runs (right axis)")
         weight.set_ylim(0, float(totals.max()) * 1.15 if len(totals) else 1)
-        weight.yaxis.set_major_formatter(FuncFormatter(_compact))
+        weight.yaxis.set_major_formatter(FuncFormatter(compact))
         _mark_changes(ax, changes)
         handles, texts = ax.get_legend_handles_labels()
         line, _ = weight.get_legend_handles_labels()
@@ -668,7 +656,7 @@ def plot_tool_usage(
             _legend(ax, handles=[Patch(color=colors[part], label=_literal(part)) for part in parts],
                     title=_pretty(by))
     ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
-    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
     ax.set_title("Tool calls" + (f" by {_pretty(by)}" if by else "") + note
                  + (" (95% intervals)" if note and by is None else ""))
     return ax
@@ -731,7 +719,7 @@ def plot_duration_vs_tokens(
         ax.set_yscale("log")
         for axis in (ax.xaxis, ax.yaxis):  # minor ticks would print as 2x10^0
             axis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("tokens (input + output)")
     ax.set_ylabel("duration (s)")
@@ -757,15 +745,15 @@ def _mark_changes(ax: Axes, changes: pd.DataFrame | None) -> None:
 
 def _metric_value(metric: str, value: float) -> str:
     if not np.isfinite(value):
-        return "–"
+        return MISSING
     if metric.endswith("_rate") or metric.startswith("disposition:") or metric.startswith("share"):
-        return f"{value:.1%}"
+        return PERCENT.format(value)
     if metric.endswith("_s"):
         return f"{value:,.1f} s"
     if "cost" in metric:
         return _text_usd(value)
     if "tokens" in metric:
-        return f"{value:,.0f}"
+        return WHOLE.format(value)
     return f"{value:,.3g}"
 
 

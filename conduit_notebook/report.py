@@ -17,6 +17,19 @@ import pandas as pd
 
 from . import metrics
 from .analysis import cost_breakdown, summarize, tool_stats
+from .formatting import (
+    COUNT,
+    MISSING,
+    PERCENT,
+    SECONDS,
+    SUMMARY_FORMATS,
+    USD,
+    USD_PER_RUN,
+    WHOLE,
+    format_metric,
+    format_table,
+    text_table,
+)
 
 __all__ = ["html_report", "print_summary", "summary_table"]
 
@@ -24,11 +37,16 @@ REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "
                    "Outliers", "Changes", "Compare", "Tool paths", "Repeated calls", "Conversations", "Errors")
 #: Sections shown when their data is given (escalations=, reviews=).
 OPTIONAL_SECTIONS = ("Escalations", "Disposition review")
-ESCALATION_FORMATS = {"escalations": "{:,}", "pending": "{:,}", "reviewed": "{:,}", "resolved": "{:,}",
-                      "dismissed": "{:,}", "dismissed %": "{:.0%}", "p50 h to review": "{:.1f}",
-                      "p90 h to review": "{:.1f}", "oldest pending h": "{:,.0f}"}
-ACCURACY_FORMATS = {"reviewed": "{:,}", "correct": "{:,}", "unsure": "{:,}", "accuracy": "{:.1%}",
-                    "ci_low": "{:.1%}", "ci_high": "{:.1%}", "population": "{:,}", "unreviewed_share": "{:.0%}"}
+ESCALATION_FORMATS = {"escalations": COUNT, "pending": COUNT, "reviewed": COUNT, "resolved": COUNT,
+                      "dismissed": COUNT, "dismissed %": "{:.0%}", "p50 h to review": "{:.1f}",
+                      "p90 h to review": "{:.1f}", "oldest pending h": WHOLE}
+ACCURACY_FORMATS = {"reviewed": COUNT, "correct": COUNT, "unsure": COUNT, "accuracy": PERCENT,
+                    "ci_low": PERCENT, "ci_high": PERCENT, "population": COUNT, "unreviewed_share": "{:.0%}"}
+#: :func:`summary_table` in a terminal.
+TERMINAL_FORMATS = {"runs": WHOLE, "failed": WHOLE, "in progress": WHOLE, "resolved %": "{:.1f}",
+                    "escalated %": "{:.1f}", "p50 s": SECONDS, "p90 s": SECONDS, "tokens": WHOLE, "cost USD": USD}
+#: The cost table: :func:`cost_breakdown`'s metric columns.
+COST_FORMATS = SUMMARY_FORMATS
 
 
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -73,13 +91,7 @@ def print_summary(runs: pd.DataFrame, *, out: TextIO | None = None, requests: in
         print("No runs.", file=out)
         return pd.DataFrame()
     table = summary_table(runs)
-    formatters = {
-        "runs": "{:,.0f}".format, "failed": "{:,.0f}".format, "in progress": "{:,.0f}".format,
-        "resolved %": "{:.1f}".format, "escalated %": "{:.1f}".format,
-        "p50 s": "{:.1f}".format, "p90 s": "{:.1f}".format,
-        "tokens": "{:,.0f}".format, "cost USD": "${:,.2f}".format,
-    }
-    print(table.to_string(formatters=formatters), file=out)
+    print(text_table(table, TERMINAL_FORMATS), file=out)
     return table
 
 
@@ -116,21 +128,6 @@ def _png(draw: Any, figsize: tuple[float, float] = (8, 4.2)) -> str:
     return f"<img alt='plot' src='data:image/png;base64,{data}'>"
 
 
-def format_table(frame: pd.DataFrame, formats: dict[str, str] | None = None, index: bool = True) -> str:
-    """A frame as an HTML table, each column formatted with its ``formats`` spec."""
-    if frame.empty:
-        return "<p class='note'>Nothing to show.</p>"
-    styled = frame.copy()
-    for column, spec in (formats or {}).items():
-        if column in styled:
-            styled[column] = styled[column].map(lambda v, spec=spec: "–" if pd.isna(v) else spec.format(v))
-    return f"<div style='overflow-x:auto'>{styled.to_html(index=index, escape=True, border=0, na_rep='–')}</div>"
-
-
-#: Every metric column printed as :data:`conduit_notebook.metrics.FORMATS` says.
-SUMMARY_FORMATS = COST_FORMATS = metrics.FORMATS
-
-
 def _glossary(names: list[str]) -> str:
     rows = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td style='text-align:left'>"
                    f"{html.escape(metrics.GLOSSARY[n])}</td></tr>" for n in names if n in metrics.GLOSSARY)
@@ -140,7 +137,7 @@ def _glossary(names: list[str]) -> str:
 def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
     """Estimated tool numbers as text with their 95% intervals: "1,234 (1,100–1,350)"."""
     shown = tools.copy()
-    for column, spec in (("calls", "{:,.0f}"), ("runs_using", "{:,.0f}"), ("share_of_runs", "{:.1%}")):
+    for column, spec in (("calls", WHOLE), ("runs_using", WHOLE), ("share_of_runs", PERCENT)):
         # No-break space and word joiners: the interval stays on one line in a narrow column.
         shown[column] = [f"≈{spec.format(v)}\u00a0({spec.format(lo)}\u2060–\u2060{spec.format(hi)})"
                          for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"])]
@@ -170,10 +167,10 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         ("runs with traces", f"{traced:,}" if traced == len(runs) else f"{traced:,} ({traced / max(len(runs), 1):.0%})"),
         ("agents", f"{runs['agent_id'].nunique():,}"),
         ("tool calls" if traced == len(runs) else "tool calls fetched", f"{len(calls):,}"),
-        ("total cost", metrics.format_metric("total_cost", total["total_cost"])),
-        ("cost per run", metrics.format_metric("cost_per_run", total["cost_per_run"])),
-        ("cost per resolved run", metrics.format_metric("cost_per_resolved_run", total["cost_per_resolved_run"])),
-        ("failure rate", metrics.format_metric("failure_rate", total["failure_rate"])),
+        ("total cost", format_metric("total_cost", total["total_cost"])),
+        ("cost per run", format_metric("cost_per_run", total["cost_per_run"])),
+        ("cost per resolved run", format_metric("cost_per_resolved_run", total["cost_per_resolved_run"])),
+        ("failure rate", format_metric("failure_rate", total["failure_rate"])),
         ("errors", f"{len(errors):,}"),
     ]
     parts = [
@@ -207,9 +204,9 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
               _png(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
               _png(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
     tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
-    tool_formats = {"calls": "{:,}", "runs_using": "{:,}", "share_of_runs": "{:.1%}", "calls_per_run": "{:.2f}",
-                    "p50_duration_s_with": "{:.1f}", "p50_duration_s_without": "{:.1f}",
-                    "cost_per_run_with": "${:,.4f}", "cost_per_run_without": "${:,.4f}"}
+    tool_formats = {"calls": COUNT, "runs_using": COUNT, "share_of_runs": PERCENT, "calls_per_run": "{:.2f}",
+                    "p50_duration_s_with": SECONDS, "p50_duration_s_without": SECONDS,
+                    "cost_per_run_with": USD_PER_RUN, "cost_per_run_without": USD_PER_RUN}
     parts += ["<h2 id='tools'>Tools</h2>"]
     if "calls_low" in tools:
         parts.append(f"<p class='note'>Estimated for all {len(runs):,} runs from {traced:,} traced runs (a "
@@ -225,8 +222,8 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
               "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]
     for column, label in (("duration_ms", "Slowest"), ("total_cost", "Most expensive")):
         found = runs.nlargest(8, column)[[c for c in columns if c in runs]]
-        parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": "{:,}", "total_tokens": "{:,}",
-                                                          "total_cost": "${:,.4f}"}, index=False)]
+        parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": COUNT, "total_tokens": COUNT,
+                                                          "total_cost": USD_PER_RUN}, index=False)]
     parts += investigation_sections(runs, calls, by)
     if escalations is not None:
         parts += _escalation_section(escalations, runs)
@@ -308,8 +305,8 @@ def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.D
 # -- investigations -------------------------------------------------------------------------
 
 def _signed(metric: str, value: float) -> str:
-    text = metrics.format_metric(metric, abs(value)) if pd.notna(value) else "–"
-    return text if text == "–" or value == 0 else ("+" if value > 0 else "−") + text
+    text = format_metric(metric, abs(value)) if pd.notna(value) else MISSING
+    return text if text == MISSING or value == 0 else ("+" if value > 0 else "−") + text
 
 
 def compare_html(table: pd.DataFrame) -> str:
@@ -319,15 +316,15 @@ def compare_html(table: pd.DataFrame) -> str:
     for metric, row in table.iterrows():
         key = "share" if str(metric).startswith("disposition:") else str(metric)
         if metric == "disposition_mix":
-            a = b = "–"
-            difference = f"{row['difference']:.3f} (TV distance)" if pd.notna(row["difference"]) else "–"
+            a = b = MISSING
+            difference = f"{row['difference']:.3f} (TV distance)" if pd.notna(row["difference"]) else MISSING
         else:
-            a, b = metrics.format_metric(key, row["a"]), metrics.format_metric(key, row["b"])
+            a, b = format_metric(key, row["a"]), format_metric(key, row["b"])
             difference = _signed(key, row["difference"])
         interval = (f"[{_signed(key, row['ci_low'])}, {_signed(key, row['ci_high'])}]"
-                    if pd.notna(row["ci_low"]) else "–")
+                    if pd.notna(row["ci_low"]) else MISSING)
         rows.append({"metric": metric, "a": a, "b": b, "difference": difference, "95% interval": interval,
-                     "p (Holm)": "–" if pd.isna(row["p_holm"]) else f"{row['p_holm']:.3g}",
+                     "p (Holm)": MISSING if pd.isna(row["p_holm"]) else f"{row['p_holm']:.3g}",
                      "significant": "yes" if row["significant"] else ""})
     return format_table(pd.DataFrame(rows), index=False)
 
@@ -369,9 +366,8 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                   "p-values adjusted across rows by Holm's method.</p>",
                   compare_html(table), _png(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
     paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
-    path_formats = {"runs": "{:,.0f}", "share": "{:.1%}",
-                    "share_low": "{:.1%}", "share_high": "{:.1%}", "disposition:escalated": "{:.1%}",
-                    "p50_duration_s": "{:.1f}", "cost_per_run": "${:,.4f}"}
+    path_formats = {"runs": WHOLE, "share": PERCENT, "share_low": PERCENT, "share_high": PERCENT,
+                    "disposition:escalated": PERCENT, "p50_duration_s": SECONDS, "cost_per_run": USD_PER_RUN}
     parts += ["<h2 id='tool-paths'>Tool paths</h2>",
               "<p class='note'>The commonest ordered sequences of tool calls in a run, and how their runs ended"
               + (f" ({html.escape(paths.attrs['note'])}, each weighted by its <code>trace_weight</code>)"
@@ -396,10 +392,9 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                         "runs.</p>" if note else "95% Wilson interval), and the most repeated calls.</p>"))
         shown = repeats.head(10)[[c for c in ("agent_run_id", "agent_name", "name", "times", "input", "total_cost")
                                   if c in repeats]]
-        parts += [format_table(rates, {"runs": "{:,}", "traced_runs": "{:,}",
-                                       "runs_with_repeat": "{:,.0f}" if note else "{:,}", "share": "{:.1%}",
-                                       "ci_low": "{:.1%}", "ci_high": "{:.1%}"}),
-                  format_table(shown, {"total_cost": "${:,.4f}"}, index=False)]
+        parts += [format_table(rates, {"runs": COUNT, "traced_runs": COUNT, "runs_with_repeat": WHOLE if note else COUNT,
+                                       "share": PERCENT, "ci_low": PERCENT, "ci_high": PERCENT}),
+                  format_table(shown, {"total_cost": USD_PER_RUN}, index=False)]
     else:
         parts.append("<p class='note'>No tool calls.</p>")
     threads = investigate.conversations(runs) if len(runs) else pd.DataFrame()
@@ -409,13 +404,13 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
         cards = [("conversations", f"{len(threads):,}"), ("runs per conversation", f"{threads['runs'].mean():.1f}"),
                  ("with an escalation", f"{threads['escalated'].mean():.1%}"),
                  ("ending with a person", f"{ended.isin(['escalated', 'handed_off']).mean():.1%}"),
-                 ("cost per conversation", metrics.format_metric("cost_per_run", threads["total_cost"].mean()))]
+                 ("cost per conversation", format_metric("cost_per_run", threads["total_cost"].mean()))]
         top = threads.head(8).drop(columns="contact_id", errors="ignore").assign(
             first_at=lambda t: t["first_at"].dt.strftime("%Y-%m-%d"), last_at=lambda t: t["last_at"].dt.strftime("%Y-%m-%d"))
         parts += ["<div class='cards'>" + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>"
                                                   for k, v in cards) + "</div>",
                   "<h3>Most expensive conversations</h3>",
-                  format_table(top, {"total_cost": "${:,.4f}", "total_tokens": "{:,}"})]
+                  format_table(top, {"total_cost": USD_PER_RUN, "total_tokens": COUNT})]
     else:
         parts.append("<p class='note'>No conversations.</p>")
     return parts

@@ -39,8 +39,8 @@ from IPython.display import HTML, Image, display
 
 from . import plots
 from .analysis import filter_runs, review_sample, summarize
+from .formatting import SUMMARY_FORMATS, format_table, html_value, usd
 from .frames import JSON_TEXT, decode_json
-from .report import SUMMARY_FORMATS, format_table
 from .review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
 
 __all__ = ["DispositionReview", "RunExplorer", "RunInspector"]
@@ -81,16 +81,6 @@ class _ErrorArea:
 
     def _clear_error(self) -> None:
         self._errors.value = ""
-
-
-def _fmt(value: Any, unit: str = "", digits: int = 0) -> str:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return "–"
-    if isinstance(value, pd.Timestamp):
-        return f"{value:%Y-%m-%d %H:%M:%S} UTC"
-    if isinstance(value, (int, float)):
-        return f"{value:,.{digits}f}{unit}"
-    return html.escape(str(value))
 
 
 def _decoded(calls: pd.DataFrame) -> pd.DataFrame:
@@ -163,12 +153,12 @@ class RunInspector(w.VBox, _ErrorArea):
         self._next.disabled = position is None or position >= len(self.run_ids) - 1
         seconds = run["duration_ms"] / 1000 if pd.notna(run["duration_ms"]) else None
         fields = [
-            ("agent", _fmt(run.get("agent_name") if pd.notna(run.get("agent_name")) else run["agent_id"])),
-            ("status", _fmt(run["status"])), ("disposition", _fmt(run["disposition"])),
-            ("reason", _fmt(run["disposition_reason"])), ("duration", _fmt(seconds, " s", 1)),
-            ("tokens", f"{_fmt(run['input_tokens'])} in / {_fmt(run['output_tokens'])} out"),
-            ("cost", _fmt(run["total_cost"], "", 4).join(["$", ""]) if pd.notna(run["total_cost"]) else "–"),
-            ("created", _fmt(run["created_at"])), ("completed", _fmt(run["completed_at"])),
+            ("agent", html_value(run.get("agent_name") if pd.notna(run.get("agent_name")) else run["agent_id"])),
+            ("status", html_value(run["status"])), ("disposition", html_value(run["disposition"])),
+            ("reason", html_value(run["disposition_reason"])), ("duration", html_value(seconds, " s", 1)),
+            ("tokens", f"{html_value(run['input_tokens'])} in / {html_value(run['output_tokens'])} out"),
+            ("cost", usd(run["total_cost"], 4)),
+            ("created", html_value(run["created_at"])), ("completed", html_value(run["completed_at"])),
         ]
         cells = "".join(f"<div><span style='color:#666'>{k}</span><br><b>{v}</b></div>" for k, v in fields)
         error = (f"<div style='color:#a40000'><b>error:</b> {html.escape(str(run['error']))}</div>"

@@ -140,3 +140,30 @@ def test_the_private_name_check_finds_them():
     uses = _private_uses("conduit_notebook.x.y", PACKAGE / "x" / "y.py", tree)
     assert uses == ["y.py:1 imports _newest_first", "y.py:3 uses frames._trace_source",
                     "y.py:4 imports the private module demo._data from outside its package"]
+
+
+def _dollar_formats(tree: ast.Module) -> list[int]:
+    """Lines that spell out a dollar format: "${:,.2f}", f"${value:,.2f}"."""
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "${" in node.value:
+            lines.append(node.lineno)
+        elif isinstance(node, ast.JoinedStr):
+            parts = node.values
+            lines += [node.lineno for a, b in zip(parts, parts[1:])
+                      if isinstance(a, ast.Constant) and str(a.value).endswith("$") and isinstance(b, ast.FormattedValue)]
+    return lines
+
+
+def test_dollars_are_formatted_in_one_place():
+    found = [f"{path.name}:{line}" for name, (path, tree) in _modules().items()
+             if name != "conduit_notebook.formatting" for line in _dollar_formats(tree)]
+    assert not found, "dollar formats outside formatting.py: " + ", ".join(found)
+    assert _dollar_formats(ast.parse('a = "${:,.2f}"\nb = f"${x:,.4f}"\n')) == [1, 2]
+
+
+def test_widgets_and_plots_do_not_import_the_report():
+    modules = _modules()
+    for name in ("conduit_notebook.widgets", "conduit_notebook.plots"):
+        path, tree = modules[name]
+        assert "conduit_notebook.report" not in _imports(name, path, tree, set(modules)), name
