@@ -316,7 +316,8 @@ def _follow(args: argparse.Namespace) -> int:
     import tempfile
     import time
 
-    from .fetch import AUTO_TRACE_SECONDS, fetch_runs
+    from .fetch import fetch_runs
+    from .traces import AUTO_TRACE_SECONDS
 
     if not args.interval >= 0:
         raise ValueError(f"--interval must be a number of seconds >= 0, got {args.interval!r}")

@@ -19,40 +19,32 @@ from __future__ import annotations
 import math
 import os
 import sys
-import warnings
-import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .cache import MIN_MS, CachedRun, RunCache, fingerprint
+from .cache import RunCache
 from .client import ConduitClient
-from .errors import ConduitError, UnknownAgentError
-from .times import parse_time
+from .fetch_job import Candidate, FetchJob
 from .frames import agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
-from .records import dedupe, record_problem
+from .listing import list_window, readable_agents, resolve_agents
 from .runframes import FetchStats, RunFrames
-from .schema import DETAIL_COLUMNS, RUN_STATUSES, UNFINISHED_STATUSES
-from .sampling import choose_traces, strata_codes, trace_weights
+from .sampling import trace_weights
+from .schema import DETAIL_COLUMNS, RUN_STATUSES
+from .times import parse_time
+from .traces import fetch_details, plan_traces
 
+# RunFrames, FetchStats and parse_time were defined here once: still importable from here.
 __all__ = ["FetchStats", "RunFrames", "fetch_runs", "parse_time"]
 
-#: Trace requests in flight at once; the client's pacing decides how fast they go.
-DETAIL_WORKERS = 8
-#: Fetched traces are written to the cache at least this often (seconds) ...
-FLUSH_SECONDS = 2.0
-#: ... or every this many runs, so that an interrupted fetch keeps its work.
-FLUSH_RUNS = 200
-#: ``details="auto"``: fetch the traces that fit in this many seconds of the client's pace.
-AUTO_TRACE_SECONDS = 120.0
 DETAILS_FORMS = "True (every trace), False (none), a whole number of runs to trace, or 'auto'"
 _TOLD: set[str] = set()  # sources already told that traces are a sample (said once a session)
+
 
 def _statuses(status: Any) -> tuple[str, ...]:
     if status is None:
@@ -68,23 +60,6 @@ def _statuses(status: Any) -> tuple[str, ...]:
             f"status must be one of {', '.join(RUN_STATUSES)}, or a list of them; got {status!r}"
         )
     return tuple(dict.fromkeys(values))
-
-
-def _ms(stamp: Any) -> int | None:
-    if not isinstance(stamp, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = pd.Timestamp(stamp).to_pydatetime()
-        except (ValueError, TypeError):
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    if not 1678 <= parsed.year < 2262:
-        return None  # Go's zero time means "not set"; no run is that old (or that new)
-    return int(parsed.timestamp() * 1000)
 
 
 def _is_interactive() -> bool:
@@ -106,370 +81,6 @@ class TraceSource:
 
     def fetch_traces(self, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
         _fetch_more_traces(self, frames, run_ids, progress=progress)
-
-
-@dataclass
-class _Candidate:
-    """A run in the window: its list summary (None if known only from the cache), its cached
-    state, and whether its full record must be fetched."""
-
-    id: str
-    agent_id: str
-    created_ms: int | None
-    summary: dict[str, Any] | None
-    cached: CachedRun | None
-    fetch: bool = False
-    has_trace: bool = False  # its trace is at hand (the cache) and still holds
-
-
-def _readable_agents(agents: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Agents with a string id, each once; the others as error rows."""
-    good: dict[str, dict[str, Any]] = {}
-    errors = []
-    for agent in agents:
-        if isinstance(agent, dict) and isinstance(agent.get("id"), str) and agent["id"]:
-            good[agent["id"]] = agent
-        else:
-            errors.append({"agent_id": None, "agent_run_id": None, "status_code": None, "attempts": None,
-                           "error": f"An agent listed by GET /v1/agents has no string id "
-                                    f"({str(agent)[:80]!r}); it was left out."})
-    return list(good.values()), errors
-
-
-def _resolve_agents(wanted: Any, agents: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    if wanted is None:
-        return agents
-    names = [wanted] if isinstance(wanted, str) else wanted
-    try:
-        names = list(names)
-    except TypeError:
-        names = None
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ValueError(
-            f"agents must be None (every agent), an agent id or name, or a list of them; got {wanted!r}"
-        )
-    chosen: dict[str, dict[str, Any]] = {}
-    missing = []
-    for name in names:
-        by_id = [a for a in agents if a.get("id") == name]
-        by_name = [a for a in agents if str(a.get("name", "")).casefold() == name.casefold()]
-        found = by_id or by_name
-        if not found:
-            missing.append(name)
-        for agent in found:
-            chosen[agent["id"]] = agent
-    if missing:
-        known = ", ".join(f"{a.get('name')!r} ({a.get('id')})" for a in agents) or "none"
-        raise UnknownAgentError(
-            f"No agent with the id or name {', '.join(map(repr, missing))} in this workspace. "
-            f"Agents: {known}.",
-            endpoint="GET /v1/agents",
-        )
-    return list(chosen.values())
-
-
-class _Fetch:
-    def __init__(self, client: ConduitClient, store: RunCache | None, *, since_ms: int | None,
-                 until_ms: int | None, statuses: tuple[str, ...], details: bool | int | str,
-                 max_runs: int | None, progress: bool, agent_names: dict[str, str], seed: int = 0,
-                 refresh: bool = False) -> None:
-        self.client = client
-        self.refresh = refresh  # list the whole window and fetch every run's details again
-        self.store = store
-        self.source = f"{client.base_url}#{client.workspace_id or ''}"
-        self.since_ms = since_ms
-        self.until_ms = until_ms
-        self.statuses = statuses
-        self.details = details
-        self.seed = seed
-        self.max_runs = max_runs
-        self.progress = progress
-        self.agent_names = agent_names
-        self.stats = FetchStats()
-        self.errors: list[dict[str, Any]] = []
-        self.records: dict[str, dict[str, Any]] = {}  # full records fetched in this call
-
-    def turn_away(self, agent_id: str | None, record: Any, problem: str, where: str) -> None:
-        """A record that cannot be framed or cached: a row of errors, with the reason."""
-        run_id = record.get("id") if isinstance(record, Mapping) else None
-        self.errors.append({
-            "agent_id": agent_id, "agent_run_id": run_id if isinstance(run_id, str) else None,
-            "status_code": None, "attempts": None,
-            "error": f"A run {where} could not be read: {problem}. It was left out (and not cached).",
-        })
-
-    def good(self, agent_id: str, page: list[Any], where: str) -> list[dict[str, Any]]:
-        """The page's readable records, each once (a run listed twice: the later copy)."""
-        ok = []
-        for record in page:
-            problem = record_problem(record)
-            if problem is None:
-                ok.append(record)
-            else:
-                self.turn_away(agent_id, record, problem, where)
-        return dedupe(ok)
-
-    # -- listing --------------------------------------------------------------------------
-
-    def _covered_to_since(self, intervals: list[tuple[int, int]], ms: int) -> int | None:
-        """The low end of a listed-before interval holding ``ms`` that reaches back to ``since``."""
-        for lo, hi in intervals:
-            if lo <= ms <= hi and (lo == MIN_MS or (self.since_ms is not None and lo <= self.since_ms)):
-                return lo
-        return None
-
-    def _still_unfinished(self, agent_id: str) -> dict[str, dict[str, Any]]:
-        """The agent's runs now accepted or running, from the status-filtered list pages."""
-        found: dict[str, dict[str, Any]] = {}
-        for status in UNFINISHED_STATUSES:  # in lifecycle order: a run moving on is still seen
-            for page in self.client.iter_run_pages(agent_id, status=status):
-                self.stats.list_requests += 1
-                # Unreadable records are left to the main listing, which reports them.
-                found.update((r["id"], r) for r in page if record_problem(r) is None and r.get("status") == status)
-        return found
-
-    def _stop_floor(self, agent_id: str, ms: int, listed: Mapping[str, Any],
-                    unfinished: dict[str, int | None], refreshed: dict[str, dict[str, Any]]) -> int | None:
-        """Where listing may stop, at the first already-listed run (created at ``ms``): at once
-        unless a run that was unfinished and is older has finished since; then just past the
-        oldest such run (its new summary is on the way down). None means at once."""
-        older = {i: m for i, m in unfinished.items() if i not in listed and m is not None and m < ms}
-        if not older:
-            return None
-        still = self._still_unfinished(agent_id)
-        if self.store and still:
-            self.store.put(self.source, list(still.values()), detailed=False, agent_names=self.agent_names)
-        refreshed.update((i, still[i]) for i in older if i in still)
-        finished = [m for i, m in older.items() if i not in still]
-        return min(finished) if finished else None
-
-    def list_agent(self, agent_id: str, bar: Any) -> list[_Candidate]:
-        status_key = self.statuses[0] if len(self.statuses) == 1 else ""
-        keys = [""] if not status_key else [status_key, ""]
-        # With refresh, nothing counts as listed before: the whole window is listed again.
-        intervals = self.store.coverage(self.source, agent_id, keys) if self.store and not self.refresh else []
-        # Runs of the window that were unfinished when last seen: listing goes on past the stop
-        # point only as far as the oldest of them that has finished since.
-        unfinished = ({c.id: c.created_ms for c in self.store.select(self.source, agent_id, since_ms=self.since_ms,
-                                                                    until_ms=self.until_ms) if not c.finished}
-                      if self.store else {})
-        refreshed: dict[str, dict[str, Any]] = {}
-        floor: int | None = None
-        floor_known = False
-        fresh: list[_Candidate] = []
-        listed: dict[str, _Candidate] = {}
-        complete = True
-        newest_ms: int | None = None
-        low_ms: int | None = None
-        stopped_on_cache: int | None = None
-        listed_all = True
-        try:
-            for page in self.client.iter_run_pages(agent_id, status=status_key or None):
-                self.stats.list_requests += 1
-                if bar is not None:
-                    bar.update(1)
-                readable = self.good(agent_id, page, f"listed for agent {agent_id}")
-                # A run turned away must be listed again next time: no coverage for this pass.
-                complete = complete and len(readable) == len(page)
-                page = readable
-                known = self.store.lookup(self.source, [r["id"] for r in page]) if self.store else {}
-                seen: list[dict[str, Any]] = []
-                stop = False
-                for summary in page:
-                    ms = _ms(summary.get("created_at"))
-                    if ms is not None:
-                        newest_ms = ms if newest_ms is None else max(newest_ms, ms)
-                    if self.until_ms is not None and ms is not None and ms > self.until_ms:
-                        seen.append(summary)
-                        continue
-                    if self.since_ms is not None and ms is not None and ms < self.since_ms:
-                        low_ms, stop = ms, True
-                        break
-                    cached = known.get(summary["id"])
-                    if (cached is not None and ms is not None and cached.finished
-                            and cached.status == summary.get("status")):
-                        lo = self._covered_to_since(intervals, ms)
-                        if lo is not None:
-                            if not floor_known:
-                                floor = self._stop_floor(agent_id, ms, listed, unfinished, refreshed)
-                                floor_known = True
-                            if floor is None or ms < floor:
-                                low_ms, stopped_on_cache, stop = lo, ms, True
-                                break
-                    seen.append(summary)
-                    if self.statuses and summary.get("status") not in self.statuses:
-                        continue
-                    if summary["id"] in listed:  # listed again (pages shift as runs arrive)
-                        listed[summary["id"]].summary = summary
-                        continue
-                    listed[summary["id"]] = candidate = _Candidate(summary["id"], agent_id, ms, summary, cached)
-                    fresh.append(candidate)
-                    if self.max_runs and len(fresh) >= self.max_runs:
-                        low_ms, stop = ms, True
-                        break
-                if self.store and seen:
-                    self.store.put(self.source, seen, detailed=False, agent_names=self.agent_names)
-                if stop:
-                    listed_all = False
-                    break
-        except ConduitError as exc:
-            self.errors.append({"agent_id": agent_id, "agent_run_id": None,
-                                "status_code": getattr(exc, "status_code", None),
-                                "error": str(exc), "attempts": getattr(exc, "attempts", None)})
-            return fresh
-        if listed_all:
-            low_ms = MIN_MS
-        if self.store and newest_ms is not None and low_ms is not None and complete:
-            self.store.add_coverage(self.source, agent_id, status_key, low_ms, newest_ms)
-        if stopped_on_cache is None or not self.store:
-            return fresh
-        # Below the stop point everything was listed before: take it from the cache (with the
-        # new summaries of runs still unfinished).
-        until = stopped_on_cache if self.until_ms is None else min(stopped_on_cache, self.until_ms)
-        have = {c.id for c in fresh}
-        below = [
-            _Candidate(c.id, agent_id, c.created_ms, refreshed.get(c.id), c)
-            for c in self.store.select(self.source, agent_id, since_ms=self.since_ms, until_ms=until)
-            if c.id not in have
-            and (not self.statuses or c.status in self.statuses or not c.finished)
-        ]
-        return fresh + below
-
-    # -- traces ---------------------------------------------------------------------------
-
-    def plan(self, candidates: list[_Candidate]) -> None:
-        """Mark the runs whose stored trace still holds, and those whose trace to fetch."""
-        for c in candidates:
-            cached = c.cached
-            if cached is None or not cached.detailed or self.refresh:  # refresh: stored traces may be stale
-                c.has_trace = False
-            elif c.summary is None:  # known only from the cache
-                c.has_trace = cached.finished
-            else:
-                # Stored details still hold if the run had finished (finished runs do not
-                # change) or if its summary has not changed since they were fetched.
-                c.has_trace = ((cached.finished and cached.status == c.summary.get("status"))
-                               or cached.fingerprint == fingerprint(c.summary))
-            self.stats.cache_hits += (cached is not None and self.details is not False
-                                      and (c.has_trace or c.summary is None))
-        if self.details is False:
-            return
-        have = np.array([c.has_trace for c in candidates], dtype=bool)
-        missing = int((~have).sum())
-        total = self.trace_target(len(candidates), missing)
-        if total >= len(candidates):
-            chosen = ~have
-        else:
-            frame = pd.DataFrame({
-                "id": [c.id for c in candidates],
-                "agent_id": [c.agent_id for c in candidates],
-                "disposition": self._dispositions(candidates),
-                "status": [(c.summary or {}).get("status") if c.summary is not None
-                           else c.cached.status for c in candidates],
-            })
-            strata = int(strata_codes(frame).max()) + 1 if len(frame) else 0
-            if total < strata:
-                asked = "details=\"auto\" (about two minutes of the pace)" if self.details == "auto" \
-                    else f"details={self.details}"
-                warnings.warn(f"{asked} is {total:,} traces, fewer than the {strata:,} strata (agent x "
-                              f"disposition x status) of these runs: raised to one trace per stratum, "
-                              f"{strata:,} traces", UserWarning, stacklevel=4)
-            chosen = choose_traces(frame, have, total, seed=self.seed)
-        for c, fetch in zip(candidates, chosen):
-            c.fetch = bool(fetch)
-
-    def trace_target(self, runs: int, missing: int) -> int:
-        """How many runs of the window should carry a trace after this fetch."""
-        if self.details is True:
-            return runs
-        if self.details == "auto":
-            budget = max(1, round(AUTO_TRACE_SECONDS * self.client.limiter.requests_per_minute / 60))
-            return runs if missing <= budget else budget
-        return int(self.details)
-
-    def _dispositions(self, candidates: list[_Candidate]) -> list[Any]:
-        """Each run's disposition: from its summary, or from the cache for runs known only there."""
-        only_cached = [c.id for c in candidates if c.summary is None]
-        stored: dict[str, Any] = {}
-        if only_cached and self.store is not None:
-            runs, _ = self.store.load(self.source, only_cached)
-            stored = dict(zip(runs["id"].astype(object), runs["disposition"].astype(object)))
-        return [c.summary.get("disposition") if c.summary is not None else stored.get(c.id) for c in candidates]
-
-    def fetch_details(self, candidates: list[_Candidate]) -> set[str]:
-        """Fetch the full records of the runs that need them, concurrently within the pace.
-        Returns the ids that failed (they are in the errors table)."""
-        todo = [c for c in candidates if c.fetch]
-        failed: set[str] = set()
-        if not todo:
-            return failed
-        bar = _bar(self.progress, total=len(todo), desc="traces", unit="run")
-        buffer: list[dict[str, Any]] = []
-        last_flush = time.monotonic()
-
-        def flush() -> None:
-            nonlocal last_flush
-            if self.store and buffer:
-                self.store.put(self.source, buffer, detailed=True, agent_names=self.agent_names)
-            buffer.clear()
-            last_flush = time.monotonic()
-
-        pool = ThreadPoolExecutor(max_workers=min(DETAIL_WORKERS, len(todo)),
-                                  thread_name_prefix="conduit-trace")
-        stopping = threading.Event()
-
-        def get_run(agent_id: str, run_id: str) -> dict[str, Any] | None:
-            # After an interrupt, workers already waiting for their turn send nothing.
-            return None if stopping.is_set() else self.client.get_run(agent_id, run_id)
-
-        pending: dict[Future, _Candidate] = {}
-        try:
-            for c in todo:
-                pending[pool.submit(get_run, c.agent_id, c.id)] = c
-            while pending:
-                done, _ = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
-                for future in done:
-                    c = pending.pop(future)
-                    self.stats.detail_requests += 1
-                    try:
-                        record = future.result()
-                    except ConduitError as exc:
-                        failed.add(c.id)
-                        self.errors.append({"agent_id": c.agent_id, "agent_run_id": c.id,
-                                            "status_code": getattr(exc, "status_code", None),
-                                            "error": str(exc), "attempts": getattr(exc, "attempts", None)})
-                    else:
-                        problem = record_problem(record)
-                        if problem is None and record["id"] != c.id:
-                            problem = f"asked for run {c.id}, the API answered with run {record['id']}"
-                        if problem is not None:
-                            failed.add(c.id)
-                            self.turn_away(c.agent_id, {"id": c.id}, problem, "fetched by its id")
-                        else:
-                            self.records[c.id] = record
-                            buffer.append(record)
-                    if bar is not None:
-                        bar.update(1)
-                if len(buffer) >= FLUSH_RUNS or time.monotonic() - last_flush >= FLUSH_SECONDS:
-                    flush()
-        finally:
-            # On an interrupt: stop what has not started, keep what has arrived.
-            stopping.set()
-            for future in pending:
-                future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
-            flush()
-            if bar is not None:
-                bar.close()
-        return failed
-
-
-def _bar(enabled: bool, **kwargs: Any) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(leave=False, **kwargs)
 
 
 def _check_details(details: Any, seed: Any) -> None:
@@ -585,19 +196,19 @@ def fetch_runs(
             client.share_pace_beside(store.path)  # processes sharing a cache share the pace
         requests_before = client.stats.requests
         limited_before = client.stats.rate_limited
-        agent_records, agent_errors = _readable_agents(client.iter_agents())
-        selected = _resolve_agents(agents, agent_records)
+        agent_records, agent_errors = readable_agents(client.iter_agents())
+        selected = resolve_agents(agents, agent_records)
         names = {a["id"]: a.get("name") for a in agent_records}
-        job = _Fetch(client, store,
+        job = FetchJob(client, store,
                      since_ms=None if since_ts is None else int(since_ts.value // 1_000_000),
                      until_ms=None if until_ts is None else int(until_ts.value // 1_000_000),
                      statuses=statuses, details=details, max_runs=max_runs, progress=show,
                      agent_names=names, seed=seed, refresh=refresh)
         job.errors += agent_errors
         job.stats.list_requests += math.ceil(max(len(agent_records), 1) / 100)
-        candidates = _list(job, selected, show, max_runs)
-        job.plan(candidates)
-        failed = job.fetch_details(candidates)
+        candidates = list_window(job, selected)
+        plan_traces(job, candidates)
+        failed = fetch_details(job, candidates)
         keep = [c for c in candidates if c.id not in failed]
         runs, calls = _frames(job, keep, names)
         if statuses:  # a run refreshed from the cache may have changed status
@@ -638,22 +249,6 @@ def fetch_runs(
             store.close()
         if own_client:
             client.close()
-
-
-def _list(job: _Fetch, selected: list[dict[str, Any]], show: bool, max_runs: int | None) -> list[_Candidate]:
-    """Every run of the window over the selected agents, newest first."""
-    bar = _bar(show, desc="pages", unit="page")
-    candidates: list[_Candidate] = []
-    try:
-        for agent in selected:
-            candidates += job.list_agent(agent["id"], bar)
-    finally:
-        if bar is not None:
-            bar.close()
-    # A run listed under two agents (or twice) is fetched and framed once: the later copy.
-    candidates = list({c.id: c for c in candidates}.values())
-    candidates.sort(key=lambda c: -(c.created_ms if c.created_ms is not None else MIN_MS))
-    return candidates[:max_runs] if max_runs else candidates
 
 
 def _tell_once(frames: RunFrames, since: Any) -> None:
@@ -702,7 +297,7 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
     return runs, calls
 
 
-def _frames(job: _Fetch, keep: list[_Candidate], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(job: FetchJob, keep: list[Candidate], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     ids = [c.id for c in keep]
     if job.store is not None:
         runs, calls = job.store.load(job.source, ids)
@@ -742,7 +337,7 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
     store = _open_store(src.cache)
     try:
         show = _is_interactive() if progress is None else progress
-        job = _Fetch(client, store, since_ms=None, until_ms=None, statuses=(), details=True, max_runs=None,
+        job = FetchJob(client, store, since_ms=None, until_ms=None, statuses=(), details=True, max_runs=None,
                      progress=show, agent_names=src.agent_names)
         job.source = src.source
         agent_of = dict(zip(runs["id"].astype(object), runs["agent_id"].astype(object)))
@@ -750,11 +345,11 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
         todo = []
         for run_id in missing:
             cached = known.get(run_id)
-            c = _Candidate(run_id, agent_of[run_id], None, None, cached)
+            c = Candidate(run_id, agent_of[run_id], None, None, cached)
             c.has_trace = cached is not None and cached.detailed and cached.finished
             c.fetch = not c.has_trace
             todo.append(c)
-        failed = job.fetch_details(todo)
+        failed = fetch_details(job, todo)
         traced = set(runs.loc[weight.notna().to_numpy(), "id"].astype(object))
         traced |= {c.id for c in todo if c.id not in failed}
         ids = list(runs["id"].astype(object))

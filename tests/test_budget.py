@@ -18,6 +18,7 @@ from conduit_notebook import (
     fetch,
     fetch_runs,
     tool_stats,
+    traces,
 )
 from conduit_notebook.demo import RecordSet
 from conduit_notebook.sampling import strata_codes
@@ -55,7 +56,7 @@ def test_all_runs_and_a_stratified_sample_within_the_budget(server, client):
 def test_auto_traces_what_fits_and_says_so_once(server, client, monkeypatch, capsys):
     everything = fetch_runs(client=client, cache=False)  # 450 traces fit in 2 min at 60,000/min
     assert everything.complete and everything.details == "auto" and server.count(TRACE) == server.data.n
-    monkeypatch.setattr(fetch, "AUTO_TRACE_SECONDS", 0.1)  # 100 traces at 60,000 a minute
+    monkeypatch.setattr(traces, "AUTO_TRACE_SECONDS", 0.1)  # 100 traces at 60,000 a minute
     monkeypatch.setattr(fetch, "_TOLD", set())
     server.reset_log()
     frames = fetch_runs(client=client, since="30d")
