@@ -5,7 +5,10 @@ plots on 1,000,000 runs and their ~3.8 million tool calls.
 
 Target (issue 11): each call within a second or two. Baseline for the ratio column: the same
 machine's time for ``summarize(runs)`` on the same frames (the package's basic grouped pass).
-The frames are those of ``bench_analysis.py``: 100,000 demo runs repeated 10 times.
+The frames are those of ``bench_analysis.py``: 100,000 demo runs repeated 10 times. The
+"(10% traces)" rows take a stratified 10% trace sample of them (``choose_traces`` /
+``trace_weights``, as ``fetch_runs(details=100_000)`` would) and time the weighted estimates
+with their intervals.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import argparse
 import time
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from _common import best_of, machine  # noqa: E402
 from bench_analysis import big_frames  # noqa: E402
+from conduit_notebook.sampling import choose_traces, trace_weights  # noqa: E402
 from conduit_notebook import (  # noqa: E402
     change_points,
     compare,
@@ -57,6 +62,13 @@ def main() -> None:
     table = compare(a, b)
     repeats = repeated_calls(calls, runs)
 
+    traced = choose_traces(runs, np.zeros(len(runs), dtype=bool), len(runs) // 10)
+    sampled = runs.assign(trace_weight=trace_weights(runs, traced))
+    seen = calls[calls["agent_run_id"].astype(str).isin(set(runs["id"].astype(str)[traced])).to_numpy()]
+    seen_in_a = seen["agent_run_id"].astype(str).isin(ids_a).to_numpy()
+    seen_a, seen_b = seen[seen_in_a], seen[~seen_in_a]
+    seen_repeats = repeated_calls(seen, sampled)
+
     def plot(fn, *data, **kwargs):
         def draw():
             fig, ax = plt.subplots(figsize=(10, 5))
@@ -84,6 +96,14 @@ def main() -> None:
         "plot_compare(table)": plot(plot_compare, table),
         "plot_tool_paths(calls, runs=runs)": plot(plot_tool_paths, calls, runs=runs),
         "plot_change_points(by='agent_name')": plot(plot_change_points, runs, by="agent_name"),
+        "(10% traces) compare_tools(seen_a, seen_b, a, b)":
+            lambda: compare_tools(seen_a, seen_b, sampled[early.to_numpy()], sampled[~early.to_numpy()]),
+        "(10% traces) tool_paths(seen, runs)": lambda: tool_paths(seen, sampled),
+        "(10% traces) tool_transitions(seen, runs, long=True)": lambda: tool_transitions(seen, sampled, long=True),
+        "(10% traces) repeated_calls(seen, runs)": lambda: repeated_calls(seen, sampled),
+        "(10% traces) repeat_rates(seen, runs, repeats=...)":
+            lambda: repeat_rates(seen, sampled, repeats=seen_repeats),
+        "(10% traces) plot_tool_paths(seen, runs=runs)": plot(plot_tool_paths, seen, runs=sampled),
     }
     print(f"{'call':54s} {'best s':>8s} {'x summarize':>12s}  target <= 2 s")
     worst = 0.0

@@ -423,10 +423,12 @@ def _sampled_usage(calls: pd.DataFrame, runs: pd.DataFrame, sample: _Sample) -> 
     (Horvitz-Thompson) and its share of runs with its design-based standard error."""
     rcode, run_ids = _codes(calls["agent_run_id"])
     ncode, names = _codes(calls["name"])
-    position = _run_positions(run_ids, runs)
+    # Only the ids the calls use (a filtered frame keeps every category), among sampled runs only.
+    used = np.flatnonzero(np.bincount(rcode[rcode >= 0], minlength=len(run_ids)))
+    position = np.full(len(run_ids), -1, dtype=np.int64)
+    position[used] = _run_positions(run_ids.take(used), runs, np.flatnonzero(sample.sampled))
     row = np.where(rcode >= 0, position[np.maximum(rcode, 0)], -1) if len(position) else np.full(len(rcode), -1)
     ok = (row >= 0) & (ncode >= 0)
-    ok[ok] = sample.sampled[row[ok]]  # only calls of the random sample count
     k = max(len(names), 1)
     pair, count = np.unique(row[ok] * k + ncode[ok], return_counts=True)
     p_run, p_tool = pair // k, pair % k
@@ -527,14 +529,16 @@ def _path_codes(starts: np.ndarray, ncode: np.ndarray) -> tuple[np.ndarray, np.n
     return codes.ravel(), first
 
 
-def _run_positions(run_ids: pd.Index, runs: pd.DataFrame) -> np.ndarray:
-    """For each of ``run_ids`` (distinct), its row in ``runs`` (-1: not there): Arrow's hash
-    lookup of the runs' ids among ``run_ids`` (no Python strings)."""
-    found = pc.index_in(pa.array(runs["id"].astype(str).array), value_set=pa.array(run_ids.astype(str).array))
+def _run_positions(run_ids: pd.Index, runs: pd.DataFrame, among: np.ndarray | None = None) -> np.ndarray:
+    """For each of ``run_ids`` (distinct), its row in ``runs`` (-1: not there, or not one of
+    the rows ``among``): Arrow's hash lookup of the runs' ids among ``run_ids`` (no Python
+    strings)."""
+    ids = runs["id"] if among is None else runs["id"].take(among)
+    found = pc.index_in(pa.array(ids.astype(str).array), value_set=pa.array(run_ids.astype(str).array))
     found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
     rows = np.flatnonzero(found >= 0)
     positions = np.full(len(run_ids), -1, dtype=np.int64)
-    positions[found[rows]] = rows
+    positions[found[rows]] = rows if among is None else among[rows]
     return positions
 
 
@@ -549,7 +553,7 @@ def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
         return pd.Series(pd.Categorical.from_codes(codes, categories=labels),
                          index=run_ids.take(seg_run).rename("agent_run_id"), name="path")
     require_columns(runs, ["id"], "run_paths")
-    row = _run_positions(run_ids, runs)[seg_run]
+    row = _run_positions(run_ids.take(seg_run), runs)  # the ids used: a filtered frame keeps every category
     per_run = np.full(len(runs), len(labels), dtype=np.int64)
     per_run[row[row >= 0]] = codes[row >= 0]
     return pd.Series(pd.Categorical.from_codes(per_run, categories=[*labels, NO_TOOLS]), index=runs.index,
@@ -681,10 +685,9 @@ def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None,
     if runs is not None:
         require_columns(runs, ["id"], "tool_transitions")
         sample = _trace_sample(runs)
-        run = _run_positions(run_ids, runs)[seg_run][run] if len(run) else run
-        keep = run >= 0  # calls of runs outside ``runs`` do not count
-        if sample is not None:
-            keep[keep] = sample.sampled[run[keep]]
+        among = None if sample is None else np.flatnonzero(sample.sampled)  # only sampled runs count
+        run = _run_positions(run_ids.take(seg_run), runs, among)[run] if len(run) else run
+        keep = run >= 0  # calls of runs outside ``runs`` (or of the sample) do not count
         src, dst, run = src[keep], dst[keep], run[keep]
     weights = None if sample is None else sample.weight[run]
     counts = np.bincount(src * (k + 2) + dst, weights=weights, minlength=(k + 2) ** 2).reshape(k + 2, k + 2)
