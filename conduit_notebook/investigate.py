@@ -432,15 +432,15 @@ def _sampled_usage(calls: pd.DataFrame, runs: pd.DataFrame, sample: _Sample) -> 
     k = max(len(names), 1)
     pair, count = np.unique(row[ok] * k + ncode[ok], return_counts=True)
     p_run, p_tool = pair // k, pair % k
-    used = sample.sums(p_run, p_tool, np.ones(len(pair)), k)
+    took = sample.sums(p_run, p_tool, np.ones(len(pair)), k)  # per group and tool: runs using it
     called = sample.sums(p_run, p_tool, count.astype(float), k)
     n_col = np.repeat(sample.n_h[:, None], k, axis=1)
-    share, se = sample.ratios(used, used, n_col, n_col, used)
+    share, se = sample.ratios(took, took, n_col, n_col, took)
     weights = sample.g_weight[:, None]
     seen = np.bincount(p_tool, minlength=k) > 0
     index = pd.Index(np.asarray(names.astype(str), dtype=object)[seen[:len(names)]], name="tool")
     keep = np.flatnonzero(seen)
-    return _ToolSide(pd.Series((weights * used).sum(axis=0)[keep], index=index),
+    return _ToolSide(pd.Series((weights * took).sum(axis=0)[keep], index=index),
                      pd.Series((weights * called).sum(axis=0)[keep], index=index),
                      float((sample.g_weight * sample.n_h).sum()), sample,
                      pd.DataFrame({"share": share[keep], "se": se[keep]}, index=index))
