@@ -36,7 +36,10 @@ def full():
     """The 2000-run demo workspace with every trace, its repeated calls, and a split of its
     window in two halves (a, b) for compare_tools."""
     records = demo.DemoData(runs=2000, seed=0, end=END).records()
-    runs, calls = runs_frame(records), tool_calls_frame(records)[["agent_run_id", "name", "step", "input"]]
+    # The columns the estimators read (fewer to copy in each of the simulation's samples).
+    runs = runs_frame(records)[["id", "agent_id", "disposition", "status", "created_at", "duration_ms",
+                                "input_tokens", "output_tokens", "total_tokens", "total_cost"]]
+    calls = tool_calls_frame(records)[["agent_run_id", "name", "step", "input"]]
     early = (runs["created_at"] < runs["created_at"].median()).to_numpy()
     return runs, calls, repeated_calls(calls, runs), early
 
@@ -62,15 +65,25 @@ def halves(calls, runs, early):
 def simulated(full):
     """Per replicate (REPLICATES seeds): the three estimates from one 10% trace sample."""
     runs, calls, repeats, early = full
-    out = {"transitions": [], "repeat_rates": [], "compare_tools": [], "tool_paths": []}
+    out = {"transitions": [], "repeat_rates": [], "compare_tools": [], "tool_paths": [], "recent_transitions": [],
+           "recent_repeat_rates": []}
+    recent = last_week(runs)
     for seed in range(REPLICATES):
         sampled, seen, ids = draw(runs, calls, seed)
+        mine = repeats[repeats["agent_run_id"].isin(ids)]
         out["tool_paths"].append(tool_paths(seen, sampled).set_index("path"))
         out["transitions"].append(tool_transitions(seen, sampled, long=True).set_index(["from", "to"]))
-        out["repeat_rates"].append(repeat_rates(seen, sampled, repeats=repeats[repeats["agent_run_id"].isin(ids)]))
+        out["repeat_rates"].append(repeat_rates(seen, sampled, repeats=mine))
+        # The last week of the month, filtered after the fetch (~55 traced runs): part of each stratum.
+        out["recent_transitions"].append(tool_transitions(seen, sampled[recent], long=True).set_index(["from", "to"]))
+        out["recent_repeat_rates"].append(repeat_rates(seen, sampled[recent], repeats=mine))
         ca, cb, ra, rb = halves(seen, sampled, early)
         out["compare_tools"].append(compare_tools(ca, cb, ra, rb))
     return out
+
+
+def last_week(runs):
+    return (runs["created_at"] >= runs["created_at"].max() - pd.Timedelta("7D")).to_numpy()
 
 
 def bias_and_coverage(estimates, truth, column, low, high):
@@ -192,6 +205,20 @@ def test_compare_tools_difference_bias_and_coverage(full, simulated):
     significant = pd.concat([e["significant"] for e in simulated["compare_tools"]], axis=1).mean(axis=1)
     assert significant.idxmax() == truth["difference"].abs().idxmax()
     assert significant.drop(significant.idxmax()).max() <= 0.05
+
+
+def test_a_week_filtered_after_the_fetch_bias_and_coverage(full, simulated):
+    runs, calls, repeats, _ = full
+    week = runs[last_week(runs)]
+    week_calls = calls[calls["agent_run_id"].isin(set(week["id"].astype(object)))]
+    truth = tool_transitions(week_calls, week, long=True).set_index(["from", "to"])
+    truth = truth[truth["transitions"] >= 50]
+    assert len(truth) >= 10
+    shares = bias_and_coverage(simulated["recent_transitions"], truth, "share", "share_low", "share_high")
+    assert_unbiased_and_covering(shares, "transition share, last week", relative=0.05)
+    rates = repeat_rates(week_calls, week, repeats=repeats)
+    table = bias_and_coverage(simulated["recent_repeat_rates"], rates, "share", "ci_low", "ci_high")
+    assert_unbiased_and_covering(table, "repeat rate, last week", relative=0.05)
 
 
 def test_tool_path_shares_bias_and_coverage(full, simulated):
