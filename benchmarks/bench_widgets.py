@@ -26,7 +26,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from _common import best_of, machine, peak_rss_mb  # noqa: E402
 from conduit_notebook import RunExplorer, filter_runs, runs_frame, tool_calls_frame  # noqa: E402
-from conduit_notebook import widgets  # noqa: E402
+from conduit_notebook.widgets import explorer as explorer_module  # noqa: E402
 from conduit_notebook.demo import DemoData  # noqa: E402
 
 
@@ -53,9 +53,9 @@ def main() -> None:
     records = data.records()
     frames = Frames(runs_frame(records, agent_names=names), tool_calls_frame(records))
     del records
-    widgets.display = render_like_a_notebook
+    explorer_module.display = render_like_a_notebook
     # Outside a kernel, Output.clear_output prints terminal escapes; there is nothing to clear.
-    widgets.w.Output.clear_output = lambda self, wait=False: None
+    explorer_module.w.Output.clear_output = lambda self, wait=False: None
     print(f"{len(frames.runs):,} runs, {len(frames.tool_calls):,} tool calls")
     started = time.perf_counter()
     explorer = RunExplorer(frames)

@@ -124,7 +124,8 @@ def _private_uses(name: str, path: Path, tree: ast.Module) -> list[str]:
             inner = (node.module or "").split(".")
             if any(_private(part) for part in inner[:-1]) or (_private(inner[-1]) and node.level > 1):
                 found.append(f"{path.name}:{node.lineno} imports the private module {node.module} from outside its package")
-        elif isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in defined:
+        elif (isinstance(node, ast.Attribute) and _private(node.attr) and node.attr not in defined
+              and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):  # its own, or a base's
             found.append(f"{path.name}:{node.lineno} uses {ast.unparse(node)}")
     return sorted(found, key=lambda use: int(use.split(":")[1].split()[0]))
 

@@ -118,13 +118,13 @@ def test_explorer_tools_tab_weights_sampled_traces(frames):
 def test_explorer_redraws_one_figure_per_tab_with_every_label_inside(frames, monkeypatch):
     from IPython.display import Image
 
-    from conduit_notebook import widgets
+    from conduit_notebook.widgets import explorer as explorer_module
 
     # A long name with dollars: the margins must follow the labels, not the other way round.
     long_name = "Billing $ and late check-out upsells (pay $5)"
     runs = frames.runs.assign(agent_name=frames.runs["agent_name"].cat.rename_categories({"Billing": long_name}))
     shown = []
-    monkeypatch.setattr(widgets, "display", shown.append)
+    monkeypatch.setattr(explorer_module, "display", shown.append)
     explorer = RunExplorer(Frames(runs, frames.tool_calls))
     figures = {}
     for agents in [(long_name,), (long_name, "Check-in"), ("Check-in",), ()]:

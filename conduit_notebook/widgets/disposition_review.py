@@ -1,0 +1,237 @@
+"""DispositionReview: step through a sample of runs and record whether each disposition was right."""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from typing import Any
+
+import ipywidgets as w
+import numpy as np
+import pandas as pd
+
+from ..analysis import review_sample
+from ..review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
+from .common import ErrorArea, RunsAndCalls, frames_parts, guarded
+from .inspector import RunInspector
+
+__all__ = ["DispositionReview"]
+
+
+def _escalations_by_run(escalations: pd.DataFrame | None) -> pd.DataFrame | None:
+    if escalations is None:
+        return None
+    if not isinstance(escalations, pd.DataFrame) or "agent_run_id" not in escalations:
+        raise TypeError("escalations must be the frame from fetch_escalations() (with an 'agent_run_id' column)")
+    latest = escalations.dropna(subset=["agent_run_id"])
+    if "created_at" in latest:
+        latest = latest.sort_values("created_at", kind="stable")
+    return latest.drop_duplicates("agent_run_id", keep="last").set_index("agent_run_id")
+
+
+def _operator_outcome(escalations: pd.DataFrame | None, run_id: str | None) -> str:
+    """" · Conduit operator: dismissed by ana 1.5 h after" for an escalated run, else ""."""
+    if escalations is None or run_id is None or run_id not in escalations.index:
+        return ""
+    row = escalations.loc[run_id]
+    status = str(row.get("status")) if pd.notna(row.get("status")) else "unknown"
+    who = row.get("reviewed_by")
+    text = f" · Conduit operator: <b>{html.escape(status)}</b>"
+    if pd.notna(who) and who:
+        text += f" by {html.escape(str(who))}"
+    created, reviewed = row.get("created_at"), row.get("reviewed_at")
+    if pd.notna(created) and pd.notna(reviewed):
+        text += f" {(reviewed - created).total_seconds() / 3600:.1f} h after the escalation"
+    return text
+
+
+class DispositionReview(w.VBox, ErrorArea):
+    """Step through a sample of runs and record whether each disposition was right.
+
+    ``sample``: a runs frame (default: :func:`review_sample` of 50, stratified by disposition; a
+    sample from ``review_sample(runs, margin=0.05)`` carries its target). Each verdict (correct,
+    wrong with the right disposition, unsure; and a note) is written to ``store`` (a CSV file) at
+    once; reopening with the same store and reviewer resumes at the first run not yet judged.
+    ``.results`` is the verdicts so far. The header shows the overall accuracy so far, weighted
+    back to the runs, with its 95% interval against the sample's target margin, and says when the
+    target is reached. ``escalations`` (from :func:`fetch_escalations`) shows what Conduit's
+    operators did with an escalated run. "should be" offers the dispositions seen in the runs; a
+    new one is recorded after a second click, as a confirmation.
+    """
+
+    def __init__(self, frames: Any, *, sample: pd.DataFrame | None = None,
+                 store: str = "disposition_reviews.csv", reviewer: str | None = None,
+                 escalations: pd.DataFrame | None = None) -> None:
+        self._runs, self._calls = frames_parts(frames)
+        self.sample = sample if sample is not None else review_sample(self._runs, n=50)
+        if not isinstance(self.sample, pd.DataFrame) or "id" not in self.sample:
+            raise TypeError("sample must be a runs DataFrame (with an 'id' column)")
+        self.store = ReviewStore(store)
+        self.reviewer = reviewer or ""
+        self._ids = list(self.sample["id"].astype(object))
+        plan = self.sample.attrs.get("review_plan")
+        self.target = plan.attrs.get("margin") if isinstance(plan, pd.DataFrame) else None
+        self._escalations = _escalations_by_run(escalations)
+        self.known_dispositions = sorted({str(d) for d in self._runs["disposition"].dropna().unique()})
+        self._population = self._runs["disposition"].astype(object).value_counts()  # the strata, once
+        self._new_disposition: tuple[str, str] | None = None
+        self._errors = w.HTML()
+        self._progress = w.HTML()
+        self.interval = w.HTML()
+        self._inspector = RunInspector(RunsAndCalls(self.sample, self._calls), run_ids=self._ids,
+                                       fetch_trace=getattr(frames, "fetch_trace", None))
+        for button in ("previous", "next"):  # the review moves on by itself
+            self._inspector.controls[button].layout.display = "none"
+        self._correct = w.Button(description="✔ correct", button_style="success")
+        self._wrong = w.Button(description="✘ wrong", button_style="danger")
+        self._unsure = w.Button(description="? unsure", button_style="warning")
+        self._right = w.Combobox(options=self.known_dispositions, placeholder="the right disposition",
+                                 description="should be", ensure_option=False, layout=w.Layout(width="320px"))
+        self._note = w.Textarea(placeholder="note (optional)", layout=w.Layout(width="520px", height="60px"))
+        self._back = w.Button(description="◀ back")
+        self._skip = w.Button(description="skip ▶")
+        self._correct.on_click(self._on_correct_click)
+        self._wrong.on_click(self._on_wrong_click)
+        self._unsure.on_click(self._on_unsure_click)
+        self._back.on_click(self._on_back_click)
+        self._skip.on_click(self._on_skip_click)
+        super().__init__([
+            self._progress, self.interval, self._errors,
+            w.HBox([self._correct, self._wrong, self._right, self._unsure]),
+            w.HBox([self._note, w.VBox([self._back, self._skip])]),
+            self._inspector,
+        ])
+        self.add_class("conduit-disposition-review")
+        done = self.store.reviewed(self.reviewer)
+        self.position = next((i for i, run_id in enumerate(self._ids) if run_id not in done), len(self._ids))
+        self._go(self.position)
+
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """The buttons and fields by name (``correct``, ``wrong``, ``unsure``, ``right``,
+        ``note``, ``back``, ``skip``), what the review shows (``progress``, ``interval``,
+        ``errors``) and its ``inspector``: click and set values here, as a reviewer would."""
+        return {"correct": self._correct, "wrong": self._wrong, "unsure": self._unsure, "right": self._right,
+                "note": self._note, "back": self._back, "skip": self._skip, "progress": self._progress,
+                "interval": self.interval, "errors": self._errors, "inspector": self._inspector}
+
+    @property
+    def results(self) -> pd.DataFrame:
+        """The verdicts in the store for this sample (every reviewer's latest)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the widget shows unreadable rows itself (_show_interval)
+            frame = self.store.load()
+        return frame[frame["agent_run_id"].isin(self._ids)].reset_index(drop=True)
+
+    @property
+    def current(self) -> str | None:
+        return self._ids[self.position] if self.position < len(self._ids) else None
+
+    def reached(self) -> dict[str, float]:
+        """The overall accuracy so far (every reviewer, one vote a run), weighted back to the runs:
+        ``estimate``, ``ci_low``, ``ci_high``, ``half_width`` (see :func:`stratified_accuracy`)."""
+        votes = run_votes(self.results) if len(self.results) else None
+        population = self._population
+        if votes is None:
+            return stratified_accuracy(np.zeros(len(population)), np.zeros(len(population)), population)
+        recorded = votes["disposition"].astype(object)
+        correct = (votes["verdict"] == "correct").groupby(recorded).sum().reindex(population.index, fill_value=0)
+        judged = votes["verdict"].isin(["correct", "wrong"]).groupby(recorded).sum().reindex(population.index, fill_value=0)
+        return stratified_accuracy(correct, judged, population)
+
+    def _show_interval(self) -> None:
+        now = self.reached()
+        target = f" · target ±{100 * self.target:.1f} points" if self.target else ""
+        if math.isnan(now["estimate"]):
+            self.interval.value = (f"<span style='color:#555'>Accuracy so far: no verdicts yet{target}</span>"
+                                   + self._rejected_note())
+            return
+        text = (f"Accuracy so far (weighted to the runs): <b>{now['estimate']:.1%}</b>, 95% interval "
+                f"{now['ci_low']:.1%}–{now['ci_high']:.1%} (±{100 * now['half_width']:.1f} points){target}")
+        if self.target and now["half_width"] <= self.target:
+            text += " · <b style='color:#1a7f37'>target reached: you can stop here</b>"
+        elif now["unreviewed_share"] > 0:
+            text += f" · {now['unreviewed_share']:.0%} of runs in dispositions not yet judged"
+        self.interval.value = f"<span style='color:#333'>{text}</span>" + self._rejected_note()
+
+    def _rejected_note(self) -> str:
+        if not len(self.store.rejected):
+            return ""
+        return (f"<br><span style='color:#a40000'>{len(self.store.rejected)} row(s) of {html.escape(str(self.store.path))} "
+                "could not be read (torn by a crash or not verdicts); they are kept in the file, listed in "
+                "<code>review.store.rejected</code>.</span>")
+
+    def _go(self, position: int) -> None:
+        self.position = max(0, min(position, len(self._ids)))
+        self._new_disposition = None
+        done = self.store.reviewed(self.reviewer)
+        judged = sum(1 for i in self._ids if i in done)
+        self._show_interval()
+        if self.current is None:
+            self._progress.value = (f"<b>Review complete</b>: {judged} of {len(self._ids)} runs judged. "
+                                    "See <code>.results</code> and <code>review_report()</code>.")
+            for button in (self._correct, self._wrong, self._unsure, self._skip):
+                button.disabled = True
+            return
+        for button in (self._correct, self._wrong, self._unsure, self._skip):
+            button.disabled = False
+        run = self.sample.iloc[self.position]
+        operator = _operator_outcome(self._escalations, self.current)
+        self._progress.value = (f"<b>Run {self.position + 1} of {len(self._ids)}</b> · {judged} judged · "
+                                f"recorded disposition: <b>{html.escape(str(run['disposition']))}</b>{operator}")
+        self._right.value = ""
+        self._note.value = ""
+        self._inspector.show(self.current)
+
+    def _record(self, verdict: str) -> None:
+        self._clear_error()
+        run = self.sample.iloc[self.position]
+        right = self._right.value.strip() or None
+        recorded = None if pd.isna(run["disposition"]) else str(run["disposition"])
+        if verdict == "wrong":
+            if not right:
+                raise ValueError("Pick or type the right disposition in 'should be' before marking the run wrong.")
+            known = {d.casefold(): d for d in self.known_dispositions}
+            right = known.get(right.casefold(), right)
+            if recorded is not None and right == recorded:
+                raise ValueError(f"'should be' is the recorded disposition ({recorded}): pick the disposition the "
+                                 "run should have had, or mark it correct.")
+            if right not in self.known_dispositions and self._new_disposition != (self.current, right):
+                self._new_disposition = (self.current, right)
+                raise ValueError(f"'{right}' is not a disposition in these runs. Click ✘ wrong again to record it "
+                                 "as a new disposition, or pick one from the list.")
+        self.store.add(agent_run_id=str(run["id"]), agent_id=str(run["agent_id"]), disposition=recorded,
+                       verdict=verdict, reviewed_disposition=right if verdict == "wrong" else None,
+                       note=self._note.value, reviewer=self.reviewer)
+        self._go(self.position + 1)
+
+    def judge(self, verdict: str, *, right: str | None = None, note: str = "") -> None:
+        """Record a verdict on the current run, as the buttons do."""
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        self._right.value = right or ""
+        self._note.value = note
+        if verdict == "wrong" and right and self._right.value.strip() not in self.known_dispositions:
+            self._new_disposition = (self.current, self._right.value.strip())  # a call confirms itself
+        self._record(verdict)
+
+    @guarded
+    def _on_correct_click(self, _button: Any = None) -> None:
+        self._record("correct")
+
+    @guarded
+    def _on_wrong_click(self, _button: Any = None) -> None:
+        self._record("wrong")
+
+    @guarded
+    def _on_unsure_click(self, _button: Any = None) -> None:
+        self._record("unsure")
+
+    @guarded
+    def _on_back_click(self, _button: Any = None) -> None:
+        self._go(self.position - 1)
+
+    @guarded
+    def _on_skip_click(self, _button: Any = None) -> None:
+        self._go(self.position + 1)

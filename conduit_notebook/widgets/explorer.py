@@ -1,0 +1,407 @@
+"""RunExplorer: filters over tabs of tables and plots, a run list and an inspector."""
+
+from __future__ import annotations
+
+import functools
+import gc
+import io
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from IPython.display import HTML, Image, display
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.layout_engine import PlaceHolderLayoutEngine
+from matplotlib.transforms import Bbox
+
+from .. import plots
+from ..analysis import filter_runs, summarize
+from ..formatting import SUMMARY_FORMATS, format_table
+from .common import ErrorArea, RunsAndCalls, frames_parts, guarded
+from .inspector import RunInspector
+
+__all__ = ["RunExplorer"]
+
+_RUN_LIST_SIZE = 200
+
+
+def _collector_paused(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``method`` with the garbage collector paused. A redraw makes and drops tens of
+    thousands of matplotlib objects, many in reference cycles: with the collector on, its
+    young collections during a redraw moved the figure's artists into the oldest generation,
+    and every 25-35 changes a full collection ran inside a change. Paused, a change's garbage
+    is left to the next young collection after it, and full collections come far more
+    rarely (none in the benchmark's 102 changes)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not gc.isenabled():  # paused already (an outer call), or by the user
+            return method(*args, **kwargs)
+        gc.disable()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            gc.enable()
+    return wrapper
+
+
+class RunExplorer(w.VBox, ErrorArea):
+    """Filters (agents, statuses, dispositions, reasons, dates, duration, text in the response,
+    reflection and error) over tabs: a summary table, duration, tokens, cost, dispositions over
+    time and tools. Every tab follows the filters; ``.filtered`` and ``.filtered_tool_calls``
+    are the current selection. Picking a run in the list opens it in the inspector below.
+
+    A filter change reads only the columns it filters and draws on. Building the explorer calls
+    ``gc.freeze()``: the objects alive then (the frames' above all) are left out of later full
+    garbage collections, which would otherwise stall a filter change on a big workspace; a
+    filter change runs with the collector paused (it is on again after, unless you had turned
+    it off)."""
+
+    TABS = ("Summary", "Duration", "Tokens", "Cost", "Dispositions", "Tools")
+
+    def __init__(self, frames: Any, *, figsize: tuple[float, float] = (9, 4)) -> None:
+        self._runs, self._calls = frames_parts(frames)
+        self._fetch_trace = getattr(frames, "fetch_trace", None)
+        self._figsize = figsize
+        runs = self._runs
+
+        def options(column: str) -> list[str]:
+            return sorted(str(v) for v in runs[column].dropna().unique())
+
+        layout = w.Layout(width="190px", height="110px")
+        self._agents = w.SelectMultiple(options=options("agent_name") or options("agent_id"),
+                                        description="", layout=layout)
+        self._statuses = w.SelectMultiple(options=options("status"), layout=layout)
+        self._dispositions = w.SelectMultiple(options=options("disposition"), layout=layout)
+        self._reasons = w.SelectMultiple(options=options("disposition_reason"), layout=w.Layout(width="260px", height="110px"))
+        created = runs["created_at"].dropna()
+        first = created.min().date() if len(created) else None
+        last = created.max().date() if len(created) else None
+        self._start = w.DatePicker(value=first, description="from", layout=w.Layout(width="210px"))
+        self._end = w.DatePicker(value=last, description="to", layout=w.Layout(width="210px"))
+        seconds = runs["duration_ms"].dropna().astype(float) / 1000
+        top = float(seconds.max()) if len(seconds) else 1.0
+        self._duration = w.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 1.0), step=0.1,
+                                            description="duration s", readout_format=".1f",
+                                            layout=w.Layout(width="420px"))
+        self._text = w.Text(placeholder="search response, reflection, error", description="text",
+                            layout=w.Layout(width="420px"))
+        self._count = w.HTML()
+        self._errors = w.HTML()
+        self._outputs = {name: w.Output() for name in self.TABS}
+        self._tabs = w.Tab(children=[self._outputs[n] for n in self.TABS])
+        for i, name in enumerate(self.TABS):
+            self._tabs.set_title(i, name)
+        self._run_list = w.Select(options=[], rows=8, layout=w.Layout(width="100%"))
+        self._run_list_title = w.HTML()
+        self._inspector_box = w.VBox()
+        self._inspector: RunInspector | None = None
+        self._stale: set[str] = set(self.TABS)
+        #: What each tab shows now: the summary table, or the plot's Figure.
+        self.rendered: dict[str, Any] = {}
+        self._figures: dict[str, Any] = {}
+        self._fitted: set[str] = set()  # tabs whose figure has margins fitted to its labels
+        # A filter change works on masks and on the columns the tabs draw; the full filtered
+        # frames are taken only when asked for (.filtered, .filtered_tool_calls, the inspector).
+        self._mask = np.ones(len(runs), dtype=bool)
+        self._calls_mask = np.ones(len(self._calls), dtype=bool)
+        self._taken: dict[str, pd.DataFrame] = {}
+        self._light_runs, self._light_calls = _light(runs), _light(self._calls)
+        self._call_run = _run_positions(self._calls, runs)
+
+        for control in (self._agents, self._statuses, self._dispositions, self._reasons, self._start,
+                        self._end, self._duration, self._text):
+            control.observe(self._on_filter_change, names="value")
+        self._tabs.observe(self._on_tab_change, names="selected_index")
+        self._run_list.observe(self._on_run_pick, names="value")
+
+        def column(title: str, control: w.Widget) -> w.VBox:
+            return w.VBox([w.HTML(f"<b>{title}</b>"), control])
+
+        filters = w.HBox([column("agents", self._agents), column("statuses", self._statuses),
+                          column("dispositions", self._dispositions), column("reasons", self._reasons)])
+        ranges = w.HBox([w.VBox([w.HBox([self._start, self._end]), self._duration, self._text]), self._count])
+        super().__init__([filters, ranges, self._errors, self._tabs, self._run_list_title, self._run_list,
+                          self._inspector_box])
+        self.add_class("conduit-run-explorer")
+        self.refresh()
+        _settle_garbage_collector()
+
+    @property
+    def filtered(self) -> pd.DataFrame:
+        """The runs the filters select, every column."""
+        if "runs" not in self._taken:
+            self._taken["runs"] = self._runs[self._mask]
+        return self._taken["runs"]
+
+    @property
+    def filtered_tool_calls(self) -> pd.DataFrame:
+        """The tool calls of :attr:`filtered`, every column."""
+        if "calls" not in self._taken:
+            self._taken["calls"] = self._calls[self._calls_mask]
+        return self._taken["calls"]
+
+    @property
+    def controls(self) -> dict[str, w.Widget]:
+        """The filters and pickers by name (``agents``, ``statuses``, ``dispositions``,
+        ``reasons``, ``start``, ``end``, ``duration``, ``text``, ``tabs``, ``runs``) and what
+        the explorer shows (``count``, ``runs_title``, ``errors``): set ``.value`` here, as a
+        user would."""
+        return {"agents": self._agents, "statuses": self._statuses, "dispositions": self._dispositions,
+                "reasons": self._reasons, "start": self._start, "end": self._end, "duration": self._duration,
+                "text": self._text, "tabs": self._tabs, "runs": self._run_list, "count": self._count,
+                "runs_title": self._run_list_title, "errors": self._errors}
+
+    @property
+    def inspector(self) -> RunInspector | None:
+        """The inspector of the run picked last (None before any)."""
+        return self._inspector
+
+    # -- the filter, as a plain function of the controls --------------------------------------
+
+    def _criteria(self) -> dict[str, Any]:
+        seconds = self._duration.value
+        full = (self._duration.min, self._duration.max)
+        return {
+            "agents": list(self._agents.value), "statuses": list(self._statuses.value),
+            "dispositions": list(self._dispositions.value), "reasons": list(self._reasons.value),
+            "start": self._start.value, "end": self._end.value,
+            # The slider's full span means "no filter": runs without a duration stay.
+            "duration_s": None if tuple(seconds) == full else tuple(seconds),
+            "text": self._text.value.strip() or None,
+        }
+
+    @guarded
+    @_collector_paused
+    def refresh(self) -> None:
+        """Apply the filters and redraw the visible tab (the others when they are opened)."""
+        self._clear_error()
+        criteria = self._criteria()
+        self._mask = self._filter_mask(criteria)
+        self._calls_mask = (np.ones(len(self._calls), dtype=bool) if self._mask.all()
+                            else (self._call_run >= 0) & self._mask[self._call_run])
+        self._taken = {}
+        self._count.value = (f"<div style='padding:8px 16px'><b>{int(self._mask.sum()):,}</b> of "
+                             f"{len(self._runs):,} runs<br>{int(self._calls_mask.sum()):,} tool calls</div>")
+        positions = np.flatnonzero(self._mask)
+        # As int64 nanoseconds: to_numpy() of tz-aware times makes 100,000 Timestamp objects.
+        created = self._runs["created_at"].array.asi8[positions]
+        picked = positions[np.argsort(created, kind="stable")[::-1][:_RUN_LIST_SIZE]]
+        newest = self._runs[["created_at", "agent_name", "agent_id", "status", "disposition", "id"]].iloc[picked]
+        shown = (f"the {len(picked):,} newest of {len(positions):,} (narrow the filters, or "
+                 "<code>select_run(id)</code>, for the others)" if len(picked) < len(positions)
+                 else f"all {len(picked):,}, newest first")
+        self._run_list_title.value = f"<b>Runs</b>: {shown}; pick one to inspect"
+        self._run_list.unobserve(self._on_run_pick, names="value")
+        self._run_list.options = [
+            (f"{row.created_at:%Y-%m-%d %H:%M}  {row.agent_name if pd.notna(row.agent_name) else row.agent_id}  "
+             f"{row.status}  {row.disposition if pd.notna(row.disposition) else '–'}  {row.id}", row.id)
+            for row in newest.itertuples()]
+        self._run_list.value = None
+        self._run_list.observe(self._on_run_pick, names="value")
+        self._stale = set(self.TABS)
+        self._render(self.TABS[self._tabs.selected_index or 0])
+
+    def _filter_mask(self, criteria: dict[str, Any]) -> np.ndarray:
+        """Which runs pass: :func:`filter_runs` on the columns it reads, numbered by position."""
+        columns = [c for c in _FILTER_COLUMNS if c in self._runs]
+        if criteria["text"]:
+            columns += [c for c in _TEXT_COLUMNS if c in self._runs]
+        narrow = self._runs[columns].set_axis(pd.RangeIndex(len(self._runs)))
+        mask = np.zeros(len(self._runs), dtype=bool)
+        mask[filter_runs(narrow, **criteria).index.to_numpy()] = True
+        return mask
+
+    @_collector_paused
+    def _render(self, name: str) -> None:
+        out = self._outputs[name]
+        out.clear_output(wait=True)
+        runs, calls = self._light_runs[self._mask], self._light_calls[self._calls_mask]
+        with out:
+            if name == "Summary":
+                table = summarize(runs, by="agent_name" if runs["agent_name"].notna().any() else "agent_id")
+                total = summarize(runs).rename(index={"all": "(all)"})
+                self.rendered[name] = table = pd.concat([table, total])
+                # Plain HTML: pandas' Styler would need jinja2, which is not a dependency.
+                display(HTML(format_table(table, SUMMARY_FORMATS)))
+            else:
+                fig, ax = self._figure(name)
+                if name == "Duration":
+                    plots.plot_duration(runs, by="agent_name", ax=ax)
+                elif name == "Tokens":
+                    plots.plot_tokens(runs, by="agent_name", ax=ax)
+                elif name == "Cost":
+                    plots.plot_cost(runs, by="agent_name", ax=ax)
+                elif name == "Dispositions":
+                    plots.plot_dispositions(runs, freq="D", ax=ax)
+                elif name == "Tools":
+                    plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax)
+                _without_layout_engine(fig)
+                self.rendered[name] = fig
+                display(_png(fig, fit=name not in self._fitted))
+                self._fitted.add(name)
+        self._stale.discard(name)
+
+    def _figure(self, name: str) -> tuple[Any, Any]:
+        """The tab's one figure, its Axes cleared for a redraw. A new figure per change left a
+        closed figure and its artists (reference cycles) behind each time, enough garbage for a
+        full collection every ~20 changes; ``Axes.cla()`` frees most of a drawing by reference
+        counting. A twin Axes the plot added (the Dispositions tab's runs axis) stays: the plot
+        clears and reuses it. While the plot draws, the figure has a layout engine that does
+        nothing, so that the plot does not choose constrained layout (:func:`_png` fits the
+        margins instead)."""
+        fig = self._figures.get(name)
+        if fig is None:
+            # Not pyplot's (it would show it again at the end of the cell): drawn by Agg, as PNG.
+            fig = Figure(figsize=self._figsize)
+            FigureCanvasAgg(fig)
+            ax = fig.add_subplot()
+            self._figures[name] = fig
+        else:
+            ax = fig.axes[0]
+            ax.cla()
+        fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
+        return fig, ax
+
+    # -- handlers -----------------------------------------------------------------------------
+
+    @guarded
+    def _on_filter_change(self, _change: Any = None) -> None:
+        self.refresh()
+
+    @guarded
+    def _on_tab_change(self, change: dict[str, Any]) -> None:
+        name = self.TABS[change["new"] or 0]
+        if name in self._stale:
+            self._render(name)
+
+    @guarded
+    def _on_run_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] is None:
+            return
+        ids = [value for _label, value in self._run_list.options]
+        frames = RunsAndCalls(self.filtered, self.filtered_tool_calls)
+        self._inspector = RunInspector(frames, change["new"], run_ids=ids, fetch_trace=self._fetch_trace)
+        self._inspector_box.children = [self._inspector]
+
+    def select_run(self, run_id: str) -> RunInspector:
+        """Open any run of the frames in the inspector, as picking it in the list does (the list
+        shows only the newest); a run the filters leave out is shown too. ``KeyError`` for an
+        id the frames do not have."""
+        listed = [value for _label, value in self._run_list.options]
+        if run_id in listed:
+            self._run_list.value = run_id  # opens it through _on_run_pick
+        else:
+            in_filtered = run_id in set(self.filtered["id"].astype(object))
+            runs = self.filtered if in_filtered else self._runs
+            calls = self.filtered_tool_calls if in_filtered else self._calls
+            self._inspector = RunInspector(RunsAndCalls(runs, calls), run_id, run_ids=listed,
+                                           fetch_trace=self._fetch_trace)
+            self._inspector_box.children = [self._inspector]
+        assert self._inspector is not None
+        return self._inspector
+
+
+#: What filter_runs reads (and, with a text search, _TEXT_COLUMNS).
+_FILTER_COLUMNS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "created_at",
+                   "duration_ms")
+_TEXT_COLUMNS = ("response", "reflection", "error")
+_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name", "id", "agent_run_id")
+
+
+def _is_text(dtype: Any) -> bool:
+    if isinstance(dtype, pd.ArrowDtype):
+        return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    return dtype == object or isinstance(dtype, pd.StringDtype)
+
+
+def _light(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns the tabs draw from: all but free text and JSON payloads, whose rows are the
+    dearest to copy (grouping keys and the run ids that join calls to runs stay, whatever their
+    type)."""
+    return frame[[c for c in frame.columns if c in _KEYS or not _is_text(frame[c].dtype)]]
+
+
+def _run_positions(calls: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """For each tool call, the position of its run in ``runs`` (-1: not there), found once:
+    Arrow's hash lookup of the distinct run ids, then the calls' codes (no string per call)."""
+    codes, ids = pd.factorize(calls["agent_run_id"])
+    found = pc.index_in(pa.array(pd.Index(ids).astype(str).to_numpy(dtype=object)),
+                        value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object)))
+    found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
+
+
+def _without_layout_engine(fig: Any) -> None:
+    """Leave ``fig`` with no layout engine: ``savefig`` draws a figure that has one (even one
+    that does nothing) twice, once to lay it out and once to render it."""
+    with plt.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)
+
+
+def _png(fig: Any, *, fit: bool = False, pad_inches: float = 0.08, room_inches: float = 0.2,
+         slack_inches: float = 1.0) -> Image:
+    """``fig`` as the PNG a notebook shows, every label inside it, usually drawn once.
+
+    Shown as a figure, the inline backend would save it with ``bbox_inches="tight"``, and a
+    layout engine would lay it out first: either draws the whole figure twice. Here the figure
+    is drawn with the margins of its last redraw, and the labels are measured where that draw
+    put them. Only when one fell outside the figure, or a margin is wider than needed by more
+    than ``slack_inches`` (or ``fit`` is true: a new figure), are the margins fitted, with
+    ``room_inches`` to spare so that the next filter's slightly longer names fit as they are,
+    and the figure drawn again; a narrower Axes can take other ticks, hence up to three draws."""
+    for attempt in range(3):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png")
+        inner, outer = fig.axes[0].bbox, _drawn_extent(fig, fig.canvas.get_renderer())
+        width, height = fig.bbox.width, fig.bbox.height
+        have = np.array([inner.x0, width - inner.x1, inner.y0, height - inner.y1])
+        need = (np.array([inner.x0 - outer.x0, outer.x1 - inner.x1, inner.y0 - outer.y0, outer.y1 - inner.y1])
+                + pad_inches * fig.dpi)
+        fits = ((have >= need - 1) & (have <= need + slack_inches * fig.dpi)).all()
+        if fits and not (fit and attempt == 0):
+            break
+        left, right, bottom, top = (need + room_inches * fig.dpi) / [width, width, height, height]
+        # Names too long for the figure still leave the plot a third of it.
+        left, bottom = min(left, 0.45), min(bottom, 0.45)
+        fig.subplots_adjust(left=left, right=max(1 - right, left + 0.33), bottom=bottom,
+                            top=max(1 - top, bottom + 0.33))
+    return Image(data=buffer.getvalue(), format="png")
+
+
+def _drawn_extent(fig: Any, renderer: Any) -> Bbox:
+    """Where the last draw of ``fig`` put its Axes and their labels (titles, axis labels, tick
+    labels within the view, texts, legends): read from the placed texts, without laying out
+    the ticks again as ``get_tightbbox`` does."""
+    boxes = []
+    for ax in fig.axes:
+        boxes.append(ax.bbox)
+        texts = [ax.title, *ax.texts]
+        for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if not axis.get_visible():
+                continue
+            low, high = min(limits), max(limits)
+            slack = (high - low) * 1e-6
+            texts += [axis.label, axis.get_offset_text()]
+            for tick in axis.get_major_ticks(len(axis.get_majorticklocs())):
+                if low - slack <= tick.get_loc() <= high + slack:
+                    texts += [tick.label1, tick.label2]
+        boxes += [t.get_window_extent(renderer) for t in texts if t.get_visible() and t.get_text()]
+        legend = ax.get_legend()
+        if legend is not None and legend.get_visible():
+            boxes.append(legend.get_window_extent(renderer))
+    return Bbox.union(boxes)
+
+
+def _settle_garbage_collector() -> None:
+    """Move what is alive now (the frames above all) out of the garbage collector's reach:
+    a full collection walks every tracked object, and with a million of them it stalls a
+    filter change for most of a second. Frozen objects are still freed by reference counting
+    when the frames go; only reference cycles among them would wait (``gc.unfreeze()``)."""
+    gc.collect()
+    gc.freeze()
