@@ -489,9 +489,9 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         has_d = inside & (d_code >= 0)
         mix[t] = np.bincount(d_code[has_d], weights=w[has_d], minlength=mix.shape[1])
     cols.update(rows)
-    totals = mix.sum(axis=1, keepdims=True)
+    mix_totals = mix.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        shares = np.where(totals > 0, mix / np.where(totals > 0, totals, 1), np.nan)
+        shares = np.where(mix_totals > 0, mix / np.where(mix_totals > 0, mix_totals, 1), np.nan)
     for j, name in enumerate(disposition.cat.categories):
         cols[f"disposition:{name}"] = shares[:, j]
     table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
@@ -591,9 +591,9 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
         size.append(np.full(quota, quota))
     if not picked:
         return runs.iloc[0:0]
-    positions, rank, size = np.concatenate(picked), np.concatenate(rank), np.concatenate(size)
+    positions, ranks, sizes = np.concatenate(picked), np.concatenate(rank), np.concatenate(size)
     # Interleave: by the share of its stratum's quota done, smaller strata first on a tie.
-    order = np.lexsort((keys[positions], size, rank))
+    order = np.lexsort((keys[positions], sizes, ranks))
     sample = runs.iloc[positions[order]]
     sample.attrs["review_plan"] = plan
     return sample

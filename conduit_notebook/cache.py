@@ -178,11 +178,11 @@ class RunCache:
         if self.path.is_dir():
             raise ValueError(f"cache must be a file path, not a directory: {self.path}")
         self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
+        conn: sqlite3.Connection | None = None  # closed again when opening fails
         try:
             self._prepare_file(ours=path is None and not os.environ.get(CACHE_ENV))
-            self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
-                                         check_same_thread=False)
+            self._conn = conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+                                                check_same_thread=False)
             self._conn.execute("PRAGMA busy_timeout = 60000")
             self._check_version()
             # Pages freed by compaction go back to the file system (a no-op on older files,
@@ -197,12 +197,12 @@ class RunCache:
                                    (_SCHEMA_VERSION,))
             self._check_tables()
         except (sqlite3.Error, OSError) as exc:
-            if self._conn is not None:
-                self._conn.close()
+            if conn is not None:
+                conn.close()
             raise self._problem(exc) from None
         except CacheError:
-            if self._conn is not None:
-                self._conn.close()
+            if conn is not None:
+                conn.close()
             raise
 
     def _prepare_file(self, *, ours: bool) -> None:
@@ -261,8 +261,7 @@ class RunCache:
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+            self._conn.close()
 
     def __enter__(self) -> RunCache:
         return self
@@ -328,7 +327,7 @@ class RunCache:
         query += " ORDER BY created_ms DESC"
         with self._lock:
             rows = self._conn.execute(query, params).fetchall()
-        return [CachedRun(*r[:4], bool(r[4]), r[5], r[6]) for r in rows]
+        return [CachedRun(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6]) for r in rows]
 
     @_guarded
     def coverage(self, source: str, agent_id: str, status_keys: Sequence[str]) -> list[tuple[int, int]]:
@@ -370,7 +369,7 @@ class RunCache:
         records: Sequence[Mapping[str, Any]],
         *,
         detailed: bool,
-        agent_names: Mapping[str, str] | None = None,
+        agent_names: Mapping[str, str | None] | None = None,
     ) -> int:
         """Store runs (full records if ``detailed``, else list summaries) in one transaction.
 
@@ -581,7 +580,7 @@ def cache_info(cache: RunCache | str | os.PathLike[str] | None = None) -> CacheI
     try:
         store = _open(cache)
     except CacheError as exc:
-        path = Path(exc.path)
+        path = exc.path or default_cache_path()
         size = sum(p.stat().st_size for p in _files(path))
         empty = pd.DataFrame(columns=["source", "runs", "with_details", "finished", "oldest",
                                       "newest", "segments"])

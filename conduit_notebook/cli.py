@@ -42,7 +42,7 @@ def _positive_int(text: str) -> int:
 
 def _traces(text: str) -> bool | int | str:
     """``--traces``: auto, all, none, or a number of runs."""
-    forms = {"auto": "auto", "all": True, "none": False}
+    forms: dict[str, bool | str] = {"auto": "auto", "all": True, "none": False}
     if text in forms:
         return forms[text]
     try:
@@ -229,7 +229,7 @@ def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | Non
         client = ConduitClient(base_url=args.base_url, requests_per_minute=args.rpm or 120)
     stack.enter_context(client)
     # A demo workspace is gone when the command ends, so it stays out of the cache.
-    cache = False if (demo or args.no_cache) else None
+    cache: bool | str | None = False if (demo or args.no_cache) else None
     if cache_dir is not None and demo:
         cache = f"{cache_dir}/runs.sqlite"  # sync --follow on the demo: a cache for this command only
     return client, cache

@@ -176,6 +176,10 @@ class ConduitClient:
         caller keeps ownership: :meth:`close` does not close it.
     """
 
+    #: The local demo server this client talks to (set by :func:`conduit_notebook.demo.client`),
+    #: else None.
+    demo_server: Any = None
+
     def __init__(
         self,
         token: str | None = None,
@@ -262,11 +266,15 @@ class ConduitClient:
         with self._pace_lock:
             if self._pace_ready:
                 return
-            path = self._pace_setting
-            if path is True:
-                from .cache import default_cache_path  # the cache module imports this one
+            setting = self._pace_setting
+            if setting is False:  # not shared (set ready in __init__; here for the type checker)
+                return
+            if setting is True:
+                from .cache import default_cache_path  # heavy (pandas): only when a pace file is needed
 
-                path = default_cache_path().parent / PACE_FILE
+                path: str | os.PathLike[str] = default_cache_path().parent / PACE_FILE
+            else:
+                path = setting
             try:
                 self.limiter.share(SharedPace(path), f"{self.base_url}#{self.workspace_id or ''}")
             except (OSError, sqlite3.Error) as exc:

@@ -22,6 +22,8 @@ contain the API token.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -107,7 +109,7 @@ class CacheError(ConduitError):
     """The local cache file is damaged, from a newer version, or cannot be written. The message
     names the file and what to do (``conduit-notebook cache clear``, or ``cache=False``)."""
 
-    def __init__(self, message: str, *, path: object = None) -> None:
+    def __init__(self, message: str, *, path: Path | None = None) -> None:
         super().__init__(message)
         self.path = path
 

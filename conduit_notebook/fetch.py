@@ -76,7 +76,7 @@ class TraceSource:
     client: ConduitClient | None
     cache: RunCache | str | os.PathLike[str] | None | bool
     source: str
-    agent_names: dict[str, str]
+    agent_names: dict[str, str | None]
     records: dict[str, dict[str, Any]] | None = None
 
     def fetch_traces(self, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
@@ -191,8 +191,8 @@ def fetch_runs(
     client = client or ConduitClient()
     store = None
     try:
-        if cache is not False:
-            store = cache if isinstance(cache, RunCache) else RunCache(None if cache in (None, True) else cache)
+        store = _open_store(cache)
+        if store is not None:
             client.share_pace_beside(store.path)  # processes sharing a cache share the pace
         requests_before = client.stats.requests
         limited_before = client.stats.rate_limited
@@ -239,7 +239,7 @@ def fetch_runs(
                 client=None if own_client else client,
                 cache=cache if isinstance(cache, RunCache) or cache is False else (store.path if store else None),
                 source=job.source, agent_names=names,
-                records=None if store is not None else {c.id: job.records.get(c.id) or c.summary for c in keep},
+                records=None if store is not None else _records_at_hand(job, keep),
             ),
         )
         _tell_once(frames, since)
@@ -265,7 +265,7 @@ def _tell_once(frames: RunFrames, since: Any) -> None:
 
 
 def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
-            names: Mapping[str, str], sampled: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+            names: Mapping[str, str | None], sampled: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Agent names as the workspace has them now, and traces only where they count: the detail
     columns and tool calls of runs without a (current) trace are left out, and each traced run
     gets its ``trace_weight``. Given ``sampled`` (the random sample's weights by run id, when
@@ -297,7 +297,7 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
     return runs, calls
 
 
-def _frames(job: FetchJob, keep: list[Candidate], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _frames(job: FetchJob, keep: list[Candidate], names: Mapping[str, str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
     ids = [c.id for c in keep]
     if job.store is not None:
         runs, calls = job.store.load(job.source, ids)
@@ -307,14 +307,23 @@ def _frames(job: FetchJob, keep: list[Candidate], names: Mapping[str, str]) -> t
     return runs, calls
 
 
-def _from_records(records: list[dict[str, Any]], names: Mapping[str, str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _records_at_hand(job: FetchJob, keep: list[Candidate]) -> dict[str, dict[str, Any]]:
+    """Without a cache: each run's full record if fetched, else its summary."""
+    found = {c.id: job.records.get(c.id) or c.summary for c in keep}
+    return {run_id: record for run_id, record in found.items() if record is not None}
+
+
+def _from_records(records: list[dict[str, Any]], names: Mapping[str, str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
     return newest_first(runs_frame(records, agent_names=names), tool_calls_frame(records))
 
 
-def _open_store(cache: Any) -> RunCache | None:
+def _open_store(cache: RunCache | str | os.PathLike[str] | bool | None) -> RunCache | None:
+    """The cache ``cache=`` names: none for False, the default file for None or True."""
     if cache is False:
         return None
-    return cache if isinstance(cache, RunCache) else RunCache(cache)
+    if isinstance(cache, RunCache):
+        return cache
+    return RunCache(None if cache is None or cache is True else cache)
 
 
 def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
@@ -356,6 +365,7 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
         if store is not None:
             new_runs, new_calls = store.load(src.source, ids)
         else:
+            assert src.records is not None  # kept whenever there is no cache to read from
             src.records.update(job.records)
             new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
         random_part = weight.to_numpy(dtype=float, na_value=np.nan) > 0

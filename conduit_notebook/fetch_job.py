@@ -37,7 +37,7 @@ class FetchJob:
 
     def __init__(self, client: ConduitClient, store: RunCache | None, *, since_ms: int | None,
                  until_ms: int | None, statuses: tuple[str, ...], details: bool | int | str,
-                 max_runs: int | None, progress: bool, agent_names: dict[str, str], seed: int = 0,
+                 max_runs: int | None, progress: bool, agent_names: dict[str, str | None], seed: int = 0,
                  refresh: bool = False) -> None:
         self.client = client
         self.refresh = refresh  # list the whole window and fetch every run's details again
@@ -72,7 +72,7 @@ class FetchJob:
 
     def good(self, agent_id: str, page: list[Any], where: str) -> list[dict[str, Any]]:
         """The page's readable records, each once (a run listed twice: the later copy)."""
-        ok = []
+        ok: list[dict[str, Any]] = []
         for record in page:
             problem = record_problem(record)
             if problem is None:

@@ -33,7 +33,7 @@ from .schema import DETAIL_COLUMNS, RUN_STATUSES
 try:  # several times faster than json for the many small values of tool calls
     import orjson
 except ImportError:  # pragma: no cover - a dependency; json does the same, slower
-    orjson = None
+    orjson = None  # type: ignore[assignment]  # every use checks for None first
 
 __all__ = [
     "AGENT_COLUMNS",
@@ -429,7 +429,7 @@ def _read_struct(records: list[Mapping[str, Any]], struct: pa.StructType) -> pa.
 def runs_frame(
     records: Iterable[Mapping[str, Any]],
     *,
-    agent_names: Mapping[str, str] | None = None,
+    agent_names: Mapping[str, str | None] | None = None,
 ) -> pd.DataFrame:
     """One row per run, from the API's run records (list summaries or full records).
 
@@ -452,8 +452,8 @@ def runs_frame(
         def field(name: str) -> list[Any]:
             return [r.get(name) for r in records]
         raw = [r.get("token_usage") for r in records]
-        raw = [u if isinstance(u, Mapping) else {} for u in raw]
-        usage = {k: _arrow([u.get(k) for u in raw], INT) for k in ("input", "output")}
+        usages = [u if isinstance(u, Mapping) else {} for u in raw]
+        usage = {k: _arrow([u.get(k) for u in usages], INT) for k in ("input", "output")}
         usage = {k: v.cast(pa.float64()) for k, v in usage.items()}
     # Counted in Python: reading the traces into Arrow just to count them costs more.
     trace_lengths = pa.array([len(t) if type(t) is list else None
@@ -514,8 +514,7 @@ def tool_calls_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     >>> calls.merge(runs, left_on="agent_run_id", right_on="id")
     """
     records = _as_records(records, "tool_calls_frame")
-    traces = [r.get("tool_trace") for r in records]
-    traces = [t if type(t) is list else () for t in traces]
+    traces: list[Sequence[Any]] = [t if type(t) is list else () for t in (r.get("tool_trace") for r in records)]
     counts = np.fromiter(map(len, traces), dtype=np.int64, count=len(traces))
     total = int(counts.sum())
     if total == 0:

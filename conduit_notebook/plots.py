@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
+from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 from matplotlib.transforms import ScaledTranslation
 
@@ -65,14 +66,14 @@ DISPOSITION_COLORS: dict[str, str] = {
 OTHER = "other"
 OTHER_COLOR = "#c8c8c8"
 _PALETTE = [plt.get_cmap("tab20")(i) for i in range(20)]
-_GROUP_PALETTE = list(plt.get_cmap("tab10").colors)
+_GROUP_PALETTE = [to_rgb(plt.get_cmap("tab10")(i)) for i in range(10)]
 _INPUT_COLOR, _OUTPUT_COLOR = "#4c78a8", "#f58518"
 
 
 def disposition_colors(names: Iterable[Any]) -> dict[Any, Any]:
     """A colour per disposition: fixed for the known ones, derived from the name otherwise,
     so that a disposition has the same colour in every plot and every session."""
-    colors = {}
+    colors: dict[Any, Any] = {}
     for name in names:
         if name in DISPOSITION_COLORS:
             colors[name] = DISPOSITION_COLORS[name]
@@ -86,7 +87,8 @@ def disposition_colors(names: Iterable[Any]) -> dict[Any, Any]:
 def _colors_for(column: str | None, keys: Sequence[Any]) -> dict[Any, Any]:
     if column == "disposition":
         return disposition_colors(keys)
-    colors, i = {}, 0
+    colors: dict[Any, Any] = {}
+    i = 0
     for key in keys:
         if key == OTHER:
             colors[key] = OTHER_COLOR
@@ -118,6 +120,14 @@ def _legend(ax: Axes, **kwargs: Any) -> Any:
     if "title" in options and options["title"] is not None:
         options["title"] = _literal(options["title"])
     return ax.legend(**options)
+
+
+def _figure_of(ax: Axes) -> Figure:
+    """The figure ``ax`` is drawn on (the root one, when it is on a subfigure)."""
+    figure = ax.get_figure(root=True)
+    if figure is None:
+        raise ValueError("ax must be an Axes on a figure")
+    return figure
 
 
 def _nothing(ax: Axes, message: str = "no runs") -> Axes:
@@ -257,7 +267,7 @@ def plot_duration(
         if kind == "hist":
             options = {**defaults, "histtype": "step" if len(groups) > 1 else "stepfilled", "linewidth": 1.6,
                        "alpha": 1.0 if len(groups) > 1 else 0.75, **kwargs}
-            ax.hist(values, bins=edges, **options)
+            ax.hist(values, bins=edges.tolist(), **options)
         else:
             ordered = np.sort(values)
             # The same steps through distinct values only: ties add no vertex (a million demo
@@ -420,8 +430,8 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     char_inches = 0.075  # a character of fontsize "small", with some room
     # The Axes' width once the tick labels and a legend beside it have taken their room (a lone
     # Axes spans 0.775 of the figure before layout and about 0.95 after).
-    figure = ax.get_figure(root=True)
-    ticks = max((len(t.get_text()) * 0.6 * t.get_fontsize() / 72 for t in ax.get_yticklabels()), default=0.0)
+    figure = _figure_of(ax)
+    ticks = max((len(t.get_text()) * 0.6 * float(t.get_fontsize()) / 72 for t in ax.get_yticklabels()), default=0.0)
     legend = 1.6 if ax.get_legend() is not None else 0.0
     span = figure.get_size_inches()[0] * ax.get_position().width * 0.95 / 0.775
     axes_inches = max(span - ticks - legend, 1.0)
@@ -444,8 +454,8 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     ax.set_xlim(0, largest * reach)
     # No tick at the very right edge: its label would hang past the figure (constrained layout
     # does not make room for it).
-    ticks = MaxNLocator(nbins=6).tick_values(0, largest * reach)
-    ax.set_xticks([t for t in ticks if 0 <= t <= largest * reach * 0.96])
+    locations = MaxNLocator(nbins=6).tick_values(0, largest * reach)
+    ax.set_xticks([t for t in locations if 0 <= t <= largest * reach * 0.96])
     return largest
 
 
@@ -549,7 +559,7 @@ def plot_dispositions(
         ax.set_title(f"Dispositions per {_per(freq)}, share of runs"
                      + ("\n(greyed: under a tenth of the usual runs)" if thin.any() else ""))
         # Beside the right axis's tick labels (the runs), a fixed distance from the Axes.
-        beside = ax.transAxes + ScaledTranslation(0.5, 0, ax.get_figure(root=True).dpi_scale_trans)
+        beside = ax.transAxes + ScaledTranslation(0.5, 0, _figure_of(ax).dpi_scale_trans)
         _legend(ax, handles=handles + line, labels=texts + [f"runs per {_per(freq)} (right axis)"],
                 bbox_to_anchor=(1.0, 1.0), bbox_transform=beside)
     else:
@@ -701,7 +711,7 @@ def plot_duration_vs_tokens(
             raise ValueError(f"color= cannot colour points by the numbers in {by!r}; pass cmap= instead")
         values = float_values(runs[by])[rows]
         points = ax.scatter(x[rows], y[rows], c=values, **{"cmap": "viridis", **options})
-        bar = ax.get_figure().colorbar(points, ax=ax)
+        bar = _figure_of(ax).colorbar(points, ax=ax)
         bar.set_label(f"{_pretty(by)} (USD)" if "cost" in by else _pretty(by))
         if "cost" in by:
             bar.formatter = _usd_formatter(float(np.nanmax(values)) if len(values) else 0)
@@ -833,13 +843,13 @@ def plot_tool_paths(
     labels = [str(p) for p in paths.cat.categories]
     order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
     # Path labels as long as the figure has room for (a third of its width).
-    width = max(24, int(ax.get_figure(root=True).get_size_inches()[0] * 5))
+    width = max(24, int(_figure_of(ax).get_size_inches()[0] * 5))
     names = [_literal(_short(labels[k], width)) for k in order][::-1]
     y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
     if runs is None:
         values = counts[order][::-1]
         ax.barh(y, values, **{"color": "#4c78a8", **kwargs})
-        ends = values
+        ends: np.ndarray = values
         notes = [""] * len(order)
         end_colors = ["#4c78a8"] * len(order)
     else:

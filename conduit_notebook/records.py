@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = ["dedupe", "record_problem"]
 
@@ -60,9 +60,12 @@ def record_problem(record: Any) -> str | None:
     return None
 
 
-def dedupe(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+R = TypeVar("R", bound=Mapping[str, Any])
+
+
+def dedupe(records: Iterable[R]) -> list[R]:
     """Records by id, each once: the last copy (the newest seen) in the place of the first."""
-    by_id: dict[Any, Mapping[str, Any]] = {}
+    by_id: dict[Any, R] = {}
     for record in records:
         by_id[record.get("id")] = record
     return list(by_id.values())

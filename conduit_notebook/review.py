@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 try:  # POSIX: appends lock the file
     import fcntl
@@ -84,7 +85,8 @@ class ReviewStore:
         reviewed_disposition = (reviewed_disposition or "").strip() or None
         if verdict == "wrong" and not reviewed_disposition:
             raise ValueError("a 'wrong' verdict needs reviewed_disposition: the disposition the run should have had")
-        if verdict == "wrong" and disposition and reviewed_disposition.casefold() == str(disposition).strip().casefold():
+        if (verdict == "wrong" and disposition and reviewed_disposition
+                and reviewed_disposition.casefold() == str(disposition).strip().casefold()):
             raise ValueError(
                 f"reviewed_disposition {reviewed_disposition!r} is the recorded disposition: a 'wrong' verdict "
                 "needs the disposition the run should have had instead (or mark it 'correct')")
@@ -219,8 +221,8 @@ def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[flo
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def stratified_accuracy(correct: Sequence[float], judged: Sequence[float], population: Sequence[float], *,
-                        confidence: float = 0.95, outside: Sequence[float] | None = None) -> dict[str, float]:
+def stratified_accuracy(correct: ArrayLike, judged: ArrayLike, population: ArrayLike, *,
+                        confidence: float = 0.95, outside: ArrayLike | None = None) -> dict[str, float]:
     """A population accuracy from per-stratum samples, with its interval.
 
     Stratum ``h`` holds ``population[h]`` runs, of which ``judged[h]`` were judged (a simple random
@@ -387,6 +389,7 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
         sample = _allocation_for_margin(population, margin, z, expected)
         design = f"Neyman allocation with a floor of {MIN_PER_STRATUM}, sized for ±{margin:.1%}"
     else:
+        assert n is not None  # DEFAULT_SAMPLE when neither n nor margin is given
         sample = _equal_allocation(population, n)
         design = f"equal allocation of {n} runs"
     spread = expected * (1 - expected)
@@ -646,7 +649,7 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
                                 population.get(name) if weighted else None, int(c["outside"]))
             for name, c in counts.iterrows()}
     accuracy = pd.DataFrame.from_dict(rows, orient="index", columns=ACCURACY_COLUMNS)
-    if weighted:
+    if runs is not None:  # weighted
         accuracy["population"] = population.reindex(accuracy.index).fillna(0).astype("int64")
         accuracy["unreviewed_share"] = np.nan
         overall, _ = _weighted_rows(votes, runs, None, confidence)

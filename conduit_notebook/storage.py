@@ -79,7 +79,7 @@ def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
     raw = (table.schema.metadata or {}).get(_META_KEY)
     meta = json.loads(raw) if raw else {"kind": kind, "dtypes": {}, "json": []}
     kind = kind or meta.get("kind")
-    schema = _KINDS.get(kind, {})
+    schema = _KINDS.get(kind or "", {})
     json_columns = [c for c in meta.get("json", []) if c in table.column_names]
     dtypes = meta.get("dtypes", {})
 

@@ -58,8 +58,7 @@ def plan_traces(job: FetchJob, candidates: list[Candidate]) -> None:
             "id": [c.id for c in candidates],
             "agent_id": [c.agent_id for c in candidates],
             "disposition": _dispositions(job, candidates),
-            "status": [(c.summary or {}).get("status") if c.summary is not None
-                       else c.cached.status for c in candidates],
+            "status": [_status(c) for c in candidates],
         })
         strata = int(strata_codes(frame).max()) + 1 if len(frame) else 0
         if total < strata:
@@ -81,6 +80,13 @@ def trace_target(job: FetchJob, runs: int, missing: int) -> int:
         budget = max(1, round(AUTO_TRACE_SECONDS * job.client.limiter.requests_per_minute / 60))
         return runs if missing <= budget else budget
     return int(job.details)
+
+
+def _status(c: Candidate) -> str | None:
+    """A run's status: from its summary, or from the cache for a run known only there."""
+    if c.summary is not None:
+        return c.summary.get("status")
+    return c.cached.status if c.cached is not None else None
 
 
 def _dispositions(job: FetchJob, candidates: list[Candidate]) -> list[Any]:

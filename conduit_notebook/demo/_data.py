@@ -503,7 +503,8 @@ class DemoData:
                                       "share_switched": 0.35, "runs_switched": len(switched)}
         # Runs with a trace: not just accepted.
         looping = (self.agent_ix == 0) & (self.status != "accepted") & (rng.random(n) < 0.06)
-        self.repeat_tool = np.where(looping, "check_availability", None).astype(object)
+        self.repeat_tool = np.full(n, None, dtype=object)
+        self.repeat_tool[looping] = "check_availability"
         planted["repeated_call"] = {"agent": self.agents[0]["name"], "tool": "check_availability", "times": 3,
                                     "run_ids": [str(x) for x in self.ids[looping]]}
         if n >= 300:
@@ -617,6 +618,8 @@ class _Detail:
         r, res, prop = self.rng, self.reservation, self.property
         check_out = self.check_in + timedelta(days=self.nights)
         amount = round(float(r.uniform(40, 900)), 2)
+        inp: Any  # arbitrary JSON, as tool inputs and outputs are
+        out: Any
         if name == "get_reservation":
             inp = {"reservation_id": res}
             out = {"status": "confirmed", "check_in": str(self.check_in), "check_out": str(check_out),
@@ -860,7 +863,7 @@ class RecordSet:
     def position(self, run_id: str) -> int | None:
         return self._position.get(run_id)
 
-    def agent_of(self, i: int) -> str:
+    def agent_of(self, i: int) -> str | None:
         return self.runs[i].get("agent_id")
 
     def agent_rows(self, agent_id: str, status: str | None = None) -> np.ndarray:

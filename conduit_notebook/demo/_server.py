@@ -152,7 +152,8 @@ class DemoServer:
         handler = type("Handler", (_Handler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
-        self.host, self.port = self._httpd.server_address[:2]
+        bound_host, bound_port = self._httpd.server_address[:2]
+        self.host, self.port = str(bound_host), int(bound_port)
         self.base_url = f"http://{self.host}:{self.port}"
         self._thread: threading.Thread | None = None
 
@@ -457,7 +458,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = query.get("status")
         if status is not None and status not in ESCALATION_STATUSES:
             raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(ESCALATION_STATUSES)}.")
-        rows = data.escalation_rows(status) if hasattr(data, "escalation_rows") else []
+        rows: Any = data.escalation_rows(status) if hasattr(data, "escalation_rows") else []
         return self._page(rows, len(rows), f"escalations:{status}", query,
                           lambda i: data.escalation(int(rows[i])))
 

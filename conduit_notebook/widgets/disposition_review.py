@@ -75,7 +75,7 @@ class DispositionReview(w.VBox, ErrorArea):
         self._escalations = _escalations_by_run(escalations)
         self.known_dispositions = sorted({str(d) for d in self._runs["disposition"].dropna().unique()})
         self._population = self._runs["disposition"].astype(object).value_counts()  # the strata, once
-        self._new_disposition: tuple[str, str] | None = None
+        self._new_disposition: tuple[str | None, str] | None = None
         self._errors = w.HTML()
         self._progress = w.HTML()
         self.interval = w.HTML()
