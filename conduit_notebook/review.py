@@ -14,7 +14,6 @@ import io
 import math
 import os
 import warnings
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import NormalDist
