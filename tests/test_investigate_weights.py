@@ -155,6 +155,13 @@ def test_a_sample_weighs_traced_runs_only_and_says_so(full):
     table = compare_tools(*halves(seen, sampled, early))
     assert table.attrs["note"].startswith("estimated from ") and table.attrs["estimated_from"] == len(ids)
     assert table["method"].str.startswith("stratified ratio estimate").all()
+    # A fully traced window against a sampled one: the sampled side estimated, the other counted.
+    ca, _, ra, _ = halves(calls, runs, early)
+    _, cb, _, rb = halves(seen, sampled, early)
+    mixed = compare_tools(ca, cb, ra, rb)
+    assert mixed.attrs["note"].endswith("traced runs; a: every trace")
+    pd.testing.assert_series_equal(mixed["a"], compare_tools(*halves(calls, runs, early))["a"].reindex(mixed.index))
+    assert (mixed["ci_low"] <= mixed["difference"]).all() and (mixed["difference"] <= mixed["ci_high"]).all()
     # Hand-picked traces (weight 0) are listed but not in any estimate.
     costly = (runs["total_cost"].rank(ascending=False, method="first") <= 50).to_numpy()
     picked, picked_seen, picked_ids = draw(runs, calls, 0, extra=costly)
