@@ -169,22 +169,9 @@ def fetch_runs(
     >>> frames.fetch_traces()            # the traces a sample left out, when there is time
     """
     started = time.monotonic()
-    since_ts = parse_time(since, "since")
-    until_ts = parse_time(until, "until", end_of_day=True)  # a whole day: to its end
-    if since_ts is not None and until_ts is not None and since_ts > until_ts:
-        raise ValueError(f"since ({since_ts}) is after until ({until_ts})")
-    statuses = _statuses(status)
-    _check_details(details, seed)
-    if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
-        raise ValueError(f"max_runs must be a whole number >= 1, or None; got {max_runs!r}")
-    if not isinstance(refresh, bool):
-        raise ValueError(f"refresh must be True or False, got {refresh!r}")
-    if progress is not None and not isinstance(progress, bool):
-        raise ValueError(f"progress must be True, False or None; got {progress!r}")
-    if not (cache is None or isinstance(cache, (bool, str, os.PathLike, RunCache))):
-        raise ValueError(f"cache must be None, False, a file path or a RunCache; got {cache!r}")
-    if client is not None and not isinstance(client, ConduitClient):
-        raise ValueError(f"client must be a ConduitClient or None; got {type(client).__name__}")
+    since_ts, until_ts, statuses = _check_arguments(since=since, until=until, status=status, details=details,
+                                                    seed=seed, max_runs=max_runs, refresh=refresh,
+                                                    progress=progress, cache=cache, client=client)
     show = _is_interactive() if progress is None else progress
 
     own_client = client is None
@@ -210,15 +197,7 @@ def fetch_runs(
         plan_traces(job, candidates)
         failed = fetch_details(job, candidates)
         keep = [c for c in candidates if c.id not in failed]
-        runs, calls = _frames(job, keep, names)
-        if statuses:  # a run refreshed from the cache may have changed status
-            mask = runs["status"].isin(statuses).to_numpy()
-            dropped = set(runs.loc[~mask, "id"])
-            runs = runs[mask].reset_index(drop=True)
-            if dropped:
-                calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
-        traced = set() if details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
-        runs, calls = _finish(runs, calls, traced, names)
+        runs, calls = _window_frames(job, keep)
         if store is not None:
             store.compact(job.source)
         job.stats.requests = client.stats.requests - requests_before
@@ -249,6 +228,44 @@ def fetch_runs(
             store.close()
         if own_client:
             client.close()
+
+
+def _check_arguments(*, since: Any, until: Any, status: Any, details: Any, seed: Any, max_runs: Any,
+                     refresh: Any, progress: Any, cache: Any, client: Any
+                     ) -> tuple[pd.Timestamp | None, pd.Timestamp | None, tuple[str, ...]]:
+    """:func:`fetch_runs`' arguments checked before any request: the window and the statuses,
+    or a ValueError naming the argument and what it accepts."""
+    since_ts = parse_time(since, "since")
+    until_ts = parse_time(until, "until", end_of_day=True)  # a whole day: to its end
+    if since_ts is not None and until_ts is not None and since_ts > until_ts:
+        raise ValueError(f"since ({since_ts}) is after until ({until_ts})")
+    statuses = _statuses(status)
+    _check_details(details, seed)
+    if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
+        raise ValueError(f"max_runs must be a whole number >= 1, or None; got {max_runs!r}")
+    if not isinstance(refresh, bool):
+        raise ValueError(f"refresh must be True or False, got {refresh!r}")
+    if progress is not None and not isinstance(progress, bool):
+        raise ValueError(f"progress must be True, False or None; got {progress!r}")
+    if not (cache is None or isinstance(cache, (bool, str, os.PathLike, RunCache))):
+        raise ValueError(f"cache must be None, False, a file path or a RunCache; got {cache!r}")
+    if client is not None and not isinstance(client, ConduitClient):
+        raise ValueError(f"client must be a ConduitClient or None; got {type(client).__name__}")
+    return since_ts, until_ts, statuses
+
+
+def _window_frames(job: FetchJob, keep: list[Candidate]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs and tool calls of the fetched window, in the statuses asked for, with traces
+    where they count (:func:`_finish`)."""
+    runs, calls = _frames(job, keep, job.agent_names)
+    if job.statuses:  # a run refreshed from the cache may have changed status
+        mask = runs["status"].isin(job.statuses).to_numpy()
+        dropped = set(runs.loc[~mask, "id"])
+        runs = runs[mask].reset_index(drop=True)
+        if dropped:
+            calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
+    traced = set() if job.details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
+    return _finish(runs, calls, traced, job.agent_names)
 
 
 def _tell_once(frames: RunFrames, since: Any) -> None:
