@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import times
 from .client import ConduitClient
 from .frames import CATEGORY, STRING, TIMESTAMP
 from .schema import ESCALATION_STATUSES, HANDLED_ESCALATION_STATUSES
@@ -133,7 +134,7 @@ def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = No
         raise TypeError("escalations must be the frame from fetch_escalations()")
     if by not in (None, "agent_name", "agent_id", "disposition_reason"):
         raise ValueError(f"by must be 'agent_name', 'agent_id', 'disposition_reason' or None, got {by!r}")
-    now = parse_time(now, "now") if now is not None else pd.Timestamp.now(tz="UTC")
+    now = parse_time(now, "now") if now is not None else pd.Timestamp(times.utc_now())
     frame = _joined(escalations, runs)
     keys = frame[by].astype(object).fillna("(none)") if by else pd.Series("(all)", index=frame.index)
     status = frame["status"].astype(object)

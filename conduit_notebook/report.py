@@ -10,12 +10,11 @@ import base64
 import html
 import io
 import sys
-from datetime import datetime, timezone
 from typing import Any, TextIO
 
 import pandas as pd
 
-from . import metrics
+from . import metrics, times
 from .analysis import cost_breakdown, summarize, tool_stats
 from .formatting import (
     COUNT,
@@ -175,7 +174,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     ]
     parts = [
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>{html.escape(span)} · generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · "
+        f"<p class='meta'>{html.escape(span)} · generated {times.utc_now():%Y-%m-%d %H:%M} UTC · "
         f"source {html.escape(str(getattr(frames, 'source', '')))}</p>",
         "<h2 id='overview'>Overview</h2><div class='cards'>"
         + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in cards) + "</div>",

@@ -6,6 +6,10 @@ day: as a lower bound its first moment, as an upper bound its last. A datetime o
 timestamp string is that instant (naive means UTC). A span (``"7d"``, ``"12h"``, ``"30m"``,
 ``"90s"``, ``"2w"``) is that long before now.
 
+"Now" is :func:`utc_now`, the one clock behind every default that reads the current time (a
+span, the demo data's ``end``, a backlog's age, a report's date): a test replaces it to run at
+a chosen moment.
+
 >>> parse_time("2026-11-28", "until", end_of_day=True)
 Timestamp('2026-11-28 23:59:59.999999999+0000', tz='UTC')
 """
@@ -18,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["is_whole_day", "parse_time"]
+__all__ = ["is_whole_day", "parse_time", "utc_now"]
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -26,6 +30,11 @@ _DAY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 TIME_FORMS = ("a datetime (naive means UTC), a date or a date string such as '2026-11-01' (the "
               "whole day), an ISO 8601 timestamp such as '2026-11-01T09:30:00Z', or a span back "
               "from now such as '7d', '12h', '30m'")
+
+
+def utc_now() -> datetime:
+    """The current time, UTC (tests replace this function to fix the moment)."""
+    return datetime.now(timezone.utc)
 
 
 def is_whole_day(value: Any) -> bool:
@@ -52,7 +61,7 @@ def parse_time(value: Any, name: str = "since", *, now: datetime | None = None,
         if isinstance(value, str):
             span = _SPAN.match(value)
             if span:
-                now = now or datetime.now(timezone.utc)
+                now = now or utc_now()
                 amount, unit = float(span.group(1)), span.group(2).lower()
                 return pd.Timestamp(now - timedelta(**{_SPAN_UNITS[unit]: amount})).tz_convert("UTC")
             stamp = pd.Timestamp(value.strip())

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import times
 from ..schema import DETAIL_FIELDS, UNFINISHED_STATUSES
 
 _ALPHABET = np.array(list("0123456789abcdefghjkmnpqrstvwxyz"))
@@ -267,7 +268,7 @@ class DemoData:
         if not isinstance(days, int) or days < 1:
             raise ValueError(f"days must be a whole number >= 1, got {days!r}")
         if end is None:
-            end = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+            end = times.utc_now().replace(second=0, microsecond=0)
         elif end.tzinfo is None:
             end = end.replace(tzinfo=timezone.utc)
         self.seed = seed
