@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from conduit_notebook import ConduitClient, demo
+from conduit_notebook import ConduitClient, demo, times
+
+#: When every test's demo data ends, and what the product takes for "now" in every test (the
+#: ``clock`` fixture): no test depends on the date, the time of day or the machine's clock.
+DEMO_END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
 
 # The reference's own example bodies, kept beside the API description (../shared/api/examples).
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "api" / "examples"
@@ -25,9 +30,29 @@ def _private_cache(tmp_path, monkeypatch):
     return path
 
 
+class FixedClock:
+    """A stopped clock standing in for :func:`conduit_notebook.times.utc_now`; set ``now`` to move it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(autouse=True)
+def clock(monkeypatch):
+    """The product's clock, stopped at DEMO_END in every test: spans such as ``since="7d"``,
+    ``DemoData()`` without ``end`` and a report's date all read it. Subprocesses keep the real
+    clock (tests/README.md: the whole suite under a faked one)."""
+    fixed = FixedClock(DEMO_END)
+    monkeypatch.setattr(times, "utc_now", fixed)
+    return fixed
+
+
 @pytest.fixture(scope="session")
 def _shared_server():
-    with demo.serve(runs=450, agents=3, seed=1) as server:
+    with demo.serve(runs=450, agents=3, seed=1, end=DEMO_END) as server:
         yield server
 
 

@@ -18,6 +18,7 @@ from conduit_notebook.analysis import SUMMARY_COLUMNS
 from conduit_notebook.demo import DemoData
 
 from .analysis_data import frames, run
+from .conftest import DEMO_END
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_summarize_per_day(runs):
 
 
 def test_summarize_matches_pandas_on_demo_data():
-    runs = runs_frame(DemoData(runs=3000, agents=3, seed=4).records())
+    runs = runs_frame(DemoData(runs=3000, agents=3, seed=4, end=DEMO_END).records())
     table = summarize(runs, by="agent_id")
     seconds = runs["duration_ms"].astype("float64") / 1000
     for agent, row in table.iterrows():
@@ -168,7 +169,7 @@ def _pandas_outliers(runs, column, *, n=20, by=None, log=True):
     ("total_tokens", 10_000, "disposition", False), ("duration_ms", 7, "disposition", True),
 ])
 def test_outliers_match_pandas_with_ties_and_missing_values(column, n, by, log):
-    data = DemoData(runs=3000, agents=3, seed=5)
+    data = DemoData(runs=3000, agents=3, seed=5, end=DEMO_END)
     runs = runs_frame(data.records(), agent_names={a["id"]: a["name"] for a in data.agents})
     runs.loc[runs.index[:40], "agent_name"] = None  # a group of runs without a name
     runs.loc[runs.index[30:80], column] = None  # missing values stay out
@@ -180,7 +181,7 @@ def test_outliers_match_pandas_with_ties_and_missing_values(column, n, by, log):
 
 
 def test_review_sample_is_stratified_and_reproducible():
-    runs = runs_frame(DemoData(runs=2000, agents=3, seed=1).records())
+    runs = runs_frame(DemoData(runs=2000, agents=3, seed=1, end=DEMO_END).records())
     sample = review_sample(runs, n=60, seed=7)
     assert len(sample) == 60 and sample["id"].is_unique
     counts = sample["disposition"].value_counts()

@@ -6,13 +6,14 @@ import os
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from conduit_notebook import demo
 from conduit_notebook.cli import main
+
+from .conftest import DEMO_END
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -58,7 +59,7 @@ def test_only_the_built_in_demo_server_goes_unpaced(monkeypatch, capsys):
     monkeypatch.setattr(client, "ConduitClient", Recording)
     monkeypatch.delenv(client.TOKEN_ENV, raising=False)
     assert cli.main(["summary", "--demo", "--runs", "200"]) == 0
-    with demo.serve(runs=200, agents=1) as server:
+    with demo.serve(runs=200, agents=1, end=DEMO_END) as server:
         monkeypatch.setenv(client.TOKEN_ENV, server.token)
         monkeypatch.setenv("CONDUIT_BASE_URL", server.base_url)
         assert cli.main(["summary", "--no-cache"]) == 0
@@ -121,7 +122,7 @@ def test_import_and_help_load_no_heavy_module():
 @pytest.fixture
 def workspace(monkeypatch):
     """A demo workspace ending at a fixed moment, reached with a token as a real one is."""
-    with demo.serve(runs=400, agents=2, seed=7, end=datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)) as server:
+    with demo.serve(runs=400, agents=2, seed=7, end=DEMO_END) as server:
         monkeypatch.setenv("CONDUIT_API_TOKEN", server.token)
         monkeypatch.delenv("CONDUIT_BASE_URL", raising=False)
         yield server

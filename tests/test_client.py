@@ -6,7 +6,6 @@ import logging
 import math
 import threading
 import time
-from datetime import datetime, timezone
 
 import pytest
 
@@ -24,7 +23,7 @@ from conduit_notebook import (
     demo,
 )
 
-from .conftest import EXAMPLES, EXAMPLES_COPY, load_example
+from .conftest import DEMO_END, EXAMPLES, EXAMPLES_COPY, load_example
 
 
 def test_examples_copy_matches_the_reference():
@@ -38,7 +37,7 @@ def test_examples_copy_matches_the_reference():
     assert {"get-run.json", "list-runs.json", "list-agents.json"} <= names
     run, summary = load_example("get-run.json")["data"], load_example("list-runs.json")["data"][0]
     agent = load_example("list-agents.json")["data"][0]
-    data = demo.DemoData(runs=50, agents=1, seed=0, end=datetime(2026, 11, 20, tzinfo=timezone.utc))
+    data = demo.DemoData(runs=50, agents=1, seed=0, end=DEMO_END)
     with_trace = next(data.record(i) for i in range(50) if data.record(i).get("tool_trace"))
     extras = {"channel"}  # the demo's one field beyond the reference: frames keep fields the API adds
     assert set(with_trace) <= set(run) | extras and set(data.summary(0)) <= set(summary) | extras
@@ -218,7 +217,7 @@ def test_dropped_connections_exhaust_into_connection_error(server):
 
 
 def test_connection_refused():
-    with demo.serve(runs=1) as server:
+    with demo.serve(runs=1, end=DEMO_END) as server:
         url = server.base_url
     with ConduitClient("t", base_url=url, max_retries=0) as client:
         with pytest.raises(APIConnectionError, match="could not talk to"):
@@ -263,7 +262,7 @@ def test_429_makes_every_thread_wait(server):
 
 def test_lower_real_limit_adapts_and_loses_nothing():
     # The server allows 10 requests per second window (600 a minute); the client thinks 3000.
-    with demo.serve(runs=400, agents=1, requests_per_minute=600, rate_window=1.0) as server:
+    with demo.serve(runs=400, agents=1, end=DEMO_END, requests_per_minute=600, rate_window=1.0) as server:
         agent = server.data.agents[0]["id"]
         rows = server.data.agent_rows(agent)[:40]
         ids = [server.data.summary(int(i))["id"] for i in rows]

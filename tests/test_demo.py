@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import httpx
 import numpy as np
@@ -11,7 +11,9 @@ import pytest
 from conduit_notebook import demo
 from conduit_notebook.demo import DemoData, PROFILES
 
-END = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+from .conftest import DEMO_END
+
+END = DEMO_END
 
 
 def test_same_seed_same_data_other_seed_other_data():
@@ -118,23 +120,23 @@ def test_auth_and_unknown_routes(server):
 def test_rate_limit_answers_429_with_retry_after():
     # Two requests per 10-second window: the third is refused however slowly a loaded machine
     # sends them (a one-second window let it through under load).
-    with demo.serve(runs=10, agents=1, requests_per_minute=12, rate_window=10.0) as server:
+    with demo.serve(runs=10, agents=1, end=END, requests_per_minute=12, rate_window=10.0) as server:
         codes = [_get(server, "/v1/agents").status_code for _ in range(3)]
         refused = _get(server, "/v1/agents")
     assert codes == [200, 200, 429]
     # A window scaled down for tests scales Retry-After too: within the window, not a minute.
     assert refused.status_code == 429 and 0 < float(refused.headers["Retry-After"]) <= 10.0
     assert "Rate limit" in refused.json()["error"]
-    with demo.serve(runs=10, agents=1, requests_per_minute=2) as server:  # a real minute: whole seconds
+    with demo.serve(runs=10, agents=1, end=END, requests_per_minute=2) as server:  # a real minute: whole seconds
         codes = [_get(server, "/v1/agents").status_code for _ in range(3)]
     assert codes == [200, 200, 429]
 
 
 def test_fixed_window_rate_limit_and_runs_per_day():
-    with demo.serve(runs=10, agents=1, requests_per_minute=180, rate_window=1.0, rate_mode="fixed") as server:
+    with demo.serve(runs=10, agents=1, end=END, requests_per_minute=180, rate_window=1.0, rate_mode="fixed") as server:
         codes = [_get(server, "/v1/agents").status_code for _ in range(4)]
     assert codes.count(429) == 1 or codes == [200, 200, 200, 200]  # 3 a window; a boundary may fall inside
     with pytest.raises(ValueError, match="rate_mode must be one of sliding, fixed"):
-        demo.DemoServer(demo.DemoData(runs=1), rate_mode="tumbling")
-    data = demo.DemoData(runs_per_day=50, days=3, agents=2, end=datetime(2026, 11, 20, tzinfo=timezone.utc))
+        demo.DemoServer(demo.DemoData(runs=1, end=END), rate_mode="tumbling")
+    data = demo.DemoData(runs_per_day=50, days=3, agents=2, end=END)
     assert data.n == 150

@@ -27,6 +27,8 @@ from conduit_notebook import (
 from conduit_notebook.demo import RecordSet
 from conduit_notebook.frames import DETAIL_COLUMNS
 
+from .conftest import DEMO_END
+
 TRACE = r"/runs/[^/]+$"  # a run's full record
 PAGES = r"/runs$"
 
@@ -81,14 +83,13 @@ def test_fetch_everything_with_details(server, client):
 
 
 def test_since_window_stops_paging_early():
-    with demo.serve(runs=1200, agents=2, seed=7) as server:
+    with demo.serve(runs=1200, agents=2, seed=7, end=DEMO_END) as server:
         client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000)
-        since = datetime.now(timezone.utc) - timedelta(days=3)
-        frames = fetch_runs(client=client, since="3d", details=False, cache=False)
-    expected = expected_records(server, since=since - timedelta(seconds=5))
-    assert set(frames.runs["id"]) <= {r["id"] for r in expected}
-    assert len(frames.runs) >= len(expected) - 2  # the few seconds between the two clocks
-    assert frames.runs["created_at"].min() >= pd.Timestamp(since) - pd.Timedelta(seconds=5)
+        frames = fetch_runs(client=client, since="3d", details=False, cache=False)  # before the clock's now
+    since = DEMO_END - timedelta(days=3)
+    expected = expected_records(server, since=since)
+    assert sorted(frames.runs["id"]) == sorted(r["id"] for r in expected)
+    assert frames.runs["created_at"].min() >= pd.Timestamp(since)
     for agent in server.data.agents:
         in_window = sum(1 for r in expected if r["agent_id"] == agent["id"])
         listed = server.count(f"{agent['id']}{PAGES}")
@@ -110,8 +111,7 @@ def test_since_window_stops_paging_early():
     ],
 )
 def test_since_and_until_forms(since, until):
-    end = datetime(2026, 11, 20, tzinfo=timezone.utc)
-    with demo.serve(runs=600, agents=2, seed=4, end=end) as server:
+    with demo.serve(runs=600, agents=2, seed=4, end=DEMO_END) as server:
         client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000)
         frames = fetch_runs(client=client, since=since, until=until, details=False, cache=False)
     lo = datetime(2026, 11, 10, tzinfo=timezone.utc)
@@ -175,7 +175,7 @@ def test_failed_traces_go_to_the_errors_table(server, client):
     victims = [server.data.summary(int(server.data.agent_rows(a["id"])[3]))["id"] for a in server.data.agents]
     server.inject(500, times=-1, match="|".join(victims), body='{"error": "trace store down"}')
     frames = fetch_runs(client=client, since="7d")
-    in_window = {r["id"] for r in expected_records(server, since=datetime.now(timezone.utc) - timedelta(days=7))}
+    in_window = {r["id"] for r in expected_records(server, since=DEMO_END - timedelta(days=7))}
     assert set(victims) <= in_window
     assert set(frames.errors["agent_run_id"]) == set(victims)
     assert set(frames.runs["id"]).isdisjoint(victims)
@@ -279,7 +279,7 @@ def test_interrupt_keeps_what_was_fetched_and_resumes(_private_cache):
 
 
 def _interrupt_and_resume(_private_cache):
-    with demo.serve(runs=160, agents=1, seed=3) as server:
+    with demo.serve(runs=160, agents=1, seed=3, end=DEMO_END) as server:
         client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=900)
         timer = threading.Timer(3.0, _thread.interrupt_main)  # Ctrl-C in a notebook, 3 s in
         timer.start()

@@ -14,7 +14,7 @@ from conduit_notebook import agents_frame, decode_json, errors_frame, runs_frame
 from conduit_notebook.demo import DemoData
 from conduit_notebook.frames import AGENT_COLUMNS, ERROR_COLUMNS, JSON_TEXT, RUN_COLUMNS, TOOL_CALL_COLUMNS
 
-from .conftest import load_example
+from .conftest import DEMO_END, load_example
 
 UTC = "UTC"
 
@@ -136,7 +136,7 @@ def test_odd_values_take_the_careful_path_and_lose_nothing():
 
 
 def test_fast_and_careful_paths_agree():
-    records = DemoData(runs=300, agents=3, seed=5).records()
+    records = DemoData(runs=300, agents=3, seed=5, end=DEMO_END).records()
     fast = runs_frame(records)
     drifted = copy.deepcopy(records)
     drifted[0]["error"] = {"code": 1}  # one odd value sends every column down the careful path
@@ -146,7 +146,7 @@ def test_fast_and_careful_paths_agree():
 
 
 def test_empty_inputs_give_typed_empty_frames():
-    records = DemoData(runs=50, agents=3, seed=2).records()
+    records = DemoData(runs=50, agents=3, seed=2, end=DEMO_END).records()
     full_runs, full_calls = runs_frame(records), tool_calls_frame(records)
     empty_runs, empty_calls = runs_frame([]), tool_calls_frame([])
     assert len(empty_runs) == 0 and len(empty_calls) == 0
@@ -159,7 +159,7 @@ def test_empty_inputs_give_typed_empty_frames():
 
 
 def test_demo_frames_match_the_records():
-    records = DemoData(runs=400, agents=3, seed=9).records()
+    records = DemoData(runs=400, agents=3, seed=9, end=DEMO_END).records()
     runs, calls = runs_frame(records), tool_calls_frame(records)
     assert len(runs) == 400
     assert len(calls) == sum(len(r["tool_trace"] or []) for r in records)

@@ -6,10 +6,13 @@ import base64
 import re
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 
 from conduit_notebook.report import OPTIONAL_SECTIONS, REPORT_SECTIONS
+
+from .conftest import DEMO_END
 
 
 def run_cli(*args, env=None, timeout=300):
@@ -84,7 +87,7 @@ def test_authentication_failure_exits_3(env):
     env = {**env, "CONDUIT_API_TOKEN": "wrong", "CONDUIT_BASE_URL": "http://127.0.0.1:9"}
     from conduit_notebook import demo
 
-    with demo.serve(runs=10) as server:
+    with demo.serve(runs=10, end=DEMO_END) as server:
         env["CONDUIT_BASE_URL"] = server.base_url
         result = run_cli("summary", env=env)
     assert result.returncode == 3 and "CONDUIT_API_TOKEN" in result.stderr and "wrong" not in result.stderr
@@ -93,12 +96,13 @@ def test_authentication_failure_exits_3(env):
 def test_sync_fills_the_cache_and_cache_info_shows_it(env):
     from conduit_notebook import demo
 
-    with demo.serve(runs=300, agents=2) as server:
+    with demo.serve(runs=300, agents=2, end=DEMO_END) as server:
         env = {**env, "CONDUIT_API_TOKEN": server.token, "CONDUIT_BASE_URL": server.base_url}
-        first = run_cli("sync", "--since", "10d", "--rpm", "6000", env=env)
+        since = (DEMO_END - timedelta(days=10)).isoformat()  # the subprocess keeps the real clock
+        first = run_cli("sync", "--since", since, "--rpm", "6000", env=env)
         assert first.returncode == 0, first.stderr
         assert "RunFrames" in first.stdout
-        again = run_cli("sync", "--since", "10d", "--rpm", "6000", env=env)
+        again = run_cli("sync", "--since", since, "--rpm", "6000", env=env)
         assert "cache hits" in again.stdout
         assert re.search(r"requests\s+3 \(3 list, 0 trace", again.stdout), again.stdout
     info = run_cli("cache", "info", env=env)
@@ -110,12 +114,14 @@ def test_sync_fills_the_cache_and_cache_info_shows_it(env):
 def test_partial_fetch_exits_4(tmp_path, env):
     from conduit_notebook import demo
 
-    with demo.serve(runs=200, agents=1) as server:
+    with demo.serve(runs=200, agents=1, end=DEMO_END) as server:
         agent = server.data.agents[0]["id"]
         run_id = server.data.summary(int(server.data.agent_rows(agent)[4]))["id"]
         server.inject(500, times=-1, match=run_id)
         env = {**env, "CONDUIT_API_TOKEN": server.token, "CONDUIT_BASE_URL": server.base_url}
-        result = run_cli("report", "--rpm", "6000", "--no-cache", "--out", str(tmp_path / "r.html"), env=env)
+        since = (DEMO_END - timedelta(days=7)).isoformat()  # the subprocess keeps the real clock
+        result = run_cli("report", "--since", since, "--rpm", "6000", "--no-cache", "--out", str(tmp_path / "r.html"),
+                         env=env)
     assert result.returncode == 4, result.stderr
     assert "partial: 1 run(s)" in result.stderr
     assert run_id in (tmp_path / "r.html").read_text()

@@ -17,6 +17,8 @@ from conduit_notebook import (
     fetch_runs,
 )
 
+from .conftest import DEMO_END
+
 TRACE = r"/runs/[^/]+$"
 PAGES = r"/runs$"
 
@@ -371,7 +373,7 @@ def test_compaction_gives_free_pages_back(tmp_path):
     from conduit_notebook import RunCache
     from conduit_notebook.demo import DemoData
 
-    records = DemoData(runs=300, agents=2, seed=3).records()
+    records = DemoData(runs=300, agents=2, seed=3, end=DEMO_END).records()
     path = tmp_path / "c.sqlite"
     with RunCache(path) as store:
         for start in range(0, 300, 10):
