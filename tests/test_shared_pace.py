@@ -11,8 +11,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from conduit_notebook import ConduitClient, SharedPace, demo
 from conduit_notebook.pacing import RateLimiter
+
+from .conftest import DEMO_END
 
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 3000  # a minute: 50 a second, so that each run takes a few seconds
@@ -35,7 +39,7 @@ def _span(server) -> float:
 def test_pacing_at_the_limit_of_a_fixed_window_server_keeps_the_pace(tmp_path):
     n = 150
     for attempt in range(3):  # every try, not most of them
-        with demo.serve(runs=300, agents=1, seed=attempt, requests_per_minute=RATE, rate_window=1.0,
+        with demo.serve(runs=300, agents=1, seed=attempt, end=DEMO_END, requests_per_minute=RATE, rate_window=1.0,
                         rate_mode="fixed") as server:
             agent = server.data.agents[0]["id"]
             ids = [server.data.summary(int(i))["id"] for i in server.data.agent_rows(agent)[:n]]
@@ -73,7 +77,7 @@ def test_two_processes_sharing_a_cache_location_share_the_pace(tmp_path):
     n = 75  # each
     env = dict(os.environ, PYTHONPATH=str(ROOT), CONDUIT_NOTEBOOK_CACHE=str(tmp_path / "cache" / "runs.sqlite"))
     env.pop("CONDUIT_API_TOKEN", None)
-    with demo.serve(runs=400, agents=1, seed=2, requests_per_minute=RATE, rate_window=1.0) as server:
+    with demo.serve(runs=400, agents=1, seed=2, end=DEMO_END, requests_per_minute=RATE, rate_window=1.0) as server:
         agent = server.data.agents[0]["id"]
         ids = [server.data.summary(int(i))["id"] for i in server.data.agent_rows(agent)[:2 * n]]
         start = time.time() + 4.0  # both have imported by then, on a loaded machine too
@@ -87,10 +91,26 @@ def test_two_processes_sharing_a_cache_location_share_the_pace(tmp_path):
         ideal = (ok - 1) / (RATE / 60)
         span = _span(server)
     assert ok == 2 * n
-    assert refused <= 5, refused
+    assert refused <= 0.1 * ok, refused  # a loaded machine bunches a few requests; unshared: dozens at first
     assert span <= 1.35 * ideal, (span, ideal, refused)
     assert (tmp_path / "cache" / "pace.sqlite").exists()
     # The slot is shared: one reservation per request, across both processes.
     shared = SharedPace(tmp_path / "cache" / "pace.sqlite")
     assert shared.paused_until(f"{server.base_url}#") >= 0
     shared.close()
+
+
+def test_two_connections_to_one_pace_file_take_turns_from_one_slot(tmp_path):
+    # Two processes are two connections to the file: whoever asks gets the next turn of the one
+    # slot, and a pause one of them learns (a 429) holds the other. Explicit times: no clock read.
+    first, second = SharedPace(tmp_path / "pace.sqlite"), SharedPace(tmp_path / "pace.sqlite")
+    now, interval = time.time(), 0.02  # an origin only: the slot holds absolute wall-clock seconds
+    turns = [(first if k % 2 == 0 else second).reserve("w", now, interval, 1) - now for k in range(6)]
+    assert turns == pytest.approx([k * interval for k in range(6)], abs=1e-6)
+    second.pause("w", now + 5.0, interval)
+    assert first.paused_until("w") - now == pytest.approx(5.0, abs=1e-6)
+    held = [pace.reserve("w", now + 0.2, interval, 1) - now for pace in (first, second)]
+    assert held == pytest.approx([5.0 + interval, 5.0 + 2 * interval], abs=1e-6)  # no burst after a pause
+    first.close()
+    second.close()
+
