@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import itertools
-from datetime import datetime, timezone
 
 import matplotlib
 
@@ -32,7 +31,7 @@ from conduit_notebook import (  # noqa: E402
 )
 from conduit_notebook.demo import DemoData  # noqa: E402
 
-END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+from .conftest import DEMO_END as END  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,7 @@ from conduit_notebook import (  # noqa: E402
 from conduit_notebook.demo import DemoData  # noqa: E402
 
 from .analysis_data import run  # noqa: E402
+from .conftest import DEMO_END  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def _close_figures():
 
 
 #: Demo data ends at a fixed moment, so that no test depends on the date or the time of day.
-END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+END = DEMO_END
 
 
 @pytest.fixture(scope="module")

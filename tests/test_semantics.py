@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 
 import pandas as pd
 import pytest
@@ -19,7 +19,7 @@ from conduit_notebook import (
 )
 from conduit_notebook.times import parse_time
 
-END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+from .conftest import DEMO_END as END
 
 
 @pytest.fixture(scope="module")

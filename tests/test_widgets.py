@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import csv
 import math
-from datetime import date, datetime, timezone
+from datetime import date
 
 import matplotlib
 
@@ -27,6 +27,8 @@ from conduit_notebook import (  # noqa: E402
 )
 from conduit_notebook.demo import DemoData  # noqa: E402
 
+from .conftest import DEMO_END  # noqa: E402
+
 
 class Frames:
     def __init__(self, runs, tool_calls):
@@ -35,7 +37,7 @@ class Frames:
 
 @pytest.fixture(scope="module")
 def frames():
-    data = DemoData(runs=1200, agents=3, seed=6, end=datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc))
+    data = DemoData(runs=1200, agents=3, seed=6, end=DEMO_END)
     names = {a["id"]: a["name"] for a in data.agents}
     records = data.records()
     return Frames(runs_frame(records, agent_names=names), tool_calls_frame(records))
