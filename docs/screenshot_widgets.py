@@ -10,6 +10,7 @@ Debian's Chromium, driven by Playwright, saves docs/explorer.png and docs/review
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -39,7 +40,10 @@ def main() -> int:
     )
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            # Chromium without a preloaded library (libfaketime, for a run of the tests at a faked
+            # time: tests/README.md) which it does not start under; Voila keeps it.
+            env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, env=env)
             # Tall enough that nothing is scrolled out of view (Voilà skips painting what is).
             page = browser.new_page(viewport={"width": 1400, "height": 3200})
             for _ in range(60):
