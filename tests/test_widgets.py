@@ -216,6 +216,17 @@ def test_inspector_shows_the_trace_in_order(frames):
     assert inspector.controls["previous"].disabled is (inspector.run_ids.index(run_id) == 0)
 
 
+def test_inspector_shows_a_calls_own_extra_keys_not_the_runs_columns_again(frames):
+    runs, calls = frames.runs, frames.tool_calls.copy()
+    # fetch_runs repeats the run's agent_name on every call: the header shows it already.
+    calls["agent_name"] = "Billing"
+    calls["latency_ms"] = pd.array([None] * len(calls), dtype="Int64")
+    calls.at[calls.index[0], "latency_ms"] = 125  # a key only this trace item had
+    inspector = RunInspector(Frames(runs, calls), str(calls["agent_run_id"].iloc[0]))
+    assert inspector.calls[0]["extras"] == {"latency_ms": 125}
+    assert all(c["extras"] == {} for c in inspector.calls[1:])
+
+
 def test_long_payloads_are_cut_with_a_way_to_see_all(frames):
     runs, calls = frames.runs, frames.tool_calls.copy()
     big = {"rows": [{"n": i, "text": "x" * 40} for i in range(200)]}

@@ -11,7 +11,7 @@ import ipywidgets as w
 import pandas as pd
 
 from ..formatting import html_value, usd
-from ..frames import JSON_TEXT, decode_json
+from ..frames import JSON_TEXT, TOOL_CALL_COLUMNS, decode_json
 from .common import ErrorArea, frames_parts, guarded
 
 __all__ = ["PAYLOAD_PREVIEW", "RunInspector"]
@@ -132,11 +132,12 @@ class RunInspector(w.VBox, ErrorArea):
         return run, self._calls[self._calls["agent_run_id"].astype(object) == run_id]
 
     def _call_widget(self, call: pd.Series) -> dict[str, Any]:
+        # What the trace item said beyond the table's own columns (the run's fields repeated on
+        # every call, agent_name included, are in the header above).
         extras = {k: call[k] for k in call.index
-                  if k not in ("agent_run_id", "agent_id", "step", "name", "input", "output", "created_at",
-                               "status", "disposition") and pd.notna(call[k])}
+                  if k not in TOOL_CALL_COLUMNS and k != "agent_name" and pd.notna(call[k])}
         parts = []
-        entry: dict[str, Any] = {"step": int(call["step"]), "name": str(call["name"])}
+        entry: dict[str, Any] = {"step": int(call["step"]), "name": str(call["name"]), "extras": extras}
         for label, value in (("input", call["input"]), ("output", call["output"])):
             text = _pretty_json(value)
             view = w.HTML(self._pre(text[:PAYLOAD_PREVIEW] + ("\n…" if len(text) > PAYLOAD_PREVIEW else "")))
