@@ -341,8 +341,10 @@ def plot_tokens(
     totals = (sums["input"] + sums["output"]).to_numpy()
     shares = np.where(totals > 0, sums["output"].to_numpy() / np.where(totals > 0, totals, 1), 0)
     _legend(ax)
+    # Inside, the label sits at the end of the input segment, on its one colour (across the
+    # two segments it was dark text half on blue).
     _bar_labels(ax, totals, [f"{compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
-                [_OUTPUT_COLOR] * len(totals))
+                [_INPUT_COLOR] * len(totals), ends=sums["input"].to_numpy())
     ax.set_xlabel("tokens")
     ax.xaxis.set_major_formatter(FuncFormatter(compact))
     ax.set_title("Tokens, input and output" + (f", by {_pretty(by)}" if by else ""))
@@ -419,11 +421,13 @@ def plot_cost(
     return ax
 
 
-def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequence[Any]) -> float:
+def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequence[Any],
+                ends: np.ndarray | None = None) -> float:
     """A label at the end of each horizontal bar: inside the bar when it fits there, else after
     it, with the x limit widened so that every label stays inside the Axes (not off the figure,
     not under a legend beside it). Widths are estimated from the characters, as the Axes' final
-    size is only known when the figure is drawn."""
+    size is only known when the figure is drawn. For a stacked bar, ``ends`` says where the
+    segment of ``colors`` ends: a label inside is put there, on that one colour."""
     largest = float(np.nanmax(values)) if len(values) else 0.0
     if largest <= 0:
         largest = 1.0
@@ -436,19 +440,21 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     span = figure.get_size_inches()[0] * ax.get_position().width * 0.95 / 0.775
     axes_inches = max(span - ticks - legend, 1.0)
     needed = [min(len(note) * char_inches / axes_inches, 0.9) for note in notes]
-    shares = [float(v) / largest if np.isfinite(v) else 0.0 for v in values]
+    ends = values if ends is None else ends
+    shares = [float(v) / largest if np.isfinite(v) else 0.0 for v in ends]
     reach, inside = 1.03, [True] * len(notes)
     for _ in range(3):  # a wider axis makes bars shorter: settle which labels fit inside
         inside = [share / reach * 0.95 >= need for share, need in zip(shares, needed)]
-        wanted = max([1.03] + [share / (1 - need) * 1.02 for share, need, i in zip(shares, needed, inside) if not i])
+        wanted = max([1.03] + [float(v) / largest / (1 - need) * 1.02
+                               for v, need, i in zip(values, needed, inside) if not i and np.isfinite(v)])
         if wanted <= reach:
             break
         reach = min(wanted, 3.0)
-    for y, (value, note, color, fits) in enumerate(zip(values, notes, colors, inside)):
+    for y, (value, end, note, color, fits) in enumerate(zip(values, ends, notes, colors, inside)):
         if fits:
             red, green, blue = to_rgb(color)
             ink = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "#222222"
-            ax.text(value, y, note + " ", va="center", ha="right", fontsize="small", color=ink)
+            ax.text(end, y, note + " ", va="center", ha="right", fontsize="small", color=ink)
         else:
             ax.text(value, y, " " + note, va="center", fontsize="small")
     ax.set_xlim(0, largest * reach)

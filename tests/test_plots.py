@@ -110,6 +110,11 @@ def test_token_bars_split_input_and_output(demo_frames):
         assert inp.get_width() == sums.loc[name, "input_tokens"]
         assert out.get_width() == sums.loc[name, "output_tokens"] and out.get_x() == inp.get_width()
     assert len(by_name) == len(sums) and ax.get_xlabel() == "tokens"
+    # A label inside a bar sits on one colour: white, ending where the input segment ends.
+    inside = [t for t in ax.texts if t.get_ha() == "right"]
+    assert inside and {t.get_color() for t in inside} == {"white"}
+    assert sorted(t.get_position()[0] for t in inside) == sorted(
+        sums.loc[[t for t in sums.index if sums.loc[t].sum() > 0], "input_tokens"].nlargest(len(inside)).tolist())
     over_time = plot_tokens(runs, freq="D", ax=plt.figure().gca())
     assert len(over_time.collections) == 2 and over_time.get_ylabel() == "tokens"
 
