@@ -8,7 +8,9 @@ The whole suite under a faked system clock: tests/README.md.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import matplotlib
 
@@ -121,4 +123,13 @@ def test_report_and_backlog_age_read_the_clock(clock):
     assert f"generated {now:%Y-%m-%d %H:%M} UTC" in page
     pd.testing.assert_frame_equal(escalation_summary(escalations, frames.runs),
                                   escalation_summary(escalations, frames.runs, now=now))
+
+
+def test_no_test_reads_the_machines_date():
+    # The product's "now" is the clock fixture's; a test reading the machine's date instead
+    # would pass or fail by the hour (demo data: pass end=DEMO_END).
+    reads = re.compile(r"\b(datetime|date|Timestamp)\.(now|utcnow|today)\(")
+    found = [f"{path.name}:{number}" for path in sorted(Path(__file__).parent.glob("*.py"))
+             for number, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert not found
 
