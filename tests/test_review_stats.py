@@ -190,7 +190,7 @@ def test_verdicts_on_runs_outside_runs_never_give_a_zero_width_interval():
 def test_a_sample_against_a_subset_of_its_runs_is_not_narrowed():
     sample = review_sample(RUNS, n=120, seed=3)
     subset = RUNS.iloc[:700]  # "one week" of the runs the sample came from
-    with pytest.warns(UserWarning, match="not in runs"):
+    with pytest.warns(UserWarning, match="not in runs"), pytest.warns(UserWarning, match="left out of by_agent"):
         report = review_report(verdicts(sample), subset)
     overall = report["accuracy"].loc["(all)"]
     assert overall["ci_high"] - overall["ci_low"] > 0.08
