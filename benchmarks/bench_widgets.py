@@ -64,10 +64,13 @@ def main() -> None:
     print(f"baseline filter_runs alone: {floor_s * 1000:.0f} ms")
     # Full collections (generation 2) and how long they take, to see whether one lands in a change.
     passes: list[float] = []
+    anywhere: list[float] = []  # every full pass in the loop, between changes too
 
     def watch(phase: str, info: dict) -> None:
         if info["generation"] == 2:
             passes.append(time.perf_counter() if phase == "start" else time.perf_counter() - passes.pop())
+            if phase == "stop":
+                anywhere.append(passes[-1])
 
     gc.callbacks.append(watch)
     # One agent, two, another, then all 100,000 runs (the heaviest redraw).
@@ -101,6 +104,8 @@ def main() -> None:
           f"slowest {max(every_cpu) * 1000:.0f} ms, {sum(t > 0.5 for t in every_cpu)} over 500 ms")
     print(f"full garbage-collector passes inside a change: {len(in_changes)}"
           + (f" ({', '.join(f'{p * 1000:.0f} ms' for p in in_changes)})" if in_changes else ""))
+    print(f"full garbage-collector passes anywhere in the loop (between changes too): {len(anywhere)}"
+          + (f" ({', '.join(f'{p * 1000:.0f} ms' for p in anywhere)})" if anywhere else ""))
     print(f"peak RSS (VmHWM): {peak_rss_mb():,.0f} MB")
 
 
