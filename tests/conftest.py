@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,16 @@ EXAMPLES_COPY = Path(__file__).resolve().parent / "data" / "examples"
 
 def load_example(name: str) -> dict:
     return json.loads((EXAMPLES_COPY / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """No test leaves pyplot figures open for the next one (pyplot only if a test imported it:
+    some tests check that importing the package does not)."""
+    yield
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close("all")
 
 
 @pytest.fixture(autouse=True)

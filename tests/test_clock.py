@@ -57,12 +57,6 @@ def workspace(now):
         yield server
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 def _created(server) -> pd.Series:
     return pd.to_datetime(pd.Series({r["id"]: r["created_at"] for r in server.data.summaries()}), utc=True)
 

@@ -34,12 +34,6 @@ from conduit_notebook.demo import DemoData  # noqa: E402
 from .conftest import DEMO_END as END  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 @pytest.fixture(scope="module")
 def frames():
     data = DemoData(runs=2500, agents=6, seed=4, end=END)

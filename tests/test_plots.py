@@ -35,12 +35,6 @@ from .analysis_data import run  # noqa: E402
 from .conftest import DEMO_END  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _close_figures():
-    yield
-    plt.close("all")
-
-
 #: Demo data ends at a fixed moment, so that no test depends on the date or the time of day.
 END = DEMO_END
 
