@@ -9,15 +9,58 @@ or a tool-calls frame, and a method for the other kind says so.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 from typing import Any
 
 import pandas as pd
 
-from . import analysis
 from .frames import JSON_TEXT, decode_json
 
 _RUNS = ("id", "status", "created_at")
 _CALLS = ("agent_run_id", "name")
+
+#: Every delegated method, from one table: name -> (module, the frame it takes first). The
+#: method is the module's function with that frame passed first, so its signature, defaults and
+#: docstring are the function's own and cannot drift (a hand-copied ``n=50`` once did).
+METHODS: dict[str, tuple[str, str]] = {
+    **dict.fromkeys(["summarize", "cost_breakdown", "outliers", "review_sample"], ("analysis", "runs")),
+    **dict.fromkeys(["plot_duration", "plot_tokens", "plot_cost", "plot_dispositions",
+                     "plot_duration_vs_tokens"], ("plots", "runs")),
+    "tool_stats": ("analysis", "tool_calls"),
+    "plot_tool_usage": ("plots", "tool_calls"),
+}
+
+
+class _Delegate:
+    """A method of the accessor that calls ``module.name(frame, ...)``. The module is imported
+    on first use (matplotlib.pyplot is slow to import); the bound method carries the function's
+    name, docstring and signature without its first parameter (``help(runs.conduit.summarize)``)."""
+
+    def __init__(self, module: str, kind: str) -> None:
+        self.module, self.kind = module, kind
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def function(self) -> Any:
+        return getattr(importlib.import_module(f".{self.module}", __package__), self.name)
+
+    def __get__(self, accessor: ConduitAccessor | None, owner: type | None = None) -> Any:
+        func = self.function()
+        if accessor is None:
+            return func
+        frame = accessor._checked(self.name, self.kind)
+
+        @functools.wraps(func)
+        def method(*args: Any, **kwargs: Any) -> Any:
+            return func(frame, *args, **kwargs)
+
+        signature = inspect.signature(func)
+        method.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=list(signature.parameters.values())[1:])
+        return method
 
 
 @pd.api.extensions.register_dataframe_accessor("conduit")
@@ -40,63 +83,14 @@ class ConduitAccessor:
             )
         self._frame = frame
 
-    def _runs(self, name: str) -> pd.DataFrame:
-        if self._kind != "runs":
-            raise AttributeError(f".conduit.{name}() works on a runs frame; this is a tool-calls frame")
+    def _checked(self, name: str, kind: str) -> pd.DataFrame:
+        if self._kind != kind:
+            wanted, this = ("runs", "tool-calls") if kind == "runs" else ("tool-calls", "runs")
+            raise AttributeError(f".conduit.{name}() works on a {wanted} frame; this is a {this} frame")
         return self._frame
 
-    def _calls(self, name: str) -> pd.DataFrame:
-        if self._kind != "tool_calls":
-            raise AttributeError(f".conduit.{name}() works on a tool-calls frame; this is a runs frame")
-        return self._frame
-
-    # runs
-    def summarize(self, by: Any = None, **kwargs: Any) -> pd.DataFrame:
-        return analysis.summarize(self._runs("summarize"), by, **kwargs)
-
-    def cost_breakdown(self, by: Any = "agent_name", **kwargs: Any) -> pd.DataFrame:
-        return analysis.cost_breakdown(self._runs("cost_breakdown"), by, **kwargs)
-
-    def outliers(self, column: str = "duration_ms", **kwargs: Any) -> pd.DataFrame:
-        return analysis.outliers(self._runs("outliers"), column, **kwargs)
-
-    def review_sample(self, n: int = 50, **kwargs: Any) -> pd.DataFrame:
-        return analysis.review_sample(self._runs("review_sample"), n, **kwargs)
-
-    # plots: imported on first use, as matplotlib.pyplot is slow to import
-    def plot_duration(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_duration(self._runs("plot_duration"), **kwargs)
-
-    def plot_tokens(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_tokens(self._runs("plot_tokens"), **kwargs)
-
-    def plot_cost(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_cost(self._runs("plot_cost"), **kwargs)
-
-    def plot_dispositions(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_dispositions(self._runs("plot_dispositions"), **kwargs)
-
-    def plot_duration_vs_tokens(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_duration_vs_tokens(self._runs("plot_duration_vs_tokens"), **kwargs)
-
-    # tool calls
-    def tool_stats(self, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-        return analysis.tool_stats(self._calls("tool_stats"), runs)
-
-    def plot_tool_usage(self, **kwargs: Any) -> Any:
-        from . import plots
-
-        return plots.plot_tool_usage(self._calls("plot_tool_usage"), **kwargs)
+    def __dir__(self) -> list[str]:
+        return sorted({*super().__dir__(), *METHODS})
 
     # JSON text -> Python values
     def json(self, column: str) -> pd.Series:
@@ -118,12 +112,12 @@ class ConduitAccessor:
 
     def input_json(self) -> pd.Series:
         """Each tool call's ``input`` as Python values: ``calls.conduit.json("input")``."""
-        self._calls("input_json")
+        self._checked("input_json", "tool_calls")
         return self.json("input")
 
     def output_json(self) -> pd.Series:
         """Each tool call's ``output`` as Python values: ``calls.conduit.json("output")``."""
-        self._calls("output_json")
+        self._checked("output_json", "tool_calls")
         return self.json("output")
 
     def json_normalize(self, column: str, keys: list[str] | None = None, **kwargs: Any) -> pd.DataFrame:
@@ -139,3 +133,9 @@ class ConduitAccessor:
         if keys is not None:
             flat = flat.reindex(columns=list(keys))
         return flat
+
+
+for _name, (_module, _kind) in METHODS.items():
+    _delegate = _Delegate(_module, _kind)
+    setattr(ConduitAccessor, _name, _delegate)
+    _delegate.__set_name__(ConduitAccessor, _name)
