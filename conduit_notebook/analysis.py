@@ -15,6 +15,7 @@ Every function takes frames with the columns of :func:`conduit_notebook.runs_fra
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ import pyarrow.compute as pc
 
 from . import metrics
 from .review import review_plan
+from .sampling import trace_failures
 from .schema import FINISHED_STATUSES
 from .times import parse_time
 
@@ -405,6 +407,12 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     traces (``frames.fetch_traces()``) before relying on it. The comparisons of runs with and
     without the tool and the disposition mix are weighted by ``trace_weight`` (no intervals).
     ``attrs["estimated_from"]`` is the number of sampled runs, ``attrs["runs"]`` the runs.
+
+    Runs whose trace failed for good (``trace_failed``) are non-response, stood for by the
+    traced runs of their stratum: that assumes they are missing at random within agent x
+    disposition x status. Then ``attrs["trace_failures"]`` counts them, ``attrs["note"]`` says
+    what that assumes, and a warning says it too (see
+    :func:`conduit_notebook.sampling.trace_failures`).
     """
     from .sampling import design_groups, domain_totals_from_sums
 
@@ -497,6 +505,10 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
     table = table.sort_values("calls", ascending=False, kind="stable")
     table.attrs.update(estimated_from=int(traced.sum()), runs=n_runs)
+    failed, note = trace_failures(runs)
+    if note is not None:
+        table.attrs.update(trace_failures=failed, note=note)
+        warnings.warn(f"tool_stats: {note}", UserWarning, stacklevel=3)
     return table
 
 

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from .fetch_job import Candidate, FetchJob
 from .frames import agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .listing import list_window, readable_agents, resolve_agents
 from .runframes import FetchStats, RunFrames
-from .sampling import trace_weights
+from .sampling import TRACE_FAILED, trace_weights
 from .schema import DETAIL_COLUMNS, RUN_STATUSES
 from .times import parse_time
 from .traces import fetch_details, plan_traces
@@ -196,8 +196,8 @@ def fetch_runs(
         candidates = list_window(job, selected)
         plan_traces(job, candidates)
         failed = fetch_details(job, candidates)
-        keep = [c for c in candidates if c.id not in failed]
-        runs, calls = _window_frames(job, keep)
+        keep = candidates  # a run whose trace failed keeps its list page's fields (and an errors row)
+        runs, calls = _window_frames(job, keep, failed)
         if store is not None:
             store.compact(job.source)
         job.stats.requests = client.stats.requests - requests_before
@@ -222,6 +222,7 @@ def fetch_runs(
             ),
         )
         _tell_once(frames, since)
+        _warn_failed_traces(len(failed), sum(c.fetch for c in candidates))
         return frames
     finally:
         if store is not None and store is not cache:
@@ -254,9 +255,19 @@ def _check_arguments(*, since: Any, until: Any, status: Any, details: Any, seed:
     return since_ts, until_ts, statuses
 
 
-def _window_frames(job: FetchJob, keep: list[Candidate]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _warn_failed_traces(failed: int, asked: int) -> None:
+    """Say that traces failed for good, where they are and what the estimates then assume."""
+    if failed:
+        warnings.warn(f"{failed:,} of {asked:,} traces failed after retries: their runs are in runs "
+                      "(fields of the list page, trace_failed=True) and the failures in errors. Trace-based "
+                      "estimates reweight the traced runs within agent x disposition x status, assuming the "
+                      "failed traces are missing at random there; frames.fetch_traces() tries them again.",
+                      UserWarning, stacklevel=3)
+
+
+def _window_frames(job: FetchJob, keep: list[Candidate], failed: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The runs and tool calls of the fetched window, in the statuses asked for, with traces
-    where they count (:func:`_finish`)."""
+    where they count (:func:`_finish`); ``failed``: the runs whose trace failed."""
     runs, calls = _frames(job, keep, job.agent_names)
     if job.statuses:  # a run refreshed from the cache may have changed status
         mask = runs["status"].isin(job.statuses).to_numpy()
@@ -265,12 +276,14 @@ def _window_frames(job: FetchJob, keep: list[Candidate]) -> tuple[pd.DataFrame, 
         if dropped:
             calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
     traced = set() if job.details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
-    return _finish(runs, calls, traced, job.agent_names)
+    return _finish(runs, calls, traced, job.agent_names, failed=failed)
 
 
 def _tell_once(frames: RunFrames, since: Any) -> None:
     """Say once a session per workspace that traces are a sample, and how to get the rest."""
-    if frames.complete or frames.details is False or frames.source in _TOLD:
+    # Every trace asked for (not a sample): those that failed are warned about on their own.
+    if (frames.traced + frames.trace_failures >= len(frames.runs) or frames.details is False
+            or frames.source in _TOLD):
         return
     _TOLD.add(frames.source)
     missing = len(frames.runs) - frames.traced
@@ -282,12 +295,15 @@ def _tell_once(frames: RunFrames, since: Any) -> None:
 
 
 def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
-            names: Mapping[str, str | None], sampled: Mapping[str, float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+            names: Mapping[str, str | None], sampled: Mapping[str, float] | None = None,
+            failed: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Agent names as the workspace has them now, and traces only where they count: the detail
     columns and tool calls of runs without a (current) trace are left out, and each traced run
     gets its ``trace_weight``. Given ``sampled`` (the random sample's weights by run id, when
     traces are added by hand), those runs keep their weights and the other traced runs get 0:
-    picked, not drawn, they stay out of the estimates (all traced: every weight 1)."""
+    picked, not drawn, they stay out of the estimates (all traced: every weight 1). Runs in
+    ``failed`` (their trace failed for good) get ``trace_failed`` True: non-response, which
+    the traced runs of their stratum stand for."""
     runs["agent_name"] = pd.Categorical(
         runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
     )
@@ -311,6 +327,7 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
     else:
         kept = runs["id"].astype(object).map(dict(sampled)).to_numpy(dtype=float, na_value=np.nan)
         runs["trace_weight"] = np.where(traced, np.nan_to_num(kept, nan=0.0), np.nan)
+    runs[TRACE_FAILED] = runs["id"].astype(object).isin(set(failed)).to_numpy() & ~traced
     return runs, calls
 
 
@@ -376,6 +393,8 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
             c.fetch = not c.has_trace
             todo.append(c)
         failed = fetch_details(job, todo)
+        before = (set(runs.loc[runs[TRACE_FAILED].fillna(False).to_numpy(dtype=bool), "id"].astype(object))
+                  if TRACE_FAILED in runs else set())
         traced = set(runs.loc[weight.notna().to_numpy(), "id"].astype(object))
         traced |= {c.id for c in todo if c.id not in failed}
         ids = list(runs["id"].astype(object))
@@ -387,10 +406,12 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
             new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
         random_part = weight.to_numpy(dtype=float, na_value=np.nan) > 0
         sampled = dict(zip(runs["id"].astype(object)[random_part], weight.to_numpy(dtype=float)[random_part]))
-        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names, sampled)
+        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names, sampled,
+                                                 failed=(before | failed) - traced)
         if job.errors:
             frames.errors = pd.concat([frames.errors, errors_frame(job.errors)], ignore_index=True)
         frames.stats.detail_requests += job.stats.detail_requests
+        _warn_failed_traces(len(failed), len(todo))
         if frames.details is False:
             frames.details = len(traced)
     finally:

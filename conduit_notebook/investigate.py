@@ -37,7 +37,7 @@ import pyarrow.compute as pc
 
 from .analysis import require_columns, summarize
 from .review import Z95, wilson_interval
-from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums
+from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums, trace_failures
 from .schema import FINISHED_STATUSES
 
 __all__ = ["CHANGE_METRICS", "change_points", "compare", "compare_tools", "contacts", "conversations",
@@ -102,6 +102,10 @@ class _Sample:
         self.n_h = np.bincount(self.group[self.sampled], minlength=len(self.g_weight)).astype(float)
         self.traced = int(self.sampled.sum())
         self.note = f"estimated from {self.traced:,} traced runs"
+        failed, _ = trace_failures(runs)
+        if failed:  # non-response: the traced runs of their strata stand for them
+            self.note += (f"; {failed:,} traces failed, assumed missing at random within agent x "
+                          "disposition x status (low if failures go with big traces)")
 
     def sums(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int) -> np.ndarray:
         """Per design group and column (groups x n_cols): the sum of ``values`` of sampled

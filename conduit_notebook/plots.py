@@ -39,6 +39,7 @@ from matplotlib.transforms import ScaledTranslation
 from .analysis import cost_breakdown, float_values, in_time_zone, require_columns
 from .formatting import MISSING, PERCENT, WHOLE, compact, usd
 from .investigate import metric_levels, run_paths, tool_paths
+from .sampling import trace_failures
 
 __all__ = [
     "DISPOSITION_COLORS",
@@ -600,7 +601,9 @@ def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[p
     # bars are sum(w * calls), the estimate tool_stats gives and its intervals are around.
     weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
     traced = int((stored > 0).sum())
-    return weights, f"\nestimated from {traced:,} traced runs of {len(runs):,}"
+    failed, _ = trace_failures(runs)
+    return weights, (f"\nestimated from {traced:,} traced runs of {len(runs):,}"
+                     + (f" ({failed:,} traces failed)" if failed else ""))
 
 
 def plot_tool_usage(

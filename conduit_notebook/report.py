@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import sys
+import warnings
 from typing import Any, TextIO
 
 import pandas as pd
@@ -202,7 +203,9 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     parts += ["<h2 id='tokens'>Tokens</h2><div class='grid'>",
               _png(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
               _png(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
-    tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
+    with warnings.catch_warnings():  # the failed traces' warning is the note below
+        warnings.filterwarnings("ignore", message="tool_stats: .* traces failed", category=UserWarning)
+        tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
     tool_formats = {"calls": COUNT, "runs_using": COUNT, "share_of_runs": PERCENT, "calls_per_run": "{:.2f}",
                     "p50_duration_s_with": SECONDS, "p50_duration_s_without": SECONDS,
                     "cost_per_run_with": USD_PER_RUN, "cost_per_run_without": USD_PER_RUN}
@@ -211,7 +214,9 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         parts.append(f"<p class='note'>Estimated for all {len(runs):,} runs from {traced:,} traced runs (a "
                      "stratified sample by agent, disposition and status; each traced run weighted by its "
                      "stratum's runs / traced runs), with 95% intervals. <code>frames.fetch_traces()</code> or "
-                     "<code>conduit-notebook sync</code> fetches the other traces.</p>")
+                     "<code>conduit-notebook sync</code> fetches the other traces."
+                     + (f" {html.escape(tools.attrs['note'][0].upper() + tools.attrs['note'][1:])}."
+                        if tools.attrs.get("note") else "") + "</p>")
         tools = _with_intervals(tools)
         tool_formats.update(calls="{}", runs_using="{}", share_of_runs="{}")
     parts += [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),

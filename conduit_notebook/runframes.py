@@ -22,7 +22,7 @@ import pandas as pd
 
 from .export import read_tables, to_parquet
 from .frames import agents_frame, errors_frame
-from .sampling import STRATA
+from .sampling import STRATA, trace_failures
 
 __all__ = ["FetchStats", "RunFrames", "TraceFetcher", "read_parquet"]
 
@@ -53,7 +53,9 @@ class RunFrames:
     """The result of :func:`fetch_runs`: ``runs``, ``tool_calls``, ``agents`` and ``errors``.
 
     ``errors`` lists every run or page that could not be fetched after retries: a listed run is
-    either in ``runs`` or in ``errors``, never silently dropped. ``runs["trace_weight"]`` is a
+    either in ``runs`` or in ``errors``, never silently dropped; a run whose trace failed is in
+    both (``runs`` with its list page's fields and ``trace_failed`` True, counted by
+    ``trace_failures``; estimates treat it as non-response). ``runs["trace_weight"]`` is a
     traced run's weight (its stratum's runs / its stratum's traced runs; 1 when every trace is
     there), missing for a run without a trace, 0 for a trace fetched by hand
     (:meth:`fetch_traces` with ids, the inspector: not drawn at random, so left out of the
@@ -83,6 +85,12 @@ class RunFrames:
         return int(self.runs["trace_weight"].notna().sum())
 
     @property
+    def trace_failures(self) -> int:
+        """How many runs lack their trace because fetching it failed for good (``trace_failed``;
+        the failures are in ``errors``)."""
+        return trace_failures(self.runs)[0]
+
+    @property
     def complete(self) -> bool:
         """Whether every run carries its trace (trace-based numbers are counts, not estimates)."""
         return self.traced == len(self.runs)
@@ -110,8 +118,13 @@ class RunFrames:
             return "not fetched (details=False)"
         if self.complete:
             return f"every run ({len(self.runs):,})"
-        return (f"{self.traced:,} of {len(self.runs):,} runs (a stratified sample: tool numbers are "
-                "estimates; .fetch_traces() gets the rest)")
+        failed = self.trace_failures
+        if failed and self.details is True:
+            return (f"{self.traced:,} of {len(self.runs):,} runs ({failed:,} failed, in errors: tool numbers "
+                    "are estimates; .fetch_traces() tries again)")
+        return (f"{self.traced:,} of {len(self.runs):,} runs (a stratified sample"
+                + (f", {failed:,} failed" if failed else "")
+                + ": tool numbers are estimates; .fetch_traces() gets the rest)")
 
     def _lines(self) -> list[tuple[str, str]]:
         s = self.stats

@@ -10,6 +10,12 @@ moves, so a later call reuses the traces it already has).
 Each traced run then stands for its stratum: :func:`trace_weights` gives it
 ``runs in the stratum / traced runs in the stratum``; :func:`stratified_totals` estimates a
 population total from the traced runs with its standard error.
+
+Failed traces are non-response: a run whose trace failed for good (``trace_failed``) stays in
+the runs without a trace, and the runs of its stratum that were traced stand for it (the
+weighting-class adjustment). That assumes the failed traces are missing at random within agent x
+disposition x status; when failures concentrate on big traces the estimates are low, which no
+interval shows. :func:`trace_failures` counts them and says so.
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["STRATA", "choose_traces", "design_groups", "domain_ratios_from_sums", "domain_totals_from_sums", "strata_codes",
-           "stratified_totals", "trace_weights"]
+__all__ = ["STRATA", "TRACE_FAILED", "choose_traces", "design_groups", "domain_ratios_from_sums", "domain_totals_from_sums", "strata_codes",
+           "stratified_totals", "trace_failures", "trace_weights"]
 
 #: The columns whose combinations are the strata of a trace sample.
 STRATA = ("agent_id", "disposition", "status")
+#: The runs column marking a run whose trace was asked for and failed for good (non-response).
+TRACE_FAILED = "trace_failed"
 
 
 def strata_codes(runs: pd.DataFrame, columns: Sequence[str] = STRATA) -> np.ndarray:
@@ -100,6 +108,10 @@ def trace_weights(runs: pd.DataFrame, traced: np.ndarray) -> np.ndarray:
     Every run traced gives weights of 1. Runs of a stratum without any traced run are
     represented by the others: the weights are scaled by ``all runs / runs in traced strata``
     (a ratio adjustment), so the weights always add up to the number of runs.
+
+    A run whose trace was asked for and failed is not traced: the traced runs of its stratum
+    stand for it too (a weighting-class non-response adjustment, which assumes the failed
+    traces are missing at random within the stratum; see :func:`trace_failures`).
     """
     traced = np.asarray(traced, dtype=bool)
     weights = np.full(len(runs), np.nan)
@@ -112,6 +124,27 @@ def trace_weights(runs: pd.DataFrame, traced: np.ndarray) -> np.ndarray:
     scale = len(runs) / covered if covered else np.nan
     weights[traced] = sizes[codes[traced]] / n[codes[traced]] * scale
     return weights
+
+
+def trace_failures(runs: pd.DataFrame) -> tuple[int, str | None]:
+    """How many of ``runs`` lack their trace because fetching it failed (``trace_failed``), and
+    the note an estimate from the other traces carries (None when there are none).
+
+    Method: the failures are non-response, adjusted by weighting within strata (agent x
+    disposition x status, :func:`trace_weights`). Assumption: within a stratum a failed trace
+    looks like the traced ones (missing at random). If failures go with big traces (timeouts on
+    long runs), the estimates are biased low and their intervals do not show it.
+    """
+    if TRACE_FAILED not in runs:
+        return 0, None
+    failed = int(runs[TRACE_FAILED].fillna(False).astype(bool).sum())
+    if not failed:
+        return 0, None
+    return failed, (f"{failed:,} of {len(runs):,} runs' traces failed (errors table): non-response, "
+                    "reweighted within agent x disposition x status, assuming the failed traces are "
+                    "missing at random within those strata; if failures go with big traces, these "
+                    "estimates are low and their intervals do not show it (frames.fetch_traces() "
+                    "tries them again)")
 
 
 def stratified_totals(

@@ -104,7 +104,7 @@ def table_to_frame(table: pa.Table, kind: str | None = None) -> pd.DataFrame:
             frame[name] = column.astype(STRING)
         elif want == "timestamp":
             frame[name] = pd.to_datetime(column, utc=True).astype(pd.DatetimeTZDtype("ns", "UTC"))
-        elif want in ("Int64", "int64", "float64", "boolean") and str(column.dtype) != want:
+        elif want in ("Int64", "int64", "float64", "boolean", "bool") and str(column.dtype) != want:
             frame[name] = column.astype(want)
     for name in json_columns:  # text stays text (files written before 0.2 held large_string)
         column = table.column(name)

@@ -174,12 +174,15 @@ def test_max_runs_takes_the_newest_over_all_agents(server, client):
 def test_failed_traces_go_to_the_errors_table(server, client):
     victims = [server.data.summary(int(server.data.agent_rows(a["id"])[3]))["id"] for a in server.data.agents]
     server.inject(500, times=-1, match="|".join(victims), body='{"error": "trace store down"}')
-    frames = fetch_runs(client=client, since="7d")
+    with pytest.warns(UserWarning, match="3 of 114 traces failed"):
+        frames = fetch_runs(client=client, since="7d")
     in_window = {r["id"] for r in expected_records(server, since=DEMO_END - timedelta(days=7))}
     assert set(victims) <= in_window
     assert set(frames.errors["agent_run_id"]) == set(victims)
-    assert set(frames.runs["id"]).isdisjoint(victims)
-    assert set(frames.runs["id"]) | set(frames.errors["agent_run_id"]) == in_window  # nothing lost
+    # Nothing lost: the runs stay, from their list page, without a trace (issue 23, item 13).
+    assert set(frames.runs["id"]) == in_window
+    failed = frames.runs[frames.runs["trace_failed"]]
+    assert set(failed["id"]) == set(victims) and failed["trace_weight"].isna().all()
     assert (frames.errors["status_code"] == 500).all()
     assert (frames.errors["attempts"] == client.max_retries + 1).all()
     assert frames.errors["error"].str.contains("trace store down").all()
@@ -355,7 +358,8 @@ def test_cache_path_argument_and_compaction(server, client, tmp_path):
     assert len(runs) == server.data.n and runs["id"].is_unique
     frames = fetch_runs(client=client, cache=path)
     assert (frames.runs["trace_weight"] == 1).all()  # every trace: every weight 1
-    pd.testing.assert_frame_equal(frames.runs.drop(columns="trace_weight"), runs)
+    assert not frames.runs["trace_failed"].any()
+    pd.testing.assert_frame_equal(frames.runs.drop(columns=["trace_weight", "trace_failed"]), runs)
     pd.testing.assert_frame_equal(frames.tool_calls.drop(columns="agent_name"), calls)  # named on the way out
 
 
