@@ -59,6 +59,15 @@ def _add_traces_option(parser: argparse.ArgumentParser, *, default: str) -> None
                              f"of N runs (default {default})")
 
 
+def _interval(text: str) -> float:
+    from .follow import check_interval
+
+    try:
+        return check_interval(text, "a pause")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -130,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--follow", action="store_true",
                       help="keep going until stopped: every --interval seconds, list new runs and fetch up to "
                            "--per-pass more traces (a growing stratified sample, then all)")
-    sync.add_argument("--interval", type=float, default=60.0, help="seconds between passes with --follow (default 60)")
+    sync.add_argument("--interval", type=_interval, default=60.0,
+                      help="seconds between passes with --follow (default 60, at most a day); after a failed "
+                           "pass the wait doubles, up to 15 minutes")
     sync.add_argument("--per-pass", type=_positive_int, default=None, dest="per_pass",
                       help="traces fetched per pass with --follow (default: what fits in 2 minutes of the pace)")
     sync.add_argument("--passes", type=_positive_int, default=None,
@@ -311,37 +322,25 @@ def _sync(args: argparse.Namespace) -> int:
 
 
 def _follow(args: argparse.Namespace) -> int:
-    """``sync --follow``: pass after pass, new runs from the list pages and ``--per-pass`` more
-    traces (the target grows by that much each pass; traces at hand count), until stopped."""
+    """``sync --follow``: pass after pass, new runs and ``--per-pass`` more traces, until
+    stopped; a failed pass is logged and retried after a backoff (:mod:`conduit_notebook.follow`)."""
     import tempfile
-    import time
 
     from .fetch import fetch_runs
+    from .follow import follow
     from .traces import AUTO_TRACE_SECONDS
 
-    if not args.interval >= 0:
-        raise ValueError(f"--interval must be a number of seconds >= 0, got {args.interval!r}")
     per_pass = args.per_pass or round(AUTO_TRACE_SECONDS * (args.rpm or 120) / 60)
-    code, traced, passes = EXIT_OK, 0, 0
     _check_fetch_args(args)  # before any server starts or request goes
     with tempfile.TemporaryDirectory(prefix="conduit-follow-") as scratch, ExitStack() as stack:
         client, cache = _connect(args, stack, cache_dir=scratch)
-        try:
-            while args.passes is None or passes < args.passes:
-                if passes:
-                    time.sleep(args.interval)
-                target = traced + per_pass if args.traces is not False else False
-                frames = fetch_runs(args.agents, client=client, since=args.since, until=args.until, details=target,
-                                    cache=cache, progress=sys.stderr.isatty())
-                passes += 1
-                traced = frames.traced
-                print(f"pass {passes}: {len(frames.runs):,} runs, {traced:,} with traces, "
-                      f"{frames.stats.requests:,} requests ({frames.stats.detail_requests:,} trace), "
-                      f"{frames.stats.elapsed_s:.1f} s", file=sys.stderr, flush=True)
-                code = max(code, _outcome(frames))
-        except KeyboardInterrupt:
-            print("conduit-notebook: stopped", file=sys.stderr)
-    return code
+
+        def fetch(target):
+            return fetch_runs(args.agents, client=client, since=args.since, until=args.until, details=target,
+                              cache=cache, progress=sys.stderr.isatty())
+
+        return follow(fetch, interval=args.interval, per_pass=per_pass if args.traces is not False else False,
+                      passes=args.passes, outcome=_outcome)
 
 
 def _cache(args: argparse.Namespace) -> int:
