@@ -38,6 +38,19 @@ SUMMARY_COLUMNS = ["runs", "share", "failure_rate", "p50_duration_s", "p90_durat
                    "tokens_per_run", "total_cost", "cost_per_run"]
 
 
+def require_runs(frame: Any, what: str) -> None:
+    """Raise a ValueError when ``frame`` is another of the toolkit's tables (the tool calls, the
+    escalations), not the runs ``what`` needs: their columns overlap, the numbers would not."""
+    if not isinstance(frame, pd.DataFrame):
+        raise TypeError(f"{what} takes the runs table (fetch_runs(...).runs), got {type(frame).__name__}")
+    if "agent_run_id" in frame and "id" not in frame:
+        raise ValueError(f"{what} takes the runs table (frames.runs, one row per run); this is the tool-call "
+                         "table (frames.tool_calls, one row per call)")
+    if "agent_run_id" in frame and "reviewed_at" in frame:
+        raise ValueError(f"{what} takes the runs table (frames.runs, one row per run); this is the escalations "
+                         "table (fetch_escalations())")
+
+
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
     """Raise a ValueError naming the columns ``frame`` lacks for ``what``."""
     if not isinstance(frame, pd.DataFrame):
@@ -681,10 +694,14 @@ def filter_runs(
     among("disposition", dispositions)
     among("disposition_reason", reasons)
     created = runs["created_at"]
-    if start is not None:
-        mask &= (created >= parse_time(start, "start")).fillna(False).to_numpy()
-    if end is not None:  # a whole day, as a date or a string, to its last moment
-        mask &= (created <= parse_time(end, "end", end_of_day=True)).fillna(False).to_numpy()
+    low = parse_time(start, "start")
+    high = parse_time(end, "end", end_of_day=True)  # a whole day, as a date or a string, to its last moment
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"start ({low}) is after end ({high}): no run could match; swap them?")
+    if low is not None:
+        mask &= (created >= low).fillna(False).to_numpy()
+    if high is not None:
+        mask &= (created <= high).fillna(False).to_numpy()
     if duration_s is not None:
         low, high = duration_s
         seconds = float_values(runs["duration_ms"]) / 1000.0

@@ -296,7 +296,13 @@ def _report(args: argparse.Namespace) -> int:
         reviews = ReviewStore(args.reviews).load()
     with ExitStack() as stack:
         frames, escalations = _fetch(args, details=args.traces, stack=stack, escalations=True)
-    out.write_text(html_report(frames, escalations=escalations, reviews=reviews), encoding="utf-8")
+    page = html_report(frames, escalations=escalations, reviews=reviews)
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as exc:  # checked writable before the fetch, and yet: a full disk, /dev/full
+        print(f"conduit-notebook: --out: {out} could not be written ({exc.strerror or exc}); the report "
+              "was not saved (the runs are in the cache: run again with another --out)", file=sys.stderr)
+        return EXIT_ERROR
     print(f"Wrote {out} ({len(frames.runs):,} runs, {frames.traced:,} with traces, "
           f"{len(frames.tool_calls):,} tool calls, {frames.stats.requests:,} requests, "
           f"{frames.stats.elapsed_s:.1f} s)", file=sys.stderr)

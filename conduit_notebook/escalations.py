@@ -130,8 +130,18 @@ def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = No
     backlog's age at ``now``, default the current time). Every escalation is counted (no sample),
     so there is no interval.
     """
-    if not isinstance(escalations, pd.DataFrame) or "status" not in escalations:
-        raise TypeError("escalations must be the frame from fetch_escalations()")
+    if not isinstance(escalations, pd.DataFrame):
+        raise TypeError(f"escalations must be the frame from fetch_escalations(), got {type(escalations).__name__}")
+    missing = [c for c in ("status", "agent_run_id", "created_at", "reviewed_at") if c not in escalations]
+    if missing:
+        looks = (" (this looks like the runs table: pass it as runs=)" if "disposition" in escalations
+                 and "id" in escalations else "")
+        raise ValueError(f"escalations must be the frame from fetch_escalations() (columns status, agent_run_id, "
+                         f"created_at, reviewed_at); it lacks {', '.join(missing)}{looks}")
+    if runs is not None and (not isinstance(runs, pd.DataFrame) or "id" not in runs):
+        what = ("the tool-call table (frames.tool_calls)" if isinstance(runs, pd.DataFrame) and "agent_run_id" in runs
+                else type(runs).__name__ if not isinstance(runs, pd.DataFrame) else "a frame without an id column")
+        raise ValueError(f"escalation_summary: runs must be the runs table (frames.runs) or None; got {what}")
     if by not in (None, "agent_name", "agent_id", "disposition_reason"):
         raise ValueError(f"by must be 'agent_name', 'agent_id', 'disposition_reason' or None, got {by!r}")
     now = parse_time(now, "now") if now is not None else pd.Timestamp(times.utc_now())

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .analysis import require_columns, summarize
+from .analysis import require_columns, require_runs, summarize
 from .review import Z95, wilson_interval
 from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums, trace_failures
 from .schema import FINISHED_STATUSES
@@ -1138,6 +1138,7 @@ def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     """The metric per ``freq`` bucket (and ``by`` group): ``at`` (bucket start), ``value``,
     ``runs`` behind it, and ``level``, the mean of the segment :func:`change_points` puts the
     bucket in; ``segment`` numbers the segments. Buckets without runs are left out."""
+    require_runs(runs, "metric_levels")
     require_columns(runs, ["created_at", *([by] if by else [])], "metric_levels")
     if metric not in CHANGE_METRICS:
         raise ValueError(f"metric must be one of {', '.join(CHANGE_METRICS)}; got {metric!r}")

@@ -314,6 +314,8 @@ def plot_tokens(
     frame = pd.DataFrame({"input": float_values(runs["input_tokens"]), "output": float_values(runs["output_tokens"])},
                          index=runs.index)
     has = frame["input"].notna() | frame["output"].notna()
+    if freq:  # runs without a readable created_at have no bucket
+        has &= runs["created_at"].notna().to_numpy()
     if not has.any():
         return _nothing(ax)
     frame = frame[has].fillna(0)
@@ -429,7 +431,8 @@ def _bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequ
     not under a legend beside it). Widths are estimated from the characters, as the Axes' final
     size is only known when the figure is drawn. For a stacked bar, ``ends`` says where the
     segment of ``colors`` ends: a label inside is put there, on that one colour."""
-    largest = float(np.nanmax(values)) if len(values) else 0.0
+    finite = np.asarray(values, dtype=float)[np.isfinite(np.asarray(values, dtype=float))]
+    largest = float(finite.max()) if len(finite) else 0.0  # an infinite bar cannot set the scale
     if largest <= 0:
         largest = 1.0
     char_inches = 0.075  # a character of fontsize "small", with some room

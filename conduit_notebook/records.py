@@ -8,6 +8,7 @@ reason (it becomes a row of ``errors``), and a run listed twice is kept once, th
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ def record_problem(record: Any) -> str | None:
     """Why a run record cannot be framed or cached, or None if it can.
 
     Turned away: a record that is not a JSON object; an id or agent_id that is missing, null or
-    not a string; a count or cost beyond a 64-bit integer; text with a broken character (a lone
+    not a string; a count or cost beyond a 64-bit integer, or not finite (``Infinity``); text with a broken character (a lone
     surrogate, as when an answer was cut inside an emoji); JSON nested too deeply to write back.
     """
     if not isinstance(record, Mapping):
@@ -49,6 +50,8 @@ def record_problem(record: Any) -> str | None:
     for key, value in numbers:
         if _too_big(value):
             return f"its {key} is {value}, beyond a 64-bit integer"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"its {key} is {value}, not a finite number (Infinity and NaN are not JSON)"
     try:
         json.dumps(record, ensure_ascii=False).encode("utf-8")
     except RecursionError:

@@ -13,6 +13,7 @@ import sys
 import warnings
 from typing import Any, TextIO
 
+import numpy as np
 import pandas as pd
 
 from . import metrics, times
@@ -144,6 +145,23 @@ def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def _without_infinities(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """``runs`` with infinite numbers (a cost of Infinity from a frame made by hand) taken as
+    missing, and how many each column had: a sum or an axis cannot hold one."""
+    found: dict[str, int] = {}
+    for column in runs.columns:
+        if pd.api.types.is_float_dtype(runs[column].dtype):
+            bad = np.isinf(runs[column].to_numpy(dtype=float, na_value=np.nan))
+            if bad.any():
+                found[column] = int(bad.sum())
+    if not found:
+        return runs, found
+    runs = runs.copy()
+    for column in found:
+        runs[column] = runs[column].where(~np.isinf(runs[column].to_numpy(dtype=float, na_value=np.nan)))
+    return runs, found
+
+
 def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: pd.DataFrame | None = None,
                 reviews: pd.DataFrame | None = None) -> str:
     """A self-contained HTML report of a :class:`RunFrames`: overview, tables by agent and
@@ -155,6 +173,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     from . import plots
 
     runs, calls, errors = frames.runs, frames.tool_calls, frames.errors
+    runs, infinite = _without_infinities(runs)
     created = runs["created_at"].dropna()
     span = (f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
             if len(created) else "no runs")
@@ -180,6 +199,11 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         "<h2 id='overview'>Overview</h2><div class='cards'>"
         + "".join(f"<div class='card'>{html.escape(k)}<b>{html.escape(v)}</b></div>" for k, v in cards) + "</div>",
     ]
+    if infinite:
+        parts.append("<p class='note'>Counted as missing (not a number a sum or a plot can hold): "
+                     + ", ".join(f"{n:,} infinite {html.escape(c)}" for c, n in infinite.items()) + ".</p>")
+    if len(runs) and not len(created):
+        parts.append("<p class='note'>No run has a readable created_at: the plots over time are empty.</p>")
     by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
     by_agent = summarize(runs, by=by)
     parts += ["<h2 id='by-agent'>By agent</h2>", format_table(by_agent, SUMMARY_FORMATS),

@@ -206,14 +206,19 @@ def _z(confidence: float) -> float:
 
 
 def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0.
+    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0,
+    a ValueError naming them when ``successes`` is not between 0 and ``total``.
 
     ``total`` may be an effective sample size (not a whole number), as :func:`stratified_accuracy`
     passes it.
     """
+    if not (math.isfinite(successes) and math.isfinite(total)):
+        raise ValueError(f"successes and trials must be finite numbers; got {successes!r} and {total!r}")
     if total <= 0:
         return (math.nan, math.nan)
-    p = successes / total
+    if not -1e-9 * total <= successes <= total * (1 + 1e-9):
+        raise ValueError(f"successes ({successes:g}) must be between 0 and trials ({total:g})")
+    p = min(max(successes / total, 0.0), 1.0)
     denominator = 1 + z**2 / total
     centre = (p + z**2 / (2 * total)) / denominator
     half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z**2 / (4 * total**2)) / denominator

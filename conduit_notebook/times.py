@@ -44,21 +44,32 @@ def is_whole_day(value: Any) -> bool:
     return isinstance(value, date) and not isinstance(value, datetime)
 
 
+def _in_range(stamp: pd.Timestamp, name: str, value: Any) -> pd.Timestamp:
+    """``stamp`` in nanoseconds (pandas reads '2999-01-01' in microseconds, and every comparison
+    with a frame's times then overflows), or a ValueError naming ``name``."""
+    try:
+        return stamp.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise ValueError(f"{name} must be between {pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d} "
+                         f"(the times pandas holds); got {value!r}") from None
+
+
 def parse_time(value: Any, name: str = "since", *, now: datetime | None = None,
                end_of_day: bool = False) -> pd.Timestamp | None:
     """A time bound -> a UTC timestamp (None stays None).
 
     A whole day (:func:`is_whole_day`) is its first moment, or with ``end_of_day`` its last;
     anything else is the instant it names. Anything unreadable (or out of range, such as
-    ``"99999999999d"``) raises ``ValueError`` naming ``name``.
+    ``"99999999999d"`` or ``"2999-01-01"``: pandas holds 1677-09-21 to 2262-04-11) raises
+    ``ValueError`` naming ``name``.
     """
     if value is None:
         return None
+    whole_day = is_whole_day(value)
     try:
-        if is_whole_day(value):
-            day = pd.Timestamp(str(value).strip()).tz_localize("UTC")
-            return day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if end_of_day else day
-        if isinstance(value, str):
+        if whole_day:
+            stamp = pd.Timestamp(str(value).strip())
+        elif isinstance(value, str):
             span = _SPAN.match(value)
             if span:
                 now = now or utc_now()
@@ -73,4 +84,8 @@ def parse_time(value: Any, name: str = "since", *, now: datetime | None = None,
         stamp = None
     if stamp is None or pd.isna(stamp):
         raise ValueError(f"{name} must be {TIME_FORMS}; got {value!r}")
+    stamp = _in_range(stamp, name, value)
+    if whole_day:
+        day = stamp.tz_localize("UTC")
+        return day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns") if end_of_day else day
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
