@@ -265,8 +265,12 @@ def _fetch_escalations(client, since):
     from .errors import ConduitError
     from .escalations import fetch_escalations
 
+    import warnings
+
     try:
-        return fetch_escalations(client=client, since=since)
+        with warnings.catch_warnings():  # unreadable ones go to the report's Errors section
+            warnings.filterwarnings("ignore", message="fetch_escalations: ", category=UserWarning)
+            return fetch_escalations(client=client, since=since)
     except (ConduitError, ValueError) as exc:
         print(f"conduit-notebook: escalations left out of the report: {exc}", file=sys.stderr)
         return None
@@ -296,6 +300,11 @@ def _report(args: argparse.Namespace) -> int:
         reviews = ReviewStore(args.reviews).load()
     with ExitStack() as stack:
         frames, escalations = _fetch(args, details=args.traces, stack=stack, escalations=True)
+    unread = escalations.attrs.get("errors") if escalations is not None else None
+    if unread is not None and len(unread):  # the report's Errors section lists them, and the exit says partial
+        import pandas as pd
+
+        frames.errors = pd.concat([frames.errors, unread], ignore_index=True)
     page = html_report(frames, escalations=escalations, reviews=reviews)
     try:
         out.write_text(page, encoding="utf-8")

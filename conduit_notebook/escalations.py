@@ -11,6 +11,7 @@ escalation was not needed) or still ``pending``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,7 +19,9 @@ import pandas as pd
 
 from . import times
 from .client import ConduitClient
-from .frames import CATEGORY, STRING, TIMESTAMP
+from .errors import AuthenticationError, ConduitError, PermissionDeniedError
+from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
+from .records import escalation_problem
 from .schema import ESCALATION_STATUSES, HANDLED_ESCALATION_STATUSES
 from .times import parse_time
 
@@ -75,6 +78,11 @@ def fetch_escalations(*, client: ConduitClient | None = None, since: Any = None,
     request). ``status``: ``pending``, ``reviewed``, ``resolved`` or ``dismissed``. ``since``
     (as in :func:`fetch_runs`: ``"14d"``, a date, a datetime) keeps escalations created since
     then; the API has no date filter and no stated order, so every page is read.
+
+    Nothing is dropped silently: an escalation that cannot be read (not an object, no id, a
+    created_at that is not a time, a broken character) is left out and listed in
+    ``frame.attrs["errors"]`` (the columns of ``RunFrames.errors``), and so is a listing that
+    breaks off after its first page (the pages before it are kept); a warning says how many.
     """
     if status is not None and status not in ESCALATION_STATUSES:
         raise ValueError(f"status must be one of {', '.join(ESCALATION_STATUSES)}, got {status!r}")
@@ -88,13 +96,56 @@ def fetch_escalations(*, client: ConduitClient | None = None, since: Any = None,
         if not workspace:
             raise ValueError("fetch_escalations needs a workspace: pass ConduitClient(workspace_id=...) "
                              "or set CONDUIT_WORKSPACE_ID")
-        frame = escalations_frame(client.iter_escalations(status=status, workspace_id=workspace))
+        records, errors = _readable_escalations(client, status, workspace)
     finally:
         if own:
             client.close()
+    frame = escalations_frame(records)
     if start is not None:
         frame = frame[frame["created_at"] >= start].reset_index(drop=True)
+    frame.attrs["errors"] = errors_frame(errors)
+    if errors:
+        unread = sum(e["agent_id"] != _LISTING for e in errors)
+        said = [f"{unread:,} escalation{'s' if unread != 1 else ''} could not be read"] if unread else []
+        if len(errors) > unread:
+            said.append(f"{len(errors) - unread} escalation listing error (the pages before it are kept)")
+        warnings.warn(f"fetch_escalations: {' and '.join(said)}; they are left out, and listed in "
+                      ".attrs['errors']", UserWarning, stacklevel=2)
     return frame
+
+
+_LISTING = "(escalation listing)"
+
+
+def _readable_escalations(client: ConduitClient, status: str | None, workspace: str
+                          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The escalations that can be framed, and an error row for each that cannot (and for a
+    listing that breaks off after its first page: the pages before are kept)."""
+    records: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    try:
+        for record in client.iter_escalations(status=status, workspace_id=workspace):
+            problem = escalation_problem(record)
+            if problem is None:
+                records.append(record)
+                continue
+            run_id = record.get("agent_run_id") if isinstance(record, Mapping) else None
+            agent_id = record.get("agent_id") if isinstance(record, Mapping) else None
+            escalation = record.get("id") if isinstance(record, Mapping) else None
+            errors.append({"agent_id": agent_id if isinstance(agent_id, str) else None,
+                           "agent_run_id": run_id if isinstance(run_id, str) else None,
+                           "status_code": None, "attempts": None,
+                           "error": f"An escalation{f' ({escalation})' if isinstance(escalation, str) else ''} "
+                                    f"could not be read: {problem}. It was left out."})
+    except (AuthenticationError, PermissionDeniedError):
+        raise
+    except ConduitError as exc:
+        if not records and not errors:
+            raise  # not one page: the endpoint itself failed
+        errors.append({"agent_id": _LISTING, "agent_run_id": None,
+                       "status_code": getattr(exc, "status_code", None),
+                       "attempts": getattr(exc, "attempts", None), "error": str(exc)})
+    return records, errors
 
 
 def _joined(escalations: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFrame:

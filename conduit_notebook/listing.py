@@ -4,6 +4,7 @@ unfinished when last seen). One request a page of 100 summaries."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -13,7 +14,7 @@ import pandas as pd
 from .cache import MIN_MS
 from .errors import ConduitError, UnknownAgentError
 from .fetch_job import Candidate, FetchJob, progress_bar
-from .records import record_problem
+from .records import clean_name, record_problem
 from .schema import UNFINISHED_STATUSES
 
 __all__ = ["epoch_ms", "list_agent", "list_window", "readable_agents", "resolve_agents"]
@@ -38,11 +39,17 @@ def epoch_ms(stamp: Any) -> int | None:
 
 
 def readable_agents(agents: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Agents with a string id, each once; the others as error rows."""
+    """Agents with a string id, each once; the others as error rows. A name that cannot be a
+    label (a number, an object, a broken character, 100 KB) is repaired, with a warning: the
+    agent's runs are fetched all the same."""
     good: dict[str, dict[str, Any]] = {}
     errors = []
     for agent in agents:
         if isinstance(agent, dict) and isinstance(agent.get("id"), str) and agent["id"]:
+            name, problem = clean_name(agent.get("name"))
+            if problem is not None:
+                warnings.warn(f"agent {agent['id']}'s name {problem}", UserWarning, stacklevel=3)
+                agent = {**agent, "name": name}
             good[agent["id"]] = agent
         else:
             errors.append({"agent_id": None, "agent_run_id": None, "status_code": None, "attempts": None,

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from datetime import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["dedupe", "record_problem"]
+__all__ = ["MAX_NAME", "clean_name", "dedupe", "escalation_problem", "record_problem"]
+
+#: An agent name longer than this many characters is cut (a label, not a document).
+MAX_NAME = 200
 
 _INT64 = 2**63
 # Numbers that become nullable-integer or float columns.
@@ -60,6 +65,60 @@ def record_problem(record: Any) -> str | None:
         return "its text has a broken character (a lone surrogate: an answer cut inside an emoji?)"
     except (TypeError, ValueError) as exc:  # pragma: no cover - JSON from the wire always dumps
         return f"it cannot be written back as JSON ({exc})"
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_name(value: Any) -> tuple[str | None, str | None]:
+    """A name as a label can show it, and what was wrong with it (None if nothing): a number
+    becomes its text, an object or a list no name (the id stands in), a broken character (a
+    lone surrogate) U+FFFD, and a name over :data:`MAX_NAME` characters is cut."""
+    if value is None or (isinstance(value, str) and value and len(value) <= MAX_NAME
+                         and not _SURROGATE.search(value)):
+        return value, None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None, f"is a JSON {_kind(value)}, not a string: shown by the agent's id"
+    if not isinstance(value, str):
+        return str(value), f"is a number ({value}), not a string: shown as text"
+    if not value:
+        return None, "is empty: shown by the agent's id"
+    fixed, note = value, []
+    if _SURROGATE.search(fixed):
+        fixed = _SURROGATE.sub("\ufffd", fixed)
+        note.append("has a broken character (a lone surrogate), shown as \ufffd")
+    if len(fixed) > MAX_NAME:
+        note.append(f"is {len(fixed):,} characters, cut to {MAX_NAME}")
+        fixed = fixed[:MAX_NAME - 1] + "\u2026"
+    return fixed, " and ".join(note)
+
+
+def _readable_time(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return 1678 <= stamp.year < 2262
+
+
+def escalation_problem(record: Any) -> str | None:
+    """Why an escalation record cannot be framed, or None if it can: not a JSON object, no
+    string id, a created_at that is missing or not a time, a broken character in its text."""
+    if not isinstance(record, Mapping):
+        return f"the record is a JSON {_kind(record)}, not an object"
+    if not isinstance(record.get("id"), str) or not record["id"]:
+        return f"it has no id (id is {_kind(record.get('id')) if 'id' in record else 'missing'})"
+    if not _readable_time(record.get("created_at")):
+        return f"its created_at {record.get('created_at')!r} is not a time"
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        return "it is JSON nested too deeply to store"
+    except UnicodeEncodeError:
+        return "its text has a broken character (a lone surrogate: a message cut inside an emoji?)"
     return None
 
 
