@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import metrics
+from .frames import agent_labels
 from .review import review_plan
 from .sampling import trace_failures
 from .schema import FINISHED_STATUSES
@@ -77,6 +78,21 @@ def in_time_zone(data: Any, tz: Any) -> Any:
         times = data if data.dt.tz is not None else data.dt.tz_localize("UTC")
         return times.dt.tz_convert(tz)
     return data.assign(created_at=in_time_zone(data["created_at"], tz))
+
+
+def distinct_agent_names(runs: pd.DataFrame, by: str | Sequence[str] | None) -> pd.DataFrame:
+    """``runs`` whose ``agent_name`` tells apart agents that share a name (the name and the end of
+    the id, :func:`conduit_notebook.frames.agent_labels`) when ``by`` groups by it: groups are
+    agents, not names. Unchanged when no two agents share a name."""
+    by_list = [] if by is None else [by] if isinstance(by, str) else list(by)
+    if "agent_name" not in by_list or "agent_id" not in runs or "agent_name" not in runs:
+        return runs
+    pairs = runs[["agent_id", "agent_name"]].astype(object).dropna().drop_duplicates()
+    if not pairs["agent_name"].duplicated().any():
+        return runs
+    labels = agent_labels(dict(zip(pairs["agent_id"], pairs["agent_name"])))
+    named = runs["agent_id"].astype(object).map(labels).where(runs["agent_name"].notna(), None)
+    return runs.assign(agent_name=pd.Categorical(named))
 
 
 def _keys(runs: pd.DataFrame, by: str | Sequence[str] | None, freq: str | None, what: str) -> list[Any]:
@@ -189,6 +205,7 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     """
     require_columns(runs, ["status", "duration_ms", "input_tokens", "output_tokens",
                            "total_tokens", "total_cost"], "summarize")
+    runs = distinct_agent_names(runs, by)
     keys = _keys(runs, by, freq, "summarize")
     if freq is not None:
         runs = in_time_zone(runs, tz)
@@ -237,6 +254,7 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     """
     require_columns(runs, ["disposition", "input_tokens", "output_tokens", "total_tokens", "total_cost"],
                     "cost_breakdown")
+    runs = distinct_agent_names(runs, by)
     keys = _keys(runs, by, freq, "cost_breakdown")
     if freq is not None:
         runs = in_time_zone(runs, tz)

@@ -31,7 +31,7 @@ import pandas as pd
 from .cache import RunCache
 from .client import ConduitClient
 from .fetch_job import Candidate, FetchJob
-from .frames import agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
+from .frames import agent_labels, agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .listing import list_window, readable_agents, resolve_agents
 from .runframes import FetchStats, RunFrames
 from .sampling import TRACE_FAILED, trace_weights
@@ -185,7 +185,7 @@ def fetch_runs(
         limited_before = client.stats.rate_limited
         agent_records, agent_errors = readable_agents(client.iter_agents())
         selected = resolve_agents(agents, agent_records)
-        names = {a["id"]: a.get("name") for a in agent_records}
+        names = agent_labels({a["id"]: a.get("name") for a in agent_records})  # two agents, one name: told apart
         job = FetchJob(client, store,
                      since_ms=None if since_ts is None else int(since_ts.value // 1_000_000),
                      until_ms=None if until_ts is None else int(until_ts.value // 1_000_000),

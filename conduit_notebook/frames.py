@@ -42,6 +42,7 @@ __all__ = [
     "JSON_TEXT",
     "RUN_COLUMNS",
     "TOOL_CALL_COLUMNS",
+    "agent_labels",
     "agents_frame",
     "decode_json",
     "errors_frame",
@@ -423,6 +424,27 @@ def _read_struct(records: list[Mapping[str, Any]], struct: pa.StructType) -> pa.
         return pa.array(records, type=struct)
     except _ARROW_ERRORS:
         return None
+
+
+def agent_labels(names: Mapping[Any, Any]) -> dict[Any, Any]:
+    """Agent ids -> the labels the ``agent_name`` column shows: each agent's name, and where two
+    agents share one, the name and the end of the id (``"Front desk (…4f2a1c)"``), so that a
+    table or a plot grouped by name never merges two agents. Missing names stay missing."""
+    counts: dict[Any, int] = {}
+    for name in names.values():
+        if isinstance(name, str):
+            counts[name] = counts.get(name, 0) + 1
+    labels = {}
+    for agent_id, name in names.items():
+        if isinstance(name, str) and counts[name] > 1:
+            text = str(agent_id)
+            labels[agent_id] = f"{name} (…{text[-6:]})" if len(text) > 6 else f"{name} ({text})"
+        else:
+            labels[agent_id] = name
+    if len(set(v for v in labels.values() if v is not None)) < sum(v is not None for v in labels.values()):
+        # Ids that end alike: the whole id.
+        labels = {a: (f"{n} ({a})" if isinstance(n, str) and counts[n] > 1 else n) for a, n in names.items()}
+    return labels
 
 
 @_bulk
