@@ -49,6 +49,10 @@ DEFAULT_MAX_RETRIES = 5
 DEFAULT_RATE_LIMIT_PATIENCE = 20
 #: ... and refuses requests for at least this long (or the server's Retry-After, if longer).
 RATE_LIMIT_COOLDOWN = 60.0
+#: 5xx answers in a row (over every thread, retries included) after which the API counts as
+#: down: the client refuses requests for SERVER_ERROR_COOLDOWN seconds instead of retrying each.
+DEFAULT_SERVER_ERROR_PATIENCE = 30
+SERVER_ERROR_COOLDOWN = 30.0
 #: A request's whole answer (headers and body) must arrive within this many times ``timeout``;
 #: ``timeout`` alone bounds each read, so a server trickling a byte a second never times out.
 DEADLINE_FACTOR = 2.0
@@ -171,6 +175,10 @@ class ConduitClient:
     max_retries:
         Retries after a 429, a 5xx, a timeout or a dropped connection (400, 401, 403 and 404 are
         never retried).
+    rate_limit_patience, server_error_patience:
+        After this many 429s (20), or 5xx answers (30), in a row over every thread, the client
+        stops asking for a while (60 s, 30 s) and raises at once, so that a workspace out of
+        budget or an API that is down costs a few dozen requests, not every retry of every run.
     http_client:
         An ``httpx.Client`` to send requests with (for proxies, custom transports or tests). The
         caller keeps ownership: :meth:`close` does not close it.
@@ -190,6 +198,7 @@ class ConduitClient:
         timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         rate_limit_patience: int = DEFAULT_RATE_LIMIT_PATIENCE,
+        server_error_patience: int = DEFAULT_SERVER_ERROR_PATIENCE,
         deadline: float | None = None,
         http_client: httpx.Client | None = None,
         shared_pace: bool | str | os.PathLike[str] = True,
@@ -213,14 +222,20 @@ class ConduitClient:
             raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
         if not isinstance(rate_limit_patience, int) or rate_limit_patience < 1:
             raise ValueError(f"rate_limit_patience must be a whole number >= 1, got {rate_limit_patience!r}")
+        if isinstance(server_error_patience, bool) or not isinstance(server_error_patience, int) \
+                or server_error_patience < 1:
+            raise ValueError(f"server_error_patience must be a whole number >= 1, got {server_error_patience!r}")
         if deadline is not None and (not isinstance(deadline, (int, float)) or deadline <= 0):
             raise ValueError(f"deadline must be a positive number of seconds or None, got {deadline!r}")
         self.timeout = float(timeout)
         self.deadline = float(deadline) if deadline is not None else DEADLINE_FACTOR * self.timeout
         self.max_retries = max_retries
         self.rate_limit_patience = rate_limit_patience
+        self.server_error_patience = server_error_patience
         self._breaker_lock = threading.Lock()
         self._limited_in_a_row = 0
+        self._failing_in_a_row = 0  # 5xx answers in a row
+        self._open_for = "rate limit"  # why the breaker is open: "rate limit" or "server errors"
         self._open_until = 0.0  # monotonic time before which the breaker refuses requests
         self._retry_at = 0.0  # wall-clock time the message names
         self.limiter = RateLimiter(requests_per_minute)
@@ -291,7 +306,19 @@ class ConduitClient:
     def _check_breaker(self, endpoint: str) -> None:
         with self._breaker_lock:
             if time.monotonic() < self._open_until:
-                raise self._exhausted(endpoint)
+                raise self._breaker_error(endpoint)
+
+    def _breaker_error(self, endpoint: str) -> ConduitError:
+        return self._exhausted(endpoint) if self._open_for == "rate limit" else self._server_down(endpoint)
+
+    def _server_down(self, endpoint: str) -> APIStatusError:
+        when = time.strftime("%H:%M:%S UTC", time.gmtime(self._retry_at))
+        return APIStatusError(
+            f"{endpoint} was not sent: the API answered {self._failing_in_a_row} requests in a row with a "
+            f"server error (5xx; server_error_patience={self.server_error_patience}), so the client stopped "
+            f"asking until {when}; what was fetched is kept. The Conduit API is having trouble: run again later.",
+            status_code=503, endpoint=endpoint, attempts=0,
+        )
 
     def _exhausted(self, endpoint: str) -> RateLimitError:
         when = time.strftime("%H:%M:%S UTC", time.gmtime(self._retry_at))
@@ -304,8 +331,19 @@ class ConduitClient:
         )
 
     def _note_answer(self, status: int | None, delay: float) -> bool:
-        """Count 429s in a row; True when the breaker has just opened."""
+        """Count 429s and 5xx answers in a row; True when the breaker has just opened."""
         with self._breaker_lock:
+            if status is not None and status >= 500:
+                self._limited_in_a_row = 0
+                self._failing_in_a_row += 1
+                if self._failing_in_a_row < self.server_error_patience:
+                    return False
+                self._open_for = "server errors"
+                self._open_until = time.monotonic() + max(delay, SERVER_ERROR_COOLDOWN)
+                self._retry_at = time.time() + max(delay, SERVER_ERROR_COOLDOWN)
+                return True
+            if status is not None:
+                self._failing_in_a_row = 0
             if status != 429:
                 if status is not None:
                     self._limited_in_a_row = 0
@@ -314,6 +352,7 @@ class ConduitClient:
             if self._limited_in_a_row < self.rate_limit_patience:
                 return False
             cooldown = max(delay, RATE_LIMIT_COOLDOWN)
+            self._open_for = "rate limit"
             self._open_until = time.monotonic() + cooldown
             self._retry_at = time.time() + cooldown
             return True
@@ -351,8 +390,9 @@ class ConduitClient:
                 return self._read(endpoint, response, content, attempts=attempt + 1)
             delay = retry_delay(attempt, response.headers if response is not None else None)
             if response is not None and self._note_answer(response.status_code, delay):
-                self.stats.add(rate_limited=1)
-                raise self._exhausted(endpoint)
+                if response.status_code == 429:
+                    self.stats.add(rate_limited=1)
+                raise self._breaker_error(endpoint)
             retryable = response is None or should_retry(response.status_code)
             if not retryable or attempt >= self.max_retries:
                 if response is not None and response.status_code == 429:

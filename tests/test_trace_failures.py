@@ -122,3 +122,28 @@ def test_the_report_says_how_many_traces_failed(server, quick):
     assert "missing at random" in page
     # Every failed run's error row is listed.
     assert all(v in page for v in victims)
+
+
+def test_a_server_error_on_every_trace_opens_the_breaker(server):
+    """5xx on every trace: a few dozen requests, not every retry of every run (issue 23, minor:
+    482 requests for 80 runs); every run stays in runs, its trace failure in errors."""
+    server.inject(500, times=-1, match=TRACE, retry_after=0.001)
+    with ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000,
+                       max_retries=5) as c:
+        with pytest.warns(UserWarning, match="450 of 450 traces failed"):
+            frames = fetch_runs(client=c, cache=False, progress=False, details=True)
+    assert len(frames.runs) == server.data.n and frames.trace_failures == server.data.n
+    assert len(frames.errors) == server.data.n
+    # 30 answers in a row open it; the 8 requests in flight may each meet one more.
+    assert server.count(TRACE) <= 30 + 8 * 6
+    assert frames.errors["error"].str.contains("server error \\(5xx; server_error_patience=30\\)").sum() > 400
+
+
+def test_intermittent_server_errors_do_not_open_the_breaker(server):
+    # Every third trace request fails once: never 30 in a row.
+    for k in range(0, 60, 3):
+        server.inject(503, times=1, match=TRACE, skip=k, retry_after=0.001)
+    with ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000,
+                       max_retries=5) as c:
+        frames = fetch_runs(client=c, cache=False, progress=False, details=True)
+    assert frames.errors.empty and frames.traced == server.data.n
