@@ -147,3 +147,24 @@ def test_intermittent_server_errors_do_not_open_the_breaker(server):
                        max_retries=5) as c:
         frames = fetch_runs(client=c, cache=False, progress=False, details=True)
     assert frames.errors.empty and frames.traced == server.data.n
+
+
+def test_fetch_traces_tries_the_failed_ones_again(server, quick):
+    victims = _every_fifth(server)[:12]
+    _fail(server, victims)
+    with pytest.warns(UserWarning, match="12 of 450 traces failed"):
+        frames = fetch_runs(client=quick, details=True, progress=False, cache=False)
+    server.clear_faults()
+    _fail(server, victims[:2])  # two fail again
+    server.reset_log()
+    with pytest.warns(UserWarning, match="2 of 12 traces failed"):
+        frames.fetch_traces()
+    assert server.count(TRACE) == 12 + 2  # the two retried once each (max_retries=1)
+    assert set(frames.runs.loc[frames.runs["trace_failed"], "id"]) == set(victims[:2])
+    assert frames.trace_failures == 2 and frames.traced == 448
+    server.clear_faults()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        frames.fetch_traces()
+    assert frames.complete and not frames.runs["trace_failed"].any()
+    assert (frames.runs["trace_weight"] == 1).all()
