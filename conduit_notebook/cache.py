@@ -42,7 +42,7 @@ from .records import dedupe
 from .schema import DETAIL_FIELDS, FINISHED_STATUSES
 from .storage import frame_to_table, table_to_frame
 
-__all__ = ["CacheInfo", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
+__all__ = ["CacheInfo", "CachedThread", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
 
 CACHE_ENV = "CONDUIT_NOTEBOOK_CACHE"
 #: Segments a source may have before they are merged into one.
@@ -84,6 +84,15 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_agent ON runs (source, agent_id, created_ms);
 CREATE INDEX IF NOT EXISTS runs_by_segment ON runs (segment);
+CREATE TABLE IF NOT EXISTS threads (
+    source TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    fetched_ms INTEGER NOT NULL,
+    last_ms INTEGER,
+    n_messages INTEGER NOT NULL,
+    messages BLOB NOT NULL,
+    PRIMARY KEY (source, conversation_id)
+);
 CREATE TABLE IF NOT EXISTS coverage (
     source TEXT NOT NULL,
     agent_id TEXT NOT NULL,
@@ -115,6 +124,16 @@ class CachedRun:
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+
+@dataclass(frozen=True)
+class CachedThread:
+    """A conversation's messages as stored: when they were fetched, the newest message's time
+    (epoch ms; None for an empty thread) and the API's records, oldest first."""
+
+    fetched_ms: int
+    last_ms: int | None
+    messages: list[dict[str, Any]]
 
 
 def fingerprint(record: Mapping[str, Any]) -> str:
@@ -476,6 +495,34 @@ class RunCache:
 
     # -- management -----------------------------------------------------------------------
 
+    # -- conversations' messages ------------------------------------------------------------
+
+    @_guarded
+    def threads(self, source: str, conversation_ids: Iterable[str]) -> dict[str, CachedThread]:
+        """The stored threads of these conversations (those never fetched are absent)."""
+        ids = list(conversation_ids)
+        found: dict[str, CachedThread] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                rows = self._conn.execute(
+                    "SELECT conversation_id, fetched_ms, last_ms, messages FROM threads WHERE source = ? "
+                    f"AND conversation_id IN ({','.join('?' * len(chunk))})", (source, *chunk)).fetchall()
+                for cid, fetched_ms, last_ms, blob in rows:
+                    found[cid] = CachedThread(fetched_ms, last_ms, json.loads(blob))
+        return found
+
+    @_guarded
+    def put_threads(self, source: str, threads: Mapping[str, CachedThread]) -> None:
+        """Store whole threads (a thread written again replaces the old one), in one transaction."""
+        if not threads:
+            return
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO threads VALUES (?, ?, ?, ?, ?, ?)",
+                [(source, cid, t.fetched_ms, t.last_ms, len(t.messages),
+                  json.dumps(t.messages, ensure_ascii=False).encode("utf-8")) for cid, t in threads.items()])
+
     @_guarded
     def info(self) -> CacheInfo:
         with self._lock:
@@ -500,7 +547,7 @@ class RunCache:
         with self._transaction() as conn:
             where, params = ("WHERE source = ?", (source,)) if source else ("", ())
             count = conn.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0]
-            for table in ("runs", "segments", "coverage"):
+            for table in ("runs", "segments", "coverage", "threads"):
                 conn.execute(f"DELETE FROM {table} {where}", params)
         with self._lock:
             self._conn.execute("VACUUM")

@@ -584,6 +584,21 @@ class ConduitClient:
         for page in self._pages("/v1/escalations", {"limit": page_size, "status": status, "workspace_id": workspace}):
             yield from page
 
+    def iter_message_pages(self, conversation_id: str, *, order: str = "asc",
+                           page_size: int = PAGE_SIZE) -> Iterator[list[dict[str, Any]]]:
+        """The messages of one guest conversation (``GET /v1/conversations/{id}/messages``),
+        one list per page of up to ``page_size`` (1..100): a thread of up to 100 messages is one
+        request. ``order``: ``asc`` (oldest first, the default) or ``desc``."""
+        conversation_id = _require_id(conversation_id, "conversation_id")
+        if order not in ("asc", "desc"):
+            raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
+        path = f"/v1/conversations/{quote(conversation_id, safe='')}/messages"
+        yield from self._pages(path, {"limit": page_size, "order": order})
+
+    def get_messages(self, conversation_id: str) -> list[dict[str, Any]]:
+        """Every message of one guest conversation, oldest first (one request per 100)."""
+        return [m for page in self.iter_message_pages(conversation_id) for m in page]
+
     def get_run(self, agent_id: str, run_id: str) -> dict[str, Any]:
         """One run with its full trace (response, reflection, tool_trace).
 

@@ -8,7 +8,7 @@ Every error the toolkit raises about the Conduit API derives from one root::
     │   │   ├── BadRequestError       400: invalid parameters (not retried)
     │   │   ├── AuthenticationError   401: missing or invalid token (not retried)
     │   │   ├── PermissionDeniedError 403: no access to the workspace (not retried)
-    │   │   ├── NotFoundError         404: no such agent or run (not retried)
+    │   │   ├── NotFoundError         404: no such agent, run or conversation (not retried)
     │   │   │   └── UnknownAgentError fetch_runs: no agent with that id or name
     │   │   └── RateLimitError        429 after every retry was spent, or too many in a row
     │   └── PaginationError           the pages do not add up (a cursor that repeats, ...)
@@ -165,7 +165,10 @@ def error_for_status(
     cls = _STATUS_ERRORS.get(status_code, APIStatusError)
     detail = f": {api_message}" if api_message else ""
     tried = f" after {attempts} attempts" if attempts > 1 else ""
-    if status_code in _NEXT_STEPS:
+    if status_code == 404 and "/conversations/" in endpoint:
+        next_step = ("Check the conversation id (a run's conversation_id); a conversation of another "
+                     "workspace is not found either.")
+    elif status_code in _NEXT_STEPS:
         next_step = _NEXT_STEPS[status_code]
     elif status_code >= 500:
         next_step = "The Conduit API is having trouble; try again later (the client already retried)."

@@ -33,6 +33,7 @@ from .client import ConduitClient
 from .fetch_job import Candidate, FetchJob
 from .frames import agent_labels, agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .listing import list_window, readable_agents, resolve_agents
+from .messages import concat_messages, fetch_threads, newest_activity, thread_requests
 from .runframes import FetchStats, RunFrames
 from .sampling import TRACE_FAILED, trace_weights
 from .schema import DETAIL_COLUMNS, RUN_STATUSES
@@ -81,6 +82,10 @@ class TraceSource:
 
     def fetch_traces(self, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
         _fetch_more_traces(self, frames, run_ids, progress=progress)
+
+    def fetch_messages(self, frames: RunFrames, conversation_ids: list[str], *, refresh: bool,
+                       progress: bool | None) -> None:
+        _fetch_more_messages(self, frames, conversation_ids, refresh=refresh, progress=progress)
 
 
 def _check_details(details: Any, seed: Any) -> None:
@@ -358,6 +363,37 @@ def _open_store(cache: RunCache | str | os.PathLike[str] | bool | None) -> RunCa
     if isinstance(cache, RunCache):
         return cache
     return RunCache(None if cache is None or cache is True else cache)
+
+
+def _fetch_more_messages(src: TraceSource, frames: RunFrames, conversation_ids: list[str], *,
+                         refresh: bool, progress: bool | None) -> None:
+    """Fetch the threads of ``conversation_ids`` that are not stored (or are stale) into
+    ``frames.messages``; say first what it costs when it is more than a handful."""
+    client = src.client or ConduitClient()
+    store = _open_store(src.cache)
+    try:
+        newest = newest_activity(frames.runs)
+        todo = thread_requests(conversation_ids, cache=store, source=src.source, newest=newest, refresh=refresh)
+        if len(todo) > 20:
+            minutes = len(todo) / client.limiter.requests_per_minute
+            print(f"conduit-notebook: fetching the messages of {len(todo):,} conversations: about {len(todo):,} "
+                  f"requests (one per thread of up to 100 messages), {minutes:.1f} minutes at "
+                  f"{client.limiter.requests_per_minute:g} a minute; stored threads cost nothing.", file=sys.stderr)
+        show = _is_interactive() if progress is None else progress
+        messages, errors, requests = fetch_threads(client, store, src.source, conversation_ids, newest=newest,
+                                                   refresh=refresh, progress=show)
+        others = frames.messages[~frames.messages["conversation_id"].astype(object).isin(set(conversation_ids))]
+        messages = concat_messages(others, messages)
+        messages.attrs.clear()
+        frames.messages = messages
+        if len(errors):
+            frames.errors = pd.concat([frames.errors, errors], ignore_index=True)
+        frames.stats.requests += requests
+    finally:
+        if store is not None and store is not src.cache:
+            store.close()
+        if src.client is None:
+            client.close()
 
 
 def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:

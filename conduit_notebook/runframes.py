@@ -22,6 +22,7 @@ import pandas as pd
 
 from .export import read_tables, to_parquet
 from .frames import agents_frame, errors_frame
+from .messages import messages_frame
 from .sampling import STRATA, trace_failures
 
 __all__ = ["FetchStats", "RunFrames", "TraceFetcher", "read_parquet"]
@@ -33,6 +34,11 @@ class TraceFetcher(Protocol):
 
     def fetch_traces(self, frames: RunFrames, run_ids: Sequence[str] | pd.Series | None, *,
                      progress: bool | None) -> None: ...
+
+    def fetch_messages(self, frames: RunFrames, conversation_ids: list[str], *, refresh: bool,
+                       progress: bool | None) -> None:
+        """Fetch these conversations' threads into ``frames.messages`` (and failures into
+        ``frames.errors``)."""
 
 
 @dataclass
@@ -76,6 +82,9 @@ class RunFrames:
     #: Where :meth:`fetch_traces` gets more traces from (set by :func:`fetch_runs`; None for
     #: frames read from Parquet).
     trace_source: TraceFetcher | None = field(default=None, repr=False, compare=False)
+    #: The guest conversations' messages fetched so far (:meth:`fetch_messages`), one row per
+    #: message (see :func:`conduit_notebook.messages_frame`); empty until asked for.
+    messages: pd.DataFrame = field(default_factory=lambda: messages_frame([]), repr=False, compare=False)
 
     @property
     def traced(self) -> int:
@@ -172,6 +181,42 @@ class RunFrames:
             raise ValueError("these frames were not made by fetch_runs, so there is no workspace to fetch traces from")
         self.trace_source.fetch_traces(self, run_ids, progress=progress)
         return self
+
+    def fetch_messages(self, run_ids: Sequence[str] | pd.Series | None = None, *, refresh: bool = False,
+                       progress: bool | None = None) -> pd.DataFrame:
+        """Fetch the guest conversations of these runs (default: every run's, after saying what
+        that costs) into ``messages``, and return those conversations' messages.
+
+        One request per thread of up to 100 messages, within the client's pace (the same budget
+        as traces), through the cache: a stored thread is asked for again only when a run of its
+        conversation started or finished after it was fetched, or with ``refresh=True``. A thread
+        that could not be fetched is a row of ``errors``.
+
+        >>> frames.fetch_messages(review["id"])
+        """
+        ids = self._run_ids(run_ids)
+        runs = self.runs[self.runs["id"].astype(object).isin(set(ids))] if run_ids is not None else self.runs
+        conversations = [str(c) for c in dict.fromkeys(runs["conversation_id"].astype(object).dropna())]
+        if self.trace_source is None:
+            raise ValueError("these frames were not made by fetch_runs, so there is no workspace to fetch "
+                             "messages from; use fetch_messages(conversation_ids, client=...)")
+        if conversations:
+            self.trace_source.fetch_messages(self, conversations, refresh=refresh,
+                                             progress=progress if run_ids is not None else progress)
+        keep = self.messages["conversation_id"].astype(object).isin(set(conversations))
+        return self.messages[keep.to_numpy()].reset_index(drop=True)
+
+    def _run_ids(self, run_ids: Sequence[str] | pd.Series | None) -> list[str]:
+        """``run_ids`` as a list of ids of these runs (None: all), or a clear error."""
+        if run_ids is None:
+            return list(self.runs["id"].astype(object))
+        wanted = [run_ids] if isinstance(run_ids, str) else list(pd.Series(run_ids).astype(object))
+        known = set(self.runs["id"].astype(object))
+        unknown = [i for i in wanted if i not in known]
+        if unknown:
+            raise ValueError(f"run_ids must be ids of runs in these frames; not found: "
+                             f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}")
+        return wanted
 
     def fetch_trace(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The run (one row) and its tool calls, its trace fetched first if it lacks one: what

@@ -9,6 +9,7 @@ analysis and the demo server all take these from here.
 from __future__ import annotations
 
 __all__ = [
+    "ACTED_ESCALATION_STATUSES",
     "DETAIL_COLUMNS",
     "DETAIL_FIELDS",
     "ESCALATION_STATUSES",
@@ -28,6 +29,9 @@ UNFINISHED_STATUSES = tuple(s for s in RUN_STATUSES if s not in FINISHED_STATUSE
 #: An escalation's statuses: waiting for a person, then handled in one of three ways.
 ESCALATION_STATUSES = ("pending", "reviewed", "resolved", "dismissed")
 HANDLED_ESCALATION_STATUSES = tuple(s for s in ESCALATION_STATUSES if s != "pending")
+#: Handled by acting on it (an operator looked into it and replied or fixed it); ``dismissed``
+#: escalations were closed without acting.
+ACTED_ESCALATION_STATUSES = tuple(s for s in HANDLED_ESCALATION_STATUSES if s != "dismissed")
 
 #: What the get endpoint adds to a run's list summary.
 DETAIL_FIELDS = frozenset({"session_id", "disposition_reason", "trigger_event_id", "response",

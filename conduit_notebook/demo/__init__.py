@@ -64,16 +64,18 @@ def serve_records(
     runs: list[dict[str, Any]],
     *,
     escalations: list[dict[str, Any]] | None = None,
+    messages: list[Any] | None = None,
     requests_per_minute: int | None = None,
     port: int = 0,
     token: str | None = None,
 ) -> Iterator[DemoServer]:
-    """Serve the given agents and full run records (and ``escalations``) exactly as they are.
+    """Serve the given agents and full run records (and ``escalations``, and conversations'
+    ``messages``) exactly as they are.
 
     For the reference's examples, records a user saved, or records shaped to test schema drift
     (missing fields, unknown fields, odd timestamps).
     """
-    with _running(DemoServer(RecordSet(agents, runs, escalations), token=token,
+    with _running(DemoServer(RecordSet(agents, runs, escalations, messages), token=token,
                              requests_per_minute=requests_per_minute, port=port)) as server:
         yield server
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from .. import times
 from ..schema import DETAIL_FIELDS, UNFINISHED_STATUSES
+from ._messages import Threads
 
 _ALPHABET = np.array(list("0123456789abcdefghjkmnpqrstvwxyz"))
 _HEX = np.array(list("0123456789abcdef"))
@@ -239,7 +241,14 @@ class DemoData:
     - ``repeated_call``: 6% of the first agent's (Reservations) runs with a trace call
       ``check_availability`` three times in a row with the same input.
     - ``long_conversation``: 15 runs spread over the window form one contact's conversation
-      (when there are at least 300 runs); other conversations hold about three runs each.
+      (when there are at least 300 runs); other conversations hold about three runs each. Its
+      guest writes several short messages before each run, so its thread (``messages``) is over
+      100 messages: two pages.
+
+    ``messages(conversation_id)``: the conversation's thread as ``GET
+    /v1/conversations/{id}/messages`` serves it, built from the runs and escalations (see
+    ``demo/_messages.py``): the guest's message before each run, the agent's reply, an operator's
+    reply after a reviewed or resolved escalation.
 
     ``runs_per_day`` (instead of ``runs``) makes a workspace of that volume: a busy hotel group's
     is ``DemoData(runs_per_day=5000, days=14, agents=6)``.
@@ -597,6 +606,16 @@ class DemoData:
             table = self._escalations = build_escalations(self)
         return table
 
+    # -- messages (GET /v1/conversations/{id}/messages) ---------------------------------------
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]] | None:
+        """The conversation's messages, oldest first; None for a conversation it does not have."""
+        threads = getattr(self, "_threads", None)
+        if threads is None:
+            threads = self._threads = Threads(self, detail=_Detail, escalations=self._escalation_table(),
+                                              guest_asks=_GUEST_ASKS, iso=_iso)
+        return threads.messages(conversation_id) if conversation_id in threads else None
+
 
 class _Detail:
     """The response, reflection and tool trace of one run, from a generator of its own."""
@@ -608,7 +627,9 @@ class _Detail:
         self.profile = data.profiles[data.agent_ix[i]]
         self.status = str(data.status[i])
         self.disposition = data.disposition[i]
-        self.guest = _FIRST_NAMES[int(self.rng.randrange(len(_FIRST_NAMES)))]
+        self.rng.randrange(len(_FIRST_NAMES))  # the draw stays, so the rest of the run is as before
+        # One guest per conversation: every run (and message) of a thread greets the same name.
+        self.guest = _FIRST_NAMES[zlib.crc32(str(data.conversation[i]).encode()) % len(_FIRST_NAMES)]
         self.reservation = f"res_{int(self.rng.randrange(100000, 999999))}"
         self.property = _PROPERTIES[int(self.rng.randrange(len(_PROPERTIES)))]
         created = datetime.fromtimestamp(data.created_ms[i] / 1000, tz=timezone.utc)
@@ -837,8 +858,10 @@ class RecordSet:
     """
 
     def __init__(self, agents: list[dict[str, Any]], runs: list[dict[str, Any]],
-                 escalations: list[dict[str, Any]] | None = None) -> None:
+                 escalations: list[dict[str, Any]] | None = None,
+                 messages: list[dict[str, Any]] | None = None) -> None:
         self.escalation_records = [dict(e) for e in escalations or []]
+        self.message_records = [dict(m) if isinstance(m, dict) else m for m in messages or []]
         self.agents = [dict(a) for a in agents]
         self.workspace_id = self.agents[0].get("workspace_id", "") if self.agents else ""
         self.runs = [dict(r) for r in runs]
@@ -885,3 +908,13 @@ class RecordSet:
 
     def escalation(self, k: int) -> dict[str, Any]:
         return dict(self.escalation_records[k])
+
+    def messages(self, conversation_id: str) -> list[dict[str, Any]] | None:
+        """The given messages of that conversation, as given (a record that is not an object is
+        served too: tests send bad records); None when neither a run nor a message has it."""
+        found = [m for m in self.message_records
+                 if not isinstance(m, dict) or m.get("conversation_id") == conversation_id]
+        if any(isinstance(m, dict) for m in found) or any(r.get("conversation_id") == conversation_id
+                                                         for r in self.runs):
+            return found
+        return None

@@ -449,7 +449,19 @@ class _Handler(BaseHTTPRequestHandler):
                 if raw is not None:
                     return b'{"data":' + raw + b"}"
                 return {"data": data.record(position)}
+        if len(segments) == 4 and segments[:2] == ["v1", "conversations"] and segments[3] == "messages":
+            return self._messages(segments[2], query)
         raise _ApiError(404, f"No route for GET {path}.")
+
+    def _messages(self, conversation_id: str, query: dict[str, str]) -> dict[str, Any] | bytes:
+        order = query.get("order", "asc")
+        if order not in ("asc", "desc"):
+            raise _ApiError(400, f"Invalid order '{order}': expected asc or desc.")
+        thread = self.server_state.data.messages(conversation_id) if hasattr(self.server_state.data, "messages") else None
+        if thread is None:
+            raise _ApiError(404, f"Conversation '{conversation_id}' not found.")
+        items = thread if order == "asc" else thread[::-1]
+        return self._page(items, len(items), f"messages:{conversation_id}:{order}", query, lambda i: items[i])
 
     def _escalations(self, query: dict[str, str]) -> dict[str, Any] | bytes:
         data = self.server_state.data
@@ -496,7 +508,7 @@ class _Handler(BaseHTTPRequestHandler):
             cursor = None
         elif mode == "empty_more" and offset > 0:
             page, has_more = [], True
-        poisoned = [state.poisoned(f"list:{r.get('id')}") for r in page]
+        poisoned = [state.poisoned(f"list:{r.get('id')}") if isinstance(r, dict) else None for r in page]
         if not any(p is not None for p in poisoned):
             return {"data": page, "next_cursor": cursor, "has_more": has_more}
         texts = [p if p is not None else dumps(r) for p, r in zip(poisoned, page)]
