@@ -41,6 +41,7 @@ def serve(
     end: datetime | None = None,
     days: int = 28,
     runs_per_day: int | None = None,
+    plant: bool = True,
 ) -> Iterator[DemoServer]:
     """Serve a synthetic workspace on 127.0.0.1 for the duration of a ``with`` block.
 
@@ -50,9 +51,11 @@ def serve(
     a short window to see a limit bite in seconds; ``rate_mode="fixed"`` counts in fixed windows
     instead of a sliding one); ``port=0`` picks a free port. ``runs_per_day`` (instead of ``runs``)
     makes a busy workspace: ``runs_per_day * days`` runs. The data is the same for the same
-    ``seed`` and ``end`` (the newest run time; default now, to the minute).
+    ``seed`` and ``end`` (the newest run time; default now, to the minute). ``plant=False``: the
+    control workspace, without :attr:`DemoData.planted` patterns.
     """
-    data = DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days, runs_per_day=runs_per_day)
+    data = DemoData(runs=runs, agents=agents, seed=seed, end=end, days=days, runs_per_day=runs_per_day,
+                    plant=plant)
     with _running(DemoServer(data, token=token, requests_per_minute=requests_per_minute,
                              rate_window=rate_window, rate_mode=rate_mode, port=port)) as server:
         yield server

@@ -33,6 +33,11 @@ _HOURLY = _HOURLY / _HOURLY.sum()
 # Weekends are busier for leisure stays (Monday first).
 _WEEKDAY = np.array([0.95, 0.9, 0.9, 0.95, 1.1, 1.2, 1.0])
 
+#: Share of runs that are a guest writing again in an earlier conversation.
+RETURN_SHARE = 0.10
+#: Share of the planted agent's resolved runs whose guest comes back within hours.
+DO_NOT_HOLD_SHARE = 0.35
+
 _CHANNELS = np.array(["email", "whatsapp", "sms", "airbnb", "booking_com"])
 _CHANNEL_P = np.array([0.3, 0.25, 0.15, 0.2, 0.1])
 
@@ -245,6 +250,12 @@ class DemoData:
       guest writes several short messages before each run, so its thread (``messages``) is over
       100 messages: two pages.
 
+    - ``resolutions_do_not_hold``: the last agent (Billing with three agents) resolves runs
+      that do not hold: for 35% of its resolved runs the guest writes again in the same
+      conversation 20 minutes to 6 hours later, to a run that is escalated when one falls in
+      that time (``run_ids``, ``came_back_run_ids``). Every other agent's guests come back at
+      the workspace's base rate (about one run in ten is a return to an earlier conversation).
+
     ``messages(conversation_id)``: the conversation's thread as ``GET
     /v1/conversations/{id}/messages`` serves it, built from the runs and escalations (see
     ``demo/_messages.py``): the guest's message before each run, the agent's reply, an operator's
@@ -289,6 +300,7 @@ class DemoData:
         rng = np.random.default_rng(seed)
         self._build_agents(rng, agents)
         self._build_runs(rng, runs)
+        self._build_conversations(np.random.default_rng([seed_int(seed), 12]))
         # A generator of its own: the planted patterns leave every other draw as it was.
         self.planted: dict[str, Any] = (self._plant(np.random.default_rng([seed_int(seed), 11]))
                                         if plant else {})
@@ -495,6 +507,36 @@ class DemoData:
         self._position = {str(run_id): i for i, run_id in enumerate(self.ids)}
         self.by_agent = {a["id"]: np.flatnonzero(agent == i) for i, a in enumerate(self.agents)}
 
+    # -- conversations ------------------------------------------------------------------------
+
+    def _build_conversations(self, rng: np.random.Generator) -> None:
+        """Which runs share a guest conversation: most conversations have one run; a guest who
+        comes back (about one run in ten) writes again in the same conversation, usually within
+        hours (a lognormal gap, median 3 h), sometimes days later. From a generator of its own:
+        every other draw stays as it was."""
+        n = self.n
+        order = np.argsort(self.created_ms, kind="stable")  # oldest first
+        times_sorted = self.created_ms[order]
+        returning = rng.random(n) < RETURN_SHARE
+        gap_ms = np.exp(rng.normal(np.log(3 * 3_600_000), 1.3, size=n)).astype(np.int64)
+        parent = np.arange(n)  # in oldest-first positions: the run whose conversation it joins
+        earlier = np.searchsorted(times_sorted, times_sorted - gap_ms, side="right") - 1
+        joins = returning & (earlier >= 0) & (earlier < np.arange(n))
+        parent[joins] = earlier[joins]
+        root = parent.copy()
+        while True:  # pointer jumping: each run's first run of its conversation
+            up = root[root]
+            if np.array_equal(up, root):
+                break
+            root = up
+        roots, thread = np.unique(root, return_inverse=True)
+        conversation_ids = _ids(rng, len(roots), "cv")
+        contact_ids = _ids(rng, len(roots), "co")
+        self.conversation = np.empty(n, dtype=conversation_ids.dtype)
+        self.contact = np.empty(n, dtype=contact_ids.dtype)
+        self.conversation[order] = conversation_ids[thread]
+        self.contact[order] = contact_ids[thread]
+
     # -- planted patterns ---------------------------------------------------------------------
 
     def _plant(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -517,6 +559,7 @@ class DemoData:
         self.repeat_tool[looping] = "check_availability"
         planted["repeated_call"] = {"agent": self.agents[0]["name"], "tool": "check_availability", "times": 3,
                                     "run_ids": [str(x) for x in self.ids[looping]]}
+        self._plant_resolutions_that_do_not_hold(np.random.default_rng([seed_int(self.seed), 13]), planted)
         if n >= 300:
             rows = np.sort(rng.choice(n, size=15, replace=False))
             self.contact = self.contact.copy()
@@ -526,6 +569,35 @@ class DemoData:
             planted["long_conversation"] = {"conversation_id": conversation, "contact_id": contact, "runs": 15,
                                             "run_ids": [str(x) for x in self.ids[rows]]}
         return planted
+
+    def _plant_resolutions_that_do_not_hold(self, rng: np.random.Generator, planted: dict[str, Any]) -> None:
+        """The last agent's resolutions often do not hold: for 35% of its resolved runs, the
+        guest writes again in the same conversation 20 minutes to 6 hours later, and that run
+        is escalated when an escalated run falls in that time (the run that came back takes the
+        resolved run's conversation; no run changes its time or disposition)."""
+        if len(self.profiles) < 2:
+            return
+        agent = len(self.profiles) - 1
+        resolved = np.flatnonzero((self.agent_ix == agent) & (self.disposition == "resolved"))
+        chosen = resolved[rng.random(len(resolved)) < DO_NOT_HOLD_SHARE]
+        order = np.argsort(self.created_ms, kind="stable")
+        times_sorted = self.created_ms[order]
+        taken = set(int(i) for i in chosen)
+        moved = []
+        for i in chosen:
+            lo = np.searchsorted(times_sorted, self.created_ms[i] + 20 * 60_000)
+            hi = np.searchsorted(times_sorted, self.created_ms[i] + 6 * 3_600_000)
+            window = [int(order[k]) for k in range(lo, hi) if int(order[k]) not in taken]
+            if not window:
+                continue
+            best = [j for j in window if self.disposition[j] == "escalated"]
+            follow = best[int(rng.integers(len(best)))] if best else window[int(rng.integers(len(window)))]
+            taken.add(follow)
+            self.conversation[follow], self.contact[follow] = self.conversation[i], self.contact[i]
+            moved.append((str(self.ids[i]), str(self.ids[follow])))
+        planted["resolutions_do_not_hold"] = {
+            "agent": self.agents[agent]["name"], "share": DO_NOT_HOLD_SHARE, "within": "6h",
+            "run_ids": [a for a, _ in moved], "came_back_run_ids": [b for _, b in moved]}
 
     # -- records ------------------------------------------------------------------------------
 
