@@ -151,3 +151,40 @@ def test_follow_stops_cleanly_on_sigterm(server, workspace):
             process.kill()
     assert "stopped" in err and "Traceback" not in err
     assert process.returncode in (0, 4)
+
+
+def test_follow_resumes_when_a_full_disk_frees_up(server, workspace):
+    """A real write limit (RLIMIT_FSIZE: writes past 300 KB fail, as on a full disk) on the
+    running process: its passes fail and are logged; once the limit is lifted (prlimit, from
+    outside) the next pass completes the cache."""
+    import resource
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (300_000, resource.RLIM_INFINITY))
+
+    env = {**os.environ, "CONDUIT_API_TOKEN": server.token, "CONDUIT_BASE_URL": server.base_url,
+           "CONDUIT_NOTEBOOK_CACHE": str(workspace)}
+    process = subprocess.Popen([sys.executable, "-m", "conduit_notebook.cli", "sync", "--follow", "--since", SINCE,
+                                "--traces", "all", "--interval", "0.2", "--rpm", "60000", "--passes", "5"],
+                               env=env, stderr=subprocess.PIPE, text=True, preexec_fn=small_disk)
+    lines = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if sum(" failed (" in seen for seen in lines) == 2:  # two passes met the full disk
+                unlimited = (resource.RLIM_INFINITY, resource.RLIM_INFINITY)
+                resource.prlimit(process.pid, resource.RLIMIT_FSIZE, unlimited)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    err = "".join(lines)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    passes = [line for line in lines if line.startswith("pass ")]
+    assert [p.split()[1].rstrip(":") for p in passes] == ["1", "2", "3", "4", "5"]
+    assert " failed (" in passes[0] and " failed (" in passes[1]
+    assert passes[2].startswith("pass 3: 450 runs, 450 with traces") and "0 errors" in passes[2]
+    assert all("(0 trace)" in p for p in passes[3:])  # nothing asked twice once stored
+    assert _complete(server, workspace) == (450, 450, 450, True)
