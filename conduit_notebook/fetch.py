@@ -145,7 +145,10 @@ def fetch_runs(
         empty, ``tool_calls`` has no rows, and no trace request is sent). Traces already in the
         cache count and cost nothing; a second call with the same budget asks for no trace.
         Each traced run carries ``trace_weight`` (its stratum's runs / traced runs), which
-        :func:`tool_stats` and the tool plots use to estimate numbers for every run.
+        :func:`tool_stats` and the tool plots use to estimate numbers for every run. A trace
+        that fails after retries leaves its run in ``runs`` (the list page's fields,
+        ``trace_failed`` True) and a row in ``errors``, with a warning; estimates treat it as
+        non-response (:func:`conduit_notebook.sampling.trace_failures`).
     seed:
         Which runs a sample takes (the same seed takes the same runs). Traces already in the
         cache count towards the sample whichever seed took them: once a cache holds a sample,
