@@ -12,7 +12,7 @@ from typing import Any
 import ipywidgets as w
 import pandas as pd
 
-__all__ = ["ErrorArea", "RunsAndCalls", "frames_parts", "guarded"]
+__all__ = ["ErrorArea", "RunsAndCalls", "frames_parts", "guarded", "messages_fetcher"]
 
 
 def frames_parts(frames: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -56,3 +56,20 @@ class RunsAndCalls:
 
     def __init__(self, runs: pd.DataFrame, tool_calls: pd.DataFrame) -> None:
         self.runs, self.tool_calls = runs, tool_calls
+
+
+def messages_fetcher(frames: Any) -> Callable[[str], pd.DataFrame] | None:
+    """One run's conversation messages, fetched by ``frames.fetch_messages`` (a RunFrames made by
+    fetch_runs, which knows its workspace), or None for frames that cannot fetch."""
+    fetch = getattr(frames, "fetch_messages", None)
+    if fetch is None or getattr(frames, "trace_source", None) is None:
+        return None
+
+    def fetch_one(run_id: str) -> pd.DataFrame:
+        before = len(frames.errors)
+        messages = fetch([run_id], progress=False)
+        failed = frames.errors.iloc[before:]  # a thread that failed is an errors row: say it here
+        if len(failed):
+            raise LookupError(str(failed["error"].iloc[-1]))
+        return messages
+    return fetch_one

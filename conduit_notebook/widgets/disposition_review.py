@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..analysis import review_sample
 from ..review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
-from .common import ErrorArea, RunsAndCalls, frames_parts, guarded
+from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
 
 __all__ = ["DispositionReview"]
@@ -80,7 +80,8 @@ class DispositionReview(w.VBox, ErrorArea):
         self._progress = w.HTML()
         self.interval = w.HTML()
         self._inspector = RunInspector(RunsAndCalls(self.sample, self._calls), run_ids=self._ids,
-                                       fetch_trace=getattr(frames, "fetch_trace", None))
+                                       fetch_trace=getattr(frames, "fetch_trace", None),
+                                       fetch_messages=messages_fetcher(frames), context_runs=self._runs)
         for button in ("previous", "next"):  # the review moves on by itself
             self._inspector.controls[button].layout.display = "none"
         self._correct = w.Button(description="✔ correct", button_style="success")

@@ -12,7 +12,10 @@ import pandas as pd
 
 from ..formatting import html_value, usd
 from ..frames import JSON_TEXT, TOOL_CALL_COLUMNS, decode_json
-from .common import ErrorArea, frames_parts, guarded
+from ..messages import messages_frame
+from ..thread import run_thread
+from .common import ErrorArea, frames_parts, guarded, messages_fetcher
+from .thread_view import thread_html
 
 __all__ = ["PAYLOAD_PREVIEW", "RunInspector"]
 
@@ -40,12 +43,25 @@ class RunInspector(w.VBox, ErrorArea):
 
     A run without its trace (``trace_weight`` missing: the fetch took a sample) is fetched when
     it is shown, by ``fetch_trace(run_id) -> (run row, its tool calls)``: by default
-    ``frames.fetch_trace`` of a :class:`RunFrames` (one request, through the cache)."""
+    ``frames.fetch_trace`` of a :class:`RunFrames` (one request, through the cache).
+
+    The run's guest conversation is shown beside it (:func:`conduit_notebook.run_thread`): the
+    guest's messages before it, the agent's reply, and what followed, with the next runs of the
+    conversation (from ``context_runs``, default these frames' runs). Its messages are fetched
+    when the run is shown, by ``fetch_messages(run_id) -> messages``: by default
+    ``frames.fetch_messages([run_id])`` of a :class:`RunFrames` (one request for a thread of up to
+    100 messages, through the cache; a thread already at hand costs nothing)."""
 
     def __init__(self, frames: Any, run_id: str | None = None, *, run_ids: Sequence[str] | None = None,
-                 fetch_trace: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None) -> None:
+                 fetch_trace: Callable[[str], tuple[pd.DataFrame, pd.DataFrame]] | None = None,
+                 fetch_messages: Callable[[str], pd.DataFrame] | None = None,
+                 context_runs: pd.DataFrame | None = None) -> None:
         self._runs, self._calls = frames_parts(frames)
         self.fetch_trace = fetch_trace if fetch_trace is not None else getattr(frames, "fetch_trace", None)
+        self.fetch_messages = fetch_messages if fetch_messages is not None else messages_fetcher(frames)
+        self._context = context_runs if context_runs is not None else self._runs
+        self._threads: dict[str, pd.DataFrame] = {}  # conversation -> its messages, fetched once
+        self._thread = w.HTML()
         self._fetched: dict[str, tuple[pd.Series, pd.DataFrame]] = {}
         self._by_id = self._runs.set_index(self._runs["id"].astype(object), drop=False)
         self._errors = w.HTML()
@@ -63,7 +79,7 @@ class RunInspector(w.VBox, ErrorArea):
         #: ``output`` views and their "show all" toggles (None when the payload is short).
         self.calls: list[dict[str, Any]] = []
         super().__init__([w.HBox([self._prev, self._next, self._position]), self._errors, self._header,
-                          self._texts, self._trace])
+                          self._thread, self._texts, self._trace])
         self.add_class("conduit-run-inspector")
         if run_id is not None or self.run_ids:
             self.show(run_id if run_id is not None else self.run_ids[0])
@@ -73,7 +89,7 @@ class RunInspector(w.VBox, ErrorArea):
         """The widget's controls by name (``previous``, ``next``) and what it shows
         (``header``, ``texts``, ``errors``): set values and click here, as a user would."""
         return {"previous": self._prev, "next": self._next, "position": self._position,
-                "header": self._header, "texts": self._texts, "errors": self._errors}
+                "header": self._header, "thread": self._thread, "texts": self._texts, "errors": self._errors}
 
     def show(self, run_id: str) -> None:
         """Show the run with this ``id``; a ``KeyError`` (naming it) if these frames lack it."""
@@ -109,6 +125,7 @@ class RunInspector(w.VBox, ErrorArea):
             f"border-radius:4px'>{html.escape(str(response))}</div></div>"
             f"<div><b>Reflection</b><div style='white-space:pre-wrap;background:#f6f8fa;padding:8px;"
             f"border-radius:4px'>{html.escape(str(reflection))}</div></div></div>")
+        self._thread.value = self._thread_view(run)
         calls = _decoded(calls.sort_values("step"))  # the one run shown: its JSON text as values
         untraced = "trace_weight" in run.index and pd.isna(run["trace_weight"])
         heading = (" (not fetched: this run is not in the traced sample)" if untraced
@@ -116,6 +133,30 @@ class RunInspector(w.VBox, ErrorArea):
                         "as in <code>tool_calls</code>)")
         self.calls = [self._call_widget(call) for _, call in calls.iterrows()]
         self._trace.children = [w.HTML(f"<b>Tool trace</b>{heading}")] + [c["box"] for c in self.calls]
+
+    def _thread_view(self, run: pd.Series) -> str:
+        """The conversation around ``run`` as HTML; its messages fetched once per conversation."""
+        conversation = run.get("conversation_id")
+        if conversation is None or pd.isna(conversation):
+            return "<div style='color:#666'>This run has no conversation_id: no conversation to show.</div>"
+        note = ""
+        if conversation not in self._threads:
+            if self.fetch_messages is None:
+                messages = None
+                note = "The guest's messages are not at hand (these frames cannot fetch them)."
+            else:
+                try:
+                    messages = self.fetch_messages(str(run["id"]))
+                except Exception as exc:  # noqa: BLE001 - shown in the widget; the run is still shown
+                    messages = None
+                    note = f"The guest's messages could not be fetched: {type(exc).__name__}: {exc}"
+            if messages is not None:
+                self._threads[conversation] = messages
+        messages = self._threads.get(conversation)
+        if messages is None:
+            messages = messages_frame([])
+        context = self._context if (self._context["id"].astype(object) == run["id"]).any() else self._runs
+        return thread_html(run_thread(str(run["id"]), context, messages), note=note)
 
     def _run_and_calls(self, run_id: str) -> tuple[pd.Series, pd.DataFrame]:
         """The run and its tool calls; a run without its trace is fetched first, once."""
@@ -181,3 +222,4 @@ class RunInspector(w.VBox, ErrorArea):
     @guarded
     def _on_next_click(self, _button: Any = None) -> None:
         self._step(+1)
+
