@@ -59,6 +59,7 @@ METRIC_FORMATS: dict[str, str] = {
     "total_cost": USD, "cost_per_run": USD_PER_RUN, "cost_share": PERCENT,
     "resolved_runs": COUNT, "cost_per_resolved_run": USD_PER_RUN,
     "escalation_rate": PERCENT, "resolution_rate": PERCENT,
+    "came_back_rate": PERCENT, "came_back_escalated_rate": PERCENT, "dismissed_rate": PERCENT,
 }
 #: The columns of :func:`conduit_notebook.summarize` and :func:`conduit_notebook.cost_breakdown`.
 SUMMARY_FORMATS = METRIC_FORMATS

@@ -58,6 +58,12 @@ GLOSSARY: dict[str, str] = {
     "cost_per_resolved_run": "total_cost of all the group's runs divided by its resolved_runs",
     "escalation_rate": "escalated runs divided by completed runs that have a disposition",
     "resolution_rate": "resolved runs divided by completed runs that have a disposition",
+    "came_back_rate": ("resolved runs whose guest came back (a later run of the same conversation, any agent, "
+                       "started within 24 h by default) divided by the resolved runs old enough to judge"),
+    "came_back_escalated_rate": ("resolved runs whose guest came back to a run that was escalated, divided by "
+                                 "the resolved runs old enough to judge: a resolution that did not hold"),
+    "dismissed_rate": ("escalations an operator dismissed (closed without acting) divided by the escalations "
+                       "decided (reviewed, resolved or dismissed; pending left out)"),
 }
 
 def ratio(numerator: Any, denominator: Any) -> Any:

@@ -35,7 +35,8 @@ from .formatting import (
 __all__ = ["html_report", "print_summary", "summary_table"]
 
 REPORT_SECTIONS = ("Overview", "By agent", "Cost", "Dispositions", "Duration", "Tokens", "Tools",
-                   "Outliers", "Changes", "Compare", "Tool paths", "Repeated calls", "Conversations", "Errors")
+                   "Outliers", "Changes", "Compare", "Tool paths", "Repeated calls", "Conversations",
+                   "What happened after the runs", "Errors")
 #: Sections shown when their data is given (escalations=, reviews=).
 OPTIONAL_SECTIONS = ("Escalations", "Disposition review")
 ESCALATION_FORMATS = {"escalations": COUNT, "pending": COUNT, "reviewed": COUNT, "resolved": COUNT,
@@ -255,6 +256,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     parts += investigation_sections(runs, calls, by)
     if escalations is not None:
         parts += _escalation_section(escalations, runs)
+    parts += _after_section(runs, escalations, by)
     if reviews is not None:
         parts += _review_section(reviews, runs, escalations)
     parts += ["<h2 id='errors'>Errors</h2>",
@@ -287,6 +289,33 @@ def _escalation_section(escalations: pd.DataFrame, runs: pd.DataFrame) -> list[s
         "<h3>By reason (the 10 most frequent)</h3>",
         "<div class='wide-first'>" + format_table(top, ESCALATION_FORMATS) + "</div>",
     ]
+
+
+def _after_section(runs: pd.DataFrame, escalations: pd.DataFrame | None, by: str) -> list[str]:
+    """What happened after the runs: resolutions that did not hold, escalations dismissed."""
+    from .outcomes import escalation_quality
+    from .plot_outcomes import plot_escalation_quality
+
+    head = ["<h2 id='after-the-runs'>What happened after the runs</h2>"]
+    if "conversation_id" not in runs or not runs["conversation_id"].notna().any():
+        return head + ["<p class='note'>No run has a conversation_id: nothing to follow.</p>"]
+    quality = escalation_quality(runs, escalations, by=by)
+    shown = quality[["resolved_runs", "resolved_judged", "came_back_rate", "came_back_escalated_rate",
+                     "came_back_escalated_rate_ci_low", "came_back_escalated_rate_ci_high", "escalated_runs",
+                     "escalations_decided", "dismissed_rate", "dismissed_rate_ci_low", "dismissed_rate_ci_high",
+                     "hours_to_review"]]
+    percent = {c: PERCENT for c in shown.columns if "rate" in c}
+    note = ("<p class='note'>A guest <b>came back</b> when a later run of the same conversation (any agent) "
+            "started within 24 h of a resolved run: the resolution may not have held; <b>came back "
+            "escalated</b> when that later run was escalated. Rates are over the resolved runs old enough "
+            "to judge (<code>resolved_judged</code>: a run younger than 24 h at the newest run is not "
+            "counted either way). <b>Dismissed</b>: escalations an operator closed without acting, of "
+            "those decided (pending left out)" + ("" if escalations is not None else
+                                                   "; not shown here: the report was made without escalations")
+            + ". Intervals: Wilson 95%.</p>")
+    return head + [note, _png(lambda ax: plot_escalation_quality(runs, escalations, by=by, ax=ax), (8, 4.2)),
+                   format_table(shown, {**percent, "hours_to_review": "{:.1f}"}),
+                   _glossary(["came_back_rate", "came_back_escalated_rate", "dismissed_rate"])]
 
 
 def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.DataFrame | None) -> list[str]:

@@ -116,3 +116,24 @@ def test_bad_arguments_are_named(workspace):
         outcomes(calls)
     with pytest.raises(ValueError, match="by must be a column"):
         escalation_quality(runs, by="agent")
+
+
+def test_the_plot_draws_the_table(workspace):
+    import matplotlib.pyplot as plt
+
+    from conduit_notebook.plot_outcomes import plot_escalation_quality
+
+    _, runs, escalations = workspace
+    quality = escalation_quality(runs, escalations).drop(index="(all)")
+    ax = plot_escalation_quality(runs, escalations, ax=plt.figure().gca())
+    widths = [p.get_width() for p in ax.patches]
+    n = len(quality)
+    assert widths[:n] == pytest.approx(list(quality["came_back_escalated_rate"]))
+    assert widths[n:] == pytest.approx(list(quality["dismissed_rate"]))
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(quality.index)
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    box = ax.figure.bbox
+    for text in ax.texts:  # every label inside the figure
+        extent = text.get_window_extent(renderer)
+        assert extent.x1 <= box.x1 + 1 and extent.x0 >= box.x0 - 1, text.get_text()

@@ -46,12 +46,14 @@ def test_report_on_the_demo_server_has_every_section_and_its_images(tmp_path, en
     assert "Conduit&#x27;s operators" in text or "Conduit's operators" in text
     assert "1 verdict(s) on runs outside this report" in text
     images = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", text)
-    # cost x2, dispositions, duration x2, tokens x2, tools; changes, compare, tool paths
-    assert len(images) == 11
+    # cost x2, dispositions, duration x2, tokens x2, tools; changes, compare, tool paths; after the runs
+    assert len(images) == 12
     assert all(base64.b64decode(i)[:4] == b"\x89PNG" for i in images)
     assert "cost per resolved run" in text and "get_reservation" in text
     assert "check_availability" in text.split("id='repeated-calls'")[1]  # the demo's planted repeat
     assert "conversations<b>" in text
+    after = text.split("id='after-the-runs'")[1].split("<h2")[0]
+    assert "came_back_escalated_rate" in after and "dismissed_rate" in after and "(all)" in after
     assert "http" not in re.sub(r"source http://127\.0\.0\.1:\d+", "", text).split("<style>")[0]  # self-contained
     runs = int(re.search(r"runs<b>([\d,]+)</b>", text).group(1).replace(",", ""))
     assert 150 < runs < 800
