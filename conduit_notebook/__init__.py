@@ -36,7 +36,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["escalation_summary", "fetch_escalations"], "escalations"),
     "fetch_runs": "fetch",
     **dict.fromkeys(["fetch_messages", "messages_frame"], "messages"),
-    **dict.fromkeys(["escalation_quality", "outcomes"], "outcomes"),
+    **dict.fromkeys(["escalation_quality", "outcomes"], "conversation_outcomes"),
     "run_thread": "thread",
     "plot_escalation_quality": "plot_outcomes",
     **dict.fromkeys(["RunFrames", "read_parquet"], "runframes"),

@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from .outcomes import escalation_quality
+from .conversation_outcomes import escalation_quality
 
 __all__ = ["plot_escalation_quality"]
 
@@ -23,12 +23,14 @@ MISTAKES = (("came_back_escalated_rate", "resolved, but the guest came back to a
 
 def plot_escalation_quality(runs: pd.DataFrame, escalations: pd.DataFrame | None = None, *,
                             by: str = "agent_name", within: Any = "24h", ax: Axes | None = None,
-                            **kwargs: Any) -> Axes:
+                            outcomes_table: pd.DataFrame | None = None, **kwargs: Any) -> Axes:
     """Per group (``by``), the share of judged resolved runs whose guest came back within
     ``within`` to an escalated run, and the share of decided escalations an operator dismissed,
     each with its 95% Wilson interval and the count it rests on. ``kwargs`` go to ``Axes.barh``.
-    Returns the Axes (a new figure's when ``ax`` is None)."""
-    table = escalation_quality(runs, escalations, by=by, within=within).drop(index="(all)", errors="ignore")
+    Returns the Axes (a new figure's when ``ax`` is None). ``outcomes_table``: see
+    :func:`escalation_quality`."""
+    table = escalation_quality(runs, escalations, by=by, within=within,
+                               outcomes_table=outcomes_table).drop(index="(all)", errors="ignore")
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 1.2 + 0.8 * max(len(table), 1)), layout="constrained")
     if not len(table):

@@ -1,5 +1,6 @@
 """Screenshots of the widgets in a real browser: Voilà runs docs/notebooks/widgets.ipynb, and
-Debian's Chromium, driven by Playwright, saves docs/explorer.png and docs/review.png.
+Debian's Chromium, driven by Playwright, saves docs/explorer.png, docs/review.png and
+docs/review-thread.png (the run's guest conversation in the review).
 
     apt-get install -y chromium
     pip install voila playwright ipykernel && python -m ipykernel install --user --name python3
@@ -65,12 +66,15 @@ def main() -> int:
             page.get_by_text("Tokens", exact=True).first.click()
             page.wait_for_timeout(2500)
             explorer.screenshot(path=str(DOCS / "explorer_tokens_tab.png"))
-            page.locator(".conduit-disposition-review").first.screenshot(path=str(DOCS / "review.png"))
+            review = page.locator(".conduit-disposition-review").first
+            review.screenshot(path=str(DOCS / "review.png"))
+            # The run in its conversation: the thread the review shows beside the run.
+            review.locator(".conduit-thread").first.screenshot(path=str(DOCS / "review-thread.png"))
             browser.close()
     finally:
         voila.terminate()
         voila.wait(timeout=20)
-    for name in ("explorer.png", "explorer_tokens_tab.png", "review.png"):
+    for name in ("explorer.png", "explorer_tokens_tab.png", "review.png", "review-thread.png"):
         print(DOCS / name)
     return 0
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from conduit_notebook import ConduitClient, demo, fetch_escalations, fetch_runs
-from conduit_notebook.outcomes import OUTCOMES, escalation_quality, outcomes
+from conduit_notebook.conversation_outcomes import OUTCOMES, escalation_quality, outcomes
 
 from .conftest import DEMO_END
 

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
+from conduit_notebook import escalation_quality, outcomes
 from conduit_notebook import (  # noqa: E402
     DispositionReview,
     RunExplorer,
@@ -84,6 +85,12 @@ def test_every_tab_follows_a_filter_change(frames):
     assert widths == pytest.approx(expected.to_dict())
     tools_ax = explorer.rendered["Tools"].axes[0]
     assert sum(p.get_width() for p in tools_ax.patches) == len(explorer.filtered_tool_calls)
+    # After: the filtered runs' outcomes, their later runs counted whatever the filter.
+    after_ax = explorer.rendered["After"].axes[0]
+    quality = escalation_quality(shown, outcomes_table=outcomes(frames.runs)).drop(index="(all)")
+    assert [p.get_width() for p in after_ax.patches][:len(quality)] == pytest.approx(
+        list(quality["came_back_escalated_rate"].fillna(0)))
+    assert [t.get_text() for t in after_ax.get_yticklabels()] == ["Billing", "Check-in"]
     # Changing a filter redraws the visible tab now and the others when they are opened.
     explorer.controls["agents"].value = ("Billing",)
     assert explorer._stale == set(RunExplorer.TABS) - {RunExplorer.TABS[-1]}

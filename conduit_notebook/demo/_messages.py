@@ -88,14 +88,15 @@ class Threads:
         if rows is None:
             return []
         found: list[tuple[int, int, dict[str, Any]]] = []
+        channel = str(self.data.channel[int(rows[0])])  # a thread keeps the channel the guest wrote on
         for i in rows:
-            for message in self._around(int(i), conversation_id):
+            for message in self._around(int(i), conversation_id, channel):
                 found.append((message.pop("_ms"), len(found), message))
         end_ms = int(self.data.end.timestamp() * 1000)
         found.sort(key=lambda t: (t[0], t[1]))
         return [m for ms, _, m in found if ms <= end_ms]
 
-    def _around(self, i: int, conversation_id: str) -> list[dict[str, Any]]:
+    def _around(self, i: int, conversation_id: str, channel: str) -> list[dict[str, Any]]:
         data = self.data
         detail = self.detail(data, i)
         guest = detail.guest
@@ -117,30 +118,30 @@ class Threads:
         for m in range(count):
             body = ask if m == 0 else f"{_MORE[(h + m) % len(_MORE)]} {_DETAILS[(h // 7 + m) % len(_DETAILS)]}"
             at = created - lead + m * (lead // (count + 1))
-            out.append(self._message(conversation_id, i, f"in{m}", "inbound", body, at, guest_sender))
+            out.append(self._message(conversation_id, i, f"in{m}", "inbound", body, at, guest_sender, channel))
         response = detail.response()
         if str(data.status[i]) == "completed" and response and data.completed_ms[i] >= 0:
             agent = data.agents[data.agent_ix[i]]["name"]
             out.append(self._message(conversation_id, i, "reply", "outbound", response, int(data.completed_ms[i]),
-                                     {"user_id": None, "external_id": None, "name": agent}))
+                                     {"user_id": None, "external_id": None, "name": agent}, channel))
         if table is not None and str(table["status"][k]) in ACTED_ESCALATION_STATUSES and table["reviewed"][k] >= 0:
             user_id, name = _OPERATORS[int(table["operator"][k]) % len(_OPERATORS)]
             body = (f"Hi {guest}, this is {name.split(' ')[0]} from the team. I've looked into it and "
                     + ("it's sorted: you'll get a confirmation shortly." if str(table["status"][k]) == "resolved"
                        else "we'll follow up with the property today."))
             out.append(self._message(conversation_id, i, "team", "outbound", body, int(table["reviewed"][k]),
-                                     {"user_id": user_id, "external_id": None, "name": name}))
+                                     {"user_id": user_id, "external_id": None, "name": name}, channel))
         return out
 
     def _message(self, conversation_id: str, i: int, key: str, direction: str, body: str, at: int,
-                 sender: dict[str, Any]) -> dict[str, Any]:
+                 sender: dict[str, Any], channel: str) -> dict[str, Any]:
         data = self.data
         return {
             "_ms": at,
             "id": _id(data.seed, conversation_id, i, key),
             "workspace_id": data.workspace_id,
             "conversation_id": conversation_id,
-            "channel": str(data.channel[i]),
+            "channel": channel,
             "body": body,
             "direction": direction,
             "status": "sent",

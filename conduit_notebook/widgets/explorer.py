@@ -23,7 +23,9 @@ from matplotlib.transforms import Bbox
 from .. import plots
 from ..analysis import filter_runs, summarize
 from ..formatting import SUMMARY_FORMATS, format_table
-from .common import ErrorArea, RunsAndCalls, frames_parts, guarded
+from ..conversation_outcomes import outcomes
+from ..plot_outcomes import plot_escalation_quality
+from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
 
 __all__ = ["RunExplorer"]
@@ -53,7 +55,9 @@ def _collector_paused(method: Callable[..., Any]) -> Callable[..., Any]:
 class RunExplorer(w.VBox, ErrorArea):
     """Filters (agents, statuses, dispositions, reasons, dates, duration, text in the response,
     reflection and error) over tabs: a summary table, duration, tokens, cost, dispositions over
-    time and tools. Every tab follows the filters; ``.filtered`` and ``.filtered_tool_calls``
+    time, tools, and what happened after the runs (``After``: resolutions that did not hold and,
+    with ``escalations=`` from :func:`fetch_escalations`, escalations dismissed; see
+    :func:`escalation_quality`). Every tab follows the filters; ``.filtered`` and ``.filtered_tool_calls``
     are the current selection. Picking a run in the list opens it in the inspector below.
 
     A filter change reads only the columns it filters and draws on. Building the explorer calls
@@ -62,11 +66,15 @@ class RunExplorer(w.VBox, ErrorArea):
     filter change runs with the collector paused (it is on again after, unless you had turned
     it off)."""
 
-    TABS = ("Summary", "Duration", "Tokens", "Cost", "Dispositions", "Tools")
+    TABS = ("Summary", "Duration", "Tokens", "Cost", "Dispositions", "Tools", "After")
 
-    def __init__(self, frames: Any, *, figsize: tuple[float, float] = (9, 4)) -> None:
+    def __init__(self, frames: Any, *, figsize: tuple[float, float] = (9, 4),
+                 escalations: pd.DataFrame | None = None) -> None:
         self._runs, self._calls = frames_parts(frames)
+        self._escalations = escalations
+        self._outcomes: pd.DataFrame | None = None  # outcomes() of every run, on the After tab's first draw
         self._fetch_trace = getattr(frames, "fetch_trace", None)
+        self._fetch_messages = messages_fetcher(frames)
         self._figsize = figsize
         runs = self._runs
 
@@ -241,6 +249,10 @@ class RunExplorer(w.VBox, ErrorArea):
                     plots.plot_dispositions(runs, freq="D", ax=ax)
                 elif name == "Tools":
                     plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax)
+                elif name == "After":
+                    if self._outcomes is None:  # over every run: a filtered run's later runs still count
+                        self._outcomes = outcomes(self._runs, escalations=self._escalations)
+                    plot_escalation_quality(runs, self._escalations, outcomes_table=self._outcomes, ax=ax)
                 _without_layout_engine(fig)
                 self.rendered[name] = fig
                 display(_png(fig, fit=name not in self._fitted))
@@ -286,7 +298,8 @@ class RunExplorer(w.VBox, ErrorArea):
             return
         ids = [value for _label, value in self._run_list.options]
         frames = RunsAndCalls(self.filtered, self.filtered_tool_calls)
-        self._inspector = RunInspector(frames, change["new"], run_ids=ids, fetch_trace=self._fetch_trace)
+        self._inspector = RunInspector(frames, change["new"], run_ids=ids, fetch_trace=self._fetch_trace,
+                                       fetch_messages=self._fetch_messages, context_runs=self._runs)
         self._inspector_box.children = [self._inspector]
 
     def select_run(self, run_id: str) -> RunInspector:
@@ -301,7 +314,8 @@ class RunExplorer(w.VBox, ErrorArea):
             runs = self.filtered if in_filtered else self._runs
             calls = self.filtered_tool_calls if in_filtered else self._calls
             self._inspector = RunInspector(RunsAndCalls(runs, calls), run_id, run_ids=listed,
-                                           fetch_trace=self._fetch_trace)
+                                           fetch_trace=self._fetch_trace, fetch_messages=self._fetch_messages,
+                                           context_runs=self._runs)
             self._inspector_box.children = [self._inspector]
         assert self._inspector is not None
         return self._inspector
@@ -311,7 +325,8 @@ class RunExplorer(w.VBox, ErrorArea):
 _FILTER_COLUMNS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "created_at",
                    "duration_ms")
 _TEXT_COLUMNS = ("response", "reflection", "error")
-_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name", "id", "agent_run_id")
+_KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason", "name", "id", "agent_run_id",
+         "conversation_id")
 
 
 def _is_text(dtype: Any) -> bool:

@@ -182,7 +182,8 @@ def _quality_row(group: pd.DataFrame, escalations: pd.DataFrame | None) -> dict[
 
 
 def escalation_quality(runs: pd.DataFrame, escalations: pd.DataFrame | None = None, *, by: str | None = "agent_name",
-                       within: Any = "24h", as_of: Any = None) -> pd.DataFrame:
+                       within: Any = "24h", as_of: Any = None, outcomes_table: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
     """Per group (``by``: a runs column such as ``agent_name`` or ``disposition_reason``; None:
     all runs), the two mistakes side by side, and an ``(all)`` row:
 
@@ -197,12 +198,23 @@ def escalation_quality(runs: pd.DataFrame, escalations: pd.DataFrame | None = No
 
     Each rate has ``_ci_low``/``_ci_high``: the Wilson score interval, 95% (Wilson 1927), over
     the runs it could judge (the counts beside it). See :func:`outcomes` for the definitions.
+
+    ``outcomes_table``: :func:`outcomes` computed once over a larger frame (all the runs): a
+    subset of runs (a filter) then keeps its runs' outcomes, later runs outside the subset
+    included, and nothing is recomputed (``within`` and ``as_of`` are the table's).
     """
     _check_runs(runs, "escalation_quality")
     if by is not None and by not in runs.columns:
         raise ValueError(f"by must be a column of the runs frame such as 'agent_name' or "
                          f"'disposition_reason'; got {by!r}")
-    table = outcomes(runs, within=within, escalations=escalations, as_of=as_of)
+    if outcomes_table is None:
+        table = outcomes(runs, within=within, escalations=escalations, as_of=as_of)
+    else:
+        table = outcomes_table.loc[outcomes_table["agent_run_id"].isin(runs["id"].astype(object))].copy()
+        table.attrs = dict(outcomes_table.attrs)
+        order = pd.Index(table["agent_run_id"].astype(object)).get_indexer(runs["id"].astype(object))
+        table = table.iloc[order[order >= 0]]
+        runs = runs.iloc[np.flatnonzero(order >= 0)]
     table["_group"] = runs[by].astype(object).to_numpy() if by is not None else "(all)"
     rows, labels = [], []
     if by is not None:
