@@ -590,12 +590,26 @@ def _top_positions(score: np.ndarray, n: int) -> np.ndarray:
     return candidates[np.lexsort((candidates, -score[candidates]))]
 
 
+def stratum_labels(runs: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """One label per run for strata crossed over ``columns`` ("resolved | came_back_escalated");
+    missing when any of them is missing."""
+    values = [runs[c].astype(object) for c in columns]
+    missing = pd.concat([v.isna() for v in values], axis=1).any(axis=1)
+    label = values[0].astype(str)
+    for v in values[1:]:
+        label = label + " | " + v.astype(str)
+    return label.where(~missing, None).astype(object)
+
+
 def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
-                  confidence: float = 0.95, by: str | None = "disposition", seed: int = 0,
+                  confidence: float = 0.95, by: str | list[str] | None = "disposition", seed: int = 0,
                   expected: float = 0.8) -> pd.DataFrame:
     """A stratified, reproducible sample of runs for a disposition review.
 
-    Runs with a value in ``by`` are split into strata (``by=None``: one stratum). With ``n``
+    Runs with a value in ``by`` are split into strata (``by=None``: one stratum; a list of columns:
+    their combinations, e.g. ``by=["disposition", "outcome"]`` with the ``outcome`` of
+    :func:`outcomes` to over-sample resolutions that did not hold; then weight back with
+    ``review_report(results, runs, strata=["outcome"])``). With ``n``
     (default 50), each stratum gets the same number of runs (all of a smaller one), so that rare
     dispositions are reviewed too. With ``margin`` instead (e.g. ``0.05``), the size and
     allocation are chosen so that the overall accuracy's 95% interval (``confidence``) is about
@@ -607,6 +621,14 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
     first, then in proportion to the plan), so stopping early still covers every stratum. The same
     runs in any order, with the same ``n``/``margin`` and ``seed``, give the same sample.
     """
+    if isinstance(by, (list, tuple)):
+        # Strata crossed over several columns (e.g. ["disposition", "outcome"]): each combination
+        # is a stratum, so a rare one (resolutions that did not hold) is over-sampled; pass the
+        # extra columns to review_report(strata=...) to weight them back.
+        require_columns(runs, ["id", *by], "review_sample")
+        sample = review_sample(runs.assign(review_stratum=stratum_labels(runs, list(by))), n, margin=margin,
+                               confidence=confidence, by="review_stratum", seed=seed, expected=expected)
+        return sample.drop(columns="review_stratum").__finalize__(sample)
     plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected)
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
     if not len(runs):

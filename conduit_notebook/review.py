@@ -14,6 +14,7 @@ import io
 import math
 import os
 import warnings
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from statistics import NormalDist
@@ -571,7 +572,8 @@ def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None,
 
 
 def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
-                  escalations: pd.DataFrame | None = None, confidence: float = 0.95) -> dict[str, Any]:
+                  escalations: pd.DataFrame | None = None, confidence: float = 0.95,
+                  strata: Sequence[str] = ()) -> dict[str, Any]:
     """Accuracy a QA lead can defend: weighted back to the runs, with intervals, and agreement.
 
     ``results``: the verdicts (``DispositionReview.results`` or ``ReviewStore.load()``). ``runs``:
@@ -588,6 +590,12 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
       unknown and widens the interval. Without ``runs`` the "(all)" row is the plain share of the
       sample with a Wilson interval, which is only right for a uniform sample: ``weighted`` is then
       False and a warning says so.
+    - ``strata``: columns of ``runs`` the sample was stratified on besides the disposition
+      (``review_sample(runs, by=["disposition", "outcome"])`` over-samples rare outcomes); the
+      "(all)" row and ``by_agent`` then weight each disposition × outcome stratum by its share of
+      the runs, so the over-sampling does not bias them. The per-disposition rows stay as they
+      are (within a disposition, the reviewed runs are then not a uniform sample: read them
+      with that in mind).
     - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions);
       ``note`` says when some of them have no judged run (the accuracy is then over the judged
       ones and the interval widened by ``unreviewed_share``).
@@ -656,7 +664,8 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     if runs is not None:  # weighted
         accuracy["population"] = population.reindex(accuracy.index).fillna(0).astype("int64")
         accuracy["unreviewed_share"] = np.nan
-        overall, _ = _weighted_rows(votes, runs, None, confidence)
+        strata_votes, strata_runs = _crossed(votes, runs, strata)
+        overall, _ = _weighted_rows(strata_votes, strata_runs, None, confidence)
         overall = overall.iloc[0]
         by = "agent_name" if "agent_name" in runs and runs["agent_name"].notna().any() else "agent_id"
         agent = votes["agent_run_id"].astype(object).map(_by_id(runs, votes["agent_run_id"], by))
@@ -669,7 +678,8 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
                                             index=names["agent_id"].astype(object).to_numpy()))
             agent = agent.where(agent.notna(), named)
         votes[by] = agent
-        by_agent, agent_left_out = _weighted_rows(votes, runs, by, confidence)
+        strata_votes, strata_runs = _crossed(votes, runs, strata)
+        by_agent, agent_left_out = _weighted_rows(strata_votes, strata_runs, by, confidence)
         by_agent.index.name = by
         if agent_left_out > left_out:
             notes.append(f"{agent_left_out} verdict(s) are in no agent's runs and left out of by_agent.")
@@ -702,6 +712,26 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
 
         report["escalations"] = escalation_verdicts(votes, escalations)
     return report
+
+
+def _crossed(votes: pd.DataFrame, runs: pd.DataFrame, strata: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Votes and runs whose ``disposition`` is the stratum crossed with ``strata`` (columns of
+    runs, e.g. ``outcome``): the weights then follow the sample's design when it was drawn with
+    ``review_sample(runs, by=["disposition", *strata])``."""
+    if not strata:
+        return votes, runs
+    strata = [strata] if isinstance(strata, str) else list(strata)
+    missing = [c for c in strata if c not in runs.columns]
+    if missing:
+        raise ValueError(f"strata must be columns of runs (those the sample was drawn on, besides the "
+                         f"disposition); runs has no {', '.join(missing)}")
+    label = runs["disposition"].astype(object)
+    for column in strata:
+        label = label + " | " + runs[column].astype(object).astype(str)
+    runs = runs.assign(disposition=label)
+    extra = votes["agent_run_id"].astype(object).map(_by_id(runs, votes["agent_run_id"], "disposition"))
+    votes = votes.assign(disposition=extra)
+    return votes, runs
 
 
 def _agreement(frame: pd.DataFrame, confidence: float) -> dict[str, Any]:
