@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from .frames import newest_first
+from .frames import newest_first, runs_frame, tool_calls_frame
 from .storage import frame_to_table, table_to_frame
 
 __all__ = ["Tables", "read_tables", "to_parquet"]
@@ -63,6 +63,7 @@ def to_parquet(frames: Tables, directory: str | os.PathLike[str], *, overwrite: 
         table = _with_partition_keys(frame_to_table(frame, name))
         ds.write_dataset(table, targets[name], format="parquet", partitioning=_PARTITIONING,
                          basename_template="part-{i}.parquet", existing_data_behavior="error")
+        targets[name].mkdir(parents=True, exist_ok=True)  # an empty table writes no file: still readable
     return root
 
 
@@ -79,6 +80,9 @@ def read_tables(directory: str | os.PathLike[str]) -> tuple[pd.DataFrame, pd.Dat
                 f"holding runs/ and tool_calls/"
             )
         dataset = ds.dataset(path, format="parquet", partitioning=_PARTITIONING)
+        if not dataset.files:  # nothing was written: an empty table (frames fetched without traces)
+            tables[name] = runs_frame([]) if name == "runs" else tool_calls_frame([])
+            continue
         table = dataset.to_table()
         # Every file carries the same metadata; a dataset may not pass it on.
         if dataset.files and not table.schema.metadata:

@@ -31,7 +31,7 @@ from .errors import ConduitError
 from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
 
 __all__ = ["MESSAGE_COLUMNS", "concat_messages", "fetch_messages", "fetch_threads", "message_problem", "messages_frame",
-           "newest_activity", "thread_requests"]
+           "newest_activity", "thread_requests", "with_message_dtypes"]
 
 #: The messages table: column -> dtype, in order; other fields the API sends follow these.
 MESSAGE_COLUMNS: dict[str, Any] = {
@@ -124,6 +124,15 @@ def messages_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     for name in extra:
         frame[name] = raw[name].astype(object).where(raw[name].notna(), None)
     return _sorted(frame.drop_duplicates("id", keep="last"))
+
+
+def with_message_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's own columns in their dtypes (a Parquet round trip can turn an all-missing
+    categorical into objects)."""
+    for name, dtype in MESSAGE_COLUMNS.items():
+        if name in frame and str(frame[name].dtype) != str(dtype):
+            frame[name] = frame[name].astype("category" if dtype == CATEGORY else dtype)
+    return frame
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,9 @@ depend on it and not on each other.
 from __future__ import annotations
 
 import html
+import json
 import os
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -22,10 +24,14 @@ import pandas as pd
 
 from .export import read_tables, to_parquet
 from .frames import agents_frame, errors_frame
-from .messages import messages_frame
+from .messages import messages_frame, with_message_dtypes
 from .sampling import STRATA, trace_failures
 
-__all__ = ["FetchStats", "RunFrames", "TraceFetcher", "read_parquet"]
+__all__ = ["MESSAGES_FILE", "FetchStats", "RunFrames", "TraceFetcher", "read_parquet"]
+
+#: Where :meth:`RunFrames.to_parquet` keeps the conversations' messages (beside runs/ and
+#: tool_calls/), when any were fetched.
+MESSAGES_FILE = "messages.parquet"
 
 
 class TraceFetcher(Protocol):
@@ -163,11 +169,22 @@ class RunFrames:
                 f"<code>.agents</code>, <code>.errors</code><table>{rows}</table></div>")
 
     def to_parquet(self, directory: str | os.PathLike[str], *, overwrite: bool = False) -> None:
-        """Write runs and tool calls as Parquet datasets partitioned by date and agent.
+        """Write runs and tool calls as Parquet datasets partitioned by date and agent, and the
+        conversations' messages fetched so far as ``messages.parquet``.
 
         See :func:`conduit_notebook.read_parquet`; DuckDB, Spark and Dask read the same files.
         """
-        to_parquet(self, directory, overwrite=overwrite)
+        root = to_parquet(self, directory, overwrite=overwrite)
+        path = root / MESSAGES_FILE
+        if path.exists():
+            path.unlink()  # overwrite=True: the old export's messages go with it
+        if len(self.messages):
+            messages = self.messages.copy()
+            for name in messages.columns:  # fields the API added that hold objects: as JSON text
+                if messages[name].dtype == object:
+                    messages[name] = messages[name].map(lambda v: v if v is None or isinstance(v, str)
+                                                        else json.dumps(v, default=str))
+            messages.to_parquet(path, index=False)
 
     def fetch_traces(self, run_ids: Sequence[str] | pd.Series | None = None, *,
                      progress: bool | None = None) -> RunFrames:
@@ -233,5 +250,7 @@ def read_parquet(directory: str | os.PathLike[str]) -> RunFrames:
     """Read an export written by :meth:`RunFrames.to_parquet` back into a :class:`RunFrames`
     (runs and tool calls with the dtypes they had; no agents or errors)."""
     runs, calls = read_tables(directory)
+    path = Path(directory).expanduser() / MESSAGES_FILE
+    messages = with_message_dtypes(pd.read_parquet(path)) if path.exists() else messages_frame([])
     return RunFrames(runs=runs, tool_calls=calls, agents=agents_frame([]), errors=errors_frame([]),
-                     details=True, source=str(directory))
+                     details=True, source=str(directory), messages=messages)

@@ -197,3 +197,19 @@ def test_the_token_appears_nowhere(server, tmp_path):
             messages = fetch_messages([_conversations(server.data, 1)[0]], client=other, cache=tmp_path / "c.sqlite")
     assert server.token not in repr(messages.attrs["errors"])
     assert server.token.encode() not in (tmp_path / "c.sqlite").read_bytes()
+
+
+def test_messages_round_trip_through_parquet(server, client, tmp_path):
+    from conduit_notebook import read_parquet
+
+    frames = fetch_runs(client=client, details=False, progress=False)
+    frames.fetch_messages(frames.runs["id"].head(4))
+    assert len(frames.messages) > 0
+    frames.to_parquet(tmp_path / "export")
+    again = read_parquet(tmp_path / "export")
+    pd.testing.assert_frame_equal(again.messages, frames.messages, check_dtype=False)
+    own = list(MESSAGE_COLUMNS)
+    assert [str(d) for d in again.messages[own].dtypes] == [str(d) for d in frames.messages[own].dtypes]
+    frames.messages = messages_frame([])
+    frames.to_parquet(tmp_path / "export", overwrite=True)  # the old export's messages go
+    assert len(read_parquet(tmp_path / "export").messages) == 0
