@@ -42,7 +42,8 @@ from .records import dedupe
 from .schema import DETAIL_FIELDS, FINISHED_STATUSES
 from .storage import frame_to_table, table_to_frame
 
-__all__ = ["CacheInfo", "CachedThread", "RunCache", "cache_info", "clear_cache", "default_cache_path"]
+__all__ = ["APPLICATION_ID", "CacheInfo", "CachedThread", "RunCache", "cache_info", "clear_cache", "default_cache_path",
+           "file_kind", "removable"]
 
 CACHE_ENV = "CONDUIT_NOTEBOOK_CACHE"
 #: Segments a source may have before they are merged into one.
@@ -50,6 +51,12 @@ COMPACT_AFTER = 24
 #: Stands for "since the first run" in coverage intervals.
 MIN_MS = -(2**62)
 _SCHEMA_VERSION = "1"
+#: How long a write waits for another process's write to finish before saying the cache is locked.
+LOCK_WAIT_S = 60.0
+#: SQLite's application_id of a conduit-notebook cache ("CNNB"): how a file is known to be ours.
+APPLICATION_ID = 0x434E4E42
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_OUR_TABLES = {"meta", "segments", "runs", "coverage"}
 # Columns the code reads; a file whose tables lack one is not a cache this version can use.
 _REQUIRED_COLUMNS = {
     "segments": {"segment", "source", "n_runs", "n_calls", "runs", "calls"},
@@ -189,6 +196,55 @@ def _guarded(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def file_kind(path: Path) -> str:
+    """What ``path`` holds, from its first 100 bytes (SQLite's header): ``missing``, ``empty``,
+    ``ours`` (a SQLite file marked with :data:`APPLICATION_ID`), ``sqlite`` (unmarked: an older
+    cache or another application's), ``foreign`` (another application's mark) or ``other``."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(100)
+    except FileNotFoundError:
+        return "missing"
+    except IsADirectoryError:
+        return "other"
+    if not header:
+        return "empty"
+    if len(header) < 100 or not header.startswith(_SQLITE_HEADER):
+        return "other"
+    application_id = int.from_bytes(header[68:72], "big")
+    return "ours" if application_id == APPLICATION_ID else ("sqlite" if application_id == 0 else "foreign")
+
+
+def _looks_like_ours(path: Path) -> bool:
+    """An unmarked SQLite file is taken as a cache of an older version only when it has the
+    cache's tables and its meta row (or no table at all); opened read-only, nothing is written."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables - {"sqlite_sequence"}:
+                return True
+            if not _OUR_TABLES <= tables:
+                return False
+            return conn.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone() is not None
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
+def removable(path: Path) -> bool:
+    """Whether ``cache clear`` may delete ``path``: a file marked as a conduit-notebook cache, or
+    one in the toolkit's own cache directory (nothing else writes there). Never another file."""
+    kind = file_kind(path)
+    if kind in ("missing", "empty", "ours"):
+        return True
+    try:
+        return path.resolve().parent == default_cache_path().resolve().parent and kind != "foreign"
+    except OSError:
+        return False
+
+
 class RunCache:
     """The cache file; ``RunCache()`` opens the default one (see :func:`default_cache_path`)."""
 
@@ -199,21 +255,32 @@ class RunCache:
         self._lock = threading.RLock()
         conn: sqlite3.Connection | None = None  # closed again when opening fails
         try:
+            kind = file_kind(self.path)
+            if kind in ("other", "foreign"):
+                raise self._not_ours()
+            if kind == "sqlite" and not _looks_like_ours(self.path):
+                raise self._not_ours()
             self._prepare_file(ours=path is None and not os.environ.get(CACHE_ENV))
-            self._conn = conn = sqlite3.connect(self.path, timeout=60, isolation_level=None,
+            self._conn = conn = sqlite3.connect(self.path, timeout=LOCK_WAIT_S, isolation_level=None,
                                                 check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 60000")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
             self._check_version()
-            # Pages freed by compaction go back to the file system (a no-op on older files,
-            # which compact() converts once with a VACUUM).
-            self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            self._conn.execute("PRAGMA journal_mode = WAL")
+            tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not {"meta", "segments", "runs", "coverage", "threads"} <= tables or kind != "ours":
+                # A new file, or one of an older version: its tables (and the mark that it is
+                # ours) are written once. An existing cache needs no write lock to be opened,
+                # so `cache info` answers while a sync is writing.
+                # Pages freed by compaction go back to the file system (a no-op on older
+                # files, which compact() converts once with a VACUUM).
+                self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                with self._transaction():
+                    for statement in filter(str.strip, _SCHEMA.split(";")):
+                        self._conn.execute(statement)
+                    self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                       (_SCHEMA_VERSION,))
+                    self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self._transaction():
-                for statement in filter(str.strip, _SCHEMA.split(";")):
-                    self._conn.execute(statement)
-                self._conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                   (_SCHEMA_VERSION,))
             self._check_tables()
         except (sqlite3.Error, OSError) as exc:
             if conn is not None:
@@ -249,8 +316,8 @@ class RunCache:
             raise CacheError(
                 f"The run cache {self.path} was written by a newer conduit-notebook (schema "
                 f"{version}; this version reads schema {_SCHEMA_VERSION}). Upgrade conduit-notebook, "
-                f"or use another file: pass cache='other.sqlite' or set {CACHE_ENV}. {_FIX}",
-                path=self.path,
+                f"or use another file: pass cache='other.sqlite' or set {CACHE_ENV}.",
+                path=self.path, reason="newer",
             )
 
     def _check_tables(self) -> None:
@@ -263,17 +330,34 @@ class RunCache:
                     path=self.path,
                 )
 
+    def _not_ours(self) -> CacheError:
+        return CacheError(
+            f"{self.path} is not a conduit-notebook cache (another application's file, or not a "
+            "cache at all): it was left as it is, and `cache clear` will not delete it. Point "
+            f"{CACHE_ENV} (or cache=) at a file of its own, or leave it unset for the default.",
+            path=self.path, reason="foreign")
+
     def _problem(self, exc: BaseException) -> CacheError:
         text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return CacheError(
+                f"The run cache {self.path} is locked by another process (a sync or another notebook "
+                f"writing to it) and stayed locked for {LOCK_WAIT_S:g} s. Nothing was changed: try again when it "
+                "has finished, or pass cache=False (or another file).", path=self.path, reason="locked")
+        if getattr(exc, "errno", None) == 28 or "database or disk is full" in text:
+            return CacheError(
+                f"The disk holding the run cache {self.path} is full: what was stored is kept, the "
+                "last write was not. Free some space, or pass cache=False (or a file on another "
+                "disk).", path=self.path, reason="disk_full")
         # SQLite says "unable to open database file" when WAL cannot make its side files: ask the OS.
         read_only = self.path.exists() and not (os.access(self.path, os.W_OK)
                                                 and os.access(self.path.parent, os.W_OK))
         if isinstance(exc, PermissionError) or read_only or "readonly" in text or "read-only" in text:
             what = ("cannot be written (read-only file or directory?). Check its permissions, or "
                     "pass cache=False (or another file) to fetch_runs.")
-        else:
-            what = f"cannot be read: it is damaged or not a cache file ({type(exc).__name__}: {text}). {_FIX}"
-        return CacheError(f"The run cache {self.path} {what}", path=self.path)
+            return CacheError(f"The run cache {self.path} {what}", path=self.path, reason="unwritable")
+        what = f"cannot be read: it is damaged ({type(exc).__name__}: {text}). {_FIX}"
+        return CacheError(f"The run cache {self.path} {what}", path=self.path, reason="damaged")
 
     def __repr__(self) -> str:
         return f"RunCache({str(self.path)!r})"
@@ -642,12 +726,19 @@ def cache_info(cache: RunCache | str | os.PathLike[str] | None = None) -> CacheI
 def clear_cache(cache: RunCache | str | os.PathLike[str] | None = None, *, source: str | None = None) -> int:
     """Empty the run cache (or only one API source's runs); returns the number of runs removed.
 
-    A file that cannot be used (damaged, not a cache, from a newer version) is deleted and
-    started afresh; then 0 is returned."""
+    A damaged file that is certainly a conduit-notebook cache (marked as one, or in the toolkit's
+    own cache directory) is deleted and started afresh; then 0 is returned. Anything else raises
+    :class:`CacheError` and is left as it is: a file that is not a cache (a CSV, another
+    application's database), one locked by another process, one from a newer version, and a
+    damaged file when only one ``source`` was asked to be cleared."""
     try:
         store = _open(cache)
     except CacheError as exc:
-        if not isinstance(exc.path, Path) or "newer conduit-notebook" in str(exc) and source:
+        # Only a damaged file that is certainly this toolkit's cache is replaced: never one
+        # locked by another process (that is not damage), never one that is not a cache, and
+        # never a whole file when one source was asked for.
+        if (not isinstance(exc.path, Path) or exc.reason != "damaged" or source is not None
+                or not removable(exc.path)):
             raise
         for file in _files(exc.path):
             file.unlink()

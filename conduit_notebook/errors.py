@@ -106,12 +106,15 @@ class PaginationError(APIError):
 
 
 class CacheError(ConduitError):
-    """The local cache file is damaged, from a newer version, or cannot be written. The message
-    names the file and what to do (``conduit-notebook cache clear``, or ``cache=False``)."""
+    """The local cache file is damaged, from a newer version, not this toolkit's, locked by
+    another process, or cannot be written. The message names the file and what to do.
+    ``reason``: ``damaged``, ``newer``, ``foreign`` (not a conduit-notebook cache: never
+    changed or deleted), ``locked``, ``disk_full`` or ``unwritable``."""
 
-    def __init__(self, message: str, *, path: Path | None = None) -> None:
+    def __init__(self, message: str, *, path: Path | None = None, reason: str = "damaged") -> None:
         super().__init__(message)
         self.path = path
+        self.reason = reason
 
 
 class APIConnectionError(ConduitError):

@@ -275,14 +275,27 @@ def test_circuit_breaker_keeps_what_was_fetched(server):
 def test_a_damaged_cache_gives_a_clear_error_and_info_and_clear_still_work(server, client, tmp_path):
     from conduit_notebook import CacheError, RunCache, cache_info, clear_cache
 
+    # Not a cache at all: refused and left alone (issue 23: `cache clear` deleted such files).
     path = tmp_path / "c.sqlite"
     path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(CacheError) as info:
+        fetch_runs(client=client, cache=path, progress=False)
+    assert str(path) in str(info.value) and "not a conduit-notebook cache" in str(info.value)
+    with pytest.raises(CacheError):
+        clear_cache(path)
+    assert path.read_bytes() == b"this is not a database" * 100
+    # A cache of ours, damaged: a clear error, cache info says so, and clear replaces it.
+    path.unlink()
+    RunCache(path).close()
+    data = bytearray(path.read_bytes())
+    data[100:] = b"\xff" * (len(data) - 100)
+    path.write_bytes(bytes(data))
     with pytest.raises(CacheError) as info:
         fetch_runs(client=client, cache=path, progress=False)
     message = str(info.value)
     assert str(path) in message and "cache clear" in message and info.value.path == path
     described = cache_info(path)
-    assert described.problem and "cache clear" in repr(described) and described.size_bytes == 2200
+    assert described.problem and "cache clear" in repr(described) and described.size_bytes == len(data)
     assert clear_cache(path) == 0
     assert cache_info(path).problem is None
     frames = fetch_runs(client=client, cache=path, progress=False, details=False)
@@ -368,8 +381,17 @@ def test_a_read_only_cache_says_so(tmp_path):
 def test_cli_cache_info_and_clear_work_on_a_damaged_file(_private_cache, capsys):
     from conduit_notebook.cli import main
 
+    from conduit_notebook import RunCache
+
     _private_cache.parent.mkdir(parents=True, exist_ok=True)
-    _private_cache.write_bytes(b"\x00garbage" * 512)
+    _private_cache.write_bytes(b"\x00garbage" * 512)  # not a cache: refused, kept
+    assert main(["cache", "clear"]) == 1
+    assert "not a conduit-notebook cache" in capsys.readouterr().err
+    assert _private_cache.read_bytes() == b"\x00garbage" * 512
+    _private_cache.unlink()
+    RunCache(_private_cache).close()  # a cache of ours, then damaged
+    data = bytearray(_private_cache.read_bytes())
+    _private_cache.write_bytes(bytes(data[:100]) + b"\x00garbage" * 512)
     assert main(["cache", "info"]) == 0
     assert "PROBLEM" in capsys.readouterr().out
     assert main(["cache", "clear"]) == 0
