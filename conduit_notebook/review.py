@@ -101,13 +101,17 @@ class ReviewStore:
         return row
 
     def _append(self, row: dict[str, Any]) -> None:
-        text = io.StringIO()
-        csv.DictWriter(text, fieldnames=REVIEW_COLUMNS).writerow(row)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as handle:
             _lock(handle)
             try:
                 size = handle.seek(0, os.SEEK_END)
+                handle.seek(0)
+                columns = self._columns(handle.read(65536)) if size else REVIEW_COLUMNS
+                text = io.StringIO()
+                # In the file's own column order (a header edited by hand, or from another tool).
+                csv.DictWriter(text, fieldnames=columns, restval="").writerow(
+                    {c: row.get(c, "") for c in columns})
                 prefix = b""
                 if size == 0:
                     header = io.StringIO()
@@ -128,17 +132,53 @@ class ReviewStore:
             finally:
                 _unlock(handle)
 
+    def _columns(self, head: bytes) -> list[str]:
+        """The columns of an existing file, from its header line, to write a row by; a file
+        whose header cannot be mapped, or that is not UTF-8 comma-separated text, is refused with
+        what to do (a verdict filed under the wrong column would be worse than none)."""
+        first = _first_line(self._text(head, whole=False))
+        if first is None:
+            return REVIEW_COLUMNS
+        header = next(csv.reader([first]))
+        if not {"agent_run_id", "verdict"} <= set(header):
+            return REVIEW_COLUMNS  # no header line: rows in the standard order, as read
+        unknown = [c for c in REVIEW_COLUMNS if c not in header and c not in ("note", "reviewer", "reviewed_at")]
+        if unknown or len(set(header)) != len(header):
+            raise ValueError(f"{self.path}: its header ({', '.join(header)}) "
+                             + (f"lacks {', '.join(unknown)}" if unknown else "repeats a column")
+                             + ": no verdict was written. Use a new store file, or fix the header: "
+                             + ", ".join(REVIEW_COLUMNS))
+        return header
+
+    def _text(self, data: bytes, *, whole: bool = True) -> str:
+        """The file's bytes as text: UTF-8 (a BOM is dropped); a ValueError that says what to do for
+        anything else (a file saved by a spreadsheet in cp1252, or with ';' between fields)."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            if whole or exc.start < len(data) - 4:  # not just a character cut at the end of a read
+                raise ValueError(f"{self.path} is not UTF-8 text (saved as cp1252 or Latin-1 by a spreadsheet?): "
+                                 "save it as CSV UTF-8, or use a new store file. Nothing was changed.") from None
+            text = data[: exc.start].decode("utf-8-sig")
+        first = _first_line(text)
+        if first is not None and ";" in first and "," not in first and "agent_run_id" in first:
+            raise ValueError(f"{self.path} has ';' between its fields (a spreadsheet's CSV in some locales); "
+                             "the store is comma-separated: save it with commas, or use a new store file. "
+                             "Nothing was changed.")
+        return text
+
     def load(self, *, latest: bool = True) -> pd.DataFrame:
         """Every verdict (or, with ``latest``, each reviewer's last word on each run).
 
-        Rows that cannot be read go to :attr:`rejected`, with a warning.
+        Rows that cannot be read go to :attr:`rejected`, with a warning. A file that is not
+        UTF-8 comma-separated text raises a ValueError that says so (a BOM is fine).
         """
         empty = pd.DataFrame({c: pd.Series(dtype="string") for c in REVIEW_COLUMNS})
         empty["reviewed_at"] = pd.Series(dtype="datetime64[ns, UTC]")
         if not self.path.exists() or self.path.stat().st_size == 0:
             self.rejected = self.rejected.iloc[0:0]
             return empty
-        rows, rejected = _read_rows(self.path.read_bytes().decode("utf-8", errors="replace"))
+        rows, rejected = _read_rows(self._text(self.path.read_bytes()))
         self.rejected = pd.DataFrame(rejected, columns=["line", "reason", "text"]).astype({"line": "int64"})
         if rejected:
             warnings.warn(f"{self.path}: {len(rejected)} row(s) could not be read as verdicts (torn by a crash or "
@@ -162,8 +202,27 @@ class ReviewStore:
         return set(frame["agent_run_id"])
 
 
+def _first_line(text: str) -> str | None:
+    """The first non-empty line, or None."""
+    for line in text.splitlines():
+        if line.strip():
+            return line
+    return None
+
+
 def _read_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]:
     """Whole verdict rows (in REVIEW_COLUMNS order) and the rejected ones (line, reason, text)."""
+    # A long note (or a torn one that runs to the end of the file) is longer than csv's default
+    # field limit of 128 KB, which made the whole store unreadable: allow any field the file holds.
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, len(text) + 1))
+    try:
+        return _parse_rows(text)
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _parse_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]:
     reader = csv.reader(io.StringIO(text, newline=""))
     rows: list[list[str]] = []
     rejected: list[tuple[int, str, str]] = []
