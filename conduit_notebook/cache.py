@@ -273,6 +273,7 @@ class RunCache:
                 # Pages freed by compaction go back to the file system (a no-op on older
                 # files, which compact() converts once with a VACUUM).
                 self._conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self._conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")  # in the header, before WAL
                 self._conn.execute("PRAGMA journal_mode = WAL")
                 with self._transaction():
                     for statement in filter(str.strip, _SCHEMA.split(";")):

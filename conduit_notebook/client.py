@@ -35,7 +35,8 @@ from .errors import (
     RateLimitError,
     error_for_status,
 )
-from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, RateLimiter, SharedPace, retry_delay, should_retry
+from .pacing import (DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, PaceUnavailable, RateLimiter, SharedPace, retry_delay,
+                     should_retry)
 from .schema import ESCALATION_STATUSES, RUN_STATUSES
 
 __all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
@@ -292,7 +293,7 @@ class ConduitClient:
                 path = setting
             try:
                 self.limiter.share(SharedPace(path), f"{self.base_url}#{self.workspace_id or ''}")
-            except (OSError, sqlite3.Error) as exc:
+            except (OSError, sqlite3.Error, PaceUnavailable) as exc:
                 # Pacing alone is still correct for this process; say why it is not shared.
                 logger.warning("pace not shared with other processes (%s: %s)", path, exc)
             self._pace_ready = True  # only now: other threads wait on the lock until it is set up
