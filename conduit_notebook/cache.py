@@ -525,15 +525,21 @@ class RunCache:
         # wins. No per-run lookup: the index is for planning fetches, not for reading.
         segments, run_tables, call_tables = [], [], []
         with self._lock:
-            # One segment at a time: its compressed bytes are let go as soon as it is read.
-            for segment, runs_blob, calls_blob in self._conn.execute(
-                "SELECT segment, runs, calls FROM segments WHERE source = ? ORDER BY segment", (source,)
-            ):
-                segments.append(segment)
-                run_tables.append(_from_bytes(runs_blob))
-                call_tables.append(_from_bytes(calls_blob))
-                del runs_blob, calls_blob
-            indexed = self._conn.execute("SELECT COUNT(*) FROM runs WHERE source = ?", (source,)).fetchone()[0]
+            # One read transaction: the segments and the index count are one snapshot, so a
+            # write by another process between them cannot make them disagree.
+            self._conn.execute("BEGIN")
+            try:
+                # One segment at a time: its compressed bytes are let go as soon as it is read.
+                for segment, runs_blob, calls_blob in self._conn.execute(
+                    "SELECT segment, runs, calls FROM segments WHERE source = ? ORDER BY segment", (source,)
+                ):
+                    segments.append(segment)
+                    run_tables.append(_from_bytes(runs_blob))
+                    call_tables.append(_from_bytes(calls_blob))
+                    del runs_blob, calls_blob
+                indexed = self._conn.execute("SELECT COUNT(*) FROM runs WHERE source = ?", (source,)).fetchone()[0]
+            finally:
+                self._conn.execute("COMMIT")
         if not segments:
             return runs_frame([]), tool_calls_frame([])
         runs_table, calls_table = _latest(
@@ -544,7 +550,7 @@ class RunCache:
             # Each indexed run is in one segment at least: more rows than runs means copies.
             unique=sum(t.num_rows for t in run_tables) <= indexed,
         )
-        runs = table_to_frame(runs_table, "runs")
+        runs = _heal_total_tokens(table_to_frame(runs_table, "runs"))
         calls = table_to_frame(calls_table, "tool_calls")
         return newest_first(runs, calls)
 
@@ -637,6 +643,16 @@ class RunCache:
         with self._lock:
             self._conn.execute("VACUUM")
         return int(count)
+
+
+def _heal_total_tokens(runs: pd.DataFrame) -> pd.DataFrame:
+    """Caches written by early versions stored ``total_tokens`` 0 for a run without
+    ``token_usage``: missing numbers stay missing (never 0), so such a 0 is read as missing."""
+    if {"total_tokens", "input_tokens", "output_tokens"} <= set(runs.columns):
+        wrong = (runs["total_tokens"] == 0) & runs["input_tokens"].isna() & runs["output_tokens"].isna()
+        if wrong.any():
+            runs.loc[wrong.fillna(False).to_numpy(), "total_tokens"] = pd.NA
+    return runs
 
 
 def _last_of_each(keys: list[pa.Array | pa.ChunkedArray]) -> np.ndarray:

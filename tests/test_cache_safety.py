@@ -131,3 +131,82 @@ def test_a_cache_opens_for_reading_while_another_process_writes(tmp_path, monkey
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_a_cache_from_an_early_version_with_zero_total_tokens_is_healed(tmp_path):
+    # Commit 1312090 stored total_tokens 0 for runs without token_usage.
+    import pyarrow as pa
+
+    path = tmp_path / "runs.sqlite"
+    records = _records(30)
+    no_usage = [r["id"] for r in records if r.get("token_usage") is None]
+    assert no_usage
+    with RunCache(path) as store:
+        store.put("src", records, detailed=True)
+    conn = sqlite3.connect(path)
+    segment, blob = conn.execute("SELECT segment, runs FROM segments").fetchone()
+    table = cache_module._from_bytes(blob)  # noqa: SLF001 - writing what the old version wrote
+    totals = table["total_tokens"].to_pylist()
+    totals = [0 if t is None else t for t in totals]
+    table = table.set_column(table.column_names.index("total_tokens"), "total_tokens",
+                             pa.array(totals, type=table.schema.field("total_tokens").type))
+    conn.execute("UPDATE segments SET runs = ? WHERE segment = ?", (cache_module._to_bytes(table), segment))
+    conn.commit()
+    conn.close()
+    with RunCache(path) as store:
+        runs, _ = store.load("src")
+    healed = runs.set_index(runs["id"].astype(str))["total_tokens"]
+    assert healed[no_usage].isna().all()
+    assert (healed.drop(no_usage) > 0).all()
+
+
+def test_load_reads_one_snapshot_while_another_process_writes(tmp_path):
+    # The segments and the index count were two reads: a write between them kept copies of runs
+    # (InvalidIndexError in newest_first in 3 of 5 runs).
+    path = tmp_path / "runs.sqlite"
+    records = _records(300)
+    with RunCache(path) as store:
+        store.put("src", records, detailed=True)
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys, json\n"
+        "from conduit_notebook import RunCache\n"
+        "from conduit_notebook.demo import DemoData\n"
+        "from datetime import datetime, timezone\n"
+        "records = DemoData(runs=300, agents=1, seed=0, end=datetime(2026, 11, 20, 15, tzinfo=timezone.utc)).records()\n"
+        f"store = RunCache({str(path)!r})\n"
+        "for i in range(60):\n"
+        "    store.put('src', records[i % 10 * 30:(i % 10 + 1) * 30], detailed=True)\n")])
+    try:
+        loads = 0
+        with RunCache(path) as store:
+            while writer.poll() is None and loads < 200:
+                runs, _ = store.load("src")
+                assert runs["id"].is_unique and len(runs) == 300
+                loads += 1
+    finally:
+        writer.wait(timeout=60)
+    assert writer.returncode == 0 and loads > 0
+
+
+def test_a_write_between_reading_segments_and_counting_the_index_changes_nothing(tmp_path, monkeypatch):
+    # Deterministically: another connection writes new runs while the first segment is read.
+    path = tmp_path / "runs.sqlite"
+    first, second = _records(40)[:20], DemoData(runs=40, agents=1, seed=5, end=DEMO_END).records()
+    with RunCache(path) as store:
+        store.put("src", first, detailed=True)
+        store.put("src", first[:10], detailed=True)  # copies: the count decides de-duplication
+    real = cache_module._from_bytes  # noqa: SLF001
+    other = RunCache(path)
+    calls = {"n": 0}
+
+    def reading(blob):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            other.put("src", second, detailed=True)  # committed by another connection mid-read
+        return real(blob)
+
+    monkeypatch.setattr(cache_module, "_from_bytes", reading)
+    with RunCache(path) as store:
+        runs, _ = store.load("src")
+    other.close()
+    assert runs["id"].is_unique and len(runs) == 20  # the snapshot taken before the write
