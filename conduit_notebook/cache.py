@@ -527,7 +527,9 @@ class RunCache:
         with self._lock:
             # One read transaction: the segments and the index count are one snapshot, so a
             # write by another process between them cannot make them disagree.
-            self._conn.execute("BEGIN")
+            own = not self._conn.in_transaction  # inside compaction's write: that is the snapshot
+            if own:
+                self._conn.execute("BEGIN")
             try:
                 # One segment at a time: its compressed bytes are let go as soon as it is read.
                 for segment, runs_blob, calls_blob in self._conn.execute(
@@ -539,7 +541,8 @@ class RunCache:
                     del runs_blob, calls_blob
                 indexed = self._conn.execute("SELECT COUNT(*) FROM runs WHERE source = ?", (source,)).fetchone()[0]
             finally:
-                self._conn.execute("COMMIT")
+                if own:
+                    self._conn.execute("COMMIT")
         if not segments:
             return runs_frame([]), tool_calls_frame([])
         runs_table, calls_table = _latest(
