@@ -202,6 +202,15 @@ class ReviewStore:
         return set(frame["agent_run_id"])
 
 
+def _whole_timestamp(text: str) -> bool:
+    """An ISO 8601 time to the second at least, as the store writes it (a torn row cuts it)."""
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return len(text) >= 19
+
+
 def _first_line(text: str) -> str | None:
     """The first non-empty line, or None."""
     for line in text.splitlines():
@@ -244,6 +253,11 @@ def _parse_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]
         values = dict(zip(columns, record))
         if values.get("verdict") not in VERDICTS or not values.get("agent_run_id"):
             rejected.append((start, f"not a verdict row (verdict {values.get('verdict')!r})", ",".join(record)))
+            continue
+        stamp = values.get("reviewed_at") or ""
+        if stamp and not _whole_timestamp(stamp):
+            rejected.append((start, f"its reviewed_at {stamp!r} is not a whole time (a row torn by a crash?)",
+                             ",".join(record)))
             continue
         rows.append([values.get(c, "") for c in REVIEW_COLUMNS])
     return rows, rejected

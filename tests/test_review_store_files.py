@@ -88,3 +88,26 @@ def test_a_note_over_128_kb_keeps_the_store_readable(tmp_path):
         frame = ReviewStore(path).load()
     assert list(frame["agent_run_id"]) == ["ar_1", "ar_2"] and len(frame.loc[0, "note"]) == 200_000
     assert csv.field_size_limit() == 131072  # the process-wide limit is left as it was
+
+
+def test_a_row_torn_inside_its_timestamp_is_kept_aside(tmp_path):
+    path = tmp_path / "r.csv"
+    store = ReviewStore(path)
+    _add(store, run="ar_1")
+    with open(path, "ab") as handle:  # a crash mid-append: all eight fields, the time cut short
+        handle.write(b"ar_2,ag_1,resolved,correct,resolved,,ana,2026-11-20T1")
+    with pytest.warns(UserWarning, match="could not be read"):
+        frame = store.load()
+    assert list(frame["agent_run_id"]) == ["ar_1"]
+    assert "not a whole time" in store.rejected["reason"].iloc[0]
+
+
+def test_report_reviews_of_an_image_exits_with_a_message(tmp_path, capsys):
+    from conduit_notebook.cli import main
+
+    image = tmp_path / "image.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    code = main(["report", "--demo", "--since", "2026-11-19", "--until", "2026-11-20", "--reviews", str(image),
+                 "--out", str(tmp_path / "r.html"), "--traces", "none"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not UTF-8 text" in err and "Traceback" not in err
