@@ -100,6 +100,13 @@ CREATE TABLE IF NOT EXISTS threads (
     messages BLOB NOT NULL,
     PRIMARY KEY (source, conversation_id)
 );
+CREATE TABLE IF NOT EXISTS claims (
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (source, id)
+);
 CREATE TABLE IF NOT EXISTS coverage (
     source TEXT NOT NULL,
     agent_id TEXT NOT NULL,
@@ -266,7 +273,7 @@ class RunCache:
             self._conn.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_S * 1000)}")
             self._check_version()
             tables = {row[0] for row in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not {"meta", "segments", "runs", "coverage", "threads"} <= tables or kind != "ours":
+            if not {"meta", "segments", "runs", "coverage", "threads", "claims"} <= tables or kind != "ours":
                 # A new file, or one of an older version: its tables (and the mark that it is
                 # ours) are written once. An existing cache needs no write lock to be opened,
                 # so `cache info` answers while a sync is writing.
@@ -589,6 +596,27 @@ class RunCache:
 
     # -- management -----------------------------------------------------------------------
 
+    # -- who is fetching which trace --------------------------------------------------------
+
+    @_guarded
+    def claim(self, source: str, run_id: str, owner: str, seconds: float) -> bool:
+        """Take the fetch of ``run_id``'s trace for ``owner`` for ``seconds``; False when another
+        owner (another process following the same workspace) holds a live claim on it."""
+        now = time.time()
+        with self._transaction() as conn:
+            row = conn.execute("SELECT owner, until FROM claims WHERE source = ? AND id = ?",
+                               (source, run_id)).fetchone()
+            if row is not None and row[0] != owner and row[1] > now and _alive(row[0]):
+                return False
+            conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?)", (source, run_id, owner, now + seconds))
+        return True
+
+    @_guarded
+    def release(self, owner: str) -> None:
+        """Drop ``owner``'s claims (its fetch is over), and every claim that has run out."""
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM claims WHERE owner = ? OR until < ?", (owner, time.time()))
+
     # -- conversations' messages ------------------------------------------------------------
 
     @_guarded
@@ -641,11 +669,26 @@ class RunCache:
         with self._transaction() as conn:
             where, params = ("WHERE source = ?", (source,)) if source else ("", ())
             count = conn.execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()[0]
-            for table in ("runs", "segments", "coverage", "threads"):
+            for table in ("runs", "segments", "coverage", "threads", "claims"):
                 conn.execute(f"DELETE FROM {table} {where}", params)
         with self._lock:
             self._conn.execute("VACUUM")
         return int(count)
+
+
+def _alive(owner: str) -> bool:
+    """Whether the process that made a claim (``"<pid>-..."``, on this machine: the cache is a
+    local file) is still running; a process killed mid-fetch leaves claims that no one honours."""
+    pid = owner.split("-", 1)[0]
+    if not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, as another user's process
+    return True
 
 
 def _heal_total_tokens(runs: pd.DataFrame) -> pd.DataFrame:

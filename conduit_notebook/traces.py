@@ -4,6 +4,7 @@ budget, else a stratified sample (:mod:`conduit_notebook.sampling`); one request
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -27,6 +28,10 @@ DETAIL_WORKERS = 8
 FLUSH_SECONDS = 2.0
 #: ... or every this many runs, so that an interrupted fetch keeps its work.
 FLUSH_RUNS = 200
+#: How long a trace claimed by another process is left to it (seconds).
+CLAIM_SECONDS = 120.0
+#: What a worker returns for a run another process has claimed.
+_CLAIMED: dict[str, Any] = {}
 #: ``details="auto"``: fetch the traces that fit in this many seconds of the client's pace.
 AUTO_TRACE_SECONDS = 120.0
 
@@ -101,11 +106,48 @@ def _dispositions(job: FetchJob, candidates: list[Candidate]) -> list[Any]:
 
 def fetch_details(job: FetchJob, candidates: list[Candidate]) -> set[str]:
     """Fetch the full records of the runs that need them, concurrently within the pace.
-    Returns the ids that failed (they are in the errors table)."""
+    Returns the ids that failed (they are in the errors table).
+
+    With a cache, each trace is claimed in it before it is asked for: a run another process is
+    fetching right now (two ``sync --follow`` of one workspace, a notebook beside a sync) is left
+    to it, and read from the cache once it arrives (waiting at most :data:`CLAIM_SECONDS`; what
+    has not arrived by then is fetched here)."""
     todo = [c for c in candidates if c.fetch]
     failed: set[str] = set()
     if not todo:
         return failed
+    owner = f"{os.getpid()}-{id(job)}"
+    try:
+        deferred = _fetch(job, todo, failed, owner if job.store is not None else None)
+        deferred = _wait_for_others(job, deferred)
+        if deferred:
+            _fetch(job, deferred, failed, None)
+    finally:
+        if job.store is not None:
+            job.store.release(owner)
+    return failed
+
+
+def _wait_for_others(job: FetchJob, deferred: list[Candidate]) -> list[Candidate]:
+    """The deferred runs whose trace another process has not stored within CLAIM_SECONDS."""
+    deadline = time.monotonic() + CLAIM_SECONDS
+    while deferred and job.store is not None:
+        known = job.store.lookup(job.source, [c.id for c in deferred])
+        for c in deferred:
+            cached = known.get(c.id)
+            if cached is not None and cached.detailed:
+                c.has_trace = True
+        deferred = [c for c in deferred if not c.has_trace]
+        if not deferred or time.monotonic() >= deadline:
+            break
+        time.sleep(0.25)
+    return deferred
+
+
+def _fetch(job: FetchJob, todo: list[Candidate], failed: set[str], owner: str | None) -> list[Candidate]:
+    """Fetch ``todo``'s records; with an ``owner``, only those it can claim. Returns the runs
+    left to another process's claim."""
+    deferred: list[Candidate] = []
     bar = progress_bar(job.progress, total=len(todo), desc="traces", unit="run")
     buffer: list[dict[str, Any]] = []
     last_flush = time.monotonic()
@@ -123,7 +165,12 @@ def fetch_details(job: FetchJob, candidates: list[Candidate]) -> set[str]:
 
     def get_run(agent_id: str, run_id: str) -> dict[str, Any] | None:
         # After an interrupt, workers already waiting for their turn send nothing.
-        return None if stopping.is_set() else job.client.get_run(agent_id, run_id)
+        if stopping.is_set():
+            return None
+        if owner is not None and job.store is not None and not job.store.claim(job.source, run_id, owner,
+                                                                                 CLAIM_SECONDS):
+            return _CLAIMED
+        return job.client.get_run(agent_id, run_id)
 
     pending: dict[Future, Candidate] = {}
     try:
@@ -133,10 +180,16 @@ def fetch_details(job: FetchJob, candidates: list[Candidate]) -> set[str]:
             done, _ = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
                 c = pending.pop(future)
-                job.stats.detail_requests += 1
                 try:
                     record = future.result()
+                    if record is _CLAIMED:  # another process is fetching it
+                        deferred.append(c)
+                        if bar is not None:
+                            bar.update(1)
+                        continue
+                    job.stats.detail_requests += 1
                 except ConduitError as exc:
+                    job.stats.detail_requests += 1
                     failed.add(c.id)
                     job.failed(c.agent_id, c.id, exc)
                 else:
@@ -162,4 +215,4 @@ def fetch_details(job: FetchJob, candidates: list[Candidate]) -> set[str]:
         flush()
         if bar is not None:
             bar.close()
-    return failed
+    return deferred
