@@ -210,3 +210,39 @@ def test_a_write_between_reading_segments_and_counting_the_index_changes_nothing
         runs, _ = store.load("src")
     other.close()
     assert runs["id"].is_unique and len(runs) == 20  # the snapshot taken before the write
+
+
+def test_a_full_disk_says_disk_full_and_keeps_what_is_stored(tmp_path):
+    # A real full disk: a 600 KB tmpfs in a private mount namespace (root, unshare).
+    import shutil
+
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    probe = f"""
+import sys
+from datetime import datetime, timezone
+from conduit_notebook import CacheError, RunCache
+from conduit_notebook.demo import DemoData
+end = datetime(2026, 11, 20, 15, tzinfo=timezone.utc)
+path = {str(folder / 'runs.sqlite')!r}
+with RunCache(path) as store:
+    store.put("src", DemoData(runs=30, agents=1, seed=0, end=end).records(), detailed=True)
+    try:
+        for seed in range(1, 200):
+            store.put("src", DemoData(runs=300, agents=1, seed=seed, end=end).records(), detailed=True)
+    except CacheError as exc:
+        print("ERROR", exc.reason, exc)
+    runs, _ = store.load("src")
+    print("KEPT", len(runs))
+"""
+    script = f"mount -t tmpfs -o size=600k tmpfs {folder} && {sys.executable} -c \"$PROBE\""
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "PROBE": probe}, timeout=120)
+    if "mount" in done.stderr and done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    assert "ERROR disk_full" in done.stdout, done.stdout + done.stderr[-2000:]
+    assert "is full" in done.stdout and "cache clear" not in done.stdout and "rollback" not in done.stdout
+    kept = int(done.stdout.split("KEPT")[1].split()[0])
+    assert kept >= 30  # what was stored before the disk filled is still there
