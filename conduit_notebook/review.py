@@ -24,6 +24,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from .ppi import METHOD as PPI_METHOD
+from .ppi import ppi_accuracy, predictions_for
+
 try:  # POSIX: appends lock the file
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -646,7 +649,7 @@ def _weighted_rows(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None,
 
 def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
                   escalations: pd.DataFrame | None = None, confidence: float = 0.95,
-                  strata: Sequence[str] = ()) -> dict[str, Any]:
+                  strata: Sequence[str] = (), predictions: Any = None) -> dict[str, Any]:
     """Accuracy a QA lead can defend: weighted back to the runs, with intervals, and agreement.
 
     ``results``: the verdicts (``DispositionReview.results`` or ``ReviewStore.load()``). ``runs``:
@@ -669,6 +672,14 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
       the runs, so the over-sampling does not bias them. The per-disposition rows stay as they
       are (within a disposition, the reviewed runs are then not a uniform sample: read them
       with that in mind).
+    - ``predictions``: a judge's verdict on the runs (a Series indexed by run id, or a column of
+      ``runs``; True/False for "the recorded disposition is right", or a probability). The
+      "(all)" row and ``by_agent`` are then **judge-assisted** (prediction-powered, see
+      :mod:`conduit_notebook.ppi`; ``report["method"]`` names it): the judge's mean over every
+      run corrected by the human-minus-judge difference on the reviewed runs, a useless judge
+      costing almost nothing. ``report["human_only"]`` (and ``by_agent_human_only``) keep the
+      human-only figures; ``report["judge"]``: ``n``, ``agreement``, ``sensitivity`` and
+      ``specificity`` for wrong dispositions (Wilson intervals), ``kappa``, ``disagreements``.
     - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions);
       ``note`` says when some of them have no judged run (the accuracy is then over the judged
       ones and the interval widened by ``unreviewed_share``).
@@ -690,6 +701,8 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     - ``escalations`` (when ``escalations`` from :func:`fetch_escalations` is given): the operator's
       outcome of each judged escalated run against the reviewers' verdict.
     """
+    if predictions is not None and runs is None:
+        raise ValueError("predictions need runs= (the runs the sample was drawn from, which the judge judged)")
     if not isinstance(results, pd.DataFrame):
         raise TypeError(f"results must be a DataFrame of verdicts (DispositionReview.results), got {type(results).__name__}")
     missing = [c for c in ("agent_run_id", "disposition", "verdict", "reviewed_disposition") if c not in results]
@@ -780,11 +793,98 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
               "weighted": weighted, "method": METHOD, "note": " ".join(notes), "outside_runs": outside,
               "left_out": left_out, "contradictions": contradictions}
     report.update(_agreement(frame, confidence))
+    if predictions is not None:
+        _with_judge(report, votes, runs, predictions, strata, confidence)
     if escalations is not None:
         from .escalations import escalation_verdicts
 
         report["escalations"] = escalation_verdicts(votes, escalations)
     return report
+
+
+def judge_agreement(votes: pd.DataFrame, judge: pd.Series, *, confidence: float = 0.95,
+                    show: int = 10) -> dict[str, Any]:
+    """How far the judge agrees with people on the reviewed runs (correct or wrong; unsure left
+    out): ``n``, ``agreement``, ``sensitivity`` (wrong dispositions the judge calls wrong) and
+    ``specificity`` (right ones it calls right), each with a Wilson interval, Cohen's ``kappa``,
+    and ``disagreements``: the runs where judge and people differ most, to read."""
+    judged = votes[votes["verdict"].isin(["correct", "wrong"])]
+    f = judge.reindex(judged["agent_run_id"].astype(object).to_numpy()).to_numpy(dtype=float)
+    have = ~np.isnan(f)
+    judged, f = judged[have], f[have]
+    human = (judged["verdict"].to_numpy(dtype=object) == "correct")
+    says_right = f >= 0.5
+    n = len(judged)
+    agree = int((human == says_right).sum())
+    wrong, right = ~human, human
+    z = _z(confidence)
+
+    def share(k: int, total: int) -> dict[str, float]:
+        low, high = wilson_interval(k, total, z)
+        return {"value": k / total if total else math.nan, "ci_low": low, "ci_high": high, "of": total}
+
+    kappa = (cohen_kappa(pd.Series(human), pd.Series(says_right)) if n and len(set(human)) + len(set(says_right)) > 2
+             else math.nan)
+    gap = np.abs(human.astype(float) - f)
+    order = np.argsort(-gap, kind="stable")[:show]
+    disagreements = pd.DataFrame({
+        "agent_run_id": judged["agent_run_id"].to_numpy()[order],
+        "disposition": judged["disposition"].to_numpy()[order] if "disposition" in judged else None,
+        "human": np.where(human[order], "correct", "wrong"), "judge": f[order], "gap": gap[order]})
+    disagreements = disagreements[disagreements["gap"] >= 0.5].reset_index(drop=True)
+    return {"n": n, "agreement": share(agree, n), "sensitivity": share(int((~says_right & wrong).sum()), int(wrong.sum())),
+            "specificity": share(int((says_right & right).sum()), int(right.sum())), "kappa": kappa,
+            "disagreements": disagreements}
+
+
+def _with_judge(report: dict[str, Any], votes: pd.DataFrame, runs: pd.DataFrame, predictions: Any,
+                strata: Sequence[str], confidence: float) -> None:
+    """Replace the "(all)" row and by_agent with the judge-assisted estimates (ppi.py), keep the
+    human-only ones beside them, and add how far the judge agrees with people."""
+    judge = predictions_for(runs, predictions)
+    crossed_votes, crossed_runs = _crossed(votes, runs, strata)
+    stratum = pd.Series(crossed_runs["disposition"].astype(object).to_numpy(),
+                        index=crossed_runs["id"].astype(object).to_numpy()).dropna()
+    judged = crossed_votes[crossed_votes["verdict"].isin(["correct", "wrong"])
+                           & crossed_votes["agent_run_id"].astype(object).isin(stratum.index)]
+
+    def estimate(members: pd.Index) -> dict[str, Any]:
+        mine = judged[judged["agent_run_id"].astype(object).isin(members)]
+        return ppi_accuracy(stratum[members], mine["agent_run_id"].astype(object),
+                            (mine["verdict"] == "correct").astype(float), judge, confidence=confidence)
+
+    def narrower(row: pd.Series, part: dict[str, Any]) -> bool:
+        # A judge that does not narrow the interval (useless, constant, or a stratum with too few
+        # reviews for it to pay) is not used: the human-only figure stands.
+        return part["lambda"] > 0 and part["ci_high"] - part["ci_low"] < row["ci_high"] - row["ci_low"]
+
+    accuracy = report["accuracy"]
+    report["human_only"] = accuracy.loc["(all)"].copy()
+    overall = estimate(stratum.index)
+    overall["used"] = narrower(report["human_only"], overall)
+    if overall["used"]:
+        accuracy.loc["(all)", ["accuracy", "ci_low", "ci_high"]] = [overall["estimate"], overall["ci_low"],
+                                                                   overall["ci_high"]]
+    report["judge_assisted"] = overall
+    by_agent = report["by_agent"]
+    if isinstance(by_agent, pd.DataFrame) and len(by_agent):
+        report["by_agent_human_only"] = by_agent.copy()
+        column = by_agent.index.name
+        labels = crossed_runs[column].astype(object).to_numpy() if column in crossed_runs else None
+        if labels is not None:
+            ids = crossed_runs["id"].astype(object).to_numpy()
+            for agent in by_agent.index:
+                members = pd.Index(ids[labels == agent]).intersection(stratum.index)
+                if len(members):
+                    part = estimate(members)
+                    if narrower(by_agent.loc[agent], part):
+                        by_agent.loc[agent, ["accuracy", "ci_low", "ci_high"]] = [part["estimate"], part["ci_low"],
+                                                                                 part["ci_high"]]
+    report["method"] = (PPI_METHOD if overall["used"] else
+                        report["method"] + "; the judge was not used: it did not narrow the interval")
+    report["judge"] = judge_agreement(votes, judge, confidence=confidence)
+    covered = judge.reindex(stratum.index).notna().mean() if len(stratum) else 0.0
+    report["judge"]["runs_with_prediction"] = float(covered)
 
 
 def _crossed(votes: pd.DataFrame, runs: pd.DataFrame, strata: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:

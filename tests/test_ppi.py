@@ -1,0 +1,96 @@
+"""Judge-assisted review accuracy (prediction-powered), through the public API: a fast seeded
+version of benchmarks/sim_judge.py, and report["judge"] against direct counts."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conduit_notebook import judge_from_outcomes, review_report, review_sample
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from sim_judge import judge, population, simulate  # noqa: E402
+
+
+def test_a_good_judge_narrows_the_interval_without_bias_and_a_useless_one_costs_nothing():
+    table = simulate(reviews=30, n=120, seed=1)
+    good = table.loc["agrees 95%"]
+    assert abs(good["bias"]) < 0.015 and good["coverage"] >= 0.85 and good["width_ratio"] <= 0.85
+    for useless in ("coin flip", "always right"):
+        row = table.loc[useless]
+        assert abs(row["bias"]) < 0.015 and row["coverage"] >= 0.85 and row["width_ratio"] <= 1.1
+
+
+def _review(n=120, seed=0, quality=0.9):
+    runs, right = population()
+    truth_of = pd.Series(right, index=runs["id"])
+    predictions = pd.Series(judge(right, quality, np.random.default_rng(seed)), index=runs["id"])
+    sample = review_sample(runs, n=n, seed=seed)
+    ok = truth_of[sample["id"]].to_numpy()
+    results = pd.DataFrame({"agent_run_id": sample["id"].to_numpy(),
+                            "disposition": sample["disposition"].astype(object).to_numpy(),
+                            "verdict": np.where(ok, "correct", "wrong"),
+                            "reviewed_disposition": np.where(ok, sample["disposition"].astype(object), "spam"),
+                            "agent_id": sample["agent_id"].to_numpy(), "reviewer": "ana"})
+    return runs, results, predictions
+
+
+def test_report_judge_equals_direct_counts_on_the_reviewed_runs():
+    runs, results, predictions = _review(quality=0.95)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        report = review_report(results, runs, predictions=predictions)
+        plain = review_report(results, runs)
+    human = results["verdict"].eq("correct").to_numpy()
+    says = predictions[results["agent_run_id"]].to_numpy() >= 0.5
+    judge_stats = report["judge"]
+    assert judge_stats["n"] == len(results)
+    assert judge_stats["agreement"]["value"] == pytest.approx((human == says).mean())
+    assert judge_stats["sensitivity"]["value"] == pytest.approx((~says & ~human).sum() / (~human).sum())
+    assert judge_stats["specificity"]["value"] == pytest.approx((says & human).sum() / human.sum())
+    for name in ("agreement", "sensitivity", "specificity"):
+        part = judge_stats[name]
+        assert part["ci_low"] <= part["value"] <= part["ci_high"]
+    expected_kappa = ((human == says).mean() - (human.mean() * says.mean() + (1 - human.mean()) * (1 - says.mean()))) \
+        / (1 - (human.mean() * says.mean() + (1 - human.mean()) * (1 - says.mean())))
+    assert judge_stats["kappa"] == pytest.approx(expected_kappa)
+    shown = judge_stats["disagreements"]
+    assert len(shown) == min(10, int((human != says).sum())) > 0
+    assert set(shown["agent_run_id"]) <= set(results["agent_run_id"][human != says])
+    # The human-only figures stay beside the judge-assisted ones.
+    pd.testing.assert_series_equal(report["human_only"], plain["accuracy"].loc["(all)"])
+    assert "prediction-powered" in report["method"] and report["judge_assisted"]["used"]
+    row = report["accuracy"].loc["(all)"]
+    assert row["ci_high"] - row["ci_low"] < report["human_only"]["ci_high"] - report["human_only"]["ci_low"]
+
+
+def test_predictions_are_checked_and_can_be_a_column():
+    runs, results, predictions = _review(quality=0.95)
+    runs = runs.assign(judge=predictions.to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_column = review_report(results, runs, predictions="judge")
+        by_series = review_report(results, runs, predictions=predictions)
+    pd.testing.assert_frame_equal(by_column["accuracy"], by_series["accuracy"])
+    with pytest.raises(ValueError, match="runs has no column 'nope'"):
+        review_report(results, runs, predictions="nope")
+    with pytest.raises(ValueError, match=r"probabilities in \[0, 1\]"):
+        review_report(results, runs, predictions=predictions * 3)
+    with pytest.raises(ValueError, match="predictions need runs="):
+        review_report(results, predictions=predictions)
+
+
+def test_judge_from_outcomes():
+    outcomes = pd.DataFrame({"agent_run_id": ["a", "b", "c", "d", "e", "f"],
+                             "outcome": pd.Categorical(["held", "came_back_escalated", "escalation_dismissed",
+                                                        "escalation_acted", "unknown", "came_back"])})
+    judged = judge_from_outcomes(outcomes)
+    assert judged.to_dict() == pytest.approx({"a": 1.0, "b": 0.0, "c": 0.0, "d": 1.0, "e": np.nan, "f": np.nan},
+                                             nan_ok=True)
+    with pytest.raises(ValueError, match="takes the frame from outcomes"):
+        judge_from_outcomes(pd.DataFrame({"x": [1]}))
