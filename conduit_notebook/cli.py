@@ -120,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
     report.add_argument("--reviews", default=None, metavar="CSV",
                         help="a disposition review store (DispositionReview's CSV file): adds the review's accuracy")
+    report.add_argument("--judge", default=None, metavar="CSV",
+                        help="with --reviews: a judge's verdict on the runs (CSV: agent_run_id, prediction = "
+                             "True/False or a probability that the disposition is right): adds the "
+                             "judge-assisted accuracy beside the human-only one")
     _add_traces_option(report, default="auto")
     _add_demo_options(report, default_runs=2000)
 
@@ -298,6 +302,13 @@ def _report(args: argparse.Namespace) -> int:
             raise ValueError(f"--reviews must be a review store (a CSV file written by DispositionReview); "
                              f"not found: {args.reviews}")
         reviews = ReviewStore(args.reviews).load()
+    judge = None
+    if args.judge is not None:
+        from .ppi import read_predictions
+
+        if args.reviews is None:
+            raise ValueError("--judge needs --reviews: the judge corrects a review's human verdicts")
+        judge = read_predictions(args.judge)
     with ExitStack() as stack:
         frames, escalations = _fetch(args, details=args.traces, stack=stack, escalations=True)
     unread = escalations.attrs.get("errors") if escalations is not None else None
@@ -305,7 +316,7 @@ def _report(args: argparse.Namespace) -> int:
         import pandas as pd
 
         frames.errors = pd.concat([frames.errors, unread], ignore_index=True)
-    page = html_report(frames, escalations=escalations, reviews=reviews)
+    page = html_report(frames, escalations=escalations, reviews=reviews, judge=judge)
     try:
         out.write_text(page, encoding="utf-8")
     except OSError as exc:  # checked writable before the fetch, and yet: a full disk, /dev/full

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["METHOD", "SHRINK", "judge_from_outcomes", "ppi_accuracy", "predictions_for"]
+__all__ = ["METHOD", "SHRINK", "judge_from_outcomes", "ppi_accuracy", "predictions_for", "read_predictions"]
 
 #: Pseudo-reviews of the pooled residual variance added to each stratum's own.
 SHRINK = 30.0
@@ -136,6 +136,28 @@ def ppi_accuracy(strata: pd.Series, reviewed: pd.Series, human: pd.Series, judge
     return {"estimate": float(np.clip(estimate, 0, 1)), "ci_low": float(max(0.0, estimate - half)),
             "ci_high": float(min(1.0, estimate + half)), "half_width": half, "lambda": lam,
             "reviewed": n, "runs": big_n, "strata": pd.DataFrame(parts)}
+
+
+def read_predictions(path: str | Any) -> pd.Series:
+    """A judge's verdicts from a CSV file: a column ``agent_run_id`` and a column ``prediction``
+    (True/False, 1/0, right/wrong, or a probability in [0, 1] that the recorded disposition is
+    right). A ValueError says what is wrong with a file that is not that."""
+    try:
+        frame = pd.read_csv(path, dtype={"agent_run_id": str})
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ValueError(f"--judge must be a CSV file with columns agent_run_id and prediction; {path}: {exc}") from None
+    missing = [c for c in ("agent_run_id", "prediction") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"--judge {path}: the CSV needs the columns agent_run_id and prediction "
+                         f"(True/False or a probability); it lacks {', '.join(missing)}")
+    words = {"true": 1.0, "false": 0.0, "right": 1.0, "wrong": 0.0, "correct": 1.0}
+    values = frame["prediction"].map(lambda v: words.get(str(v).strip().lower(), v))
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = frame["prediction"].notna() & (numbers.isna() | (numbers < 0) | (numbers > 1))
+    if bad.any():
+        raise ValueError(f"--judge {path}: prediction must be True/False, right/wrong or a probability in [0, 1]; "
+                         f"line {int(bad.to_numpy().nonzero()[0][0]) + 2} has {frame['prediction'][bad].iloc[0]!r}")
+    return pd.Series(numbers.to_numpy(dtype=float), index=frame["agent_run_id"].astype(object).to_numpy(), name="judge")
 
 
 def judge_from_outcomes(outcomes: pd.DataFrame) -> pd.Series:

@@ -164,7 +164,7 @@ def _without_infinities(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int
 
 
 def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: pd.DataFrame | None = None,
-                reviews: pd.DataFrame | None = None) -> str:
+                reviews: pd.DataFrame | None = None, judge: pd.Series | None = None) -> str:
     """A self-contained HTML report of a :class:`RunFrames`: overview, tables by agent and
     disposition, cost per resolved run, embedded plots, top tools, outliers and errors.
 
@@ -258,7 +258,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         parts += _escalation_section(escalations, runs)
     parts += _after_section(runs, escalations, by)
     if reviews is not None:
-        parts += _review_section(reviews, runs, escalations)
+        parts += _review_section(reviews, runs, escalations, judge)
     parts += ["<h2 id='errors'>Errors</h2>",
               format_table(errors, index=False) if len(errors) else
               "<p class='note'>None: every listed run was fetched.</p>"]
@@ -318,14 +318,15 @@ def _after_section(runs: pd.DataFrame, escalations: pd.DataFrame | None, by: str
                    _glossary(["came_back_rate", "came_back_escalated_rate", "dismissed_rate"])]
 
 
-def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.DataFrame | None) -> list[str]:
+def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.DataFrame | None,
+                    judge: pd.Series | None = None) -> list[str]:
     from .review import review_report
 
     parts = ["<h2 id='disposition-review'>Disposition review</h2>"]
     if not len(reviews):
         return parts + ["<p class='note'>No verdicts in the review store yet.</p>"]
     in_window = reviews["agent_run_id"].isin(set(runs["id"].astype(object)))
-    report = review_report(reviews[in_window], runs, escalations=escalations)
+    report = review_report(reviews[in_window], runs, escalations=escalations, predictions=judge)
     accuracy = report["accuracy"]
     overall = accuracy.loc["(all)"]
     if pd.isna(overall["accuracy"]):
@@ -342,6 +343,8 @@ def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.D
               + (f" {html.escape(report['note'])}" if report.get("note") else "")
               + "</p>",
               format_table(accuracy, ACCURACY_FORMATS)]
+    if judge is not None:
+        parts += _judge_lines(report)
     if len(report["by_agent"]):
         parts += ["<h3>By agent</h3>", format_table(report["by_agent"], ACCURACY_FORMATS)]
     if report["kappa_runs"]:
@@ -357,6 +360,25 @@ def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.D
         parts += ["<h3>Escalated runs: reviewers' verdict against the operator's outcome</h3>",
                   format_table(report["escalations"])]
     return parts
+
+
+def _judge_lines(report: dict[str, Any]) -> list[str]:
+    """The judge-assisted figure beside the human-only one, and how far the judge agrees."""
+    human, assisted, agree = report["human_only"], report["judge_assisted"], report["judge"]
+    used = assisted.get("used")
+    line = (f"<p><b>With the judge</b>: {assisted['estimate']:.1%} (95% interval {assisted['ci_low']:.1%}–"
+            f"{assisted['ci_high']:.1%}); <b>people only</b>: {human['accuracy']:.1%} ({human['ci_low']:.1%}–"
+            f"{human['ci_high']:.1%}). " + ("The (all) row above is the judge-assisted one." if used else
+                                            "The judge did not narrow the interval, so the (all) row is people only.")
+            + "</p>")
+    stats = (f"<p class='note'>The judge on the {agree['n']:,} reviewed runs: agreement "
+             f"{agree['agreement']['value']:.1%}, sensitivity to wrong dispositions {agree['sensitivity']['value']:.1%} "
+             f"(of {agree['sensitivity']['of']}), specificity {agree['specificity']['value']:.1%}, kappa "
+             f"{agree['kappa']:.2f}; runs with a prediction: {agree['runs_with_prediction']:.0%} of the runs.</p>")
+    disagreements = agree["disagreements"]
+    table = (["<h3>Where the judge and people disagree most</h3>", format_table(disagreements, index=False)]
+             if len(disagreements) else [])
+    return ["<h3>Judge-assisted accuracy</h3>", line, stats, *table]
 
 
 # -- investigations -------------------------------------------------------------------------

@@ -94,3 +94,47 @@ def test_judge_from_outcomes():
                                              nan_ok=True)
     with pytest.raises(ValueError, match="takes the frame from outcomes"):
         judge_from_outcomes(pd.DataFrame({"x": [1]}))
+
+
+def test_the_report_shows_the_judge_beside_people(server, client, tmp_path):
+    from types import SimpleNamespace
+
+    from conduit_notebook import fetch_runs
+    from conduit_notebook.report import html_report
+
+    frames = fetch_runs(client=client, details=False, progress=False)
+    runs = frames.runs[frames.runs["disposition"].notna()]
+    rng = np.random.default_rng(4)
+    right = pd.Series(rng.random(len(runs)) < 0.85, index=runs["id"].astype(object).to_numpy())
+    judge_says = right.where(rng.random(len(runs)) < 0.95, ~right).astype(float)
+    sample = runs.sample(120, random_state=1)
+    ok = right[sample["id"].astype(object)].to_numpy()
+    reviews = pd.DataFrame({"agent_run_id": sample["id"].astype(object).to_numpy(),
+                            "agent_id": sample["agent_id"].astype(object).to_numpy(),
+                            "disposition": sample["disposition"].astype(object).to_numpy(),
+                            "verdict": np.where(ok, "correct", "wrong"),
+                            "reviewed_disposition": np.where(ok, sample["disposition"].astype(object), "spam"),
+                            "note": "", "reviewer": "ana", "reviewed_at": pd.Timestamp("2026-11-20", tz="UTC")})
+    page = html_report(SimpleNamespace(runs=frames.runs, tool_calls=frames.tool_calls, errors=frames.errors,
+                                       source="demo"), reviews=reviews, judge=judge_says)
+    section = page.split("id='disposition-review'")[1]
+    assert "Judge-assisted accuracy" in section and "With the judge" in section and "people only" in section
+    assert "agreement" in section and "kappa" in section
+
+
+def test_cli_judge_needs_reviews_and_a_readable_csv(tmp_path, capsys):
+    from conduit_notebook.cli import main
+
+    bad = tmp_path / "judge.csv"
+    bad.write_text("agent_run_id,score\nar1,0.3\n")
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("agent_run_id,agent_id,disposition,verdict,reviewed_disposition,note,reviewer,reviewed_at\n")
+    assert main(["report", "--demo", "--judge", str(bad), "--out", str(tmp_path / "r.html")]) == 2
+    assert "--judge needs --reviews" in capsys.readouterr().err
+    assert main(["report", "--demo", "--judge", str(bad), "--reviews", str(reviews),
+                 "--out", str(tmp_path / "r.html")]) == 2
+    assert "needs the columns agent_run_id and prediction" in capsys.readouterr().err
+    bad.write_text("agent_run_id,prediction\nar1,maybe\n")
+    assert main(["report", "--demo", "--judge", str(bad), "--reviews", str(reviews),
+                 "--out", str(tmp_path / "r.html")]) == 2
+    assert "line 2 has 'maybe'" in capsys.readouterr().err
