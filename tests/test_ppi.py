@@ -138,3 +138,20 @@ def test_cli_judge_needs_reviews_and_a_readable_csv(tmp_path, capsys):
     assert main(["report", "--demo", "--judge", str(bad), "--reviews", str(reviews),
                  "--out", str(tmp_path / "r.html")]) == 2
     assert "line 2 has 'maybe'" in capsys.readouterr().err
+
+
+def test_the_review_widget_shows_the_judge_only_after_the_reviewer(server, client, tmp_path):
+    from conduit_notebook import DispositionReview, fetch_runs
+
+    frames = fetch_runs(client=client, details=False, progress=False)
+    sample = frames.runs[frames.runs["disposition"].notna()].head(3)
+    predictions = pd.Series([0.9, 0.1, 0.8], index=sample["id"].astype(object).to_numpy())
+    review = DispositionReview(frames, sample=sample, store=str(tmp_path / "r.csv"), predictions=predictions)
+    first, second = sample["id"].iloc[0], sample["id"].iloc[1]
+    shown = review.controls["judge"].value + review.controls["progress"].value + review.controls["inspector"].controls["header"].value
+    assert "0.90" not in shown and review.controls["judge"].value == ""  # nothing before the verdict
+    review.controls["right"].value = "spam" if sample["disposition"].iloc[0] != "spam" else "resolved"
+    review.controls["wrong"].click()
+    line = review.controls["judge"].value
+    assert first in line and "you said <b>wrong</b>" in line and "the judge said <b>right</b> (0.90)" in line
+    assert "disagree" in line and second not in line and "0.10" not in line  # the current run's stays hidden

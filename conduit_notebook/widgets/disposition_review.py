@@ -58,12 +58,18 @@ class DispositionReview(w.VBox, ErrorArea):
     target is reached. ``escalations`` (from :func:`fetch_escalations`) shows what Conduit's
     operators did with an escalated run. "should be" offers the dispositions seen in the runs; a
     new one is recorded after a second click, as a confirmation.
+
+    ``predictions`` (a judge's verdict by run id, as ``review_report(predictions=)`` takes it):
+    the judge's verdict on a run is shown only **after** the reviewer has given theirs (the line
+    ``judge`` under the header), so that it cannot anchor them.
     """
 
     def __init__(self, frames: Any, *, sample: pd.DataFrame | None = None,
                  store: str = "disposition_reviews.csv", reviewer: str | None = None,
-                 escalations: pd.DataFrame | None = None) -> None:
+                 escalations: pd.DataFrame | None = None, predictions: pd.Series | None = None) -> None:
         self._runs, self._calls = frames_parts(frames)
+        self._predictions = predictions
+        self._judge_line = w.HTML()
         self.sample = sample if sample is not None else review_sample(self._runs, n=50)
         if not isinstance(self.sample, pd.DataFrame) or "id" not in self.sample:
             raise TypeError("sample must be a runs DataFrame (with an 'id' column)")
@@ -98,7 +104,7 @@ class DispositionReview(w.VBox, ErrorArea):
         self._back.on_click(self._on_back_click)
         self._skip.on_click(self._on_skip_click)
         super().__init__([
-            self._progress, self.interval, self._errors,
+            self._progress, self.interval, self._judge_line, self._errors,
             w.HBox([self._correct, self._wrong, self._right, self._unsure]),
             w.HBox([self._note, w.VBox([self._back, self._skip])]),
             self._inspector,
@@ -115,7 +121,8 @@ class DispositionReview(w.VBox, ErrorArea):
         ``errors``) and its ``inspector``: click and set values here, as a reviewer would."""
         return {"correct": self._correct, "wrong": self._wrong, "unsure": self._unsure, "right": self._right,
                 "note": self._note, "back": self._back, "skip": self._skip, "progress": self._progress,
-                "interval": self.interval, "errors": self._errors, "inspector": self._inspector}
+                "interval": self.interval, "judge": self._judge_line, "errors": self._errors,
+                "inspector": self._inspector}
 
     @property
     def results(self) -> pd.DataFrame:
@@ -205,7 +212,21 @@ class DispositionReview(w.VBox, ErrorArea):
         self.store.add(agent_run_id=str(run["id"]), agent_id=str(run["agent_id"]), disposition=recorded,
                        verdict=verdict, reviewed_disposition=right if verdict == "wrong" else None,
                        note=self._note.value, reviewer=self.reviewer)
+        self._judge_line.value = self._judge_said(str(run["id"]), verdict)
         self._go(self.position + 1)
+
+    def _judge_said(self, run_id: str, verdict: str) -> str:
+        """The judge's verdict on the run just judged (never on the one being judged)."""
+        if self._predictions is None:
+            return ""
+        said = self._predictions.get(run_id) if hasattr(self._predictions, "get") else None
+        if said is None or pd.isna(said):
+            return f"<span style='color:#666'>The judge gave no verdict on the last run ({html.escape(run_id)}).</span>"
+        judge = "right" if float(said) >= 0.5 else "wrong"
+        yours = {"correct": "right", "wrong": "wrong"}.get(verdict, "unsure")
+        mark = "agree" if judge == yours else "disagree"
+        return (f"<span style='color:#555'>Last run ({html.escape(run_id)}): you said <b>{yours}</b>, the judge "
+                f"said <b>{judge}</b> ({float(said):.2f}): you {mark}.</span>")
 
     def judge(self, verdict: str, *, right: str | None = None, note: str = "") -> None:
         """Record a verdict on the current run, as the buttons do."""
