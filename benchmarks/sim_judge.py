@@ -39,6 +39,16 @@ def judge(right: np.ndarray, quality: float | None, rng: np.random.Generator) ->
     return np.where(rng.random(len(right)) < quality, right, ~right).astype(float)
 
 
+def verdicts(sample: pd.DataFrame, truth_of: pd.Series) -> pd.DataFrame:
+    """What a careful reviewer records on ``sample``: right where the truth says so."""
+    ok = truth_of[sample["id"]].to_numpy()
+    return pd.DataFrame({"agent_run_id": sample["id"].to_numpy(),
+                         "disposition": sample["disposition"].astype(object).to_numpy(),
+                         "verdict": np.where(ok, "correct", "wrong"),
+                         "reviewed_disposition": np.where(ok, sample["disposition"].astype(object), "spam"),
+                         "agent_id": sample["agent_id"].to_numpy(), "reviewer": "ana"})
+
+
 def simulate(reviews: int = 200, n: int = 120, seed: int = 0) -> pd.DataFrame:
     runs, right = population()
     truth = float(right.mean())
@@ -49,13 +59,7 @@ def simulate(reviews: int = 200, n: int = 120, seed: int = 0) -> pd.DataFrame:
         est, cov, ratio, human_cov = [], [], [], []
         for rep in range(reviews):
             predictions = pd.Series(judge(right, quality, rng), index=runs["id"])
-            sample = review_sample(runs, n=n, seed=rep + 1000 * seed)
-            ok = truth_of[sample["id"]].to_numpy()
-            results = pd.DataFrame({"agent_run_id": sample["id"].to_numpy(),
-                                    "disposition": sample["disposition"].astype(object).to_numpy(),
-                                    "verdict": np.where(ok, "correct", "wrong"),
-                                    "reviewed_disposition": np.where(ok, sample["disposition"].astype(object), "spam"),
-                                    "agent_id": sample["agent_id"].to_numpy(), "reviewer": "ana"})
+            results = verdicts(review_sample(runs, n=n, seed=rep + 1000 * seed), truth_of)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 report = review_report(results, runs, predictions=predictions)

@@ -15,11 +15,9 @@ of the errors table, never dropped silently.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -29,6 +27,7 @@ from .cache import CachedThread, RunCache
 from .client import ConduitClient
 from .errors import ConduitError
 from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
+from .records import json_problem, readable_time
 
 __all__ = ["MESSAGE_COLUMNS", "concat_messages", "fetch_messages", "fetch_threads", "message_problem", "messages_frame",
            "newest_activity", "thread_requests", "with_message_dtypes"]
@@ -52,18 +51,6 @@ _SENDER = ("user_id", "external_id", "name")
 THREAD_WORKERS = 8
 
 
-def _readable_time(value: Any) -> bool:
-    if value is None:
-        return True  # missing is allowed: the time stays missing
-    if not isinstance(value, str):
-        return False
-    try:
-        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return 1678 <= stamp.year < 2262
-
-
 def message_problem(record: Any) -> str | None:
     """Why a message record cannot be framed or stored, or None if it can: not a JSON object, no
     string id, a ``sent_at``/``created_at`` that is not a time, a sender that is not an object,
@@ -74,19 +61,11 @@ def message_problem(record: Any) -> str | None:
     if not isinstance(record.get("id"), str) or not record["id"]:
         return "it has no id"
     for key in ("sent_at", "created_at"):
-        if not _readable_time(record.get(key)):
+        if record.get(key) is not None and not readable_time(record.get(key)):  # missing stays missing
             return f"its {key} {record.get(key)!r} is not a time"
     if record.get("sender") is not None and not isinstance(record.get("sender"), Mapping):
         return "its sender is not an object"
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        return "it is JSON nested too deeply to store"
-    except UnicodeEncodeError:
-        return "its text has a broken character (a lone surrogate: a message cut inside an emoji?)"
-    except TypeError:
-        return "it holds a value JSON cannot carry"
-    return None
+    return json_problem(record)
 
 
 def messages_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:

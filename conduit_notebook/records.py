@@ -14,7 +14,7 @@ from datetime import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-__all__ = ["MAX_NAME", "clean_name", "dedupe", "escalation_problem", "record_problem"]
+__all__ = ["MAX_NAME", "clean_name", "dedupe", "escalation_problem", "json_problem", "readable_time", "record_problem"]
 
 #: An agent name longer than this many characters is cut (a label, not a document).
 MAX_NAME = 200
@@ -57,12 +57,17 @@ def record_problem(record: Any) -> str | None:
             return f"its {key} is {value}, beyond a 64-bit integer"
         if isinstance(value, float) and not math.isfinite(value):
             return f"its {key} is {value}, not a finite number (Infinity and NaN are not JSON)"
+    return json_problem(record)
+
+
+def json_problem(record: Any) -> str | None:
+    """Why a record cannot be written back as JSON (nested too deeply, a lone surrogate), or None."""
     try:
         json.dumps(record, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         return "it is JSON nested too deeply to store"
     except UnicodeEncodeError:
-        return "its text has a broken character (a lone surrogate: an answer cut inside an emoji?)"
+        return "its text has a broken character (a lone surrogate: a text cut inside an emoji?)"
     except (TypeError, ValueError) as exc:  # pragma: no cover - JSON from the wire always dumps
         return f"it cannot be written back as JSON ({exc})"
     return None
@@ -94,7 +99,8 @@ def clean_name(value: Any) -> tuple[str | None, str | None]:
     return fixed, " and ".join(note)
 
 
-def _readable_time(value: Any) -> bool:
+def readable_time(value: Any) -> bool:
+    """An ISO 8601 time that pandas can hold (years 1678 to 2261)."""
     if not isinstance(value, str):
         return False
     try:
@@ -111,15 +117,9 @@ def escalation_problem(record: Any) -> str | None:
         return f"the record is a JSON {_kind(record)}, not an object"
     if not isinstance(record.get("id"), str) or not record["id"]:
         return f"it has no id (id is {_kind(record.get('id')) if 'id' in record else 'missing'})"
-    if not _readable_time(record.get("created_at")):
+    if not readable_time(record.get("created_at")):
         return f"its created_at {record.get('created_at')!r} is not a time"
-    try:
-        json.dumps(record, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        return "it is JSON nested too deeply to store"
-    except UnicodeEncodeError:
-        return "its text has a broken character (a lone surrogate: a message cut inside an emoji?)"
-    return None
+    return json_problem(record)
 
 
 R = TypeVar("R", bound=Mapping[str, Any])

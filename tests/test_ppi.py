@@ -14,7 +14,7 @@ import pytest
 from conduit_notebook import judge_from_outcomes, review_report, review_sample
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from sim_judge import judge, population, simulate  # noqa: E402
+from sim_judge import judge, population, simulate, verdicts  # noqa: E402
 
 
 def test_a_good_judge_narrows_the_interval_without_bias_and_a_useless_one_costs_nothing():
@@ -30,14 +30,7 @@ def _review(n=120, seed=0, quality=0.9):
     runs, right = population()
     truth_of = pd.Series(right, index=runs["id"])
     predictions = pd.Series(judge(right, quality, np.random.default_rng(seed)), index=runs["id"])
-    sample = review_sample(runs, n=n, seed=seed)
-    ok = truth_of[sample["id"]].to_numpy()
-    results = pd.DataFrame({"agent_run_id": sample["id"].to_numpy(),
-                            "disposition": sample["disposition"].astype(object).to_numpy(),
-                            "verdict": np.where(ok, "correct", "wrong"),
-                            "reviewed_disposition": np.where(ok, sample["disposition"].astype(object), "spam"),
-                            "agent_id": sample["agent_id"].to_numpy(), "reviewer": "ana"})
-    return runs, results, predictions
+    return runs, verdicts(review_sample(runs, n=n, seed=seed), truth_of), predictions
 
 
 def test_report_judge_equals_direct_counts_on_the_reviewed_runs():
