@@ -603,7 +603,7 @@ def stratum_labels(runs: pd.DataFrame, columns: list[str]) -> pd.Series:
 
 def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
                   confidence: float = 0.95, by: str | list[str] | None = "disposition", seed: int = 0,
-                  expected: float = 0.8) -> pd.DataFrame:
+                  expected: float = 0.8, expected_agreement: float | None = None) -> pd.DataFrame:
     """A stratified, reproducible sample of runs for a disposition review.
 
     Runs with a value in ``by`` are split into strata (``by=None``: one stratum; a list of columns:
@@ -614,7 +614,9 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
     dispositions are reviewed too. With ``margin`` instead (e.g. ``0.05``), the size and
     allocation are chosen so that the overall accuracy's 95% interval (``confidence``) is about
     ±margin: Neyman allocation with a floor per stratum (see :func:`review_plan`).
-    ``review_report(results, runs)`` weights the strata back to the runs either way.
+    ``review_report(results, runs)`` weights the strata back to the runs either way. With a judge
+    on every run, ``expected_agreement=`` (its agreement with people, from a pilot) sizes the
+    review for the judge-assisted interval (see :func:`review_plan`).
 
     The plan is ``sample.attrs["review_plan"]`` (population and sample size per stratum, the
     expected half-width). The runs are interleaved across strata (each stratum's first run comes
@@ -627,9 +629,11 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
         # extra columns to review_report(strata=...) to weight them back.
         require_columns(runs, ["id", *by], "review_sample")
         sample = review_sample(runs.assign(review_stratum=stratum_labels(runs, list(by))), n, margin=margin,
-                               confidence=confidence, by="review_stratum", seed=seed, expected=expected)
+                               confidence=confidence, by="review_stratum", seed=seed, expected=expected,
+                               expected_agreement=expected_agreement)
         return sample.drop(columns="review_stratum").__finalize__(sample)
-    plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected)
+    plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected,
+                       expected_agreement=expected_agreement)
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
     if not len(runs):
         return runs.iloc[0:0]

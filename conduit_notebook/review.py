@@ -422,7 +422,8 @@ def run_votes(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
-                confidence: float = 0.95, by: str | None = "disposition", expected: float = 0.8) -> pd.DataFrame:
+                confidence: float = 0.95, by: str | None = "disposition", expected: float = 0.8,
+                expected_agreement: float | None = None) -> pd.DataFrame:
     """How many runs to review in each stratum, and the interval that should give.
 
     With ``margin`` (e.g. ``0.05`` for ±5 points), the size and allocation are chosen so that the
@@ -441,6 +442,12 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
     early. ``expected=0.5`` is the worst case (375 reviews instead of 249 for ±5% here: the interval then
     comes out well inside the margin).
 
+    ``expected_agreement``: with a judge on every run (``review_report(predictions=)``), how
+    often it agrees with people (from a pilot, or stated): the plan then needs fewer reviews for
+    the same margin. The variance it assumes is the human one times ``1 - 0.5 (2a - 1)^2``, a factor
+    calibrated on benchmarks/sim_judge.py (the method's variance is 0.55 of the human one at
+    a = 0.95 and 120 reviews, not the asymptotic 1 - (2a - 1)^2 = 0.19).
+
     One row per stratum and an "(all)" row: ``population``, ``weight`` (share of the population),
     ``sample`` and ``expected_half_width`` (the interval's half-width if accuracy is ``expected``).
     ``plan.attrs`` holds ``margin``, ``confidence`` and ``design``.
@@ -456,6 +463,13 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
     if not isinstance(expected, (int, float)) or not 0 < expected < 1:
         raise ValueError(f"expected must be an anticipated accuracy between 0 and 1, got {expected!r}")
     z = _z(confidence)
+    if expected_agreement is not None:
+        if not isinstance(expected_agreement, (int, float)) or not 0.5 <= expected_agreement <= 1:
+            raise ValueError(f"expected_agreement must be the share of runs a judge agrees with people on, "
+                             f"between 0.5 and 1; got {expected_agreement!r}")
+        # The same plan for a smaller spread: the accuracy whose p(1 - p) is the judge-assisted one.
+        factor = 1 - 0.5 * (2 * expected_agreement - 1) ** 2
+        expected = (1 + math.sqrt(1 - 4 * factor * expected * (1 - expected))) / 2
     if by is None:
         sizes = pd.Series({"(all runs)": len(runs)}, dtype="int64")
     else:
@@ -468,7 +482,8 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
     population = sizes.to_numpy(dtype="float64")
     if margin is not None:
         sample = _allocation_for_margin(population, margin, z, expected)
-        design = f"Neyman allocation with a floor of {MIN_PER_STRATUM}, sized for ±{margin:.1%}"
+        design = (f"Neyman allocation with a floor of {MIN_PER_STRATUM}, sized for ±{margin:.1%}"
+                  + (f" with a judge agreeing {expected_agreement:.0%} of the time" if expected_agreement else ""))
     else:
         assert n is not None  # DEFAULT_SAMPLE when neither n nor margin is given
         sample = _equal_allocation(population, n)

@@ -148,3 +148,24 @@ def test_the_review_widget_shows_the_judge_only_after_the_reviewer(server, clien
     line = review.controls["judge"].value
     assert first in line and "you said <b>wrong</b>" in line and "the judge said <b>right</b> (0.90)" in line
     assert "disagree" in line and second not in line and "0.10" not in line  # the current run's stays hidden
+
+
+def test_a_judge_plans_a_smaller_review_for_the_same_margin():
+    runs, right = population()
+    alone = review_sample(runs, margin=0.05)
+    with_judge = review_sample(runs, margin=0.05, expected_agreement=0.95)
+    assert len(with_judge) < 0.7 * len(alone)  # 146 against 241 here
+    assert "judge agreeing 95%" in with_judge.attrs["review_plan"].attrs["design"]
+    # Delivered (5 reviews): the judge-assisted half-width stays within the margin asked.
+    truth_of = pd.Series(right, index=runs["id"])
+    halves = []
+    for seed in range(5):
+        predictions = pd.Series(judge(right, 0.95, np.random.default_rng(seed)), index=runs["id"])
+        sample = review_sample(runs, margin=0.05, expected_agreement=0.95, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            row = review_report(verdicts(sample, truth_of), runs, predictions=predictions)["accuracy"].loc["(all)"]
+        halves.append((row["ci_high"] - row["ci_low"]) / 2)
+    assert np.mean(halves) <= 0.05
+    with pytest.raises(ValueError, match="expected_agreement must be"):
+        review_sample(runs, margin=0.05, expected_agreement=1.5)
