@@ -169,3 +169,27 @@ def test_a_judge_plans_a_smaller_review_for_the_same_margin():
     assert np.mean(halves) <= 0.05
     with pytest.raises(ValueError, match="expected_agreement must be"):
         review_sample(runs, margin=0.05, expected_agreement=1.5)
+
+
+def test_the_review_widget_reaches_its_target_with_the_judge(tmp_path):
+    from types import SimpleNamespace
+
+    from conduit_notebook import DispositionReview, tool_calls_frame
+
+    runs, right = population()
+    runs = runs.assign(status="completed", created_at=pd.Timestamp("2026-11-20", tz="UTC"),
+                       completed_at=pd.Timestamp("2026-11-20", tz="UTC"), conversation_id=None,
+                       **dict.fromkeys(["duration_ms", "input_tokens", "output_tokens", "total_cost"], np.nan),
+                       **dict.fromkeys(["error", "response", "reflection", "disposition_reason", "agent_name"], None))
+    predictions = pd.Series(judge(right, 0.95, np.random.default_rng(0)), index=runs["id"])
+    sample = review_sample(runs, margin=0.05, expected_agreement=0.95, seed=0)
+    frames = SimpleNamespace(runs=runs, tool_calls=tool_calls_frame([]))
+    review = DispositionReview(frames, sample=sample, store=str(tmp_path / "r.csv"), predictions=predictions)
+    truth_of = pd.Series(right, index=runs["id"])
+    for _ in range(len(sample)):
+        run_id = review.current
+        ok = truth_of[run_id]
+        review.judge("correct" if ok else "wrong", right=None if ok else "spam")
+    now = review.reached()
+    assert now.get("with_judge") and now["half_width"] <= 0.05
+    assert "with the judge" in review.controls["interval"].value and "target reached" in review.controls["interval"].value

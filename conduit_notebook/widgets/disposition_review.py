@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import review_sample
+from ..ppi import ppi_accuracy, predictions_for
 from ..review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
 from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
@@ -146,7 +147,20 @@ class DispositionReview(w.VBox, ErrorArea):
         recorded = votes["disposition"].astype(object)
         correct = (votes["verdict"] == "correct").groupby(recorded).sum().reindex(population.index, fill_value=0)
         judged = votes["verdict"].isin(["correct", "wrong"]).groupby(recorded).sum().reindex(population.index, fill_value=0)
-        return stratified_accuracy(correct, judged, population)
+        human = stratified_accuracy(correct, judged, population)
+        if self._predictions is None:
+            return human
+        # With a judge: the judge-assisted interval, when it is the narrower (as review_report).
+        strata = pd.Series(self._runs["disposition"].astype(object).to_numpy(),
+                           index=self._runs["id"].astype(object).to_numpy()).dropna()
+        done = votes[votes["verdict"].isin(["correct", "wrong"])]
+        assisted = ppi_accuracy(strata, done["agent_run_id"].astype(object),
+                                (done["verdict"] == "correct").astype(float),
+                                predictions_for(self._runs, self._predictions))
+        if assisted["lambda"] > 0 and assisted["half_width"] < human["half_width"]:
+            return {**human, **{k: assisted[k] for k in ("estimate", "ci_low", "ci_high", "half_width")},
+                    "with_judge": True}
+        return human
 
     def _show_interval(self) -> None:
         now = self.reached()
@@ -155,7 +169,8 @@ class DispositionReview(w.VBox, ErrorArea):
             self.interval.value = (f"<span style='color:#555'>Accuracy so far: no verdicts yet{target}</span>"
                                    + self._rejected_note())
             return
-        text = (f"Accuracy so far (weighted to the runs): <b>{now['estimate']:.1%}</b>, 95% interval "
+        how = "with the judge, weighted to the runs" if now.get("with_judge") else "weighted to the runs"
+        text = (f"Accuracy so far ({how}): <b>{now['estimate']:.1%}</b>, 95% interval "
                 f"{now['ci_low']:.1%}–{now['ci_high']:.1%} (±{100 * now['half_width']:.1f} points){target}")
         if self.target and now["half_width"] <= self.target:
             text += " · <b style='color:#1a7f37'>target reached: you can stop here</b>"
