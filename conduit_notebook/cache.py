@@ -391,7 +391,10 @@ class RunCache:
 
         def __exit__(self, exc_type: Any, *rest: object) -> None:
             try:
-                self.cache._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+                if exc_type is None:
+                    self.cache._conn.execute("COMMIT")
+                elif self.cache._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    self.cache._conn.execute("ROLLBACK")
             finally:
                 self.cache._lock.release()
 

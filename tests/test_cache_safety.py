@@ -246,3 +246,30 @@ with RunCache(path) as store:
     assert "is full" in done.stdout and "cache clear" not in done.stdout and "rollback" not in done.stdout
     kept = int(done.stdout.split("KEPT")[1].split()[0])
     assert kept >= 30  # what was stored before the disk filled is still there
+
+
+def test_a_write_that_sqlite_rolled_back_itself_keeps_its_cause(tmp_path):
+    # On a full disk SQLite may end the transaction itself before the error reaches us; the
+    # ROLLBACK that followed then raised "cannot rollback - no transaction is active", which
+    # hid the cause and read as "damaged ... cache clear". A trigger that rolls back with the
+    # message of a full disk does the same on a real file, deterministically.
+    path = tmp_path / "runs.sqlite"
+    with RunCache(path) as store:
+        store.put("a", _records(10), detailed=True)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TRIGGER full BEFORE INSERT ON runs BEGIN "
+                 "SELECT RAISE(ROLLBACK, 'database or disk is full'); END")
+    conn.commit()
+    conn.close()
+    with RunCache(path) as store:
+        with pytest.raises(CacheError) as caught:
+            store.put("b", DemoData(runs=15, agents=1, seed=1, end=DEMO_END).records(), detailed=True)
+        message = str(caught.value)
+        assert caught.value.reason == "disk_full", message
+        assert "rollback" not in message and "cache clear" not in message and "damaged" not in message
+        assert len(store.load("a")[0]) == 10 and len(store.load("b")[0]) == 0  # what was stored is kept
+        freed = sqlite3.connect(path)
+        freed.execute("DROP TRIGGER full")  # space freed: the same cache takes the write
+        freed.commit()
+        freed.close()
+        assert store.put("b", DemoData(runs=15, agents=1, seed=1, end=DEMO_END).records(), detailed=True) == 15
