@@ -299,7 +299,8 @@ def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[flo
     denominator = 1 + z**2 / total
     centre = (p + z**2 / (2 * total)) / denominator
     half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z**2 / (4 * total**2)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    # The interval holds p exactly: rounding put the low end of 0 of n at 2.8e-17 (above the rate).
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def stratified_accuracy(correct: ArrayLike, judged: ArrayLike, population: ArrayLike, *,
