@@ -102,14 +102,17 @@ def outcomes(runs: pd.DataFrame, *, within: Any = "24h", escalations: pd.DataFra
     next_at.iloc[frame["row"].to_numpy()] = pd.to_datetime(next_created).tz_localize("UTC")
     # Escalated within the window: any later run of the conversation started in (t, t + within].
     back_escalated = np.zeros(len(runs), dtype=bool)
-    for _, group in frame[frame.groupby("conversation")["row"].transform("size").to_numpy() > 1].groupby(
-            "conversation", sort=False):
-        times = group["created"].to_numpy(dtype="datetime64[ns]")
-        flags = group["escalated"].to_numpy()
-        rows = group["row"].to_numpy()
-        limit = np.searchsorted(times, times + span.to_timedelta64(), side="right")
-        cumulative = np.concatenate([[0], np.cumsum(flags)])
-        back_escalated[rows] = (cumulative[limit] - cumulative[np.arange(len(rows)) + 1]) > 0
+    if len(frame):
+        # One searchsorted over every conversation at once: each run's key is its conversation's
+        # base plus its time in ms, the bases far enough apart that no window reaches the next.
+        codes = pd.factorize(frame["conversation"].to_numpy(), sort=False)[0].astype(np.int64)
+        ms = frame["created"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+        window = int(span / pd.Timedelta(milliseconds=1))
+        stride = int(ms.max() - ms.min()) + window + 1
+        keys = codes * stride + (ms - ms.min())
+        limit = np.searchsorted(keys, keys + window, side="right")
+        cumulative = np.concatenate([[0], np.cumsum(frame["escalated"].to_numpy())])
+        back_escalated[frame["row"].to_numpy()] = (cumulative[limit] - cumulative[np.arange(len(keys)) + 1]) > 0
     created_v = created.reset_index(drop=True)
     gap = next_at - created_v
     old_enough = (end - created_v) >= span
