@@ -33,7 +33,7 @@ from .client import ConduitClient
 from .fetch_job import Candidate, FetchJob
 from .frames import agent_labels, agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .listing import list_window, readable_agents, resolve_agents
-from .messages import concat_messages, fetch_threads, newest_activity, thread_requests
+from .messages import concat_messages, fetch_threads, newest_activity, plan_threads
 from .runframes import FetchStats, RunFrames
 from .sampling import TRACE_FAILED, trace_weights
 from .schema import DETAIL_COLUMNS, RUN_STATUSES
@@ -376,15 +376,16 @@ def _fetch_more_messages(src: TraceSource, frames: RunFrames, conversation_ids: 
     store = _open_store(src.cache)
     try:
         newest = newest_activity(frames.runs)
-        todo = thread_requests(conversation_ids, cache=store, source=src.source, newest=newest, refresh=refresh)
+        plan = plan_threads(conversation_ids, cache=store, source=src.source, newest=newest, refresh=refresh)
+        todo = plan[0]
         if len(todo) > 20:
             minutes = len(todo) / client.limiter.requests_per_minute
             print(f"conduit-notebook: fetching the messages of {len(todo):,} conversations: about {len(todo):,} "
                   f"requests (one per thread of up to 100 messages), {minutes:.1f} minutes at "
                   f"{client.limiter.requests_per_minute:g} a minute; stored threads cost nothing.", file=sys.stderr)
         show = _is_interactive() if progress is None else progress
-        messages, errors, requests = fetch_threads(client, store, src.source, conversation_ids, newest=newest,
-                                                   refresh=refresh, progress=show)
+        messages, errors, requests = fetch_threads(client, store, src.source, conversation_ids, progress=show,
+                                                   plan=plan)
         others = frames.messages[~frames.messages["conversation_id"].astype(object).isin(set(conversation_ids))]
         messages = concat_messages(others, messages)
         messages.attrs.clear()

@@ -30,7 +30,7 @@ from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
 from .records import json_problem, readable_time
 
 __all__ = ["MESSAGE_COLUMNS", "concat_messages", "fetch_messages", "fetch_threads", "message_problem", "messages_frame",
-           "newest_activity", "thread_requests", "with_message_dtypes"]
+           "newest_activity", "plan_threads", "thread_requests", "with_message_dtypes"]
 
 #: The messages table: column -> dtype, in order; other fields the API sends follow these.
 MESSAGE_COLUMNS: dict[str, Any] = {
@@ -157,16 +157,27 @@ def newest_activity(runs: pd.DataFrame) -> dict[str, int]:
     return {str(cid): int(pd.Timestamp(t).timestamp() * 1000) for cid, t in newest.items()}
 
 
-def thread_requests(conversation_ids: Iterable[Any], *, cache: RunCache | None = None, source: str = "",
-                    newest: Mapping[str, int] | None = None, refresh: bool = False) -> list[str]:
-    """The conversations whose thread must be fetched (not stored, or stale): one request each
-    (a thread over 100 messages costs more)."""
+ThreadPlan = tuple[list[str], dict[str, CachedThread]]
+
+
+def plan_threads(conversation_ids: Iterable[Any], *, cache: RunCache | None = None, source: str = "",
+                 newest: Mapping[str, int] | None = None, refresh: bool = False) -> ThreadPlan:
+    """The conversations whose thread must be fetched (not stored, or stale: one request each, a
+    thread over 100 messages more), and the stored threads that still hold; the cache is read once."""
     ids = [str(c) for c in dict.fromkeys(conversation_ids) if c is not None and not pd.isna(c)]
     if refresh or cache is None:
-        return ids
+        return ids, {}
     stored = cache.threads(source, ids)
     newest = newest or {}
-    return [c for c in ids if c not in stored or not _still_holds(stored[c], newest.get(c))]
+    todo = [c for c in ids if c not in stored or not _still_holds(stored[c], newest.get(c))]
+    fetch = set(todo)
+    return todo, {c: t for c, t in stored.items() if c not in fetch}
+
+
+def thread_requests(conversation_ids: Iterable[Any], *, cache: RunCache | None = None, source: str = "",
+                    newest: Mapping[str, int] | None = None, refresh: bool = False) -> list[str]:
+    """The conversations whose thread must be fetched (see :func:`plan_threads`)."""
+    return plan_threads(conversation_ids, cache=cache, source=source, newest=newest, refresh=refresh)[0]
 
 
 def _fetch_one(client: ConduitClient, conversation_id: str, stopping: threading.Event
@@ -182,12 +193,12 @@ def _fetch_one(client: ConduitClient, conversation_id: str, stopping: threading.
 
 def fetch_threads(client: ConduitClient, cache: RunCache | None, source: str, conversation_ids: list[str],
                   *, newest: Mapping[str, int] | None = None, refresh: bool = False,
-                  progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+                  progress: bool = False, plan: ThreadPlan | None = None) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     """The messages of these conversations (stored threads that still hold, the rest fetched
-    concurrently within the pace and stored), the errors, and the requests made."""
-    todo = thread_requests(conversation_ids, cache=cache, source=source, newest=newest, refresh=refresh)
-    wanted = [str(c) for c in dict.fromkeys(conversation_ids) if c is not None and not pd.isna(c)]
-    stored = cache.threads(source, [c for c in wanted if c not in set(todo)]) if cache is not None else {}
+    concurrently within the pace and stored), the errors, and the requests made. ``plan``: what
+    :func:`plan_threads` said for them, when the caller has it already."""
+    todo, stored = plan if plan is not None else plan_threads(conversation_ids, cache=cache, source=source,
+                                                              newest=newest, refresh=refresh)
     records: list[Any] = [m for t in stored.values() for m in t.messages]
     errors: list[dict[str, Any]] = []
     fresh: dict[str, CachedThread] = {}
