@@ -406,18 +406,22 @@ class RunCache:
     @_guarded
     def lookup(self, source: str, ids: Iterable[str]) -> dict[str, CachedRun]:
         """The cached state of these runs (those not cached are absent)."""
-        ids = list(ids)
         found: dict[str, CachedRun] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                marks = ",".join("?" * len(chunk))
-                for row in self._conn.execute(
-                    "SELECT id, agent_id, created_ms, status, detailed, segment, fingerprint FROM runs "
-                    f"WHERE source = ? AND id IN ({marks})", [source, *chunk]
-                ):
-                    found[row[0]] = CachedRun(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
+        for row in self._rows_of("SELECT id, agent_id, created_ms, status, detailed, segment, fingerprint "
+                                 "FROM runs WHERE source = ? AND id IN ({})", source, ids):
+            found[row[0]] = CachedRun(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
         return found
+
+    def _rows_of(self, query: str, source: str, keys: Iterable[str]) -> list[Any]:
+        """``query`` (with ``source = ?`` and an ``IN ({})`` list) over ``keys``, 500 at a time
+        (SQLite's limit on parameters)."""
+        keys = list(keys)
+        rows: list[Any] = []
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                rows += self._conn.execute(query.format(",".join("?" * len(chunk))), [source, *chunk]).fetchall()
+        return rows
 
     @_guarded
     def select(
@@ -625,17 +629,9 @@ class RunCache:
     @_guarded
     def threads(self, source: str, conversation_ids: Iterable[str]) -> dict[str, CachedThread]:
         """The stored threads of these conversations (those never fetched are absent)."""
-        ids = list(conversation_ids)
-        found: dict[str, CachedThread] = {}
-        with self._lock:
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                rows = self._conn.execute(
-                    "SELECT conversation_id, fetched_ms, last_ms, messages FROM threads WHERE source = ? "
-                    f"AND conversation_id IN ({','.join('?' * len(chunk))})", (source, *chunk)).fetchall()
-                for cid, fetched_ms, last_ms, blob in rows:
-                    found[cid] = CachedThread(fetched_ms, last_ms, json.loads(blob))
-        return found
+        rows = self._rows_of("SELECT conversation_id, fetched_ms, last_ms, messages FROM threads "
+                             "WHERE source = ? AND conversation_id IN ({})", source, conversation_ids)
+        return {cid: CachedThread(fetched_ms, last_ms, json.loads(blob)) for cid, fetched_ms, last_ms, blob in rows}
 
     @_guarded
     def put_threads(self, source: str, threads: Mapping[str, CachedThread]) -> None:
