@@ -29,6 +29,7 @@ from .frames import agent_labels
 from .review import review_plan
 from .sampling import trace_failures
 from .schema import FINISHED_STATUSES
+from .stats import Z95
 from .times import parse_time
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
@@ -398,7 +399,6 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
 
 
 #: z for a two-sided 95% normal interval.
-Z95 = 1.959963984540054
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import require_columns
-from .review import wilson_interval
+from .stats import wilson_interval
 from .schema import ACTED_ESCALATION_STATUSES, HANDLED_ESCALATION_STATUSES
 
 __all__ = ["OUTCOMES", "escalation_quality", "outcomes"]

@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .analysis import require_columns, require_runs, summarize
-from .review import Z95, wilson_interval
+from .stats import Z95, chi_square_sf, holm, share_interval, two_sided, wilson_interval
 from .sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums, trace_failures
 from .schema import FINISHED_STATUSES
 
@@ -140,28 +140,10 @@ def _trace_sample(runs: pd.DataFrame | None) -> _Sample | None:
     return _Sample(runs)
 
 
-def _share_interval(p: float, se: float, sampled: int, z: float = Z95) -> tuple[float, float]:
-    """A Wilson interval for an estimated share at Kish's effective sample size
-    ``p (1 - p) / se**2`` (from the design's variance); at the sampled count
-    where that is undefined (a share of 0 or 1, or no spread seen)."""
-    if not np.isfinite(p):
-        return math.nan, math.nan
-    effective = p * (1 - p) / se ** 2 if se > 0 and 0 < p < 1 else float(sampled)
-    return wilson_interval(p * effective, effective, z)
-
-
 # -- compare -------------------------------------------------------------------------------------
 
 def _z(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha / 2)
-
-
-def _two_sided(d: float, se: float) -> float:
-    if not np.isfinite(d) or not np.isfinite(se):
-        return math.nan
-    if se == 0:
-        return 1.0 if d == 0 else 0.0
-    return math.erfc(abs(d) / se / math.sqrt(2))
 
 
 def _proportion_row(ka: int, na: int, kb: int, nb: int, alpha: float) -> dict[str, Any]:
@@ -178,7 +160,7 @@ def _proportion_row(ka: int, na: int, kb: int, nb: int, alpha: float) -> dict[st
     return {"a": pa_, "b": pb_, "difference": d,
             "ci_low": d - math.sqrt((pb_ - lb) ** 2 + (ua - pa_) ** 2),
             "ci_high": d + math.sqrt((ub - pb_) ** 2 + (pa_ - la) ** 2),
-            "p_value": _two_sided(d, se), "method": "Newcombe-Wilson interval, pooled z-test"}
+            "p_value": two_sided(d, se), "method": "Newcombe-Wilson interval, pooled z-test"}
 
 
 def _bootstrap_row(a: float, b: float, draws: np.ndarray, alpha: float, method: str) -> dict[str, Any]:
@@ -189,7 +171,7 @@ def _bootstrap_row(a: float, b: float, draws: np.ndarray, alpha: float, method: 
         return row
     low, high = np.percentile(draws, [100 * alpha / 2, 100 * (1 - alpha / 2)])
     return {**row, "ci_low": float(low), "ci_high": float(high),
-            "p_value": _two_sided(b - a, float(np.std(draws, ddof=1)))}
+            "p_value": two_sided(b - a, float(np.std(draws, ddof=1)))}
 
 
 def _quantile_draws(values: np.ndarray, q: float, n_boot: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
@@ -233,27 +215,6 @@ def _mean_inputs(runs: pd.DataFrame, resolved: list[str]) -> tuple[list[np.ndarr
     return num, den
 
 
-def _chi_square_sf(x: float, df: int) -> float:
-    """P(chi2_df > x) for a whole df, in closed form (no scipy)."""
-    if df <= 0 or not np.isfinite(x):
-        return math.nan
-    if x <= 0:
-        return 1.0
-    half = x / 2
-    if df % 2 == 0:
-        term, total = 1.0, 1.0
-        for i in range(1, df // 2):
-            term *= half / i
-            total += term
-        return min(1.0, math.exp(-half) * total)
-    total = math.erfc(math.sqrt(half))
-    term = math.sqrt(half) * math.exp(-half) / math.sqrt(math.pi) * 2
-    for i in range(1, (df + 1) // 2):
-        total += term
-        term *= half / (i + 0.5)
-    return min(1.0, total)
-
-
 def _mix_row(ca: np.ndarray, cb: np.ndarray) -> dict[str, Any]:
     """Chi-square test of the 2 x K disposition table; difference: total variation distance."""
     table = np.vstack([ca, cb]).astype(float)
@@ -265,19 +226,7 @@ def _mix_row(ca: np.ndarray, cb: np.ndarray) -> dict[str, Any]:
     statistic = float(((table - expected) ** 2 / expected).sum())
     shares = table / table.sum(axis=1, keepdims=True)
     return {**row, "difference": float(np.abs(shares[1] - shares[0]).sum() / 2),
-            "p_value": _chi_square_sf(statistic, table.shape[1] - 1)}
-
-
-def holm(p_values: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (NaN stays NaN and does not count as a test)."""
-    p = np.asarray(p_values, dtype=float)
-    out = np.full(len(p), np.nan)
-    tested = np.flatnonzero(~np.isnan(p))
-    order = tested[np.argsort(p[tested], kind="stable")]
-    m = len(order)
-    if m:
-        out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
-    return out
+            "p_value": chi_square_sf(statistic, table.shape[1] - 1)}
 
 
 def _finish(rows: dict[str, dict[str, Any]], alpha: float, index_name: str) -> pd.DataFrame:
@@ -419,7 +368,7 @@ class _ToolSide:
             return (p, math.sqrt(p * (1 - p) / n), *wilson_interval(k, n, z))
         p, se = ((float(self.shares.at[tool, "share"]), float(self.shares.at[tool, "se"]))
                  if tool in self.shares.index else (0.0, 0.0))
-        return (p, se, *_share_interval(p, se, self.sample.traced, z))
+        return (p, se, *share_interval(p, se, self.sample.traced, z))
 
 
 def _sampled_usage(calls: pd.DataFrame, runs: pd.DataFrame, sample: _Sample) -> _ToolSide:
@@ -460,7 +409,7 @@ def _design_proportion_row(a: tuple[float, float, float, float], b: tuple[float,
     return {"a": pa_, "b": pb_, "difference": d,
             "ci_low": d - math.sqrt((pb_ - lb) ** 2 + (ua - pa_) ** 2),
             "ci_high": d + math.sqrt((ub - pb_) ** 2 + (pa_ - la) ** 2),
-            "p_value": _two_sided(d, math.sqrt(sa ** 2 + sb ** 2)),
+            "p_value": two_sided(d, math.sqrt(sa ** 2 + sb ** 2)),
             "method": "stratified ratio estimate; Newcombe-Wilson at Kish's effective n, design-based z-test"}
 
 
@@ -640,7 +589,7 @@ def _path_intervals(table: pd.DataFrame, sample: _Sample, codes: np.ndarray, n: 
     took = sample.sums(every, codes, np.ones(len(codes)), n)
     runs_n = np.repeat(sample.n_h[:, None], n, axis=1)
     share, share_se = sample.ratios(took, took, runs_n, runs_n, took)
-    bounds = np.array([_share_interval(p, e, sample.traced) for p, e in zip(share, share_se)]).reshape(-1, 2)
+    bounds = np.array([share_interval(p, e, sample.traced) for p, e in zip(share, share_se)]).reshape(-1, 2)
     # The runs are the share of the runs it is out of: its Wilson interval scaled (positive
     # for a path seen in a few traced runs, where a normal interval would reach below 0).
     population = float((sample.g_weight * sample.n_h).sum())
@@ -740,7 +689,7 @@ def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], f
         total, total_se = sample.totals(sy, syy)
         share, share_se = sample.ratios(sy, syy, sx_rows[:, fi], sxx_rows[:, fi], sxy)
         seen = np.bincount(r_row, minlength=n_rows)  # sampled runs with a transition out of the row
-        bounds = [_share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi)]
+        bounds = [share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi)]
         table["transitions_low"] = np.maximum(total - Z95 * total_se, 0.0)
         table["transitions_high"] = total + Z95 * total_se
         table["share_low"], table["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
@@ -951,7 +900,7 @@ def _repeat_rates_estimated(sample: _Sample, agent: np.ndarray, labels: list[Any
         column = [a]
         p, se = sample.ratios(sy[:, column], sy[:, column], sx[:, column], sx[:, column], sy[:, column], groups)
         share[a] = p[0]
-        low[a], high[a] = _share_interval(float(p[0]), float(se[0]), int(traced[a]))
+        low[a], high[a] = share_interval(float(p[0]), float(se[0]), int(traced[a]))
     keep = total > 0
     table = pd.DataFrame({"runs": total[keep], "traced_runs": traced[keep], "runs_with_repeat": (share * total)[keep],
                           "share": share[keep], "ci_low": low[keep], "ci_high": high[keep]},

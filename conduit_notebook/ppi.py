@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .stats import z_value
+
 __all__ = ["METHOD", "SHRINK", "judge_from_outcomes", "ppi_accuracy", "predictions_for", "read_predictions"]
 
 #: Pseudo-reviews of the pooled residual variance added to each stratum's own.
@@ -68,9 +70,7 @@ def predictions_for(runs: pd.DataFrame, predictions: Any) -> pd.Series:
 
 def _t_quantile(confidence: float, df: float) -> float:
     """Student's t quantile (Cornish-Fisher expansion around the normal; exact enough for df >= 3)."""
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    z = z_value(confidence)
     if not math.isfinite(df) or df > 1e6:
         return z
     df = max(df, 1.0)

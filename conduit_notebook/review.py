@@ -17,7 +17,6 @@ import warnings
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,6 +25,7 @@ from numpy.typing import ArrayLike
 
 from .ppi import METHOD as PPI_METHOD
 from .ppi import ppi_accuracy, predictions_for
+from .stats import Z95, wilson_interval, z_value
 
 try:  # POSIX: appends lock the file
     import fcntl
@@ -40,7 +40,6 @@ REVIEW_COLUMNS = ["agent_run_id", "agent_id", "disposition", "verdict", "reviewe
                   "note", "reviewer", "reviewed_at"]
 ACCURACY_COLUMNS = ["reviewed", "correct", "unsure", "accuracy", "ci_low", "ci_high"]
 DISAGREEMENT_COLUMNS = ["agent_run_id", "disposition", "reviewer", "verdict", "reviewed_disposition", "note"]
-Z95 = 1.959963984540054
 #: A review sized by margin reviews at least this many runs of each disposition (or all it has).
 MIN_PER_STRATUM = 10
 DEFAULT_SAMPLE = 50
@@ -276,33 +275,6 @@ def _unlock(handle: Any) -> None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _z(confidence: float) -> float:
-    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number between 0 and 1 (e.g. 0.95), got {confidence!r}")
-    return NormalDist().inv_cdf(0.5 + confidence / 2)
-
-
-def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[float, float]:
-    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0,
-    a ValueError naming them when ``successes`` is not between 0 and ``total``.
-
-    ``total`` may be an effective sample size (not a whole number), as :func:`stratified_accuracy`
-    passes it.
-    """
-    if not (math.isfinite(successes) and math.isfinite(total)):
-        raise ValueError(f"successes and trials must be finite numbers; got {successes!r} and {total!r}")
-    if total <= 0:
-        return (math.nan, math.nan)
-    if not -1e-9 * total <= successes <= total * (1 + 1e-9):
-        raise ValueError(f"successes ({successes:g}) must be between 0 and trials ({total:g})")
-    p = min(max(successes / total, 0.0), 1.0)
-    denominator = 1 + z**2 / total
-    centre = (p + z**2 / (2 * total)) / denominator
-    half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z**2 / (4 * total**2)) / denominator
-    # The interval holds p exactly: rounding put the low end of 0 of n at 2.8e-17 (above the rate).
-    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
-
-
 def stratified_accuracy(correct: ArrayLike, judged: ArrayLike, population: ArrayLike, *,
                         confidence: float = 0.95, outside: ArrayLike | None = None) -> dict[str, float]:
     """A population accuracy from per-stratum samples, with its interval.
@@ -326,7 +298,7 @@ def stratified_accuracy(correct: ArrayLike, judged: ArrayLike, population: Array
     Returns ``estimate``, ``ci_low``, ``ci_high``, ``half_width``, ``effective_n`` and
     ``unreviewed_share``.
     """
-    z = _z(confidence)
+    z = z_value(confidence)
     x = np.asarray(correct, dtype="float64")
     n = np.asarray(judged, dtype="float64")
     size = np.asarray(population, dtype="float64")
@@ -463,7 +435,7 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
         raise ValueError(f"margin must be a half-width between 0 and 0.5 (e.g. 0.05 for ±5 points), got {margin!r}")
     if not isinstance(expected, (int, float)) or not 0 < expected < 1:
         raise ValueError(f"expected must be an anticipated accuracy between 0 and 1, got {expected!r}")
-    z = _z(confidence)
+    z = z_value(confidence)
     if expected_agreement is not None:
         if not isinstance(expected_agreement, (int, float)) or not 0.5 <= expected_agreement <= 1:
             raise ValueError(f"expected_agreement must be the share of runs a judge agrees with people on, "
@@ -726,7 +698,7 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
         raise ValueError(f"results needs the columns {', '.join(missing)}")
     if runs is not None and (not isinstance(runs, pd.DataFrame) or not {"id", "disposition"} <= set(runs.columns)):
         raise ValueError("runs must be the runs frame the sample was drawn from (with 'id' and 'disposition' columns)")
-    z = _z(confidence)
+    z = z_value(confidence)
     frame, contradictions = _recorded(results, runs)
     notes: list[str] = []
     if len(contradictions):
@@ -833,7 +805,7 @@ def judge_agreement(votes: pd.DataFrame, judge: pd.Series, *, confidence: float 
     n = len(judged)
     agree = int((human == says_right).sum())
     wrong, right = ~human, human
-    z = _z(confidence)
+    z = z_value(confidence)
 
     def share(k: int, total: int) -> dict[str, float]:
         low, high = wilson_interval(k, total, z)

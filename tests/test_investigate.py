@@ -28,7 +28,8 @@ from conduit_notebook import (
     tool_transitions,
 )
 from conduit_notebook.demo import DemoData
-from conduit_notebook.investigate import _chi_square_sf, canonical_json, holm
+from conduit_notebook.investigate import canonical_json
+from conduit_notebook.stats import chi_square_sf, holm
 
 END = datetime(2026, 11, 20, tzinfo=timezone.utc)
 
@@ -117,7 +118,7 @@ def test_false_positives_and_coverage_by_simulation():
 def test_holm_and_chi_square_by_hand():
     assert holm([0.01, 0.04, np.nan, 0.03]) == pytest.approx([0.03, 0.06, np.nan, 0.06], nan_ok=True)
     for x, df in ((3.841458820694124, 1), (5.991464547107979, 2), (7.814727903251178, 3), (11.070497693516351, 5)):
-        assert _chi_square_sf(x, df) == pytest.approx(0.05, abs=1e-9)
+        assert chi_square_sf(x, df) == pytest.approx(0.05, abs=1e-9)
 
 
 def test_compare_says_what_is_wrong():

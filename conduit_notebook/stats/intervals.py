@@ -1,0 +1,49 @@
+"""Intervals: the normal quantile for a confidence level, Wilson's score interval, and Wilson's
+interval for a design-based share at Kish's effective sample size."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+#: The normal quantile of a two-sided 95% interval.
+Z95 = 1.959963984540054
+
+
+def z_value(confidence: float = 0.95) -> float:
+    """The standard normal quantile of a two-sided ``confidence`` interval (1.96 for 0.95); a
+    ValueError naming ``confidence`` unless it is a number strictly between 0 and 1."""
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"confidence must be a number between 0 and 1 (e.g. 0.95), got {confidence!r}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: float, total: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (95% by default); (nan, nan) when total is 0,
+    a ValueError naming them when ``successes`` is not between 0 and ``total``.
+
+    ``total`` may be an effective sample size (not a whole number), as the stratified estimators
+    pass it.
+    """
+    if not (math.isfinite(successes) and math.isfinite(total)):
+        raise ValueError(f"successes and trials must be finite numbers; got {successes!r} and {total!r}")
+    if total <= 0:
+        return (math.nan, math.nan)
+    if not -1e-9 * total <= successes <= total * (1 + 1e-9):
+        raise ValueError(f"successes ({successes:g}) must be between 0 and trials ({total:g})")
+    p = min(max(successes / total, 0.0), 1.0)
+    denominator = 1 + z**2 / total
+    centre = (p + z**2 / (2 * total)) / denominator
+    half = z * math.sqrt(max(p * (1 - p), 0.0) / total + z**2 / (4 * total**2)) / denominator
+    # The interval holds p exactly: rounding put the low end of 0 of n at 2.8e-17 (above the rate).
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
+
+
+def share_interval(p: float, se: float, sampled: int, z: float = Z95) -> tuple[float, float]:
+    """A Wilson interval for an estimated share at Kish's effective sample size
+    ``p (1 - p) / se**2`` (from the design's variance); at the sampled count
+    where that is undefined (a share of 0 or 1, or no spread seen)."""
+    if not math.isfinite(p):
+        return math.nan, math.nan
+    effective = p * (1 - p) / se ** 2 if se > 0 and 0 < p < 1 else float(sampled)
+    return wilson_interval(p * effective, effective, z)
