@@ -58,6 +58,7 @@ _LAZY: dict[str, str] = {
 
 def __getattr__(name: str) -> object:
     if name == "demo":
+        importlib.import_module(".accessor", __name__)  # the demo's frames have .conduit too
         return importlib.import_module(".demo", __name__)
     module = _LAZY.get(name)
     if module is None:

@@ -32,12 +32,12 @@ from typing import Any, TypeVar
 import numpy as np
 
 import pandas as pd
-import platformdirs
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import CacheError
 from .frames import gc_paused, newest_first, runs_frame, tool_calls_frame
+from .paths import CACHE_ENV, default_cache_path
 from .records import dedupe
 from .schema import DETAIL_FIELDS, FINISHED_STATUSES
 from .storage import frame_to_table, table_to_frame
@@ -45,7 +45,6 @@ from .storage import frame_to_table, table_to_frame
 __all__ = ["APPLICATION_ID", "CacheInfo", "CachedThread", "RunCache", "cache_info", "clear_cache", "default_cache_path",
            "file_kind", "removable"]
 
-CACHE_ENV = "CONDUIT_NOTEBOOK_CACHE"
 #: Segments a source may have before they are merged into one.
 COMPACT_AFTER = 24
 #: Stands for "since the first run" in coverage intervals.
@@ -115,14 +114,6 @@ CREATE TABLE IF NOT EXISTS coverage (
     hi INTEGER NOT NULL
 );
 """
-
-
-def default_cache_path() -> Path:
-    """``$CONDUIT_NOTEBOOK_CACHE`` if set, else ``runs.sqlite`` in the user's cache directory."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_cache_dir("conduit-notebook", appauthor=False)) / "runs.sqlite"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from .errors import (
 )
 from .pacing import (DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, PaceUnavailable, RateLimiter, SharedPace, retry_delay,
                      should_retry)
+from .paths import default_cache_path
 from .schema import ESCALATION_STATUSES, RUN_STATUSES
 
 __all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
@@ -286,7 +287,6 @@ class ConduitClient:
             if setting is False:  # not shared (set ready in __init__; here for the type checker)
                 return
             if setting is True:
-                from .cache import default_cache_path  # heavy (pandas): only when a pace file is needed
 
                 path: str | os.PathLike[str] = default_cache_path().parent / PACE_FILE
             else:

@@ -632,6 +632,3 @@ def newest_first(runs: pd.DataFrame, calls: pd.DataFrame) -> tuple[pd.DataFrame,
                  .drop(columns="_order"))
     return runs, calls
 
-
-# Whoever builds a frame can use frame.conduit (the package imports lazily, see __init__).
-from . import accessor as _accessor  # noqa: E402,F401

@@ -65,3 +65,21 @@ def test_the_accessor_lists_its_methods(demo_frames):
     runs, _ = demo_frames
     assert set(METHODS) <= set(dir(runs.conduit))
     assert {"json", "json_columns", "input_json", "output_json", "json_normalize"} <= set(dir(runs.conduit))
+
+
+def _in_fresh_python(code: str) -> str:
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_package_registers_the_accessor_and_frames_imports_nothing_above_it():
+    # frames.py no longer imports the accessor (issue 20): the package does, lazily, on the first
+    # name taken from it, including `demo`; importing the package alone stays light (no pandas).
+    assert _in_fresh_python("import sys, conduit_notebook; print('pandas' in sys.modules)") == "False"
+    assert _in_fresh_python("from conduit_notebook import runs_frame; print(type(runs_frame([]).conduit).__name__)") \
+        == "ConduitAccessor"
+    assert _in_fresh_python("import pandas as pd\nfrom conduit_notebook import demo\nprint(hasattr(pd.DataFrame, 'conduit'))") \
+        == "True"
