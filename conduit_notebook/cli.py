@@ -150,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="traces fetched per pass with --follow (default: what fits in 2 minutes of the pace)")
     sync.add_argument("--passes", type=_positive_int, default=None,
                       help="stop after this many passes with --follow (default: until Ctrl-C)")
+    sync.add_argument("--lake", default=None, metavar="DIR",
+                      help="also upsert the runs into the Parquet lake DIR (each run once; docs/lake.md)")
     _add_demo_options(sync, default_runs=2000)
 
     cache = commands.add_parser("cache", help="see or empty the local cache",
@@ -343,7 +345,13 @@ def _sync(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             frames = _fetch(args, details=args.traces, stack=stack)
         print(repr(frames))
+        if args.lake is not None:
+            written = frames.to_lake(args.lake)
+            print(f"Lake {written.path}: {written.rows.get('runs', 0):,} runs upserted into "
+                  f"{len(written.months)} month file(s)", file=sys.stderr)
         return _outcome(frames)
+    if args.lake is not None:
+        raise ValueError("--lake works without --follow: run `sync --lake DIR` nightly (each run is kept once)")
     return _follow(args)
 
 

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -185,6 +185,14 @@ class RunFrames:
                     messages[name] = messages[name].map(lambda v: v if v is None or isinstance(v, str)
                                                         else json.dumps(v, default=str))
             messages.to_parquet(path, index=False)
+
+    def to_lake(self, path: str | os.PathLike[str], *, workspace: str | None = None) -> Any:
+        """Upsert these runs, tool calls and messages into the Parquet lake at ``path`` (each run
+        once, its latest record; atomic): :func:`conduit_notebook.lake.write_lake`. Returns what
+        was written (a :class:`conduit_notebook.lake.LakeWrite`)."""
+        from .lake.write import write_lake  # the lake reads RunFrames back: imported when used
+
+        return write_lake(self, path, workspace=workspace)
 
     def fetch_traces(self, run_ids: Sequence[str] | pd.Series | None = None, *,
                      progress: bool | None = None) -> RunFrames:
