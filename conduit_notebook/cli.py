@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop after this many passes with --follow (default: until Ctrl-C)")
     sync.add_argument("--lake", default=None, metavar="DIR",
                       help="also upsert the runs into the Parquet lake DIR (each run once; docs/lake.md)")
+    sync.add_argument("--config", default=None, metavar="TOML",
+                      help="sync every workspace of this file into its lake, each at its own pace (docs/lake.md)")
     _add_demo_options(sync, default_runs=2000)
 
     cache = commands.add_parser("cache", help="see or empty the local cache",
@@ -341,6 +343,12 @@ def _summary(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        from .lake.sync import sync_workspaces
+
+        table = sync_workspaces(args.config, progress=sys.stderr.isatty())
+        print(table.to_string(index=False))
+        return EXIT_PARTIAL if (table["problem"].notna() | (table["errors"] > 0)).any() else EXIT_OK
     if not args.follow:
         with ExitStack() as stack:
             frames = _fetch(args, details=args.traces, stack=stack)

@@ -236,3 +236,41 @@ def test_cli_sync_lake_twice_keeps_each_run_once(tmp_path, capsys):
     assert len(back.runs) == 120 and back.runs["id"].is_unique
     assert cli.main(["sync", "--demo", "--follow", "--lake", str(tmp_path)]) == 2
 
+
+
+def test_sync_config_fetches_each_workspace_into_one_lake_and_resumes(_shared_server, tmp_path, monkeypatch, capsys):
+    from conduit_notebook import demo
+    from conduit_notebook.lake.sync import load_sync_config, sync_workspaces
+    from tests.conftest import DEMO_END
+
+    with demo.serve(runs=150, agents=2, seed=7, end=DEMO_END) as second:
+        assert second.workspace_id != _shared_server.workspace_id
+        monkeypatch.setenv("TOKEN_A", _shared_server.token)
+        monkeypatch.setenv("TOKEN_B", second.token)
+        config = tmp_path / "sync.toml"
+        config.write_text(f'lake = "lake"\nsince = "60d"\ntraces = "all"\n'
+                          f'[[workspaces]]\nid = "{_shared_server.workspace_id}"\ntoken_env = "TOKEN_A"\nrpm = 60000\n'
+                          f'base_url = "{_shared_server.base_url}"\n'
+                          f'[[workspaces]]\nid = "{second.workspace_id}"\ntoken_env = "TOKEN_B"\nrpm = 50000\n'
+                          f'base_url = "{second.base_url}"\n'
+                          f'[[workspaces]]\nid = "ws_unset"\ntoken_env = "TOKEN_NOT_SET"\n')
+        first = sync_workspaces(config, progress=False)
+        assert first["runs"].tolist()[:2] == [450, 150], first["problem"].tolist()
+        assert first["problem"].tolist()[2] == "environment variable TOKEN_NOT_SET is not set"
+        lake = tmp_path / "lake"
+        back = read_lake(lake)
+        assert back.runs.groupby("workspace_id", observed=True).size().to_dict() == {
+            _shared_server.workspace_id: 450, second.workspace_id: 150}
+        assert len(read_lake(lake, workspaces=second.workspace_id).runs) == 150
+        # Resumed: from two days before each workspace's newest run, every trace from the cache.
+        second.reset_log()
+        assert cli.main(["sync", "--config", str(config)]) == 4  # partial: ws_unset still has its problem
+        again = read_lake(lake)
+        assert len(again.runs) == 600 and again.runs["id"].is_unique
+        assert second.count(r"/runs/[^/]+$") == 0 and second.count(r"/runs$") >= 1
+    for bad, message in (('lake = "x"\n', "at least one"),
+                         ('lake = "x"\n[[workspaces]]\nid = "w"\ntoken_env = "tok-123"\n', "never the token"),
+                         ('lake = "x"\nlimit = 3\n[[workspaces]]\nid = "w"\ntoken_env = "T"\n', "unknown keys")):
+        config.write_text(bad)
+        with pytest.raises(ValueError, match=message):
+            load_sync_config(config)
