@@ -338,7 +338,7 @@ def _write_month(root: Path, ws: str, month: str, new: dict[str, pa.Table], seq:
 
 def _parquet_writer(table: pa.Table) -> Callable[[Path], None]:
     def write(path: Path) -> None:
-        pq.write_table(table, path, compression="zstd")
+        pq.write_table(table, path, compression="zstd", coerce_timestamps="us", allow_truncated_timestamps=True)
     return write
 
 

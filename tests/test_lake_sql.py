@@ -1,0 +1,115 @@
+"""The lake's SQL engines give the pandas functions' numbers (conduit_notebook.lake.Lake)."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conduit_notebook import ConduitClient, cost_breakdown, fetch_runs, summarize, tool_stats
+from conduit_notebook.investigate import _bucket_values
+from conduit_notebook.lake import Lake, read_lake, write_lake
+from conduit_notebook.lake import write as lake_write
+
+
+@pytest.fixture(scope="module")
+def lakes(_shared_server, tmp_path_factory):
+    """Two lakes of the demo workspace: every trace, and a stratified sample of 120 traces."""
+    made = {}
+    with ConduitClient(_shared_server.token, base_url=_shared_server.base_url,
+                       requests_per_minute=60_000) as client:
+        for name, details in (("exact", True), ("sample", 120)):
+            path = tmp_path_factory.mktemp(name)
+            fetch_runs(client=client, details=details, cache=False, progress=False).to_lake(path)
+            made[name] = path
+    return made
+
+
+def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same index (as text), columns and values to 1e-9 (missing where the other is missing)."""
+    def keyed(frame):
+        index = frame.index.map(lambda k: tuple(map(str, k)) if isinstance(k, tuple) else str(k))
+        return frame.set_axis(index, axis=0)
+    got, expected = keyed(got), keyed(expected)
+    assert list(got.index) == list(expected.index)
+    assert sorted(got.columns) == sorted(expected.columns)
+    for column in expected.columns:
+        a, b = got[column].to_numpy(dtype=float), expected[column].to_numpy(dtype=float)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=column)
+
+
+@pytest.mark.parametrize("by, freq", [(None, None), ("agent_name", None), (["agent_name", "disposition"], None),
+                                      (None, "D"), ("status", "h"), ("workspace_id", "MS")])
+def test_summarize_on_duckdb_equals_pandas(lakes, by, freq):
+    runs = read_lake(lakes["exact"]).runs
+    got = Lake(lakes["exact"]).summarize(by, freq=freq)
+    assert_same(got, summarize(runs, by, freq=freq))
+    assert got["runs"].dtype == "int64" and got["total_tokens"].dtype == "int64"
+
+
+@pytest.mark.parametrize("by, resolved", [("agent_name", "resolved"), ("disposition", ["resolved", "handed_off"]),
+                                          (None, "resolved")])
+def test_cost_breakdown_on_duckdb_equals_pandas(lakes, by, resolved):
+    runs = read_lake(lakes["exact"]).runs
+    got = Lake(lakes["exact"]).cost_breakdown(by, resolved=resolved)
+    expected = cost_breakdown(runs, by, resolved=resolved)
+    assert_same(got, expected)
+    assert list(got.columns) == list(expected.columns)
+
+
+def test_a_slice_on_duckdb_equals_pandas_on_the_same_slice(lakes):
+    window = dict(since="2026-11-10", until="2026-11-16")
+    runs = read_lake(lakes["exact"], **window).runs
+    assert 0 < len(runs) < 450
+    assert_same(Lake(lakes["exact"], **window).summarize("agent_name", freq="D"),
+                summarize(runs, "agent_name", freq="D"))
+
+
+@pytest.mark.parametrize("kind", ["exact", "sample"])
+def test_tool_stats_on_duckdb_equals_pandas_exact_and_weighted(lakes, kind):
+    frames = read_lake(lakes[kind])
+    lake = Lake(lakes[kind])
+    assert lake.sampled() == (kind == "sample")
+    expected = tool_stats(frames.tool_calls, frames.runs)
+    if kind == "sample":
+        assert 100 <= frames.traced < 450 and "calls_low" in expected  # really an estimate
+        expected = expected[[c for c in expected.columns if not c.endswith(("_low", "_high"))]]
+    got = lake.tool_stats()
+    assert_same(got.loc[expected.index], expected)
+
+
+@pytest.mark.parametrize("metric", ["failure_rate", "escalation_rate", "resolution_rate", "cost_per_run",
+                                    "tokens_per_run"])
+def test_change_point_series_on_duckdb_equals_pandas(lakes, metric):
+    runs = read_lake(lakes["exact"]).runs
+    expected = _bucket_values(runs, metric, "D", "agent_name").rename(columns={"g": "agent_name", "t": "created_at"})
+    got = Lake(lakes["exact"]).series(metric, by="agent_name")
+    assert_same(got, expected.set_index(["agent_name", "created_at"]))
+
+
+def test_a_lake_a_crash_left_with_two_files_a_month_reads_the_same(lakes, tmp_path, monkeypatch):
+    shutil.copytree(lakes["exact"], tmp_path / "lake")
+    frames = read_lake(tmp_path / "lake")
+    changed = frames.runs.copy()
+    changed["completed_at"] += pd.Timedelta(seconds=1)
+    monkeypatch.setattr(lake_write, "_remove", lambda files, result: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        write_lake(type(frames)(runs=changed, tool_calls=frames.tool_calls, agents=frames.agents,
+                                errors=frames.errors), tmp_path / "lake")
+    lake = Lake(tmp_path / "lake")
+    assert not lake._merged()
+    assert_same(lake.summarize("agent_name"), summarize(frames.runs, "agent_name"))
+    assert_same(lake.tool_stats(), tool_stats(frames.tool_calls, frames.runs))
+
+
+def test_bad_arguments_say_what_is_accepted(lakes):
+    with pytest.raises(ValueError, match="engine must be"):
+        Lake(lakes["exact"], engine="sqlite")
+    with pytest.raises(ValueError, match="freq must be one of"):
+        Lake(lakes["exact"]).summarize(freq="W")
+    with pytest.raises(ValueError, match="by must be"):
+        Lake(lakes["exact"]).summarize(by="agent_name; DROP TABLE runs")
+    with pytest.raises(ValueError, match="metric must be"):
+        Lake(lakes["exact"]).series("p50_duration_s")
