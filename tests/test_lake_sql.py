@@ -113,3 +113,31 @@ def test_bad_arguments_say_what_is_accepted(lakes):
         Lake(lakes["exact"]).summarize(by="agent_name; DROP TABLE runs")
     with pytest.raises(ValueError, match="metric must be"):
         Lake(lakes["exact"]).series("p50_duration_s")
+
+
+def _java() -> bool:
+    import shutil as sh
+
+    return sh.which("java") is not None or bool(__import__("os").environ.get("JAVA_HOME"))
+
+
+@pytest.mark.spark
+@pytest.mark.filterwarnings("ignore")  # pyspark warns about pandas 3
+@pytest.mark.skipif(not _java(), reason="Spark needs Java (Debian: default-jre-headless)")
+def test_spark_gives_the_same_numbers(lakes):
+    pytest.importorskip("pyspark")
+    frames = read_lake(lakes["sample"])
+    spark = Lake(lakes["sample"], engine="spark")
+    duck = Lake(lakes["sample"])
+    try:
+        _same_on_spark(spark, duck, frames)
+    finally:
+        spark._spark.stop()  # the JVM's memory back before the next test
+
+
+def _same_on_spark(spark, duck, frames):
+    for name in ("summarize", "cost_breakdown"):
+        assert_same(getattr(spark, name)("agent_name"), getattr(duck, name)("agent_name"))
+    assert_same(spark.summarize("status", freq="D"), summarize(frames.runs, "status", freq="D"))
+    assert_same(spark.tool_stats(), duck.tool_stats())
+    assert_same(spark.series("escalation_rate"), duck.series("escalation_rate"))

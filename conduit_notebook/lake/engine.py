@@ -15,6 +15,7 @@ summarised in bounded memory (benchmarks/README.md).
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from ..frames import agent_labels
 from ..schema import RUN_STATUSES
 from ..times import parse_time
 from .layout import lake_files, read_schema
-from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
+from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
 from .read import lake_months
 
 __all__ = ["FREQS", "Lake"]
@@ -105,7 +106,11 @@ class Lake:
         """Run ``query`` over the views ``runs`` and ``tool_calls`` and return a DataFrame."""
         if self.engine == "duckdb":
             return self._con.execute(query).df()
-        return self._spark.sql(query).toPandas()
+        table = self._spark.sql(query).toPandas()
+        for name in table.columns:  # Spark's decimals (sums of literals) as floats
+            if table[name].dtype == object and table[name].map(lambda v: isinstance(v, Decimal)).any():
+                table[name] = table[name].astype(float)
+        return table
 
     # -- summaries -----------------------------------------------------------------------------
 
@@ -195,7 +200,7 @@ class Lake:
         mix = "".join(", " + MIX.format(value=sql_list([d]), name=self._quote(f"disposition:{d}"))
                       for d in dispositions)
         medians = WEIGHTED_MEDIANS if sampled else EXACT_MEDIANS
-        query = TOOL_STATS.format(text=self._text(), weight="trace_weight" if sampled else "1.0",
+        query = TOOL_STATS.format(text=self._text(), weight="trace_weight" if sampled else "CAST(1 AS DOUBLE)",
                                   in_sample="trace_weight > 0" if sampled else "TRUE", mix=mix, **medians)
         table = self.sql(render(query, self.engine)).set_index("tool")
         if not sampled:
@@ -208,18 +213,9 @@ class Lake:
         0): the series :func:`conduit_notebook.change_points` segments, for the rates and means
         (``failure_rate``, ``escalation_rate``, ``resolution_rate``, ``cost_per_run``,
         ``tokens_per_run``; resolved is the 'resolved' disposition)."""
-        per_run = {
-            "failure_rate": ("CASE WHEN status = 'failed' THEN 1.0 ELSE 0.0 END", "status IN ('completed', 'failed')"),
-            "escalation_rate": ("CASE WHEN disposition = 'escalated' THEN 1.0 ELSE 0.0 END",
-                                "status = 'completed' AND disposition IS NOT NULL"),
-            "resolution_rate": ("CASE WHEN disposition = 'resolved' THEN 1.0 ELSE 0.0 END",
-                                "status = 'completed' AND disposition IS NOT NULL"),
-            "cost_per_run": ("total_cost", "total_cost IS NOT NULL"),
-            "tokens_per_run": ("CAST(total_tokens AS DOUBLE)", "total_tokens IS NOT NULL"),
-        }
-        if metric not in per_run:
-            raise ValueError(f"metric must be one of {', '.join(per_run)} on a lake; got {metric!r}")
-        x, counted = per_run[metric]
+        if metric not in SERIES:
+            raise ValueError(f"metric must be one of {', '.join(SERIES)} on a lake; got {metric!r}")
+        x, counted = SERIES[metric]
         columns = {"value": f"avg({x})", "runs": f"count({x})", "within": f"var_pop({x})"}
         table = self._grouped(columns, _by_list(by), freq, where=counted)
         return table[table["runs"] > 0]

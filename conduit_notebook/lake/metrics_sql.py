@@ -11,7 +11,7 @@ placeholders (``{median(x)}`` style): :func:`render` fills them per engine.
 
 from __future__ import annotations
 
-__all__ = ["COST_BREAKDOWN", "DIALECTS", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
+__all__ = ["COST_BREAKDOWN", "DIALECTS", "SERIES", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
 
 #: Functions spelled differently: quantile with linear interpolation (as numpy and pandas).
 DIALECTS = {
@@ -108,6 +108,19 @@ WEIGHTED_MEDIANS = {"median_with": "min(s) FILTER (WHERE inside AND cum >= total
 #: One column per disposition: its share (weighted) of the runs using the tool that have one.
 MIX = ("coalesce(sum(m.w) FILTER (WHERE m.inside AND m.d = {value}), 0) / "
        "nullif(sum(m.w) FILTER (WHERE m.inside AND m.d IS NOT NULL), 0) AS {name}")
+
+
+#: The per-run value behind each metric change_points follows, and which runs count for it:
+#: a rate's event (1 or 0) among the runs of its denominator, or a run's cost or tokens.
+_EVENT = "CAST(CASE WHEN {} THEN 1 ELSE 0 END AS DOUBLE)"
+_JUDGED = "status = 'completed' AND disposition IS NOT NULL"
+SERIES: dict[str, tuple[str, str]] = {
+    "failure_rate": (_EVENT.format("status = 'failed'"), _FINISHED),
+    "escalation_rate": (_EVENT.format("disposition = 'escalated'"), _JUDGED),
+    "resolution_rate": (_EVENT.format("disposition = 'resolved'"), _JUDGED),
+    "cost_per_run": ("total_cost", "total_cost IS NOT NULL"),
+    "tokens_per_run": ("CAST(total_tokens AS DOUBLE)", "total_tokens IS NOT NULL"),
+}
 
 
 def sql_list(values: list[str]) -> str:
