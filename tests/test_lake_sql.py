@@ -141,3 +141,33 @@ def _same_on_spark(spark, duck, frames):
     assert_same(spark.summarize("status", freq="D"), summarize(frames.runs, "status", freq="D"))
     assert_same(spark.tool_stats(), duck.tool_stats())
     assert_same(spark.series("escalation_rate"), duck.series("escalation_rate"))
+    assert_same(spark.rates("agent_name"), duck.rates("agent_name"))
+    assert_same(spark.escalation_quality("agent_name"), duck.escalation_quality("agent_name"))
+
+
+def test_compare_rates_on_duckdb_equal_pandas(lakes):
+    from conduit_notebook import compare
+
+    cut = "2026-11-10"
+    before = read_lake(lakes["exact"], until="2026-11-09").runs
+    after = read_lake(lakes["exact"], since=cut).runs
+    expected = compare(before, after, resolved=["resolved", "handed_off"], n_boot=100)
+    a = Lake(lakes["exact"], until="2026-11-09").rates(resolved=["resolved", "handed_off"])
+    b = Lake(lakes["exact"], since=cut).rates(resolved=["resolved", "handed_off"])
+    for rate in ("failure_rate", "escalation_rate", "resolution_rate"):
+        assert [a[rate].iloc[0], b[rate].iloc[0]] == pytest.approx(
+            expected.loc[rate, ["a", "b"]].astype(float).tolist(), rel=1e-9)
+    assert a["failure_rate_runs"].iloc[0] == before["status"].isin(["completed", "failed"]).sum()
+    by_agent = Lake(lakes["exact"]).rates("agent_name")
+    assert by_agent["escalation_rate_events"].sum() == (read_lake(lakes["exact"]).runs["disposition"] == "escalated").sum()
+
+
+@pytest.mark.parametrize("by, within", [("agent_name", "24h"), (None, "2h"), ("disposition", "72h")])
+def test_escalation_quality_counts_on_duckdb_equal_pandas(lakes, by, within):
+    from conduit_notebook import escalation_quality
+
+    runs = read_lake(lakes["exact"]).runs
+    expected = escalation_quality(runs, by=by, within=within)
+    got = Lake(lakes["exact"]).escalation_quality(by, within=within)
+    assert expected["resolved_judged"].iloc[-1] > 0 and expected["came_back_rate"].iloc[-1] > 0
+    assert_same(got, expected[got.columns])

@@ -20,13 +20,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..frames import agent_labels
 from ..schema import RUN_STATUSES
+from ..stats import wilson_interval
 from ..times import parse_time
 from .layout import lake_files, read_schema
-from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
+from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, OUTCOMES, QUALITY, RATES, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
 from .read import lake_months
 
 __all__ = ["FREQS", "Lake"]
@@ -115,7 +117,7 @@ class Lake:
     # -- summaries -----------------------------------------------------------------------------
 
     def _grouped(self, columns: dict[str, str], by: list[str], freq: str | None, where: str = "TRUE",
-                 **values: str) -> pd.DataFrame:
+                 source: str = "runs", **values: str) -> pd.DataFrame:
         if freq is not None and freq not in FREQS:
             raise ValueError(f"freq must be one of {', '.join(FREQS)} on a lake (buckets in UTC); got {freq!r}")
         keys = [f"CAST({c} AS STRING)" if self.engine == "spark" else f"CAST({c} AS VARCHAR)" for c in by]
@@ -130,10 +132,11 @@ class Lake:
         selected += [f"{render(sql, self.engine, **values)} AS {name}" for name, sql in columns.items()]
         not_null = " AND ".join([f"{k} IS NOT NULL" for k in keys] or ["TRUE"])
         group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
-        query = (f"SELECT {', '.join(selected)} FROM runs WHERE {not_null} AND {where} {group} "
+        query = (f"SELECT {', '.join(selected)} FROM {source} WHERE {not_null} AND {where} {group} "
                  f"ORDER BY {', '.join(str(i + 1) for i in range(len(keys))) or '1'}")
         table = self.sql(query)
-        counts = [c for c in ("runs", "resolved_runs", "input_tokens", "output_tokens", "total_tokens")
+        counts = [c for c in ("runs", "resolved_runs", "input_tokens", "output_tokens", "total_tokens",
+                              *QUALITY, *(f"{r}_{k}" for r in RATES for k in ("events", "runs")))
                   if c in columns and c in table and not columns[c].startswith("avg")]
         return self._indexed(table.astype({c: "int64" for c in counts}), by, freq)
 
@@ -219,3 +222,52 @@ class Lake:
         columns = {"value": f"avg({x})", "runs": f"count({x})", "within": f"var_pop({x})"}
         table = self._grouped(columns, _by_list(by), freq, where=counted)
         return table[table["runs"] > 0]
+
+    def rates(self, by: str | Sequence[str] | None = None, *, freq: str | None = None,
+              resolved: str | Sequence[str] = "resolved") -> pd.DataFrame:
+        """The rates :func:`conduit_notebook.compare` tests, with the counts behind them: per
+        group ``<rate>``, ``<rate>_events`` and ``<rate>_runs`` for ``failure_rate``,
+        ``escalation_rate`` and ``resolution_rate`` (glossary). Two slices' counts give
+        compare's Newcombe-Wilson rows: ``Lake(p, until=cut).rates()`` against
+        ``Lake(p, since=cut).rates()``."""
+        values = [resolved] if isinstance(resolved, str) else list(resolved)
+        columns = {}
+        for name, (event, counted) in RATES.items():
+            columns[f"{name}_events"] = f"count(*) FILTER (WHERE ({counted}) AND {event})"
+            columns[f"{name}_runs"] = f"count(*) FILTER (WHERE {counted})"
+            columns[name] = f"{columns[f'{name}_events']} / nullif({columns[f'{name}_runs']}, 0)"
+        table = self._grouped(columns, _by_list(by), freq, resolved=sql_list(values))
+        return table[[f"{r}{k}" for r in RATES for k in ("", "_events", "_runs")]]
+
+    def escalation_quality(self, by: str | None = "agent_name", *, within: Any = "24h",
+                           as_of: Any = None) -> pd.DataFrame:
+        """The run-side numbers of :func:`conduit_notebook.escalation_quality` (the lake keeps no
+        escalation records): per group and ``(all)``, ``runs``, ``resolved_runs``,
+        ``resolved_judged``, ``came_back_rate`` and ``came_back_escalated_rate`` with their Wilson
+        95% intervals (Wilson 1927) and counts, and ``escalated_runs``. A guest came back when a
+        later run of the conversation started within ``within``; runs younger than ``within``
+        at ``as_of`` (default: the newest run's start) are not judged."""
+        span = pd.Timedelta(within)
+        if pd.isna(span) or span <= pd.Timedelta(0):
+            raise ValueError(f"within must be a positive time span such as '24h'; got {within!r}")
+        end = pd.Timestamp(as_of) if as_of is not None else pd.Timestamp(
+            self.sql("SELECT max(created_at) AS t FROM runs")["t"].iloc[0])
+        end = end.tz_localize("UTC") if end.tzinfo is None else end
+        source = "(" + render(OUTCOMES, self.engine, within_ms=str(int(span / pd.Timedelta(milliseconds=1))),
+                              as_of_ms=str(end.value // 1_000_000)) + ") AS outcomes"
+        groups = self._grouped(QUALITY, _by_list(by), None, source=source) if by is not None else None
+        overall = self._grouped(QUALITY, [], None, source=source).set_axis(["(all)"])
+        table = pd.concat([groups, overall]) if groups is not None else overall
+        table.index.name = by or "group"
+        return quality_rates(table)
+
+
+def quality_rates(table: pd.DataFrame) -> pd.DataFrame:
+    """escalation_quality's rates and Wilson intervals from the counts."""
+    out = table[["runs", "resolved_runs", "resolved_judged"]].copy()
+    for name, count in (("came_back_rate", "came_back"), ("came_back_escalated_rate", "came_back_escalated")):
+        rows = [(k / n, *wilson_interval(k, n)) if n > 0 else (np.nan, np.nan, np.nan)
+                for k, n in zip(table[count], table["resolved_judged"])]
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = zip(*rows) if rows else ([], [], [])
+    out["escalated_runs"] = table["escalated_runs"]
+    return out

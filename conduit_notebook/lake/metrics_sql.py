@@ -11,12 +11,12 @@ placeholders (``{median(x)}`` style): :func:`render` fills them per engine.
 
 from __future__ import annotations
 
-__all__ = ["COST_BREAKDOWN", "DIALECTS", "SERIES", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
+__all__ = ["COST_BREAKDOWN", "DIALECTS", "OUTCOMES", "QUALITY", "RATES", "SERIES", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
 
 #: Functions spelled differently: quantile with linear interpolation (as numpy and pandas).
 DIALECTS = {
-    "duckdb": {"quantile": "quantile_cont({x}, {q})"},
-    "spark": {"quantile": "percentile({x}, {q})"},
+    "duckdb": {"quantile": "quantile_cont({x}, {q})", "epoch_ms": "epoch_ms({x})"},
+    "spark": {"quantile": "percentile({x}, {q})", "epoch_ms": "unix_millis({x})"},
 }
 
 _FINISHED = "status IN ('completed', 'failed')"
@@ -123,6 +123,45 @@ SERIES: dict[str, tuple[str, str]] = {
 }
 
 
+#: The rates compare() tests, as the counts behind them (events among the runs that count).
+RATES: dict[str, tuple[str, str]] = {
+    "failure_rate": ("status = 'failed'", _FINISHED),
+    "escalation_rate": ("disposition = 'escalated'", _JUDGED),
+    "resolution_rate": ("disposition IN ({resolved})", _JUDGED),
+}
+
+#: Each run's outcome (conversation_outcomes.outcomes): the next run of its conversation, and
+#: whether a later one started within {within_ms} ms was escalated; ``{as_of}`` is when runs
+#: were last observed. Ties in created_at are ordered by id (as the runs frame's rows).
+OUTCOMES = """
+WITH o AS (
+    SELECT *, {epoch_ms:created_at} AS ms,
+           CASE WHEN conversation_id IS NOT NULL THEN lead({epoch_ms:created_at}) OVER (
+               PARTITION BY conversation_id, created_at IS NULL ORDER BY created_at, id) END AS next_ms,
+           CASE WHEN conversation_id IS NOT NULL THEN sum(CASE WHEN disposition = 'escalated' THEN 1 ELSE 0 END) OVER (
+               PARTITION BY conversation_id, created_at IS NULL ORDER BY {epoch_ms:created_at}
+               RANGE BETWEEN CURRENT ROW AND {within_ms} FOLLOWING)
+             - CASE WHEN disposition = 'escalated' THEN 1 ELSE 0 END END AS later_escalated
+    FROM runs),
+j AS (
+    SELECT *, CASE WHEN next_ms - ms <= {within_ms} THEN 1
+                   WHEN conversation_id IS NOT NULL AND {as_of_ms} - ms >= {within_ms} THEN 0 END AS came_back
+    FROM o)
+SELECT *, CASE WHEN came_back IS NOT NULL THEN CASE WHEN later_escalated > 0 THEN 1 ELSE 0 END END
+          AS came_back_escalated
+FROM j
+"""
+#: escalation_quality()'s run-side counts per group, over the runs with their outcomes.
+QUALITY: dict[str, str] = {
+    "runs": "count(*)",
+    "resolved_runs": "count(*) FILTER (WHERE disposition = 'resolved')",
+    "resolved_judged": "count(*) FILTER (WHERE disposition = 'resolved' AND came_back IS NOT NULL)",
+    "came_back": "coalesce(sum(came_back) FILTER (WHERE disposition = 'resolved'), 0)",
+    "came_back_escalated": "coalesce(sum(came_back_escalated) FILTER (WHERE disposition = 'resolved'), 0)",
+    "escalated_runs": "count(*) FILTER (WHERE disposition = 'escalated')",
+}
+
+
 def sql_list(values: list[str]) -> str:
     """Strings as a SQL list of literals (quotes doubled)."""
     return ", ".join("'" + str(v).replace("'", "''") + "'" for v in values)
@@ -132,11 +171,12 @@ def render(expression: str, engine: str, **values: str) -> str:
     """``expression`` in ``engine``'s dialect, with ``values`` ({resolved}...) filled in."""
     if engine not in DIALECTS:
         raise ValueError(f"engine must be one of {', '.join(DIALECTS)}; got {engine!r}")
-    while "{quantile:" in expression:
-        start = expression.index("{quantile:")
-        end = expression.index("}", start)
-        x, q = expression[start + len("{quantile:"):end].rsplit(":", 1)
-        expression = expression[:start] + DIALECTS[engine]["quantile"].format(x=x, q=q) + expression[end + 1:]
+    for function, spelling in DIALECTS[engine].items():
+        while "{" + function + ":" in expression:
+            start = expression.index("{" + function + ":")
+            end = expression.index("}", start)
+            x, _, q = expression[start + len(function) + 2:end].partition(":")
+            expression = expression[:start] + spelling.format(x=x, q=q) + expression[end + 1:]
     for name, value in values.items():
         expression = expression.replace("{" + name + "}", value)
     return expression
