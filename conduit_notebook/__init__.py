@@ -39,7 +39,7 @@ _LAZY: dict[str, str] = {
     **dict.fromkeys(["escalation_quality", "outcomes"], "conversation_outcomes"),
     "run_thread": "thread",
     "judge_from_outcomes": "ppi",
-    "plot_escalation_quality": "plot_outcomes",
+    "plot_escalation_quality": "plots",
     **dict.fromkeys(["RunFrames", "read_parquet"], "runframes"),
     **dict.fromkeys(["change_points", "compare", "compare_tools", "contacts", "conversations", "metric_levels",
                      "repeat_rates", "repeated_calls", "run_paths", "tool_paths", "tool_transitions"],

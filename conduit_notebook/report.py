@@ -294,7 +294,7 @@ def _escalation_section(escalations: pd.DataFrame, runs: pd.DataFrame) -> list[s
 def _after_section(runs: pd.DataFrame, escalations: pd.DataFrame | None, by: str) -> list[str]:
     """What happened after the runs: resolutions that did not hold, escalations dismissed."""
     from .conversation_outcomes import escalation_quality
-    from .plot_outcomes import plot_escalation_quality
+    from .plots import plot_escalation_quality
 
     head = ["<h2 id='after-the-runs'>What happened after the runs</h2>"]
     if "conversation_id" not in runs or not runs["conversation_id"].notna().any():

@@ -121,7 +121,7 @@ def test_bad_arguments_are_named(workspace):
 def test_the_plot_draws_the_table(workspace):
     import matplotlib.pyplot as plt
 
-    from conduit_notebook.plot_outcomes import plot_escalation_quality
+    from conduit_notebook.plots import plot_escalation_quality
 
     _, runs, escalations = workspace
     quality = escalation_quality(runs, escalations).drop(index="(all)")

@@ -24,7 +24,7 @@ from .. import plots
 from ..analysis import filter_runs, summarize
 from ..formatting import SUMMARY_FORMATS, format_table
 from ..conversation_outcomes import outcomes
-from ..plot_outcomes import plot_escalation_quality
+from ..plots import plot_escalation_quality
 from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
 

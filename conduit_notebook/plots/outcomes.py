@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from .conversation_outcomes import escalation_quality
+from ..conversation_outcomes import escalation_quality
 
 __all__ = ["plot_escalation_quality"]
 

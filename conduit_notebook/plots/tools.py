@@ -1,0 +1,211 @@
+"""Tool use: calls per tool (:func:`plot_tool_usage`) and the commonest tool paths
+(:func:`plot_tool_paths`).
+
+Seam for the sample design (issue 20, item 2): when the runs' traces are a sample, these plots
+still decide that themselves and weight each call by its run's ``trace_weight``
+(:func:`_run_weights`, and the weights in :func:`plot_tool_paths`). The one sample-design object
+(``stats/design.py``) is to replace both, so that each plot draws what the public table
+function (``tool_stats_estimated``, ``tool_paths``) returns.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
+
+from ..analysis import require_columns
+from ..formatting import compact
+from ..investigate import run_paths, tool_paths
+from ..sampling import trace_failures
+from ._style import (DISPOSITION_COLORS, OTHER_COLOR, bar_labels, colors_for, disposition_colors,
+                     draw_nothing, figure_of, literal, ordered_groups, pretty_name, side_legend,
+                     target_axes, thousands, top_labels)
+
+# -- tools ----------------------------------------------------------------------------------
+
+def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[pd.Series | None, str]:
+    """Each call's weight (its run's ``trace_weight``) and a title note, when the runs' traces
+    are a sample; (None, "") when they are all there."""
+    if runs is None or "trace_weight" not in runs:
+        return None, ""
+    stored = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
+    if not (stored > 0).any() or (stored == 1).all():  # as tool_stats: every trace there
+        return None, ""
+    require_columns(tool_calls, ["agent_run_id"], "plot_tool_usage")
+    by_id = pd.Series(stored, index=runs["id"].astype(object))
+    # Calls of runs outside ``runs`` and of hand-picked traces (weight 0) weigh nothing: the
+    # bars are sum(w * calls), the estimate tool_stats gives and its intervals are around.
+    weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
+    traced = int((stored > 0).sum())
+    failed, _ = trace_failures(runs)
+    return weights, (f"\nestimated from {traced:,} traced runs of {len(runs):,}"
+                     + (f" ({failed:,} traces failed)" if failed else ""))
+
+
+def plot_tool_usage(
+    tool_calls: pd.DataFrame,
+    *,
+    by: str | None = None,
+    top: int = 15,
+    runs: pd.DataFrame | None = None,
+    top_by: int = 8,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Calls per tool (the ``top`` most called, then "other"), optionally split by a column of
+    the calls, such as the run's ``"disposition"`` (its ``top_by`` largest values, then
+    "other"). ``kwargs`` go to ``Axes.barh``.
+
+    Given ``runs`` whose traces are a sample (``trace_weight`` missing or other than 1 for some
+    runs, as after ``fetch_runs(details="auto")`` on a busy workspace), the bars are estimates
+    for all of ``runs``: each call weighted by its run's ``trace_weight`` (the estimate of
+    :func:`conduit_notebook.tool_stats_estimated`, hand-picked traces left out), with its 95%
+    intervals when not split, and the title says from how many traced runs."""
+    require_columns(tool_calls, ["name", *([by] if by else [])], "plot_tool_usage")
+    ax = target_axes(ax)
+    if tool_calls.empty:
+        return draw_nothing(ax, "no tool calls")
+    weights, note = _run_weights(tool_calls, runs)
+    names = top_labels(tool_calls["name"], weights, top)
+    order = ordered_groups(names, weights)
+    rows = [literal(n) for n in order][::-1]
+    if by is None:
+        if weights is None:
+            counts = names.value_counts().reindex(order).to_numpy()[::-1]
+        else:
+            counts = weights.groupby(names, observed=False).sum().reindex(order).to_numpy()[::-1]
+        xerr = None
+        if weights is not None:
+            from ..analysis import tool_stats_estimated
+
+            est = tool_stats_estimated(tool_calls, runs).reindex([str(n) for n in order][::-1])
+            low = np.nan_to_num(counts - est["calls_low"].to_numpy(), nan=0.0).clip(0)
+            high = np.nan_to_num(est["calls_high"].to_numpy() - counts, nan=0.0).clip(0)
+            xerr = np.vstack([low, high])
+        ax.barh(rows, counts, **{"color": "#4c78a8", "xerr": xerr, "ecolor": "#333333", "capsize": 2, **kwargs})
+        for y, value in enumerate(counts):
+            ax.text(value + (0 if xerr is None else xerr[1][y]), y,
+                    f"  {'≈' if weights is not None else ''}{value:,.0f}", va="center", fontsize="small")
+        ax.set_xlim(0, float((counts + (0 if xerr is None else xerr[1])).max()) * 1.18)
+    else:
+        split = top_labels(tool_calls[by], None, top_by)
+        parts = ordered_groups(split)
+        colors = colors_for(by, parts)
+        w = np.ones(len(names)) if weights is None else weights.to_numpy()
+        table = (pd.DataFrame({"n": names, "s": split, "w": w}).groupby(["n", "s"], observed=False)["w"].sum()
+                 .unstack(fill_value=0).reindex(index=order, columns=parts, fill_value=0).iloc[::-1])
+        # One barh call for all segments, empty ones left out (a call per part made up to 9
+        # containers of 16 patches each, most of them zero-wide, on every explorer redraw).
+        widths = table.to_numpy(dtype=float)
+        lefts = np.cumsum(widths, axis=1) - widths
+        row, col = np.nonzero(widths > 0)
+        ax.set_yticks(range(len(rows)), rows)
+        if len(row):
+            ax.barh(row, widths[row, col], left=lefts[row, col],
+                    **{"color": [colors[parts[c]] for c in col], **kwargs})
+        if "label" in kwargs:
+            side_legend(ax, title=pretty_name(by))
+        else:
+            from matplotlib.patches import Patch
+
+            side_legend(ax, handles=[Patch(color=colors[part], label=literal(part)) for part in parts],
+                    title=pretty_name(by))
+    ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(compact))
+    ax.set_title("Tool calls" + (f" by {pretty_name(by)}" if by else "") + note
+                 + (" (95% intervals)" if note and by is None else ""))
+    return ax
+
+
+
+def _short(path: str, width: int = 44) -> str:
+    if len(path) <= width:
+        return path
+    keep = (width - 3) // 2
+    return path[:keep] + " … " + path[-keep:]
+
+
+def plot_tool_paths(
+    tool_calls: pd.DataFrame,
+    *,
+    runs: pd.DataFrame | None = None,
+    top: int = 10,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """The ``top`` commonest tool paths (ordered tool names of a run), as bars of runs; with
+    ``runs``, split by how the runs ended (disposition colours) and labelled with their
+    escalated share. With a trace sample (``runs`` with ``trace_weight``), the bars are
+    :func:`tool_paths`' estimates for the window, labelled with their 95% intervals, and the
+    title says from how many traced runs. ``kwargs`` go to ``Axes.barh``."""
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise ValueError(f"top must be a whole number >= 1, got {top!r}")
+    ax = target_axes(ax)
+    paths = run_paths(tool_calls, runs)
+    if not len(paths):
+        return draw_nothing(ax, "no tool calls")
+    codes = paths.cat.codes.to_numpy().astype(np.int64)
+    weights, estimated = None, ""
+    if runs is not None and "trace_weight" in runs:  # a trace budget: weight traced runs to the window
+        w = pd.to_numeric(runs["trace_weight"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if np.isnan(w).any():
+            weights = np.where(np.isnan(w), 0.0, w)
+            estimated = f", estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    counts = np.bincount(codes, weights=weights, minlength=len(paths.cat.categories))
+    labels = [str(p) for p in paths.cat.categories]
+    order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
+    # Path labels as long as the figure has room for (a third of its width).
+    width = max(24, int(figure_of(ax).get_size_inches()[0] * 5))
+    names = [literal(_short(labels[k], width)) for k in order][::-1]
+    y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
+    if runs is None:
+        values = counts[order][::-1]
+        ax.barh(y, values, **{"color": "#4c78a8", **kwargs})
+        ends: np.ndarray = values
+        notes = [""] * len(order)
+        end_colors = ["#4c78a8"] * len(order)
+    else:
+        # Runs per path and disposition from the codes (a crosstab of a million strings is slow).
+        disposition = runs["disposition"].astype("category")
+        dcode = disposition.cat.codes.to_numpy().astype(np.int64)
+        kinds = [str(d) for d in disposition.cat.categories] + ["(no disposition)"]
+        dcode = np.where(dcode < 0, len(kinds) - 1, dcode)
+        mix = np.bincount(codes * len(kinds) + dcode, weights=weights,
+                          minlength=len(labels) * len(kinds)).reshape(-1, len(kinds))
+        table = pd.DataFrame(mix[order[::-1]], columns=kinds)
+        table = table.loc[:, table.sum() > 0]
+        parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
+            c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
+        parts += ["(no disposition)"] if "(no disposition)" in table else []
+        colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
+        left = np.zeros(len(table))
+        end_colors = [OTHER_COLOR] * len(table)
+        for part in parts:
+            widths = table[part].to_numpy()
+            ax.barh(y, widths, left=left, **{"color": colors[part], "label": literal(part), **kwargs})
+            left += widths
+            end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors)]
+        ends = left
+        decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
+        escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
+        notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
+        side_legend(ax, title="disposition")
+    ax.set_yticks(y, names)
+    amounts = [f"{value:,.0f}" for value in ends]
+    if weights is not None:  # estimates: with their intervals, as tool_paths gives them
+        bounds = tool_paths(tool_calls, runs).set_index("path")
+        if "runs_low" in bounds:
+            shown = [labels[k] for k in order][::-1]
+            low, high = bounds["runs_low"].reindex(shown), bounds["runs_high"].reindex(shown)
+            amounts = [f"≈{value:,.0f} ({lo:,.0f}–{hi:,.0f})" for value, lo, hi in zip(ends, low, high)]
+            notes = [note.replace(" (", ", ").rstrip(")") for note in notes]  # one pair of brackets
+    bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes)], end_colors)
+    ax.tick_params(axis="y", labelsize="small")
+    ax.set_xlabel("runs")
+    ax.xaxis.set_major_formatter(FuncFormatter(thousands))
+    ax.set_title(f"The {len(order)} commonest tool paths\n(tool calls of a run, in order{estimated})")
+    return ax
