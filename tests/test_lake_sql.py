@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from conduit_notebook import ConduitClient, cost_breakdown, fetch_runs, summarize, tool_stats
-from conduit_notebook.investigate import _bucket_values
+from conduit_notebook.investigate.changes import bucket_values
 from conduit_notebook.lake import Lake, read_lake, write_lake
 from conduit_notebook.lake import write as lake_write
 
@@ -84,7 +84,7 @@ def test_tool_stats_on_duckdb_equals_pandas_exact_and_weighted(lakes, kind):
                                     "tokens_per_run"])
 def test_change_point_series_on_duckdb_equals_pandas(lakes, metric):
     runs = read_lake(lakes["exact"]).runs
-    expected = _bucket_values(runs, metric, "D", "agent_name").rename(columns={"g": "agent_name", "t": "created_at"})
+    expected = bucket_values(runs, metric, "D", "agent_name").rename(columns={"g": "agent_name", "t": "created_at"})
     got = Lake(lakes["exact"]).series(metric, by="agent_name")
     assert_same(got, expected.set_index(["agent_name", "created_at"]))
 

@@ -1,14 +1,24 @@
-"""Statistics, in one place: intervals, tests and corrections that the tables, plots, widgets and
-the report share (issue 20). Pure functions of numbers and arrays; nothing here knows a frame.
+"""Statistics, in one place: intervals, tests, corrections and bootstraps that the tables, plots,
+widgets and the report share (issue 20). Pure functions of numbers and arrays; nothing here
+knows a frame.
 
-- :mod:`.intervals`: the normal quantile (:func:`z_value`), Wilson's interval and the Wilson
-  interval of a design-based share at Kish's effective sample size.
-- :mod:`.tests`: two-sided normal p-values, the chi-square tail, Holm's step-down correction.
+- :mod:`.intervals`: the normal quantile (:func:`z_value`), Wilson's interval, the Wilson
+  interval of a design-based share at Kish's effective sample size, Newcombe's hybrid interval
+  of a difference.
+- :mod:`.tests`: two-sided normal p-values, the pooled two-proportion test, the chi-square tail
+  and a 2 x K table's test, Holm's step-down correction.
+- :mod:`.bootstrap`: bootstrap draws of quantiles and of ratios of sums.
+- :mod:`.changes`: penalised segmentation of a weighted series (PELT) and its noise.
 
 The one confidence argument of the package is ``confidence=0.95``.
 """
 
-from .intervals import Z95, share_interval, wilson_interval, z_value
-from .tests import chi_square_sf, holm, two_sided
+from .bootstrap import BOOTSTRAP_SUBSET, quantile_draws, ratio_draws
+from .changes import noise_variance, pelt_segments
+from .intervals import Z95, newcombe_interval, share_interval, wilson_interval, z_value
+from .tests import chi_square_sf, chi_square_table, holm, two_proportion_test, two_sided
 
-__all__ = ["Z95", "chi_square_sf", "holm", "share_interval", "two_sided", "wilson_interval", "z_value"]
+__all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "holm", "newcombe_interval",
+           "noise_variance", "pelt_segments",
+           "quantile_draws", "ratio_draws", "share_interval", "two_proportion_test", "two_sided",
+           "wilson_interval", "z_value"]

@@ -47,3 +47,11 @@ def share_interval(p: float, se: float, sampled: int, z: float = Z95) -> tuple[f
         return math.nan, math.nan
     effective = p * (1 - p) / se ** 2 if se > 0 and 0 < p < 1 else float(sampled)
     return wilson_interval(p * effective, effective, z)
+
+
+def newcombe_interval(pa: float, a_interval: tuple[float, float], pb: float,
+                      b_interval: tuple[float, float]) -> tuple[float, float]:
+    """Newcombe's hybrid score interval for ``pb - pa`` from an interval of each side (Wilson's,
+    or Wilson's at Kish's effective n for a design-based share): Newcombe (1998), method 10."""
+    (la, ua), (lb, ub), d = a_interval, b_interval, pb - pa
+    return (d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2), d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2))

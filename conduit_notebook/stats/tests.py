@@ -1,5 +1,6 @@
-"""Tests and corrections: two-sided normal p-values, the chi-square upper tail (closed form, no
-scipy) and Holm's step-down adjustment."""
+"""Tests and corrections: two-sided normal p-values, the pooled two-proportion z-test, the
+chi-square upper tail (closed form, no scipy) and test of a 2 x K table, Holm's step-down
+adjustment."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ def two_sided(d: float, se: float) -> float:
     if se == 0:
         return 1.0 if d == 0 else 0.0
     return math.erfc(abs(d) / se / math.sqrt(2))
+
+
+def two_proportion_test(ka: int, na: int, kb: int, nb: int) -> float:
+    """The pooled z-test's two-sided p-value for ``kb / nb - ka / na`` (NaN when a side is empty)."""
+    if na == 0 or nb == 0:
+        return math.nan
+    pooled = (ka + kb) / (na + nb)
+    return two_sided(kb / nb - ka / na, math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb)))
 
 
 def chi_square_sf(x: float, df: int) -> float:
@@ -50,3 +59,14 @@ def holm(p_values: Sequence[float]) -> np.ndarray:
     if m:
         out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
     return out
+
+
+def chi_square_table(table: np.ndarray) -> float:
+    """Pearson's chi-square test of homogeneity of the rows of a 2 x K count table (empty
+    columns dropped); NaN with fewer than two columns or an empty row."""
+    table = np.asarray(table, dtype=float)
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
+        return math.nan
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / table.sum()
+    return chi_square_sf(float(((table - expected) ** 2 / expected).sum()), table.shape[1] - 1)

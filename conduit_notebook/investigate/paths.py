@@ -1,0 +1,264 @@
+"""Tool sequences: each run's path of tool names (:func:`run_paths`), the commonest paths and
+how they end (:func:`tool_paths`), and which tool follows which (:func:`tool_transitions`)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..analysis import require_columns, summarize
+from ..stats import Z95, share_interval
+from .sample import Sample, trace_sample
+from .values import float_values, run_positions
+
+NO_TOOLS = "(no tool calls)"
+
+
+def _sequences(tool_calls: pd.DataFrame) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    """The calls of each run in trace order: (run ids, run code per segment, segment starts,
+    tool code per call, tool names), one segment per run."""
+    require_columns(tool_calls, ["agent_run_id", "name"], "tool paths")
+    run = tool_calls["agent_run_id"]
+    run = run if isinstance(run.dtype, pd.CategoricalDtype) else run.astype("category")
+    name = tool_calls["name"]
+    name = name if isinstance(name.dtype, pd.CategoricalDtype) else name.astype("category")
+    names = [str(n) for n in name.cat.categories] + ["(unnamed)"]
+    rcode = run.cat.codes.to_numpy().astype(np.int64)
+    ncode = name.cat.codes.to_numpy().astype(np.int64)
+    ncode = np.where(ncode < 0, len(names) - 1, ncode)
+    step = (tool_calls["step"].to_numpy(dtype=np.int64, na_value=0) if "step" in tool_calls
+            else np.arange(len(tool_calls)))
+    keep = rcode >= 0
+    rcode, ncode, step = rcode[keep], ncode[keep], step[keep]
+    change = np.flatnonzero(rcode[1:] != rcode[:-1]) + 1
+    # Each run's calls together (as frames hold them) iff there is one stretch per run seen.
+    ordered = (len(change) + 1 == np.count_nonzero(np.bincount(rcode)) if len(rcode) else True)
+    if ordered and len(rcode):
+        inside = np.ones(len(rcode) - 1, dtype=bool)
+        inside[change - 1] = False
+        ordered = bool(np.all(step[1:][inside] > step[:-1][inside]))
+    if not ordered:  # group each run's calls together, in step order
+        order = np.lexsort((step, rcode))
+        rcode, ncode = rcode[order], ncode[order]
+        change = np.flatnonzero(rcode[1:] != rcode[:-1]) + 1
+    starts = np.concatenate([[0], change]).astype(np.int64) if len(rcode) else np.zeros(0, dtype=np.int64)
+    return run.cat.categories, rcode[starts], starts, ncode, names
+
+
+def _path_codes(starts: np.ndarray, ncode: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A code per segment (equal codes: equal tool sequences) and the first segment of each
+    code: a polynomial hash of the sequence, wrapping in uint64, mixed with its length."""
+    if not len(starts):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lengths = np.diff(np.concatenate([starts, [len(ncode)]]))
+    position = np.arange(len(ncode)) - np.repeat(starts, lengths)
+    with np.errstate(over="ignore"):
+        powers = np.cumprod(np.concatenate([[1], np.full(int(lengths.max()), 1_000_003)]).astype(np.uint64))
+        contribution = (ncode.astype(np.uint64) + np.uint64(1)) * powers[position]
+        key = np.add.reduceat(contribution, starts) + lengths.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    _, first, codes = np.unique(key, return_index=True, return_inverse=True)
+    return codes.ravel(), first
+
+
+def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.Series:
+    """Each run's ordered tool names joined by ``" > "`` (a categorical Series indexed like
+    ``runs``, runs without calls: ``"(no tool calls)"``; without ``runs``: indexed by run id)."""
+    run_ids, seg_run, starts, ncode, names = _sequences(tool_calls)
+    codes, first = _path_codes(starts, ncode)
+    ends = np.concatenate([starts[1:], [len(ncode)]]) if len(starts) else starts
+    labels = [" > ".join(names[c] for c in ncode[starts[s]:ends[s]]) for s in first]
+    if runs is None:
+        return pd.Series(pd.Categorical.from_codes(codes, categories=labels),
+                         index=run_ids.take(seg_run).rename("agent_run_id"), name="path")
+    require_columns(runs, ["id"], "run_paths")
+    row = run_positions(run_ids.take(seg_run), runs)  # the ids used: a filtered frame keeps every category
+    per_run = np.full(len(runs), len(labels), dtype=np.int64)
+    per_run[row[row >= 0]] = codes[row >= 0]
+    return pd.Series(pd.Categorical.from_codes(per_run, categories=[*labels, NO_TOOLS]), index=runs.index,
+                     name="path")
+
+
+def _shares(codes: np.ndarray, n: int, disposition: pd.Series,
+            weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    d = disposition.astype("category")
+    dcode = d.cat.codes.to_numpy().astype(np.int64)
+    ok = dcode >= 0
+    k = len(d.cat.categories)
+    mix = np.bincount(codes[ok] * k + dcode[ok], weights=None if weights is None else weights[ok],
+                      minlength=n * k).reshape(n, k).astype(float)
+    totals = mix.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(totals > 0, mix / totals, np.nan)
+    return {f"disposition:{name}": shares[:, j] for j, name in enumerate(d.cat.categories)}
+
+
+def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per distinct ordered sequence of tool names in a run, most common first:
+    ``path`` (names joined by ``" > "``), ``calls`` (its length), ``runs`` and ``share`` of runs.
+
+    With ``runs``, every run counts (those without calls as ``"(no tool calls)"``) and each
+    path also gets the ``disposition:<name>`` mix of its runs (among those with a disposition),
+    ``p50_duration_s`` and ``cost_per_run`` (as :func:`summarize` defines them).
+
+    With a trace budget (``runs`` carry ``trace_weight``, NaN for runs whose trace was not
+    fetched), only traced runs count, each weighted by its ``trace_weight`` (Horvitz-Thompson):
+    ``runs`` is then the estimated number of runs of the window taking the path (a float),
+    ``share`` and the disposition mix are weighted estimates, the duration and cost columns
+    are unweighted over the path's traced runs, and ``.attrs["note"]`` says
+    ``"estimated from N traced runs"``. When the weights are a random sample's (some > 0 and
+    not all 1), ``share_low``/``share_high`` are its 95% interval: Wilson at Kish's effective
+    sample size from the stratified variance over the strata recovered from the weights, the
+    share linearised as a ratio (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
+    ``runs_low``/``runs_high`` are that interval times the runs it is a share of. With every
+    trace present nothing changes.
+
+    >>> tool_paths(calls, runs).sort_values("disposition:escalated", ascending=False).head()
+    """
+    paths = run_paths(tool_calls, runs)
+    codes = paths.cat.codes.to_numpy().astype(np.int64)
+    labels = list(paths.cat.categories)
+    n = len(labels)
+    weights, note = None, None
+    if runs is not None and "trace_weight" in runs:
+        w = float_values(runs["trace_weight"])
+        if np.isnan(w).any():
+            weights = np.where(np.isnan(w), 0.0, w)
+            note = f"estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    count = np.bincount(codes, weights=weights, minlength=n)
+    total = len(codes) if weights is None else weights.sum()
+    table = pd.DataFrame({"path": labels,
+                          "calls": [0 if p == NO_TOOLS else p.count(" > ") + 1 for p in labels],
+                          "runs": count, "share": count / (total if total else 1)})
+    sample = trace_sample(runs) if weights is not None else None
+    if sample is not None:
+        _path_intervals(table, sample, codes, n)
+    if runs is not None:
+        for column, values in _shares(codes, n, runs["disposition"], weights).items():
+            table[column] = values
+        path_code = codes if weights is None else np.where(weights > 0, codes, -1)
+        stats = summarize(runs[["status", "duration_ms", "input_tokens", "output_tokens", "total_tokens",
+                                "total_cost"]].assign(_path=path_code), by="_path")
+        stats = stats.reindex(np.arange(n))
+        table["p50_duration_s"] = stats["p50_duration_s"].to_numpy()
+        table["cost_per_run"] = stats["cost_per_run"].to_numpy()
+    table = table[table["runs"] > 0]
+    table = table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    if note:
+        table.attrs["note"] = note
+    return table
+
+
+def _path_intervals(table: pd.DataFrame, sample: Sample, codes: np.ndarray, n: int) -> None:
+    """Add 95% intervals of :func:`tool_paths`' estimated ``runs`` and ``share`` (per path code)."""
+    every = np.arange(len(codes))
+    took = sample.sums(every, codes, np.ones(len(codes)), n)
+    runs_n = np.repeat(sample.n_h[:, None], n, axis=1)
+    share, share_se = sample.ratios(took, took, runs_n, runs_n, took)
+    bounds = np.array([share_interval(p, e, sample.traced) for p, e in zip(share, share_se)]).reshape(-1, 2)
+    # The runs are the share of the runs it is out of: its Wilson interval scaled (positive
+    # for a path seen in a few traced runs, where a normal interval would reach below 0).
+    population = float((sample.g_weight * sample.n_h).sum())
+    table.insert(3, "runs_low", bounds[:, 0] * population)
+    table.insert(4, "runs_high", bounds[:, 1] * population)
+    table["share_low"], table["share_high"] = bounds[:, 0], bounds[:, 1]
+
+
+def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *, normalize: bool = False,
+                     long: bool = False) -> pd.DataFrame:
+    """Which tool follows which: a table of counts from each tool (and ``"(start)"``, a run's
+    first call) to the next (and ``"(end)"``, its last). ``normalize=True``: shares of each row.
+    Given ``runs``, only the calls of those runs count.
+
+    ``long=True``: one row per transition seen instead, ``from``, ``to``, ``transitions`` and
+    ``share`` (of the transitions out of ``from``), most frequent first.
+
+    With a trace budget (``runs`` with ``trace_weight``, as after ``fetch_runs(details="auto")``
+    on a busy workspace), the table estimates the whole window from the random trace sample:
+    only runs with ``trace_weight`` > 0 count (not the untraced, nor those traced by hand), each
+    weighted by its weight. Counts are Horvitz-Thompson totals ``sum w * transitions``, shares
+    ratio estimates ``sum w * (from -> to) / sum w * (from -> any)``; ``long=True`` adds 95%
+    intervals (``transitions_low``/``_high``: normal, from the stratified variance over the
+    strata recovered from the weights; ``share_low``/``_high``: Wilson at Kish's effective
+    sample size from the linearised stratified variance; see
+    :func:`conduit_notebook.sampling.domain_ratios_from_sums`), and ``.attrs["note"]`` says
+    ``"estimated from N traced runs"``. With every trace present nothing changes.
+
+    >>> tool_transitions(calls, runs, normalize=True).round(2)
+    >>> tool_transitions(calls, runs, long=True).head(10)      # with intervals under a budget
+    """
+    run_ids, seg_run, starts, ncode, names = _sequences(tool_calls)
+    k = len(names)
+    start, end = k, k + 1
+    lengths = np.diff(np.concatenate([starts, [len(ncode)]])) if len(starts) else starts
+    segment = np.repeat(np.arange(len(starts)), lengths)
+    is_start = np.zeros(len(ncode), dtype=bool)
+    is_start[starts] = True
+    previous = np.where(is_start, start, np.concatenate([[start], ncode[:-1]]))
+    is_last = np.zeros(len(ncode), dtype=bool)
+    is_last[np.concatenate([starts[1:] - 1, [len(ncode) - 1]]) if len(starts) else []] = True
+    src = np.concatenate([previous, ncode[is_last]])
+    dst = np.concatenate([ncode, np.full(int(is_last.sum()), end)])
+    run = np.concatenate([segment, segment[is_last]])  # each transition's segment (run)
+    sample = None
+    if runs is not None:
+        require_columns(runs, ["id"], "tool_transitions")
+        sample = trace_sample(runs)
+        among = None if sample is None else np.flatnonzero(sample.sampled)  # only sampled runs count
+        run = run_positions(run_ids.take(seg_run), runs, among)[run] if len(run) else run
+        keep = run >= 0  # calls of runs outside ``runs`` (or of the sample) do not count
+        src, dst, run = src[keep], dst[keep], run[keep]
+    weights = None if sample is None else sample.weight[run]
+    counts = np.bincount(src * (k + 2) + dst, weights=weights, minlength=(k + 2) ** 2).reshape(k + 2, k + 2)
+    used = sorted(np.flatnonzero(np.bincount(dst[dst < k], minlength=k)).tolist(), key=lambda c: names[c])
+    rows, columns = [start, *used], [*used, end]
+    from_names = ["(start)", *[names[c] for c in used]]
+    to_names = [*[names[c] for c in used], "(end)"]
+    if long:
+        table = _transitions_long(counts, rows, columns, from_names, to_names, src, dst, run, sample, k)
+    else:
+        table = pd.DataFrame(counts[np.ix_(rows, columns)], index=pd.Index(from_names, name="from"),
+                             columns=pd.Index(to_names, name="to"))
+        if normalize:
+            table = table.div(table.sum(axis=1).where(lambda s: s > 0), axis=0)
+    if sample is not None:
+        table.attrs.update(note=sample.note, estimated_from=sample.traced)
+    return table
+
+
+def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], from_names: list[str],
+                      to_names: list[str], src: np.ndarray, dst: np.ndarray, run: np.ndarray,
+                      sample: Sample | None, k: int) -> pd.DataFrame:
+    """:func:`tool_transitions` as one row per transition seen, with intervals under a sample."""
+    fi, ti = np.nonzero(counts[np.ix_(rows, columns)] > 0)
+    out_of = counts[rows].sum(axis=1)
+    value = counts[np.ix_(rows, columns)][fi, ti]
+    table = pd.DataFrame({"from": [from_names[i] for i in fi], "to": [to_names[j] for j in ti],
+                          "transitions": value, "share": value / out_of[fi]})
+    if sample is not None and len(table):
+        # Per run: its count of each transition seen (y) and of transitions out of its tool (x).
+        cell_code = np.full((k + 2) ** 2, -1, dtype=np.int64)
+        cell_code[np.asarray(rows)[fi] * (k + 2) + np.asarray(columns)[ti]] = np.arange(len(fi))
+        cell = cell_code[src * (k + 2) + dst]
+        n_cells, n_rows = len(fi), len(rows)
+        pair, y = np.unique(run * n_cells + cell, return_counts=True)
+        p_run, p_cell = pair // n_cells, pair % n_cells
+        row_index = np.full(k + 2, -1, dtype=np.int64)
+        row_index[rows] = np.arange(n_rows)
+        from_row = row_index[src]
+        rpair, x = np.unique(run * n_rows + from_row, return_counts=True)
+        x_of_pair = x[np.searchsorted(rpair, p_run * n_rows + fi[p_cell])]
+        r_run, r_row = rpair // n_rows, rpair % n_rows
+        sy, syy = (sample.sums(p_run, p_cell, v, n_cells) for v in (y, y.astype(float) ** 2))
+        sxy = sample.sums(p_run, p_cell, x_of_pair * y, n_cells)
+        sx_rows, sxx_rows = (sample.sums(r_run, r_row, v, n_rows) for v in (x, x.astype(float) ** 2))
+        total, total_se = sample.totals(sy, syy)
+        share, share_se = sample.ratios(sy, syy, sx_rows[:, fi], sxx_rows[:, fi], sxy)
+        seen = np.bincount(r_row, minlength=n_rows)  # sampled runs with a transition out of the row
+        bounds = [share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi)]
+        table["transitions_low"] = np.maximum(total - Z95 * total_se, 0.0)
+        table["transitions_high"] = total + Z95 * total_se
+        table["share_low"], table["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+        table = table[["from", "to", "transitions", "transitions_low", "transitions_high", "share", "share_low",
+                       "share_high"]]
+    return table.sort_values(["transitions", "from", "to"], ascending=[False, True, True],
+                             kind="stable").reset_index(drop=True)
