@@ -274,3 +274,17 @@ def test_sync_config_fetches_each_workspace_into_one_lake_and_resumes(_shared_se
         config.write_text(bad)
         with pytest.raises(ValueError, match=message):
             load_sync_config(config)
+
+
+def test_messages_are_kept_once_each_with_their_dtypes(client, tmp_path):
+    frames = fetch_runs(client=client, details=False, cache=False, progress=False)
+    ids = frames.runs["id"].iloc[:20]
+    got = frames.fetch_messages(ids, progress=False)
+    assert len(got) > 0
+    frames.to_lake(tmp_path)
+    frames.to_lake(tmp_path)  # again: still once each
+    back = read_lake(tmp_path).messages
+    assert len(back) == len(frames.messages) and back["id"].is_unique
+    assert list(back.columns) == list(frames.messages.columns)
+    pd.testing.assert_frame_equal(back.sort_values("id", ignore_index=True),
+                                  frames.messages.sort_values("id", ignore_index=True), check_categorical=False)

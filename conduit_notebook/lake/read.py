@@ -8,6 +8,7 @@ lake a crash left with two files for a month reads the same as a whole one).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,10 @@ def read_lake(path: str | os.PathLike[str], *, workspaces: str | list[str] | Non
     messages = messages_frame([])
     if "messages" in merged:
         table = merged["messages"]
-        keep = [c for c in table.column_names if c not in ("workspace_id", "month")]
+        written = json.loads((table.schema.metadata or {}).get(b"conduit_notebook", b"{}")).get("dtypes", {})
+        keep = [c for c in written if c in table.column_names]  # the lake's own columns go
         messages = with_message_dtypes(table.select(keep).to_pandas())
+        for name in [c for c in keep if written[c] == "object"]:  # fields the API added, as they came
+            messages[name] = messages[name].astype(object)
     return RunFrames(runs=runs, tool_calls=calls, agents=agents_frame([]), errors=errors_frame([]),
                      since=start, until=end, details=True, source=str(root), messages=messages)

@@ -99,7 +99,7 @@ def _messages_table(messages: pd.DataFrame) -> pa.Table:
         if frame[name].dtype == object:
             frame[name] = pd.array(json_text(frame[name].tolist()))
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = {"kind": "messages", "dtypes": {c: str(frame[c].dtype) for c in frame.columns}, "json": []}
+    meta = {"kind": "messages", "dtypes": {c: str(messages[c].dtype) for c in messages.columns}, "json": []}
     return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
 
 
