@@ -15,6 +15,7 @@ summarised in bounded memory (benchmarks/README.md).
 from __future__ import annotations
 
 import os
+import tempfile
 from decimal import Decimal
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,6 +72,10 @@ class Lake:
 
             self._con = duckdb.connect()
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute("SET enable_progress_bar = false")  # a library prints nothing
+            # Spilled data goes to the system's temporary folder, not a .tmp/ in the working directory.
+            spill = Path(tempfile.gettempdir()) / "conduit-notebook-duckdb"
+            self._con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
             if memory_limit:
                 self._con.execute(f"SET memory_limit = '{memory_limit}'")
         else:
