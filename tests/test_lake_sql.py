@@ -111,6 +111,10 @@ def test_bad_arguments_say_what_is_accepted(lakes):
         Lake(lakes["exact"]).summarize(freq="W")
     with pytest.raises(ValueError, match="by must be"):
         Lake(lakes["exact"]).summarize(by="agent_name; DROP TABLE runs")
+    with pytest.raises(ValueError, match="workspaces must be"):
+        Lake(lakes["exact"], workspaces=[3])
+    with pytest.raises(ValueError, match="no runs in this slice"):
+        Lake(lakes["exact"], workspaces="ws_nowhere")
     with pytest.raises(ValueError, match="metric must be"):
         Lake(lakes["exact"]).series("p50_duration_s")
 

@@ -30,7 +30,7 @@ from ..stats import wilson_interval
 from ..times import parse_time
 from .layout import lake_files, read_schema
 from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, OUTCOMES, QUALITY, RATES, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
-from .read import lake_months
+from .read import check_workspaces, lake_months
 
 __all__ = ["FREQS", "Lake"]
 
@@ -61,11 +61,10 @@ class Lake:
             raise ValueError(f"engine must be 'duckdb' or 'spark'; got {engine!r}")
         read_schema(self.path)
         self.engine = engine
-        self.workspaces = [workspaces] if isinstance(workspaces, str) else workspaces
+        self.workspaces = check_workspaces(workspaces)
         self.since = parse_time(since, "since")
         self.until = parse_time(until, "until", end_of_day=True)
-        self._files = {name: lake_months(lake_files(self.path, name, list(self.workspaces) if self.workspaces
-                                                    else None), self.since, self.until)
+        self._files = {name: lake_months(lake_files(self.path, name, self.workspaces), self.since, self.until)
                        for name in ("runs", "tool_calls")}
         if engine == "duckdb":
             import duckdb

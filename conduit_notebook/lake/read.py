@@ -25,12 +25,13 @@ from ..times import parse_time
 from .layout import MONTH_NONE, LakeFile, lake_files, read_schema
 from .write import merge_month
 
-__all__ = ["lake_months", "read_lake"]
+__all__ = ["check_workspaces", "lake_months", "read_lake"]
 
 _SEQ = "_lake_seq"
 
 
-def _workspaces(workspaces: Any) -> list[str] | None:
+def check_workspaces(workspaces: Any) -> list[str] | None:
+    """``workspaces`` as a list of ids (None: all), or a clear error."""
     if workspaces is None:
         return None
     values = [workspaces] if isinstance(workspaces, str) else list(workspaces)
@@ -84,7 +85,7 @@ def read_lake(path: str | os.PathLike[str], *, workspaces: str | list[str] | Non
         raise FileNotFoundError(f"path must be a lake written by write_lake or `sync --lake` (holding runs/); "
                                 f"not found: {root / 'runs'}")
     read_schema(root)
-    wanted = _workspaces(workspaces)
+    wanted = check_workspaces(workspaces)
     start = parse_time(since, "since")
     end = parse_time(until, "until", end_of_day=True)
     if start is not None and end is not None and start > end:
