@@ -29,7 +29,7 @@ from .frames import agent_labels
 from .review import review_plan
 from .sampling import trace_failures
 from .schema import FINISHED_STATUSES
-from .stats import Z95
+from .stats import Z95, share_interval, weighted_median
 from .times import parse_time
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
@@ -398,19 +398,6 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     return table.sort_values("calls", ascending=False, kind="stable")
 
 
-#: z for a two-sided 95% normal interval.
-
-
-def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    keep = ~np.isnan(values)
-    values, weights = values[keep], weights[keep]
-    if not len(values):
-        return np.nan
-    order = np.argsort(values, kind="stable")
-    cumulative = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cumulative, cumulative[-1] / 2)])
-
-
 def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """:func:`tool_stats` for all of ``runs`` from the runs of the random trace sample.
 
@@ -425,7 +412,9 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     (``RunFrames.fetch_traces(ids)``, the inspector: weight 0) are not drawn at random, so they
     are left out of the estimate (their calls are in ``tool_calls`` all the same).
 
-    Intervals (``<column>_low``, ``<column>_high``): 95% normal intervals from the stratified
+    Intervals (``<column>_low``, ``<column>_high``): 95% normal intervals (``share_of_runs``:
+    Wilson's at Kish's effective sample size, :func:`conduit_notebook.stats.share_interval`,
+    as every share of the package) from the stratified
     variance over the strata recovered from the weights (agent x disposition x status x
     weight; ratios linearised), made conservative where a stratum cannot measure its own
     spread (fewer than two sampled runs, or no variation among them: the agent's pooled
@@ -506,6 +495,9 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         cols[column] = value
         cols[f"{column}_low"] = np.clip(value - Z95 * se, 0, top)
         cols[f"{column}_high"] = np.clip(value + Z95 * se, 0, top)
+    # A share's interval is the package's one: Wilson at Kish's effective n (not a clipped normal).
+    bounds = np.array([share_interval(p_, e_, int(traced.sum())) for p_, e_ in zip(share, share_se)]).reshape(-1, 2)
+    cols["share_of_runs_low"], cols["share_of_runs_high"] = bounds[:, 0], bounds[:, 1]
     member = np.zeros((n_tools, n_runs), dtype=bool)
     member[pair_tool, pair_run] = True
     seconds = float_values(runs["duration_ms"]) / 1000.0
@@ -520,8 +512,8 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     mix = np.zeros((n_tools, len(disposition.cat.categories)))
     for t in range(n_tools):
         inside, outside = member[t] & traced, ~member[t] & traced
-        rows["p50_duration_s_with"].append(_weighted_median(seconds[inside], w[inside]))
-        rows["p50_duration_s_without"].append(_weighted_median(seconds[outside], w[outside]))
+        rows["p50_duration_s_with"].append(weighted_median(seconds[inside], w[inside]))
+        rows["p50_duration_s_without"].append(weighted_median(seconds[outside], w[outside]))
         for key, mask in (("cost_per_run_with", inside), ("cost_per_run_without", outside)):
             total_w = (w * has_c)[mask].sum()
             rows[key].append(float((w * cost0)[mask].sum() / total_w) if total_w > 0 else np.nan)

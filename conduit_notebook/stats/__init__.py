@@ -8,6 +8,7 @@ knows a frame.
 - :mod:`.tests`: two-sided normal p-values, the pooled two-proportion test, the chi-square tail
   and a 2 x K table's test, Holm's step-down correction.
 - :mod:`.bootstrap`: bootstrap draws of quantiles and of ratios of sums.
+- :mod:`.quantiles`: the weighted median.
 - :mod:`.changes`: penalised segmentation of a weighted series (PELT) and its noise.
 
 The one confidence argument of the package is ``confidence=0.95``.
@@ -16,9 +17,10 @@ The one confidence argument of the package is ``confidence=0.95``.
 from .bootstrap import BOOTSTRAP_SUBSET, quantile_draws, ratio_draws
 from .changes import noise_variance, pelt_segments
 from .intervals import Z95, newcombe_interval, share_interval, wilson_interval, z_value
+from .quantiles import weighted_median
 from .tests import chi_square_sf, chi_square_table, holm, two_proportion_test, two_sided
 
 __all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "holm", "newcombe_interval",
            "noise_variance", "pelt_segments",
            "quantile_draws", "ratio_draws", "share_interval", "two_proportion_test", "two_sided",
-           "wilson_interval", "z_value"]
+           "weighted_median", "wilson_interval", "z_value"]

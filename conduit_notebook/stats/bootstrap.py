@@ -14,15 +14,26 @@ BOOTSTRAP_SUBSET = 5_000
 
 
 def quantile_draws(values: np.ndarray, q: float, n_boot: int, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """The sample quantile and bootstrap draws of it, taken exactly rather than by resampling:
-    the k-th order statistic of a resample is F_n^-1(U) with U ~ Beta(k, n - k + 1)."""
+    """The sample quantile (linear interpolation, as ``np.quantile``) and bootstrap draws of the
+    same statistic, taken exactly rather than by resampling: a resample's quantile interpolates
+    between its order statistics k and k + 1 (k = floor(q (n - 1)) + 1), which are F_n^-1(U_k)
+    and F_n^-1(U_k+1) with U_k ~ Beta(k, n - k + 1) and U_k+1 = U_k + (1 - U_k) Beta(1, n - k)
+    (the uniform order statistics). Estimate and draws interpolate alike, so the draws centre
+    on the estimate (drawing only the k-th statistic put them below it)."""
     v = np.sort(values)
     n = len(v)
     if n == 0:
         return math.nan, np.full(n_boot, np.nan)
-    k = int(math.floor(q * (n - 1))) + 1
+    position = q * (n - 1)
+    k = int(math.floor(position)) + 1
+    frac = position - (k - 1)
     u = rng.beta(k, n - k + 1, size=n_boot)
-    return float(np.quantile(v, q)), v[np.clip(np.ceil(u * n).astype(np.int64) - 1, 0, n - 1)]
+    lower = v[np.clip(np.ceil(u * n).astype(np.int64) - 1, 0, n - 1)]
+    if k >= n or frac == 0:
+        return float(np.quantile(v, q)), lower
+    u_next = u + (1 - u) * rng.beta(1, n - k, size=n_boot)
+    upper = v[np.clip(np.ceil(u_next * n).astype(np.int64) - 1, 0, n - 1)]
+    return float(np.quantile(v, q)), lower + (upper - lower) * frac
 
 
 def ratio_draws(num: list[np.ndarray], den: list[np.ndarray], n_boot: int,

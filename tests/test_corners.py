@@ -1,0 +1,94 @@
+"""Issue 24, the corners of the trace-sample estimates: the weighted median and the quantile
+bootstrap agree with their textbook definitions, shares carry the package's one interval,
+traces not drawn by the sampler never get random-sample weights."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conduit_notebook import tool_stats
+from conduit_notebook.demo import DemoData
+from conduit_notebook.frames import runs_frame, tool_calls_frame
+from conduit_notebook.sampling import choose_traces, trace_weights
+from conduit_notebook.stats import quantile_draws, share_interval, weighted_median
+
+END = datetime(2024, 6, 1, 12, 0)
+
+
+@pytest.fixture(scope="module")
+def full():
+    records = DemoData(runs=2000, seed=0, end=END).records()
+    return runs_frame(records), tool_calls_frame(records)[["agent_run_id", "name"]].astype(object)
+
+
+def test_weighted_median_is_the_median_with_equal_weights():
+    assert weighted_median(np.array([1.0, 2, 3, 4]), np.ones(4)) == 2.5  # was 2.0, the lower median
+    assert weighted_median(np.array([4.0, 1, 3, 2]), np.full(4, 7.5)) == 2.5
+    assert weighted_median(np.array([1.0, 2, 3]), np.ones(3)) == 2.0
+    # A run standing for 3 runs: the half-way point falls inside its value.
+    assert weighted_median(np.array([1.0, 2, 3, 4]), np.array([1, 1, 1, 4.0])) == 4.0
+    assert weighted_median(np.array([1.0, np.nan, 5]), np.array([1.0, 9, 1])) == 3.0
+    assert np.isnan(weighted_median(np.array([]), np.array([])))
+    rng = np.random.default_rng(0)
+    for n in (2, 5, 10, 51):
+        v = rng.lognormal(size=n)
+        assert weighted_median(v, np.full(n, 3.0)) == pytest.approx(np.median(v))
+
+
+def test_quantile_bootstrap_draws_interpolate_as_the_estimate():
+    rng = np.random.default_rng(1)
+    estimate, draws = quantile_draws(np.array([0.0, 10.0]), 0.5, 20_000, rng)
+    # Resamples of {0, 10}: {0, 0}, {0, 10} (half the time, median 5), {10, 10}.
+    assert estimate == 5.0
+    assert (draws == 5.0).mean() == pytest.approx(0.5, abs=0.02)  # was 0: only the lower statistic
+    assert draws.mean() == pytest.approx(5.0, abs=0.15)
+    # Against a brute-force bootstrap of np.quantile.
+    v = rng.lognormal(size=30)
+    for q in (0.25, 0.5, 0.9):
+        _, exact = quantile_draws(v, q, 40_000, rng)
+        brute = np.quantile(v[rng.integers(0, 30, size=(40_000, 30))], q, axis=1)
+        assert exact.mean() == pytest.approx(brute.mean(), rel=0.01)
+        assert np.quantile(exact, [0.05, 0.5, 0.95]) == pytest.approx(np.quantile(brute, [0.05, 0.5, 0.95]),
+                                                                        rel=0.03)
+
+
+def test_share_of_runs_interval_is_wilson_at_kish_n(full):
+    runs, calls = full
+    traced = choose_traces(runs, np.zeros(len(runs), dtype=bool), 150, seed=3)
+    sampled = runs.assign(trace_weight=trace_weights(runs, traced))
+    seen = calls[calls["agent_run_id"].isin(set(runs["id"].astype(object)[traced]))]
+    table = tool_stats(seen, sampled)
+    # Wilson's interval never reaches 0 for a tool seen in a run, nor 1 below a share of 1;
+    # the clipped normal did (share_of_runs_low 0 for the rarest tools).
+    assert (table["share_of_runs_low"] > 0).all()
+    assert (table.loc[table["share_of_runs"] < 1, "share_of_runs_high"] < 1).all()
+    assert (table["share_of_runs_low"] <= table["share_of_runs"]).all()
+    assert (table["share_of_runs"] <= table["share_of_runs_high"]).all()
+
+
+def small_sample(n_runs=100, n_traced=10):
+    """One stratum of ``n_runs`` runs, the first ``n_traced`` traced (weight n_runs / n_traced):
+    tool "common" in 9 of 10 traced runs, "rare" in 1."""
+    runs = pd.DataFrame({"id": [f"run_{i:04d}" for i in range(n_runs)], "agent_id": "agent_1",
+                         "disposition": "resolved", "status": "completed", "duration_ms": 1000.0,
+                         "total_cost": 0.01})
+    runs["trace_weight"] = np.where(np.arange(n_runs) < n_traced, n_runs / n_traced, np.nan)
+    calls = pd.DataFrame({"agent_run_id": [f"run_{i:04d}" for i in range(9)] + ["run_0009"],
+                          "name": ["common"] * 9 + ["rare"]})
+    return runs, calls
+
+
+def test_share_of_runs_is_not_a_clipped_normal_in_a_small_sample():
+    runs, calls = small_sample()
+    table = tool_stats(calls, runs)
+    assert table.loc["common", "share_of_runs"] == pytest.approx(0.9)
+    # The clipped normal gave [0.72, 1.0] and [0.0, 0.28]: a share of 1 and of 0 "possible".
+    assert 0.9 < table.loc["common", "share_of_runs_high"] < 1
+    assert 0 < table.loc["rare", "share_of_runs_low"] < 0.1
+    # Kish's n here is the 10 traced runs over the finite-population factor 0.9.
+    low, high = share_interval(0.9, (0.9 * 0.1 / 9 * 0.9) ** 0.5, 10)
+    assert table.loc["common", "share_of_runs_low"] == pytest.approx(low, rel=0.05)
