@@ -82,7 +82,8 @@ def trace_target(job: FetchJob, runs: int, missing: int) -> int:
     if job.details is True:
         return runs
     if job.details == "auto":
-        budget = max(1, round(AUTO_TRACE_SECONDS * job.client.limiter.requests_per_minute / 60))
+        # The configured pace, not the one a 429 slowed: the same call again takes the same sample.
+        budget = max(1, round(AUTO_TRACE_SECONDS * job.client.limiter.limit / 60))
         return runs if missing <= budget else budget
     return int(job.details)
 

@@ -206,3 +206,20 @@ def test_a_budget_below_one_trace_per_stratum_is_raised_and_said(server, client)
 def test_a_seed_without_a_sample_is_warned_about(server, client):
     with pytest.warns(UserWarning, match="seed=5 has no effect with details=True"):
         fetch_runs(client=client, details=True, seed=5, max_runs=20)
+
+
+def test_a_429_does_not_shrink_the_budget(server, monkeypatch):
+    """The budget comes from the configured pace: a fetch slowed by 429s takes the same sample
+    as one that was not, so the same call again (a new process, at full pace) asks for no trace."""
+    monkeypatch.setattr(traces, "AUTO_TRACE_SECONDS", 0.1)  # 100 traces at 60,000 a minute
+    # Two refusals of the first list page: the first costs the burst, the second slows the pace.
+    server.inject(429, times=2, match=PAGES, retry_after=0.05)
+    with ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000) as client:
+        frames = fetch_runs(client=client)
+        assert client.limiter.requests_per_minute < 59_000  # slowed by the 429s
+    assert server.count(PAGES, status=429) == 2
+    assert frames.traced == server.count(TRACE) == 100
+    server.reset_log()
+    with ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000) as client:
+        again = fetch_runs(client=client)
+    assert server.count(TRACE) == 0 and again.traced == frames.traced
