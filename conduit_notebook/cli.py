@@ -2,8 +2,9 @@
 
 - ``report [--demo] [--agents ...] [--since 7d] [--until ...] [--base-url URL] [--out report.html]``:
   fetch (through the cache)
-  and write a self-contained HTML report; on the built-in demo server with ``--demo`` or when no
-  ``CONDUIT_API_TOKEN`` is set.
+  and write a self-contained HTML report; on the built-in demo server with ``--demo``. Without
+  ``--demo`` and without ``CONDUIT_API_TOKEN`` it exits 3 (a cron job that lost its token must
+  not publish demo numbers).
 - ``summary``: the same runs as a table in the terminal.
 - ``sync [--follow]``: fill the cache ahead of a session (for a nightly cron), or keep it
   current, new runs and traces within a budget per pass, until stopped.
@@ -88,7 +89,7 @@ def _add_demo_options(parser: argparse.ArgumentParser, *, default_runs: int) -> 
 
 def _add_fetch_options(parser: argparse.ArgumentParser, *, since: str | None) -> None:
     parser.add_argument("--demo", action="store_true",
-                        help="use a built-in demo server (the default when CONDUIT_API_TOKEN is not set)")
+                        help="use a built-in demo server (without it, CONDUIT_API_TOKEN must be set)")
     parser.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
                         help="agent ids or names (default: every agent)")
     parser.add_argument("--since", default=since,
@@ -177,11 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _use_demo(args: argparse.Namespace) -> bool:
+class MissingTokenError(Exception):
+    """No ``CONDUIT_API_TOKEN`` and no ``--demo``: exit 3, never a report on demo data."""
+
+
+def _check_token(args: argparse.Namespace) -> None:
     import os
 
-    # A blank token (``export CONDUIT_API_TOKEN=``) is no token: the demo, not a 401.
-    return args.demo or not os.environ.get("CONDUIT_API_TOKEN", "").strip()
+    # A blank token (``export CONDUIT_API_TOKEN=``) is no token either.
+    if not args.demo and not os.environ.get("CONDUIT_API_TOKEN", "").strip():
+        raise MissingTokenError(
+            "CONDUIT_API_TOKEN is not set: export CONDUIT_API_TOKEN=<a read token of the workspace> "
+            "(Settings > API Tokens), or pass --demo for the built-in demo workspace")
 
 
 def _check_fetch_args(args: argparse.Namespace) -> dict:
@@ -200,8 +208,7 @@ def _check_fetch_args(args: argparse.Namespace) -> dict:
         parts = urlsplit(args.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"--base-url must be an http(s) URL such as https://api.conduit.ai; got {args.base_url!r}")
-        if _use_demo(args):
-            raise ValueError("--base-url needs CONDUIT_API_TOKEN (without a token the built-in demo server is used)")
+    _check_token(args)
     return {"since": since, "until": until}
 
 
@@ -232,17 +239,16 @@ def _check_out(path_text: str):
 def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | None = None):
     """Start the demo server if asked (or if there is no token); the client and the cache.
     Call :func:`_check_fetch_args` first: nothing here should fail on an argument."""
-    from .client import TOKEN_ENV, ConduitClient
+    from .client import ConduitClient
     from .demo import DEMO_REQUESTS_PER_MINUTE, serve
 
-    demo = _use_demo(args)
+    demo = args.demo
     if demo:
         server = stack.enter_context(serve(runs=args.runs, agents=min(args.agent_count, 18), seed=args.seed))
         # The built-in server has no rate limit: pacing against it would only sleep.
         client = ConduitClient(server.token, base_url=server.base_url,
                                requests_per_minute=args.rpm or DEMO_REQUESTS_PER_MINUTE)
-        reason = "" if args.demo else f" ({TOKEN_ENV} is not set)"
-        print(f"Demo server{reason} at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
+        print(f"Demo server at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
               f"(seed {args.seed})", file=sys.stderr)
     else:
         client = ConduitClient(base_url=args.base_url, requests_per_minute=args.rpm or 120)
@@ -437,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnknownAgentError as exc:  # a bad --agents value, found out from the agent list
         print(f"conduit-notebook: --agents: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (AuthenticationError, PermissionDeniedError) as exc:
+    except (AuthenticationError, PermissionDeniedError, MissingTokenError) as exc:
         print(f"conduit-notebook: {exc}", file=sys.stderr)
         return EXIT_AUTH
     except ConduitError as exc:

@@ -189,6 +189,10 @@ class ConduitClient:
     #: The local demo server this client talks to (set by :func:`conduit_notebook.demo.client`),
     #: else None.
     demo_server: Any = None
+    #: Where ``fetch_runs`` and ``fetch_messages`` keep this client's runs when given no
+    #: ``cache=``: None for the default cache; a demo client's own temporary file, so that demo
+    #: workspaces (gone when Python exits) never fill the user's cache.
+    cache_path: Any = None
 
     def __init__(
         self,

@@ -186,7 +186,7 @@ def fetch_runs(
     client = client or ConduitClient()
     store = None
     try:
-        store = _open_store(cache)
+        store = _open_store(client.cache_path if cache is None and client.cache_path else cache)
         if store is not None:
             client.share_pace_beside(store.path)  # processes sharing a cache share the pace
         requests_before = client.stats.requests

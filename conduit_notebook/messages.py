@@ -281,7 +281,7 @@ def fetch_messages(conversation_ids: Iterable[str] | str, *, client: ConduitClie
                          f"conversation_id); got {bad[0]!r}")
     own_client = client is None
     client = client or ConduitClient()
-    store = _open_cache(cache)
+    store = _open_cache(client.cache_path if cache is None and client.cache_path else cache)
     try:
         source = f"{client.base_url}#{client.workspace_id or ''}"
         show = bool(progress) if progress is not None else False

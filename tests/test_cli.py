@@ -173,10 +173,20 @@ def test_out_that_cannot_be_written_fails_before_the_fetch(workspace, capsys, tm
     assert workspace.count() == 0
 
 
-def test_blank_token_means_the_demo(monkeypatch, capsys):
-    monkeypatch.setenv("CONDUIT_API_TOKEN", "  ")
-    assert main(["summary", "--runs", "150", "--agent-count", "1"]) == 0
-    assert "CONDUIT_API_TOKEN is not set" in capsys.readouterr().err
+@pytest.mark.parametrize("token", [None, "  "])  # a blank token is no token
+@pytest.mark.parametrize("command", [["summary"], ["report"], ["sync"], ["sync", "--follow", "--passes", "1"]])
+def test_no_token_and_no_demo_exits_3_and_names_both(monkeypatch, capsys, tmp_path, token, command):
+    # A nightly report whose environment lost its token must not publish demo numbers.
+    monkeypatch.chdir(tmp_path)
+    if token is None:
+        monkeypatch.delenv("CONDUIT_API_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("CONDUIT_API_TOKEN", token)
+    assert main([*command, "--runs", "150", "--agent-count", "1"]) == 3
+    captured = capsys.readouterr()
+    assert "CONDUIT_API_TOKEN" in captured.err and "--demo" in captured.err
+    assert "Demo server" not in captured.err and captured.out == ""
+    assert list(tmp_path.iterdir()) == []  # no report.html
 
 
 def test_cache_clear_of_an_unknown_source_says_so(capsys):

@@ -140,3 +140,25 @@ def test_fixed_window_rate_limit_and_runs_per_day():
         demo.DemoServer(demo.DemoData(runs=1, end=END), rate_mode="tumbling")
     data = demo.DemoData(runs_per_day=50, days=3, agents=2, end=END)
     assert data.n == 150
+
+
+def test_connect_keeps_the_demo_out_of_the_users_cache(monkeypatch, _private_cache):
+    """A notebook on the demo (no token) fetches into a cache of its own session: the user's cache
+    (here the test's private default file) gets no dead demo source, nor a pace file."""
+    from conduit_notebook import fetch_messages, fetch_runs
+
+    monkeypatch.delenv("CONDUIT_API_TOKEN", raising=False)
+    client = demo.connect(runs=120, agents=1)
+    try:
+        frames = fetch_runs(client=client, since="30d")
+        fetch_messages(frames.runs["conversation_id"].dropna().astype(str).iloc[:2].tolist(), client=client)
+    finally:
+        client.close()
+        client.demo_server.stop()
+    assert len(frames.runs) > 0 and frames.traced == len(frames.runs)
+    assert not _private_cache.parent.exists()  # nothing in the user's cache folder
+    assert client.cache_path is not None and "conduit-demo-" in str(client.cache_path)
+    from conduit_notebook.cache import RunCache
+
+    with RunCache(client.cache_path) as store:
+        assert len(store.load(f"{client.base_url}#")[0]) == len(frames.runs)

@@ -59,10 +59,14 @@ def test_report_on_the_demo_server_has_every_section_and_its_images(tmp_path, en
     assert 150 < runs < 800
 
 
-def test_without_a_token_the_report_uses_the_demo_server(tmp_path, env):
+def test_without_a_token_the_report_exits_3_and_writes_nothing(tmp_path, env):
     result = run_cli("report", "--runs", "300", "--agents", "Billing", "--out", str(tmp_path / "r.html"), env=env)
+    assert result.returncode == 3, result.stderr
+    assert "CONDUIT_API_TOKEN is not set" in result.stderr and "--demo" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+    result = run_cli("report", "--demo", "--runs", "300", "--agents", "Billing", "--out", str(tmp_path / "r.html"),
+                     env=env)
     assert result.returncode == 0, result.stderr
-    assert "CONDUIT_API_TOKEN is not set" in result.stderr
     assert "Billing" in (tmp_path / "r.html").read_text()
 
 

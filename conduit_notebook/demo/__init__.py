@@ -94,7 +94,8 @@ def _running(server: DemoServer) -> Iterator[DemoServer]:
 
 def connect(*, runs: int = 4000, agents: int = 4, seed: int = 0, requests_per_minute: float | None = None):
     """A :class:`ConduitClient` for the real API when ``CONDUIT_API_TOKEN`` is set, else for a demo
-    server started for this session (it stops when Python exits).
+    server started for this session (it stops when Python exits). A demo client's fetches go to a
+    temporary cache of this session (``client.cache_path``), never the user's cache.
 
     What the example notebooks start with: the same cells run against either.
 
@@ -103,6 +104,8 @@ def connect(*, runs: int = 4000, agents: int = 4, seed: int = 0, requests_per_mi
     """
     import atexit
     import os
+    import shutil
+    import tempfile
 
     from ..client import TOKEN_ENV, ConduitClient
 
@@ -112,8 +115,13 @@ def connect(*, runs: int = 4000, agents: int = 4, seed: int = 0, requests_per_mi
         return client
     server = DemoServer(DemoData(runs=runs, agents=agents, seed=seed)).start()
     atexit.register(server.stop)
-    # The demo server has no rate limit: no need to pace as for the real API.
-    client = ConduitClient(server.token, base_url=server.base_url,
+    # The demo workspace is gone when Python exits: its runs go to a cache of this session only,
+    # never the user's (``fetch_runs(client=client)`` without ``cache=`` uses it).
+    scratch = tempfile.mkdtemp(prefix="conduit-demo-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    # The demo server has no rate limit: no need to pace as for the real API (nor to share a pace).
+    client = ConduitClient(server.token, base_url=server.base_url, shared_pace=False,
                            requests_per_minute=requests_per_minute or DEMO_REQUESTS_PER_MINUTE)
     client.demo_server = server
+    client.cache_path = os.path.join(scratch, "runs.sqlite")
     return client
