@@ -1,7 +1,8 @@
 """Plots of duration, tokens, cost, dispositions and tool use, in the style of seaborn's
 axes-level functions: ``plot_x(frame, *, by=None, ax=None, **kwargs) -> Axes``.
 
-They draw on ``ax`` (or the current Axes), pass ``**kwargs`` on to matplotlib the way seaborn
+They draw on ``ax`` (without one, on a new figure, as seaborn's figure-level functions do: a
+second plot never draws over the first), pass ``**kwargs`` on to matplotlib the way seaborn
 does (a keyword the plot sets itself, such as ``color``, is overridden by yours), return the
 Axes and never call ``plt.show()``. Units are in the labels (s, tokens, USD); each disposition
 has one colour in every plot (:func:`disposition_colors`); 40 groups read as well as 2 (the

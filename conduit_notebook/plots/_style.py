@@ -4,6 +4,7 @@ names are public inside :mod:`conduit_notebook.plots` only (this module is priva
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from ..analysis import float_values
 from ..formatting import WHOLE, usd
@@ -63,14 +64,49 @@ def colors_for(column: str | None, keys: Sequence[Any]) -> dict[Any, Any]:
     return colors
 
 
-def target_axes(ax: Axes | None) -> Axes:
-    """``ax`` or the current Axes; its figure gets constrained layout unless it has a layout
-    engine already, so that every label survives ``savefig`` without ``bbox_inches``."""
-    ax = ax if ax is not None else plt.gca()
+def target_axes(ax: Axes | None, figsize: tuple[float, float] | None = None) -> Axes:
+    """``ax``, or the Axes of a new figure (``figsize``, else matplotlib's default size) as
+    seaborn's figure-level functions make one: a second plot never draws over the first. The
+    figure gets constrained layout unless it has a layout engine already, so that every label
+    survives ``savefig`` without ``bbox_inches``."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
     figure = ax.get_figure(root=True)
     if figure is not None and figure.get_layout_engine() is None:
         figure.set_layout_engine("constrained")
     return ax
+
+
+#: A bucket with fewer runs than this share of the usual (median) bucket is greyed: a partial
+#: last day of 6 runs is not a 0% or 50% day.
+THIN_SHARE = 0.25
+THIN_NOTE = "greyed: under a quarter of the usual runs"
+
+
+def thin_buckets(runs: Any) -> np.ndarray:
+    """Which buckets hold too few runs to read alone (see :data:`THIN_SHARE`)."""
+    counts = np.asarray(runs, dtype=float)
+    usual = float(np.median(counts[counts > 0])) if (counts > 0).any() else 0.0
+    return counts < THIN_SHARE * usual
+
+
+def log_ticks(axis: Any, low: float, high: float, formatter: Any) -> None:
+    """Enough labelled ticks on a log ``axis`` for data from ``low`` to ``high``: 1-2-5 within a
+    decade or two, every digit within less than one (decades alone left one label, "10")."""
+    decades = np.log10(high / low) if low > 0 and high > low else 0.0
+    subs: Any = (1.0,) if decades > 2.5 else (1.0, 2.0, 5.0) if decades > 0.8 else np.arange(1.0, 10.0)
+    axis.set_major_locator(LogLocator(base=10, subs=subs))
+    axis.set_minor_formatter(NullFormatter())
+    axis.set_major_formatter(formatter)
+
+
+def wrap_title(ax: Axes, title: str, *, size: float = 12.0) -> None:
+    """``title``, its lines broken between words where they would be wider than the Axes
+    usually is (two thirds of the figure: the title is centred on the Axes, not the figure)."""
+    width = figure_of(ax).get_size_inches()[0] * 0.66
+    chars = max(20, int(width * 72 / (size * 0.6)))
+    lines = [textwrap.fill(line, chars, break_long_words=False) for line in title.split("\n")]
+    ax.set_title("\n".join(lines))
 
 
 def literal(text: Any) -> str:
@@ -193,8 +229,9 @@ def time_axis(ax: Axes, tz: Any = None) -> None:
 
 
 def bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Sequence[Any],
-                ends: np.ndarray | None = None) -> float:
-    """A label at the end of each horizontal bar: inside the bar when it fits there, else after
+                ends: np.ndarray | None = None, inside_ok: bool = True) -> float:
+    """A label at the end of each horizontal bar: inside the bar when it fits there (and
+    ``inside_ok``: a bar of many colours takes its label after it), else after
     it, with the x limit widened so that every label stays inside the Axes (not off the figure,
     not under a legend beside it). Widths are estimated from the characters, as the Axes' final
     size is only known when the figure is drawn. For a stacked bar, ``ends`` says where the
@@ -207,7 +244,7 @@ def bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Seque
     # The Axes' width once the tick labels and a legend beside it have taken their room (a lone
     # Axes spans 0.775 of the figure before layout and about 0.95 after).
     figure = figure_of(ax)
-    ticks = max((len(t.get_text()) * 0.6 * float(t.get_fontsize()) / 72 for t in ax.get_yticklabels()), default=0.0)
+    ticks = max((max(map(len, t.get_text().split("\n"))) * 0.6 * float(t.get_fontsize()) / 72 for t in ax.get_yticklabels()), default=0.0)
     legend = 1.6 if ax.get_legend() is not None else 0.0
     span = figure.get_size_inches()[0] * ax.get_position().width * 0.95 / 0.775
     axes_inches = max(span - ticks - legend, 1.0)
@@ -216,7 +253,7 @@ def bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Seque
     shares = [float(v) / largest if np.isfinite(v) else 0.0 for v in ends]
     reach, inside = 1.03, [True] * len(notes)
     for _ in range(3):  # a wider axis makes bars shorter: settle which labels fit inside
-        inside = [share / reach * 0.95 >= need for share, need in zip(shares, needed)]
+        inside = [inside_ok and share / reach * 0.95 >= need for share, need in zip(shares, needed)]
         wanted = max([1.03] + [float(v) / largest / (1 - need) * 1.02
                                for v, need, i in zip(values, needed, inside) if not i and np.isfinite(v)])
         if wanted <= reach:

@@ -13,8 +13,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ..analysis import require_columns
 from ..formatting import MISSING, PERCENT, WHOLE
 from ..investigate import metric_levels
-from ._style import (colors_for, draw_nothing, freq_word, literal, pretty_name, side_legend, target_axes,
-                     text_usd, time_axis, usd_formatter)
+from ._style import (THIN_NOTE, colors_for, draw_nothing, freq_word, literal, pretty_name, side_legend,
+                     target_axes, text_usd, thin_buckets, time_axis, usd_formatter)
 
 # -- investigations -------------------------------------------------------------------------
 
@@ -88,8 +88,8 @@ def plot_change_points(
     """A metric per ``freq`` bucket (dots) and the levels :func:`change_points` finds (lines),
     with the change points marked, per ``by`` group (the ``top`` with most runs).
     ``kwargs`` go to ``Axes.plot`` for the dots."""
-    ax = target_axes(ax)
     levels = metric_levels(runs, metric, freq=freq, by=by)
+    ax = target_axes(ax)
     if not len(levels):
         return draw_nothing(ax)
     if by:
@@ -98,13 +98,21 @@ def plot_change_points(
     else:
         groups = [None]
     colors = colors_for(by, groups) if by else {None: "#4c78a8"}
+    greyed = _grey_thin_buckets(ax, levels, freq)
     for group in groups:
         part = levels if group is None else levels[levels[by] == group]
         color = colors[group]
         label = "all runs" if group is None else literal(group)
         options = {"marker": "o", "markersize": 3.5, "linewidth": 0.8, "alpha": 0.55, "color": color,
                    "label": label, **kwargs}
-        ax.plot(part["at"], part["value"], **options)
+        # A bucket with few runs (a partial last day) is a hollow, faint dot off the line: two
+        # runs make a 0% or 50% day that is no spike.
+        thin = thin_buckets(part["runs"])
+        greyed |= bool(thin.any())
+        ax.plot(part["at"], part["value"].where(~thin), **options)
+        if thin.any():
+            ax.plot(part["at"][thin], part["value"][thin], linestyle="none", marker="o", markersize=3.5,
+                    markerfacecolor="none", color=color, alpha=0.35)
         ax.plot(part["at"], part["level"], color=color, linewidth=2.2, drawstyle="steps-mid")
         moved = part["segment"].diff().fillna(0).to_numpy() != 0
         for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved]):
@@ -118,7 +126,20 @@ def plot_change_points(
     unit = {"_s": " (s)", "cost": " (USD)", "tokens": " (tokens)"}
     ax.set_ylabel(metric.replace("_", " ") + next((u for k, u in unit.items() if k in metric), ""))
     ax.set_title(f"{metric.replace('_', ' ').capitalize()} per {freq_word(freq)}"
-                 + (f" by {pretty_name(by)}" if by else "") + "\nlevels and change points")
+                 + (f" by {pretty_name(by)}" if by else "") + "\nlevels and change points"
+                 + (f"\n({THIN_NOTE})" if greyed else ""))
     side_legend(ax)
     time_axis(ax)
     return ax
+
+
+def _grey_thin_buckets(ax: Axes, levels: pd.DataFrame, freq: str) -> bool:
+    """Buckets whose runs, all groups together, are too few to read (a partial last day) are
+    greyed over, as in :func:`plot_dispositions`; whether any was."""
+    totals = levels.groupby("at")["runs"].sum()
+    thin = thin_buckets(totals)
+    span = pd.tseries.frequencies.to_offset(freq)
+    for start in totals.index[thin]:
+        ax.axvspan(start - (start + span - start) / 2, start + (start + span - start) / 2,
+                   color="#dddddd", alpha=0.5, linewidth=0)
+    return bool(thin.any())

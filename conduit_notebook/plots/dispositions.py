@@ -13,9 +13,9 @@ from matplotlib.transforms import ScaledTranslation
 
 from ..analysis import in_time_zone, require_columns
 from ..formatting import compact
-from ._style import (bar_width, check_freq, disposition_colors, draw_nothing, figure_of, freq_word, literal,
-                     mark_changes, ordered_groups, side_legend, target_axes, thousands, time_axis,
-                     top_labels)
+from ._style import (THIN_NOTE, bar_width, check_freq, disposition_colors, draw_nothing, figure_of,
+                     freq_word, literal, mark_changes, ordered_groups, side_legend, target_axes,
+                     thin_buckets, thousands, time_axis, top_labels)
 
 #: The label of the twin Axes that :func:`plot_dispositions` draws the runs per bucket on.
 _RUNS_AXIS_LABEL = "runs (right axis)"
@@ -59,7 +59,7 @@ def plot_dispositions(
     with the ``changes`` of :func:`change_points` marked.
 
     Shares come with their weight: a thin black line (right axis) gives the runs in each
-    bucket, and buckets with under a tenth of the median count are greyed out, so that a
+    bucket, and buckets with under a quarter of the median count are greyed out, so that a
     6-run day does not read like a 500-run day (drawn again on the same Axes, cleared, the plot
     reuses that right axis). ``colors=`` (a mapping from disposition to
     colour, or a list in legend order) replaces the disposition colours; other ``kwargs`` go to
@@ -97,8 +97,8 @@ def plot_dispositions(
         ax.set_ylim(0, 1)
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
         ax.set_ylabel("share of runs")
-        thin = totals < 0.1 * float(totals[totals > 0].median())
-        for start in totals.index[thin.to_numpy()]:
+        thin = thin_buckets(totals)
+        for start in totals.index[thin]:
             ax.axvspan(start, start + width, color="white", alpha=0.6, linewidth=0)
         weight = _right_axis(ax)
         weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
@@ -109,7 +109,7 @@ def plot_dispositions(
         handles, texts = ax.get_legend_handles_labels()
         line, _ = weight.get_legend_handles_labels()
         ax.set_title(f"Dispositions per {freq_word(freq)}, share of runs"
-                     + ("\n(greyed: under a tenth of the usual runs)" if thin.any() else ""))
+                     + (f"\n({THIN_NOTE})" if thin.any() else ""))
         # Beside the right axis's tick labels (the runs), a fixed distance from the Axes.
         beside = ax.transAxes + ScaledTranslation(0.5, 0, figure_of(ax).dpi_scale_trans)
         side_legend(ax, handles=handles + line, labels=texts + [f"runs per {freq_word(freq)} (right axis)"],

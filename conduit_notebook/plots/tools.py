@@ -10,12 +10,16 @@ function (``tool_stats_estimated``, ``tool_paths``) returns.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 
 from ..analysis import require_columns
 from ..formatting import compact
@@ -23,7 +27,7 @@ from ..investigate import run_paths, tool_paths
 from ..sampling import trace_failures
 from ._style import (DISPOSITION_COLORS, OTHER_COLOR, bar_labels, colors_for, disposition_colors,
                      draw_nothing, figure_of, literal, ordered_groups, pretty_name, side_legend,
-                     target_axes, thousands, top_labels)
+                     target_axes, thousands, top_labels, wrap_title)
 
 # -- tools ----------------------------------------------------------------------------------
 
@@ -116,17 +120,55 @@ def plot_tool_usage(
                     title=pretty_name(by))
     ax.set_xlabel("calls" + (" (estimated for all runs)" if weights is not None else ""))
     ax.xaxis.set_major_formatter(FuncFormatter(compact))
-    ax.set_title("Tool calls" + (f" by {pretty_name(by)}" if by else "") + note
-                 + (" (95% intervals)" if note and by is None else ""))
+    wrap_title(ax, "Tool calls" + (f" by {pretty_name(by)}" if by else "")
+               + (" (95% intervals)" if note and by is None else "") + note)
     return ax
 
 
 
-def _short(path: str, width: int = 44) -> str:
+def path_labels(paths: Sequence[str], width: int, lines: int = 2) -> list[str]:
+    """Tool paths (``"a > b > c"``) as tick labels of at most ``lines`` (1 or 2) lines of about
+    ``width`` characters: whole tool names only, the middle elided as ``(k more)``; where two paths
+    would read alike, a number tells them apart. Only a tool name longer than a line is cut."""
+    labels = [_path_label(path, width, lines) for path in paths]
+    alike = Counter(labels)
+    seen: Counter[str] = Counter()
+    for i, label in enumerate(list(labels)):
+        if alike[label] > 1:
+            seen[label] += 1
+            labels[i] = f"{label} ({seen[label]})"
+    return labels
+
+
+def _path_label(path: str, width: int, lines: int) -> str:
     if len(path) <= width:
         return path
-    keep = (width - 3) // 2
-    return path[:keep] + " … " + path[-keep:]
+    steps = [s if len(s) <= width - 4 else s[: width - 5] + "…" for s in path.split(" > ")]
+    front, back = [steps[0]], [steps[-1]] if len(steps) > 1 else []
+
+    def fits(front: list[str], back: list[str]) -> bool:
+        if lines == 2:
+            return len(" > ".join(front)) + 4 <= width and len(" > ".join(back)) + 12 <= width
+        return len(" > ".join(front + back)) + 14 <= width
+
+    # Take whole names from either end, in turn, while the line(s) have room.
+    i, j = 1, len(steps) - 1
+    while i < j:
+        grown = False
+        if fits([*front, steps[i]], back):
+            front.append(steps[i])
+            i, grown = i + 1, True
+        if i < j and fits(front, [steps[j - 1], *back]):
+            back.insert(0, steps[j - 1])
+            j, grown = j - 1, True
+        if not grown:
+            break
+    hidden, sep = j - i, "\n" if lines == 2 else " "
+    if not back:
+        return " > ".join(front)
+    if hidden == 0:
+        return " > ".join(front) + " >" + sep + " > ".join(back)
+    return " > ".join(front) + (" > …\n" if lines == 2 else " > ") + f"({hidden} more) > " + " > ".join(back)
 
 
 def plot_tool_paths(
@@ -144,12 +186,12 @@ def plot_tool_paths(
     title says from how many traced runs. ``kwargs`` go to ``Axes.barh``."""
     if not isinstance(top, int) or isinstance(top, bool) or top < 1:
         raise ValueError(f"top must be a whole number >= 1, got {top!r}")
-    ax = target_axes(ax)
     paths = run_paths(tool_calls, runs)
     if not len(paths):
-        return draw_nothing(ax, "no tool calls")
+        return draw_nothing(target_axes(ax), "no tool calls")
     codes = paths.cat.codes.to_numpy().astype(np.int64)
     weights, estimated = None, ""
+    # Seam for the sample design (stats/design.py): the weights of a trace sample, decided here.
     if runs is not None and "trace_weight" in runs:  # a trace budget: weight traced runs to the window
         w = pd.to_numeric(runs["trace_weight"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         if np.isnan(w).any():
@@ -158,43 +200,23 @@ def plot_tool_paths(
     counts = np.bincount(codes, weights=weights, minlength=len(paths.cat.categories))
     labels = [str(p) for p in paths.cat.categories]
     order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
-    # Path labels as long as the figure has room for (a third of its width).
-    width = max(24, int(figure_of(ax).get_size_inches()[0] * 5))
-    names = [literal(_short(labels[k], width)) for k in order][::-1]
+    # A figure of its own is as tall as its two-line labels need.
+    ax = target_axes(ax, figsize=(plt.rcParams["figure.figsize"][0], 2.2 + 0.42 * len(order)))
+    # Path labels as long as the figure has room for (a third of its width), on two lines
+    # where each bar has the height for them.
+    size = figure_of(ax).get_size_inches()
+    width = max(24, int(size[0] * 5))
+    lines = 2 if size[1] * ax.get_position().height * 0.75 / max(len(order), 1) >= 0.32 else 1
+    names = [literal(name) for name in path_labels([labels[k] for k in order], width, lines)][::-1]
     y = np.arange(len(order))  # positions, not names: two long paths may shorten alike
     if runs is None:
-        values = counts[order][::-1]
-        ax.barh(y, values, **{"color": "#4c78a8", **kwargs})
-        ends: np.ndarray = values
-        notes = [""] * len(order)
-        end_colors = ["#4c78a8"] * len(order)
+        ends: np.ndarray = counts[order][::-1]
+        ax.barh(y, ends, **{"color": "#4c78a8", **kwargs})
+        notes, end_colors = [""] * len(order), ["#4c78a8"] * len(order)
     else:
-        # Runs per path and disposition from the codes (a crosstab of a million strings is slow).
-        disposition = runs["disposition"].astype("category")
-        dcode = disposition.cat.codes.to_numpy().astype(np.int64)
-        kinds = [str(d) for d in disposition.cat.categories] + ["(no disposition)"]
-        dcode = np.where(dcode < 0, len(kinds) - 1, dcode)
-        mix = np.bincount(codes * len(kinds) + dcode, weights=weights,
-                          minlength=len(labels) * len(kinds)).reshape(-1, len(kinds))
-        table = pd.DataFrame(mix[order[::-1]], columns=kinds)
-        table = table.loc[:, table.sum() > 0]
-        parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
-            c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
-        parts += ["(no disposition)"] if "(no disposition)" in table else []
-        colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
-        left = np.zeros(len(table))
-        end_colors = [OTHER_COLOR] * len(table)
-        for part in parts:
-            widths = table[part].to_numpy()
-            ax.barh(y, widths, left=left, **{"color": colors[part], "label": literal(part), **kwargs})
-            left += widths
-            end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors)]
-        ends = left
-        decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
-        escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
-        notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
-        side_legend(ax, title="disposition")
+        ends, notes, end_colors = _disposition_bars(ax, runs, codes, weights, order, len(labels), kwargs)
     ax.set_yticks(y, names)
+    ax.tick_params(axis="y", labelsize="small")
     amounts = [f"{value:,.0f}" for value in ends]
     if weights is not None:  # estimates: with their intervals, as tool_paths gives them
         bounds = tool_paths(tool_calls, runs).set_index("path")
@@ -203,9 +225,46 @@ def plot_tool_paths(
             low, high = bounds["runs_low"].reindex(shown), bounds["runs_high"].reindex(shown)
             amounts = [f"≈{value:,.0f} ({lo:,.0f}–{hi:,.0f})" for value, lo, hi in zip(ends, low, high)]
             notes = [note.replace(" (", ", ").rstrip(")") for note in notes]  # one pair of brackets
-    bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes)], end_colors)
-    ax.tick_params(axis="y", labelsize="small")
+    bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes)], end_colors,
+               inside_ok=runs is None)
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(thousands))
-    ax.set_title(f"The {len(order)} commonest tool paths\n(tool calls of a run, in order{estimated})")
+    if runs is not None:  # below the x axis label: beside the bars it covered their labels
+        figure = figure_of(ax)  # centred on the figure: the Axes sits right of long path names
+        below = (blended_transform_factory(figure.transFigure, ax.transAxes)
+                 + ScaledTranslation(0, -0.55, figure.dpi_scale_trans))
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, ncols=3,
+                  fontsize="small", frameon=False)
+    wrap_title(ax, f"The {len(order)} commonest tool paths\n(tool calls of a run, in order{estimated})")
     return ax
+
+
+def _disposition_bars(ax: Axes, runs: pd.DataFrame, codes: np.ndarray, weights: np.ndarray | None,
+                      order: list[Any], paths: int, kwargs: dict[str, Any]) -> tuple[np.ndarray, list[str], list[Any]]:
+    """Bars of the paths in ``order`` stacked by disposition: their ends, notes (the escalated
+    share) and the colour each bar ends with."""
+    # Runs per path and disposition from the codes (a crosstab of a million strings is slow).
+    disposition = runs["disposition"].astype("category")
+    dcode = disposition.cat.codes.to_numpy().astype(np.int64)
+    kinds = [str(d) for d in disposition.cat.categories] + ["(no disposition)"]
+    dcode = np.where(dcode < 0, len(kinds) - 1, dcode)
+    mix = np.bincount(codes * len(kinds) + dcode, weights=weights,
+                      minlength=paths * len(kinds)).reshape(-1, len(kinds))
+    table = pd.DataFrame(mix[order[::-1]], columns=kinds)
+    table = table.loc[:, table.sum() > 0]
+    parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
+        c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
+    parts += ["(no disposition)"] if "(no disposition)" in table else []
+    colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
+    left = np.zeros(len(table))
+    end_colors = [OTHER_COLOR] * len(table)
+    y = np.arange(len(table))
+    for part in parts:
+        widths = table[part].to_numpy()
+        ax.barh(y, widths, left=left, **{"color": colors[part], "label": literal(part), **kwargs})
+        left += widths
+        end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors)]
+    decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
+    escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
+    notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
+    return left, notes, end_colors

@@ -9,12 +9,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter
 
 from ..analysis import cost_breakdown, float_values, in_time_zone, require_columns
 from ..formatting import compact
 from ._style import (bar_labels, bar_width, check_freq, colors_for, draw_nothing, figure_of, freq_word,
-                     literal, mark_changes, one_group, ordered_groups, pretty_name, side_legend,
+                     literal, log_ticks, mark_changes, one_group, ordered_groups, pretty_name, side_legend,
                      target_axes, text_usd, time_axis, top_labels, usd_formatter)
 
 #: Input and output tokens, in every token plot.
@@ -75,8 +75,9 @@ def plot_duration(
             ax.axvline(p90, color=mark, linestyle=":", linewidth=1)
     if log:
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
+        log_ticks(ax.xaxis, lo, hi, FuncFormatter(lambda v, _p=None: f"{v:g}"))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("duration (s)")
     ax.set_ylabel("runs" if kind == "hist" else "share of runs")
     if kind == "hist":
@@ -273,10 +274,12 @@ def plot_duration_vs_tokens(
     if log:
         ax.set_xscale("log")
         ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):  # minor ticks would print as 2x10^0
-            axis.set_minor_formatter(NullFormatter())
-    ax.xaxis.set_major_formatter(FuncFormatter(compact))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
+        # Minor ticks would print as 2x10^0: labelled ticks enough for the data's span instead.
+        log_ticks(ax.xaxis, float(x[rows].min()), float(x[rows].max()), FuncFormatter(compact))
+        log_ticks(ax.yaxis, float(y[rows].min()), float(y[rows].max()), FuncFormatter(lambda v, _p=None: f"{v:g}"))
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(compact))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:g}"))
     ax.set_xlabel("tokens (input + output)")
     ax.set_ylabel("duration (s)")
     shown = f"\n({len(rows):,} of {int(ok.sum()):,} runs)" if len(rows) < ok.sum() else ""
