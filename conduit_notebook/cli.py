@@ -357,10 +357,13 @@ def _sync(args: argparse.Namespace) -> int:
         return EXIT_PARTIAL if (table["problem"].notna() | (table["errors"] > 0)).any() else EXIT_OK
     if not args.follow:
         with ExitStack() as stack:
-            frames = _fetch(args, details=args.traces, stack=stack)
+            fetched = _fetch(args, details=args.traces, stack=stack, escalations=args.lake is not None)
+        frames, escalations = fetched if args.lake is not None else (fetched, None)
         print(repr(frames))
         if args.lake is not None:
-            written = frames.to_lake(args.lake)
+            from .lake import write_lake
+
+            written = write_lake(frames, args.lake, escalations=escalations)
             print(f"Lake {written.path}: {written.rows.get('runs', 0):,} runs upserted into "
                   f"{len(written.months)} month file(s)", file=sys.stderr)
         return _outcome(frames)

@@ -234,6 +234,9 @@ def test_cli_sync_lake_twice_keeps_each_run_once(tmp_path, capsys):
     assert "120 runs upserted" in capsys.readouterr().err
     back = read_lake(tmp_path)
     assert len(back.runs) == 120 and back.runs["id"].is_unique
+    from conduit_notebook.lake import read_escalations
+
+    assert len(read_escalations(tmp_path)) == (back.runs["disposition"] == "escalated").sum() > 0
     assert cli.main(["sync", "--demo", "--follow", "--lake", str(tmp_path)]) == 2
 
 
@@ -262,6 +265,12 @@ def test_sync_config_fetches_each_workspace_into_one_lake_and_resumes(_shared_se
         assert back.runs.groupby("workspace_id", observed=True).size().to_dict() == {
             _shared_server.workspace_id: 450, second.workspace_id: 150}
         assert len(read_lake(lake, workspaces=second.workspace_id).runs) == 150
+        assert first["problem"].iloc[:2].isna().all()
+        from conduit_notebook.lake import read_escalations
+
+        theirs = read_escalations(lake, workspaces=second.workspace_id)
+        assert len(theirs) > 0 and set(theirs["agent_run_id"]) <= set(back.runs["id"])
+        assert len(read_escalations(lake)) == len(theirs) + len(read_escalations(lake, workspaces=_shared_server.workspace_id))
         # Resumed: from two days before each workspace's newest run, every trace from the cache.
         second.reset_log()
         assert cli.main(["sync", "--config", str(config)]) == 4  # partial: ws_unset still has its problem
@@ -288,3 +297,25 @@ def test_messages_are_kept_once_each_with_their_dtypes(client, tmp_path):
     assert list(back.columns) == list(frames.messages.columns)
     pd.testing.assert_frame_equal(back.sort_values("id", ignore_index=True),
                                   frames.messages.sort_values("id", ignore_index=True), check_categorical=False)
+
+
+def test_escalations_are_upserted_with_their_latest_status(frames, client, tmp_path):
+    from conduit_notebook import escalation_quality, fetch_escalations
+    from conduit_notebook.lake import read_escalations
+
+    escalations = fetch_escalations(client=client)
+    assert len(escalations) > 5 and (escalations["status"] == "pending").any()
+    write_lake(frames, tmp_path, escalations=escalations)
+    later = escalations.copy()
+    pending = later["status"] == "pending"
+    later["status"] = later["status"].astype(object).where(~pending, "dismissed").astype("category")
+    write_lake(type(frames)(runs=frames.runs.iloc[:0], tool_calls=frames.tool_calls.iloc[:0], agents=frames.agents,
+                            errors=frames.errors), tmp_path, escalations=later, workspace=str(frames.runs["workspace_id"].iloc[0]))
+    back = read_escalations(tmp_path)
+    assert len(back) == len(escalations) and back["id"].is_unique and not (back["status"] == "pending").any()
+    def kinds(frame):
+        return {k: "category" if isinstance(v, pd.CategoricalDtype) else str(v) for k, v in frame.dtypes.items()}
+    assert kinds(back) == kinds(escalations)
+    runs = read_lake(tmp_path).runs
+    expected = escalation_quality(frames.runs, later)
+    pd.testing.assert_frame_equal(escalation_quality(runs, back), expected, check_categorical=False)

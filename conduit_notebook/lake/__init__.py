@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .engine import Lake
 from .layout import LAKE_TABLES, SCHEMA_VERSION
-from .read import read_lake
+from .read import read_escalations, read_lake
 from .write import LakeWrite, write_lake
 
-__all__ = ["LAKE_TABLES", "SCHEMA_VERSION", "Lake", "LakeWrite", "read_lake", "write_lake"]
+__all__ = ["LAKE_TABLES", "SCHEMA_VERSION", "Lake", "LakeWrite", "read_escalations", "read_lake", "write_lake"]

@@ -8,6 +8,7 @@ Layout (hive-partitioned by workspace, one file per month and workspace)::
     <lake>/runs/workspace_id=<ws>/none.<seq>.parquet     runs without created_at
     <lake>/tool_calls/workspace_id=<ws>/<month>.<seq>.parquet
     <lake>/messages/workspace_id=<ws>/<month>.<seq>.parquet
+    <lake>/escalations/workspace_id=<ws>/<month>.<seq>.parquet
 
 Every file also holds ``workspace_id`` and ``month`` as columns (``month`` "YYYY-MM", a null
 string for runs without a timestamp), so a file read alone says where it belongs. The month is
@@ -47,7 +48,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 SCHEMA_FILE = "_schema.json"
 #: The tables of a lake, each a folder of the lake.
-LAKE_TABLES = ("runs", "tool_calls", "messages")
+LAKE_TABLES = ("runs", "tool_calls", "messages", "escalations")
 #: The file-name month of rows without a timestamp (their ``month`` column is null).
 MONTH_NONE = "none"
 #: Temporary files start with "." and do not end in .parquet: no reader (pyarrow, DuckDB's and

@@ -25,7 +25,7 @@ from ..times import parse_time
 from .layout import MONTH_NONE, LakeFile, lake_files, read_schema
 from .write import merge_month
 
-__all__ = ["check_workspaces", "lake_months", "read_lake"]
+__all__ = ["check_workspaces", "lake_months", "plain_frame", "read_escalations", "read_lake"]
 
 _SEQ = "_lake_seq"
 
@@ -70,6 +70,35 @@ def _read(files: list[LakeFile], expression: ds.Expression | None) -> list[pa.Ta
     return tables
 
 
+def plain_frame(table: pa.Table) -> pd.DataFrame:
+    """Messages or escalations read back: the columns written (not the lake's keys), each with
+    the dtype it had (fields the API added as they came)."""
+    written = json.loads((table.schema.metadata or {}).get(b"conduit_notebook", b"{}")).get("dtypes", {})
+    keep = [c for c in written if c in table.column_names]
+    frame = table.select(keep).to_pandas()
+    for name in keep:
+        try:
+            frame[name] = frame[name].astype(object if written[name] == "object" else written[name])
+        except (TypeError, ValueError):  # a dtype this pandas does not know by name: as read
+            pass
+    return frame
+
+
+def read_escalations(path: str | os.PathLike[str], *, workspaces: str | list[str] | None = None,
+                     since: Any = None, until: Any = None) -> pd.DataFrame:
+    """The escalations stored by ``write_lake(..., escalations=)`` or ``sync`` (created within
+    ``since``/``until``, of ``workspaces``), each once with its latest status, with the dtypes of
+    :func:`conduit_notebook.fetch_escalations`: what :func:`escalation_quality` takes."""
+    from ..escalations import escalations_frame
+
+    root = Path(path).expanduser()
+    read_schema(root)
+    start, end = parse_time(since, "since"), parse_time(until, "until", end_of_day=True)
+    files = lake_months(lake_files(root, "escalations", check_workspaces(workspaces)), start, end)
+    merged = merge_month({"escalations": _read(files, _filter(start, end))} if files else {})
+    return plain_frame(merged["escalations"]) if "escalations" in merged else escalations_frame([])
+
+
 def read_lake(path: str | os.PathLike[str], *, workspaces: str | list[str] | None = None,
               since: Any = None, until: Any = None) -> RunFrames:
     """The runs (created within ``since``/``until``, of ``workspaces``; None: all) of the lake
@@ -98,13 +127,6 @@ def read_lake(path: str | os.PathLike[str], *, workspaces: str | list[str] | Non
     calls = table_to_frame(merged["tool_calls"], "tool_calls") if "tool_calls" in merged else tool_calls_frame([])
     calls = calls[calls["agent_run_id"].astype(object).isin(set(runs["id"].astype(object)))]
     runs, calls = newest_first(runs, calls.reset_index(drop=True))
-    messages = messages_frame([])
-    if "messages" in merged:
-        table = merged["messages"]
-        written = json.loads((table.schema.metadata or {}).get(b"conduit_notebook", b"{}")).get("dtypes", {})
-        keep = [c for c in written if c in table.column_names]  # the lake's own columns go
-        messages = with_message_dtypes(table.select(keep).to_pandas())
-        for name in [c for c in keep if written[c] == "object"]:  # fields the API added, as they came
-            messages[name] = messages[name].astype(object)
+    messages = with_message_dtypes(plain_frame(merged["messages"])) if "messages" in merged else messages_frame([])
     return RunFrames(runs=runs, tool_calls=calls, agents=agents_frame([]), errors=errors_frame([]),
                      since=start, until=end, details=True, source=str(root), messages=messages)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,6 +148,21 @@ def _since(config: SyncConfig, workspace: str) -> Any:
     return parse_time(config.overlap, "overlap", now=newest.to_pydatetime())
 
 
+def _escalations(client: Any, since: Any) -> tuple[pd.DataFrame | None, str | None]:
+    """The workspace's escalations, or None and why (the runs are written all the same)."""
+    from ..errors import ConduitError
+    from ..escalations import fetch_escalations
+
+    try:
+        with warnings.catch_warnings():  # unreadable ones are counted in the problem instead
+            warnings.simplefilter("ignore", UserWarning)
+            escalations = fetch_escalations(client=client, since=since)
+    except ConduitError as exc:
+        return None, f"escalations not synced: {exc}"
+    unread = escalations.attrs.get("errors")
+    return escalations, (f"{len(unread)} escalation(s) unreadable" if unread is not None and len(unread) else None)
+
+
 def _sync_one(config: SyncConfig, workspace: WorkspaceSync, progress: bool) -> dict[str, Any]:
     from ..client import ConduitClient
     from ..fetch import fetch_runs
@@ -161,7 +177,8 @@ def _sync_one(config: SyncConfig, workspace: WorkspaceSync, progress: bool) -> d
         with ConduitClient(token, base_url=workspace.base_url, workspace_id=workspace.id,
                            requests_per_minute=workspace.rpm) as client:
             frames = fetch_runs(client=client, since=since, details=config.traces, progress=progress)
-        write_lake(frames, config.lake, workspace=workspace.id)
+            escalations, row["problem"] = _escalations(client, since)
+        write_lake(frames, config.lake, workspace=workspace.id, escalations=escalations)
         row.update(runs=len(frames.runs), errors=len(frames.errors), requests=frames.stats.requests,
                    since=pd.Timestamp(frames.since) if frames.since is not None else None)
     except Exception as exc:  # one workspace's failure does not stop the others; the next sync retries it

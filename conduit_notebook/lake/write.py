@@ -85,6 +85,7 @@ def _pandas_metadata(frame: pd.DataFrame) -> bytes:
     """The ``pandas`` schema metadata of ``frame`` (with the lake's two key columns), so that a
     plain ``pandas.read_parquet`` of a file gives nullable ints, strings and categoricals."""
     empty = frame.iloc[:0].copy()
+    empty.attrs = {}  # (a fetch's errors ride in attrs: not metadata)
     for name in empty.columns:
         if empty[name].dtype == object:
             empty[name] = pd.array([], dtype="string[pyarrow]")
@@ -93,13 +94,15 @@ def _pandas_metadata(frame: pd.DataFrame) -> bytes:
     return pa.Schema.from_pandas(empty, preserve_index=False).metadata[b"pandas"]
 
 
-def _messages_table(messages: pd.DataFrame) -> pa.Table:
+def _plain_table(messages: pd.DataFrame, kind: str) -> pa.Table:
+    """Messages or escalations as a table (objects as JSON text), with their dtypes noted."""
     frame = messages.copy()
+    frame.attrs = {}
     for name in frame.columns:  # fields the API added that hold objects: as JSON text
         if frame[name].dtype == object:
             frame[name] = pd.array(json_text(frame[name].tolist()))
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    meta = {"kind": "messages", "dtypes": {c: str(messages[c].dtype) for c in messages.columns}, "json": []}
+    meta = {"kind": kind, "dtypes": {c: str(messages[c].dtype) for c in messages.columns}, "json": []}
     return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
 
 
@@ -130,9 +133,11 @@ def _workspaces(runs: pd.DataFrame, workspace: str | None) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def _incoming(frames: LakeFrames, workspace: str | None) -> dict[str, pa.Table]:
+def _incoming(frames: LakeFrames, workspace: str | None, escalations: pd.DataFrame | None) -> dict[str, pa.Table]:
     """The frames as the lake's tables, each row with its workspace and month."""
     runs = frames.runs
+    if workspace is None and "workspace_id" in runs and runs["workspace_id"].nunique() == 1:
+        workspace = str(runs["workspace_id"].dropna().iloc[0])  # what a fetch's other tables belong to
     run_ws = _workspaces(runs, workspace)
     run_table = frame_to_table(runs, "runs")
     tables = {"runs": _keyed(run_table, run_ws, _months(run_table["created_at"]), runs)}
@@ -149,8 +154,13 @@ def _incoming(frames: LakeFrames, workspace: str | None) -> dict[str, pa.Table]:
         by_conversation = dict(zip(runs["conversation_id"].astype(object), run_ws.to_pylist()))
         ws = pa.array([by_conversation.get(c, workspace) for c in messages["conversation_id"].astype(object)],
                       pa.string())
-        table = _messages_table(messages)
+        table = _plain_table(messages, "messages")
         tables["messages"] = _keyed(table, ws, _months(table["created_at"]), messages)
+    if escalations is not None and len(escalations):
+        by_run = dict(zip(runs["id"].astype(object), run_ws.to_pylist()))
+        ws = pa.array([by_run.get(r, workspace) for r in escalations["agent_run_id"].astype(object)], pa.string())
+        table = _plain_table(escalations, "escalations")
+        tables["escalations"] = _keyed(table, ws, _months(table["created_at"]), escalations)
     for name, table in tables.items():
         if pc.any(pc.is_null(table["workspace_id"])).as_py():
             raise ValueError(f"workspace must name the workspace of {name} whose run is not in frames.runs")
@@ -242,12 +252,12 @@ def merge_month(parts: dict[str, list[pa.Table]]) -> dict[str, pa.Table]:
             calls = calls.filter(pc.is_in(pair, value_set=wanted))
         out["tool_calls"] = calls.drop_columns([_SEQ]).replace_schema_metadata(
             _merged_metadata(parts["tool_calls"]))
-    if parts.get("messages"):
-        messages = concat(parts["messages"])
-        order = pd.DataFrame({"id": messages["id"].cast(pa.string()).to_pandas(), _SEQ: messages[_SEQ].to_pandas()})
-        messages = messages.take(winners(order, "id", [_SEQ]))
-        out["messages"] = messages.drop_columns([_SEQ]).replace_schema_metadata(
-            _merged_metadata(parts["messages"]))
+    for name in ("messages", "escalations"):  # each once, the latest write's record
+        if parts.get(name):
+            table = concat(parts[name])
+            order = pd.DataFrame({"id": table["id"].cast(pa.string()).to_pandas(), _SEQ: table[_SEQ].to_pandas()})
+            table = table.take(winners(order, "id", [_SEQ]))
+            out[name] = table.drop_columns([_SEQ]).replace_schema_metadata(_merged_metadata(parts[name]))
     return out
 
 
@@ -288,8 +298,11 @@ def _write_schema(root: Path, tables: dict[str, pa.Table]) -> None:
     write_atomically(root / SCHEMA_FILE, lambda p: p.write_text(text, encoding="utf-8"))
 
 
-def write_lake(frames: LakeFrames, path: str | os.PathLike[str], *, workspace: str | None = None) -> LakeWrite:
-    """Upsert ``frames`` (runs, tool calls and, if any, messages) into the lake at ``path``.
+def write_lake(frames: LakeFrames, path: str | os.PathLike[str], *, workspace: str | None = None,
+               escalations: pd.DataFrame | None = None) -> LakeWrite:
+    """Upsert ``frames`` (runs, tool calls and, if any, messages) and ``escalations``
+    (:func:`conduit_notebook.fetch_escalations`: each once, its latest status) into the lake at
+    ``path``.
 
     Writing the same runs again, or a later fetch of them, leaves each run once with its latest
     record; see the module docstring for the rule and :mod:`conduit_notebook.lake` for the
@@ -306,7 +319,7 @@ def write_lake(frames: LakeFrames, path: str | os.PathLike[str], *, workspace: s
         for leftover in temp_files(root):  # a crashed write's half files
             leftover.unlink(missing_ok=True)
         seq = new_seq()
-        incoming = _incoming(frames, workspace)
+        incoming = _incoming(frames, workspace, escalations)
         result = LakeWrite(root, rows={name: t.num_rows for name, t in incoming.items()})
         buckets: dict[tuple[str, str], dict[str, pa.Table]] = {}
         for name, table in incoming.items():
@@ -327,7 +340,7 @@ def _write_month(root: Path, ws: str, month: str, new: dict[str, pa.Table], seq:
     for name, table in new.items():
         parts.setdefault(name, []).append(_with_seq(table, seq))
     merged = merge_month(parts)
-    for name in ("tool_calls", "messages", "runs"):  # runs last: they decide which calls count
+    for name in ("tool_calls", "messages", "escalations", "runs"):  # runs last: they decide which calls count
         if name in merged:
             target = workspace_folder(root, name, ws) / f"{month}.{seq}.parquet"
             write_atomically(target, _parquet_writer(merged[name].combine_chunks()))
