@@ -284,7 +284,8 @@ def _window_frames(job: FetchJob, keep: list[Candidate], failed: set[str]) -> tu
         if dropped:
             calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
     traced = set() if job.details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
-    return _finish(runs, calls, traced, job.agent_names, failed=failed)
+    undrawn = {c.id for c in keep if not c.drawn}
+    return _finish(runs, calls, traced, job.agent_names, failed=failed, undrawn=undrawn)
 
 
 def _tell_once(frames: RunFrames, since: Any) -> None:
@@ -304,14 +305,15 @@ def _tell_once(frames: RunFrames, since: Any) -> None:
 
 def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
             names: Mapping[str, str | None], sampled: Mapping[str, float] | None = None,
-            failed: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+            failed: Collection[str] = (), undrawn: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Agent names as the workspace has them now, and traces only where they count: the detail
     columns and tool calls of runs without a (current) trace are left out, and each traced run
     gets its ``trace_weight``. Given ``sampled`` (the random sample's weights by run id, when
     traces are added by hand), those runs keep their weights and the other traced runs get 0:
     picked, not drawn, they stay out of the estimates (all traced: every weight 1). Runs in
     ``failed`` (their trace failed for good) get ``trace_failed`` True: non-response, which
-    the traced runs of their stratum stand for."""
+    the traced runs of their stratum stand for. Runs in ``undrawn`` are outside the random
+    sample (their trace was at hand, not drawn): weight 0 if traced."""
     runs["agent_name"] = pd.Categorical(
         runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
     )
@@ -331,7 +333,8 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
         if len(calls):
             calls = calls[calls["agent_run_id"].astype(object).isin(traced_ids).to_numpy()].reset_index(drop=True)
     if sampled is None or traced.all():
-        runs["trace_weight"] = trace_weights(runs, traced)
+        drawn = ~runs["id"].astype(object).isin(set(undrawn)).to_numpy() if undrawn else None
+        runs["trace_weight"] = trace_weights(runs, traced, drawn)
     else:
         kept = runs["id"].astype(object).map(dict(sampled)).to_numpy(dtype=float, na_value=np.nan)
         runs["trace_weight"] = np.where(traced, np.nan_to_num(kept, nan=0.0), np.nan)

@@ -29,6 +29,7 @@ class Candidate:
     cached: CachedRun | None
     fetch: bool = False
     has_trace: bool = False  # its trace is at hand (the cache) and still holds
+    drawn: bool = True  # in the random trace sample (False: a trace at hand stays out of estimates)
 
 
 class FetchJob:

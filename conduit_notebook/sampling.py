@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["STRATA", "TRACE_FAILED", "choose_traces", "design_groups", "domain_ratios_from_sums", "domain_totals_from_sums", "strata_codes",
+__all__ = ["STRATA", "TRACE_FAILED", "choose_traces", "design_groups", "drawn_traces", "domain_ratios_from_sums", "domain_totals_from_sums", "strata_codes",
            "stratified_totals", "trace_failures", "trace_weights"]
 
 #: The columns whose combinations are the strata of a trace sample.
@@ -73,37 +73,50 @@ def _allocate(sizes: np.ndarray, total: int) -> np.ndarray:
     return want
 
 
-def choose_traces(runs: pd.DataFrame, have: np.ndarray, total: int, *, seed: int = 0) -> np.ndarray:
-    """Which runs' traces to fetch so that about ``total`` runs of ``runs`` carry one.
-
-    ``have`` marks the runs whose trace is already at hand (the cache): they count towards the
-    total and cost nothing. Returns a boolean mask of the runs to fetch: in each stratum the
-    first runs in seeded hash order that lack a trace, up to the stratum's share.
-    """
+def drawn_traces(runs: pd.DataFrame, have: np.ndarray, total: int, *, seed: int = 0) -> np.ndarray:
+    """Which runs the random sample of about ``total`` traces draws: in each stratum the first
+    runs in seeded hash order, up to the stratum's share; a stratum whose every run has its
+    trace at hand (``have``) is drawn whole (a census of it). Traces at hand outside the draw
+    (picked by hand, by the inspector, by another seed or window) are not part of it, so they
+    never take random-sample weights (:func:`trace_weights` with ``drawn``)."""
     have = np.asarray(have, dtype=bool)
     if total >= len(runs):
-        return ~have
+        return np.ones(len(runs), dtype=bool)
     codes = strata_codes(runs)
     n_strata = int(codes.max()) + 1 if len(codes) else 0
     sizes = np.bincount(codes, minlength=n_strata)
     wanted = _allocate(sizes, total)
-    missing = np.flatnonzero(~have)
-    fetch = np.zeros(len(runs), dtype=bool)
-    if not len(missing):
-        return fetch
-    need = np.maximum(0, wanted - np.bincount(codes[have], minlength=n_strata))
-    rank = _rank(runs["id"].to_numpy()[missing], seed)
-    order = missing[np.lexsort((rank, codes[missing]))]  # by stratum, then hash order
+    rank = _rank(runs["id"].to_numpy(), seed)
+    order = np.lexsort((rank, codes))  # by stratum, then hash order
     stratum = codes[order]
     # Position of each run within its stratum's hash order.
     starts = np.searchsorted(stratum, np.arange(n_strata))
     position = np.arange(len(order)) - starts[stratum]
-    fetch[order[position < need[stratum]]] = True
-    return fetch
+    drawn = np.zeros(len(runs), dtype=bool)
+    drawn[order[position < wanted[stratum]]] = True
+    census = np.bincount(codes[have], minlength=n_strata) == sizes
+    return drawn | census[codes]
 
 
-def trace_weights(runs: pd.DataFrame, traced: np.ndarray) -> np.ndarray:
+def choose_traces(runs: pd.DataFrame, have: np.ndarray, total: int, *, seed: int = 0) -> np.ndarray:
+    """Which runs' traces to fetch so that the random sample of about ``total`` runs of ``runs``
+    (:func:`drawn_traces`) carries one.
+
+    ``have`` marks the runs whose trace is already at hand (the cache): those of the sample cost
+    nothing. Returns a boolean mask of the runs to fetch: the runs drawn that lack a trace.
+    """
+    have = np.asarray(have, dtype=bool)
+    if total >= len(runs):
+        return ~have
+    return drawn_traces(runs, have, total, seed=seed) & ~have
+
+
+def trace_weights(runs: pd.DataFrame, traced: np.ndarray, drawn: np.ndarray | None = None) -> np.ndarray:
     """Per run: ``runs in its stratum / traced runs in its stratum`` if it is traced, else NaN.
+
+    ``drawn`` (default: every run) marks the runs the random sample drew
+    (:func:`drawn_traces`): a traced run outside it (hand-picked, cached from another draw) gets
+    weight 0, shown but left out of every estimate, and does not count in its stratum.
 
     Every run traced gives weights of 1. Runs of a stratum without any traced run are
     represented by the others: the weights are scaled by ``all runs / runs in traced strata``
@@ -113,8 +126,9 @@ def trace_weights(runs: pd.DataFrame, traced: np.ndarray) -> np.ndarray:
     stand for it too (a weighting-class non-response adjustment, which assumes the failed
     traces are missing at random within the stratum; see :func:`trace_failures`).
     """
-    traced = np.asarray(traced, dtype=bool)
-    weights = np.full(len(runs), np.nan)
+    at_hand = np.asarray(traced, dtype=bool)
+    traced = at_hand if drawn is None else at_hand & np.asarray(drawn, dtype=bool)
+    weights = np.where(at_hand, 0.0, np.nan)
     if not traced.any():
         return weights
     codes = strata_codes(runs)

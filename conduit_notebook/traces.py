@@ -18,7 +18,7 @@ from .cache import fingerprint
 from .errors import ConduitError
 from .fetch_job import Candidate, FetchJob, progress_bar
 from .records import record_problem
-from .sampling import choose_traces, strata_codes
+from .sampling import drawn_traces, strata_codes
 
 __all__ = ["AUTO_TRACE_SECONDS", "fetch_details", "plan_traces", "trace_target"]
 
@@ -72,7 +72,11 @@ def plan_traces(job: FetchJob, candidates: list[Candidate]) -> None:
             warnings.warn(f"{asked} is {total:,} traces, fewer than the {strata:,} strata (agent x "
                           f"disposition x status) of these runs: raised to one trace per stratum, "
                           f"{strata:,} traces", UserWarning, stacklevel=4)
-        chosen = choose_traces(frame, have, total, seed=job.seed)
+        # Traces at hand outside the draw (hand-picked, another seed) stay out of the estimates.
+        drawn = drawn_traces(frame, have, total, seed=job.seed)
+        chosen = drawn & ~have
+        for c, in_draw in zip(candidates, drawn):
+            c.drawn = bool(in_draw)
     for c, fetch in zip(candidates, chosen):
         c.fetch = bool(fetch)
 

@@ -223,3 +223,28 @@ def test_a_429_does_not_shrink_the_budget(server, monkeypatch):
     with ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000) as client:
         again = fetch_runs(client=client)
     assert server.count(TRACE) == 0 and again.traced == frames.traced
+
+
+def test_hand_picked_traces_once_cached_get_no_weight_in_a_later_fetch(server, client):
+    # Issue 24 item 3: the cached hand-picked traces took random-sample weights in the next
+    # fetch (and the sampler drew fewer runs in their strata): +260% bias in the audit.
+    first = fetch_runs(client=client, details=60, seed=2)
+    weights = first.runs.set_index(first.runs["id"].astype(object))["trace_weight"]
+    first_estimate = tool_stats(first.tool_calls, first.runs)["calls"]
+    # 40 untraced runs of the biggest stratum (a stratum traced whole would be a census, weight 1).
+    stratum = strata_codes(first.runs)
+    biggest = stratum == np.bincount(stratum).argmax()
+    picked = list(first.runs.loc[biggest & first.runs["trace_weight"].isna().to_numpy(), "id"].astype(object)
+                  .iloc[:40])
+    assert len(picked) == 40 and biggest.sum() > 60
+    first.fetch_traces(picked)
+    server.reset_log()
+    later = fetch_runs(client=client, details=60, seed=2)
+    assert server.count(TRACE) == 0  # the same draw, every trace of it in the cache
+    after = later.runs.set_index(later.runs["id"].astype(object))["trace_weight"]
+    assert (after[picked] == 0).all()  # at hand, shown, but not drawn
+    sampled = weights.dropna().index
+    assert np.allclose(after[sampled], weights[sampled])
+    assert int((after > 0).sum()) == len(sampled)
+    estimate = tool_stats(later.tool_calls, later.runs)["calls"]
+    assert np.allclose(estimate.reindex(first_estimate.index), first_estimate)
