@@ -128,11 +128,17 @@ def _java() -> bool:
 @pytest.mark.spark
 @pytest.mark.filterwarnings("ignore")  # pyspark warns about pandas 3
 @pytest.mark.skipif(not _java(), reason="Spark needs Java (Debian: default-jre-headless)")
-def test_spark_gives_the_same_numbers(lakes):
+def test_spark_gives_the_same_numbers(lakes, client, tmp_path):
     pytest.importorskip("pyspark")
-    frames = read_lake(lakes["sample"])
-    spark = Lake(lakes["sample"], engine="spark")
-    duck = Lake(lakes["sample"])
+    from conduit_notebook import fetch_escalations
+
+    shutil.copytree(lakes["sample"], tmp_path / "lake")
+    frames = read_lake(tmp_path / "lake")
+    write_lake(type(frames)(runs=frames.runs.iloc[:0], tool_calls=frames.tool_calls.iloc[:0], agents=frames.agents,
+                            errors=frames.errors), tmp_path / "lake", escalations=fetch_escalations(client=client),
+               workspace=str(frames.runs["workspace_id"].iloc[0]))
+    spark = Lake(tmp_path / "lake", engine="spark")
+    duck = Lake(tmp_path / "lake")
     try:
         _same_on_spark(spark, duck, frames)
     finally:
@@ -146,7 +152,9 @@ def _same_on_spark(spark, duck, frames):
     assert_same(spark.tool_stats(), duck.tool_stats())
     assert_same(spark.series("escalation_rate"), duck.series("escalation_rate"))
     assert_same(spark.rates("agent_name"), duck.rates("agent_name"))
-    assert_same(spark.escalation_quality("agent_name"), duck.escalation_quality("agent_name"))
+    quality = spark.escalation_quality("agent_name")
+    assert "dismissed_rate" in quality
+    assert_same(quality, duck.escalation_quality("agent_name"))
 
 
 def test_compare_rates_on_duckdb_equal_pandas(lakes):
@@ -175,3 +183,19 @@ def test_escalation_quality_counts_on_duckdb_equal_pandas(lakes, by, within):
     got = Lake(lakes["exact"]).escalation_quality(by, within=within)
     assert expected["resolved_judged"].iloc[-1] > 0 and expected["came_back_rate"].iloc[-1] > 0
     assert_same(got, expected[got.columns])
+
+
+def test_escalation_quality_with_the_operators_side_on_duckdb_equals_pandas(lakes, client, tmp_path):
+    from conduit_notebook import escalation_quality, fetch_escalations
+
+    shutil.copytree(lakes["exact"], tmp_path / "lake")
+    frames = read_lake(tmp_path / "lake")
+    escalations = fetch_escalations(client=client)
+    assert escalations["status"].isin(["dismissed"]).any() and escalations["reviewed_at"].notna().any()
+    write_lake(type(frames)(runs=frames.runs.iloc[:0], tool_calls=frames.tool_calls.iloc[:0], agents=frames.agents,
+                            errors=frames.errors), tmp_path / "lake", escalations=escalations,
+               workspace=str(frames.runs["workspace_id"].iloc[0]))
+    expected = escalation_quality(frames.runs, escalations, by="agent_name")
+    got = Lake(tmp_path / "lake").escalation_quality("agent_name")
+    assert list(got.columns) == list(expected.columns)
+    assert_same(got, expected)

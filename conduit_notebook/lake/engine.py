@@ -29,7 +29,7 @@ from ..schema import RUN_STATUSES
 from ..stats import wilson_interval
 from ..times import parse_time
 from .layout import lake_files, read_schema
-from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, MIX, OUTCOMES, QUALITY, RATES, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
+from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, ESCALATION_QUALITY, ESCALATION_STATUS, MIX, OUTCOMES, QUALITY, RATES, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
 from .read import check_workspaces, lake_months
 
 __all__ = ["FREQS", "Lake"]
@@ -66,6 +66,7 @@ class Lake:
         self.until = parse_time(until, "until", end_of_day=True)
         self._files = {name: lake_months(lake_files(self.path, name, self.workspaces), self.since, self.until)
                        for name in ("runs", "tool_calls")}
+        self._files["escalations"] = lake_files(self.path, "escalations", self.workspaces)
         if engine == "duckdb":
             import duckdb
 
@@ -94,13 +95,17 @@ class Lake:
         return " AND ".join(terms)
 
     def _create_views(self) -> None:
-        from .views import duckdb_views, spark_views
+        from .views import duckdb_escalations, duckdb_views, spark_escalations, spark_views
 
         merged = self._merged()
         if self.engine == "duckdb":
             duckdb_views(self._con, self._files, self._window(), merged)
+            if self._files["escalations"]:
+                duckdb_escalations(self._con, self._files["escalations"])
         else:
             spark_views(self._spark, self._files, self._window(), merged)
+            if self._files["escalations"]:
+                spark_escalations(self._spark, self._files["escalations"])
 
     def _merged(self) -> bool:
         """Whether every month is one file (else a crash left two: the views pick each run's
@@ -245,12 +250,14 @@ class Lake:
 
     def escalation_quality(self, by: str | None = "agent_name", *, within: Any = "24h",
                            as_of: Any = None) -> pd.DataFrame:
-        """The run-side numbers of :func:`conduit_notebook.escalation_quality` (the lake keeps no
-        escalation records): per group and ``(all)``, ``runs``, ``resolved_runs``,
+        """:func:`conduit_notebook.escalation_quality` over the lake: per group and ``(all)``,
+        ``runs``, ``resolved_runs``,
         ``resolved_judged``, ``came_back_rate`` and ``came_back_escalated_rate`` with their Wilson
         95% intervals (Wilson 1927) and counts, and ``escalated_runs``. A guest came back when a
         later run of the conversation started within ``within``; runs younger than ``within``
-        at ``as_of`` (default: the newest run's start) are not judged."""
+        at ``as_of`` (default: the newest run's start) are not judged. When the lake holds escalations
+        (``sync`` stores them), also ``escalations_decided``, ``dismissed_rate`` with its interval
+        and ``hours_to_review`` (the median); without, only the runs' side."""
         span = pd.Timedelta(within)
         if pd.isna(span) or span <= pd.Timedelta(0):
             raise ValueError(f"within must be a positive time span such as '24h'; got {within!r}")
@@ -258,9 +265,15 @@ class Lake:
             self.sql("SELECT max(created_at) AS t FROM runs")["t"].iloc[0])
         end = end.tz_localize("UTC") if end.tzinfo is None else end
         source = "(" + render(OUTCOMES, self.engine, within_ms=str(int(span / pd.Timedelta(milliseconds=1))),
-                              as_of_ms=str(end.value // 1_000_000)) + ") AS outcomes"
-        groups = self._grouped(QUALITY, _by_list(by), None, source=source) if by is not None else None
-        overall = self._grouped(QUALITY, [], None, source=source).set_axis(["(all)"])
+                              as_of_ms=str(end.value // 1_000_000)) + ")"
+        columns = dict(QUALITY)
+        if self._files["escalations"]:  # the operators' side, from the escalation records
+            source = (f"(SELECT o.*, e.escalation_status, e.hours FROM {source} o LEFT JOIN "
+                      f"({render(ESCALATION_STATUS, self.engine, text=self._text())}) e ON e.run = o.id)")
+            columns.update(ESCALATION_QUALITY)
+        source += " AS outcomes"
+        groups = self._grouped(columns, _by_list(by), None, source=source) if by is not None else None
+        overall = self._grouped(columns, [], None, source=source).set_axis(["(all)"])
         table = pd.concat([groups, overall]) if groups is not None else overall
         table.index.name = by or "group"
         return quality_rates(table)
@@ -274,4 +287,11 @@ def quality_rates(table: pd.DataFrame) -> pd.DataFrame:
                 for k, n in zip(table[count], table["resolved_judged"])]
         out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = zip(*rows) if rows else ([], [], [])
     out["escalated_runs"] = table["escalated_runs"]
+    if "escalations_decided" in table:
+        out["escalations_decided"] = table["escalations_decided"]
+        rows = [(k / n, *wilson_interval(k, n)) if n > 0 else (np.nan, np.nan, np.nan)
+                for k, n in zip(table["dismissed"], table["escalations_decided"])]
+        out["dismissed_rate"], out["dismissed_rate_ci_low"], out["dismissed_rate_ci_high"] = \
+            zip(*rows) if rows else ([], [], [])
+        out["hours_to_review"] = table["hours_to_review"].astype(float)
     return out

@@ -11,7 +11,7 @@ placeholders (``{median(x)}`` style): :func:`render` fills them per engine.
 
 from __future__ import annotations
 
-__all__ = ["COST_BREAKDOWN", "DIALECTS", "OUTCOMES", "QUALITY", "RATES", "SERIES", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
+__all__ = ["COST_BREAKDOWN", "DIALECTS", "ESCALATION_QUALITY", "ESCALATION_STATUS", "OUTCOMES", "QUALITY", "RATES", "SERIES", "SUMMARY", "TOOL_STATS", "render", "sql_list"]
 
 #: Functions spelled differently: quantile with linear interpolation (as numpy and pandas).
 DIALECTS = {
@@ -159,6 +159,21 @@ QUALITY: dict[str, str] = {
     "came_back": "coalesce(sum(came_back) FILTER (WHERE disposition = 'resolved'), 0)",
     "came_back_escalated": "coalesce(sum(came_back_escalated) FILTER (WHERE disposition = 'resolved'), 0)",
     "escalated_runs": "count(*) FILTER (WHERE disposition = 'escalated')",
+}
+
+
+#: Each run's escalation: its status and the hours from escalation to the operator's decision.
+ESCALATION_STATUS = """
+SELECT CAST(agent_run_id AS {text}) AS run, min(CAST(status AS {text})) AS escalation_status,
+       min(({epoch_ms:reviewed_at} - {epoch_ms:created_at}) / 3600000.0) AS hours
+FROM escalations WHERE agent_run_id IS NOT NULL GROUP BY 1
+"""
+#: escalation_quality()'s operators' side (decided: reviewed, resolved or dismissed).
+ESCALATION_QUALITY: dict[str, str] = {
+    "escalations_decided": ("count(*) FILTER (WHERE disposition = 'escalated' AND "
+                            "escalation_status IN ('reviewed', 'resolved', 'dismissed'))"),
+    "dismissed": "count(*) FILTER (WHERE disposition = 'escalated' AND escalation_status = 'dismissed')",
+    "hours_to_review": "{quantile:hours:0.5} FILTER (WHERE disposition = 'escalated')",
 }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from .layout import LakeFile
 
-__all__ = ["duckdb_views", "spark_session", "spark_views"]
+__all__ = ["duckdb_escalations", "duckdb_views", "spark_escalations", "spark_session", "spark_views"]
 
 _SEQ = r"regexp_extract(filename, '\.([0-9]{20}-[0-9a-f]{8})\.parquet$', 1)"
 _WINNER = ("row_number() OVER (PARTITION BY id ORDER BY completed_at DESC NULLS LAST, "
@@ -40,6 +40,20 @@ def duckdb_views(con: Any, files: dict[str, list[LakeFile]], window: str, merged
              f"filename = true) c SEMI JOIN _runs_all r ON r.id = CAST(c.agent_run_id AS VARCHAR) AND "
              f"r._seq = {_SEQ.replace('filename', 'c.filename')}") if files["tool_calls"] else _NO_CALLS
     con.execute(f"CREATE VIEW tool_calls AS {calls}")
+
+
+def duckdb_escalations(con: Any, files: list[LakeFile]) -> None:
+    """The ``escalations`` view: each escalation once, from the latest write (all months: an
+    escalation may come later than its run)."""
+    con.execute(f"CREATE VIEW escalations AS SELECT * EXCLUDE (month, filename) FROM read_parquet("
+                f"{_paths(files)}, union_by_name = true, hive_partitioning = false, filename = true) "
+                f"QUALIFY row_number() OVER (PARTITION BY id ORDER BY {_SEQ} DESC) = 1")
+
+
+def spark_escalations(spark: Any, files: list[LakeFile]) -> None:
+    """The ``escalations`` view on Spark (every month is one file: nothing to resolve)."""
+    spark.read.option("mergeSchema", "true").parquet(*[str(f.path) for f in files]).drop("month") \
+        .createOrReplaceTempView("escalations")
 
 
 _NO_CALLS = ("SELECT CAST(NULL AS VARCHAR) AS agent_run_id, CAST(NULL AS VARCHAR) AS name, "
