@@ -7,7 +7,9 @@
   not publish demo numbers).
 - ``summary``: the same runs as a table in the terminal.
 - ``sync [--follow]``: fill the cache ahead of a session (for a nightly cron), or keep it
-  current, new runs and traces within a budget per pass, until stopped.
+  current, new runs and traces within a budget per pass, until stopped. ``--lake DIR`` also
+  upserts the runs and escalations into a Parquet lake; ``--config sync.toml`` syncs every
+  workspace of the file into its lake (docs/lake.md).
 - ``cache info`` / ``cache clear``: see and empty the cache.
 - ``serve-demo``: a local Conduit-compatible server until Ctrl-C.
 
