@@ -104,6 +104,14 @@ def test_a_lake_a_crash_left_with_two_files_a_month_reads_the_same(lakes, tmp_pa
     assert_same(lake.tool_stats(), tool_stats(frames.tool_calls, frames.runs))
 
 
+def test_a_lake_says_what_it_reads_and_closes(lakes):
+    with Lake(lakes["exact"], since="2026-11-01") as lake:
+        assert repr(lake).startswith("Lake(") and "since 2026-11-01" in repr(lake) and "engine='duckdb'" in repr(lake)
+        assert lake.sql("SELECT count(*) AS n FROM runs")["n"].iloc[0] == len(read_lake(lakes["exact"], since="2026-11-01").runs)
+    with pytest.raises(Exception, match="closed"):
+        lake.sql("SELECT 1")
+
+
 def test_bad_arguments_say_what_is_accepted(lakes):
     with pytest.raises(ValueError, match="engine must be"):
         Lake(lakes["exact"], engine="sqlite")

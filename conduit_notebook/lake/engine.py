@@ -84,6 +84,24 @@ class Lake:
             self._spark = spark if spark is not None else spark_session()
         self._create_views()
 
+    def __repr__(self) -> str:
+        window = f"{self.since:%Y-%m-%d} to {self.until:%Y-%m-%d}" if self.since is not None and \
+            self.until is not None else f"since {self.since:%Y-%m-%d}" if self.since is not None else \
+            f"until {self.until:%Y-%m-%d}" if self.until is not None else "all runs"
+        return (f"Lake({str(self.path)!r}, engine={self.engine!r}, workspaces={self.workspaces or 'all'}, {window}, "
+                f"{len(self._files['runs'])} run files)")
+
+    def close(self) -> None:
+        """Close the DuckDB connection (a SparkSession is left to its owner)."""
+        if self.engine == "duckdb":
+            self._con.close()
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- views ---------------------------------------------------------------------------------
 
     def _window(self) -> str:
