@@ -189,6 +189,13 @@ def test_duckdb_polars_and_plain_pandas_read_the_same_counts_and_sums(frames, tm
     one_file = pd.read_parquet(next((tmp_path / "runs").rglob("*.parquet")))
     assert {"workspace_id", "month"} <= set(one_file.columns) and str(one_file["input_tokens"].dtype) == "Int64"
     glob = f"{tmp_path}/runs/**/*.parquet"
+    types = {r[0]: r[1] for r in duckdb.sql(
+        f"DESCRIBE SELECT * FROM read_parquet('{glob}', hive_partitioning=true)").fetchall()}
+    assert (types["total_tokens"], types["created_at"], types["month"], types["total_cost"]) == (
+        "BIGINT", "TIMESTAMP WITH TIME ZONE", "VARCHAR", "DOUBLE")
+    schema = polars.scan_parquet(glob, hive_partitioning=True).collect_schema()
+    assert schema["total_tokens"] == polars.Int64 and schema["created_at"] == polars.Datetime("us", "UTC")
+    assert schema["month"] == polars.String
     duck = duckdb.sql(f"SELECT workspace_id, agent_id, count(*) n, sum(total_cost) cost, sum(total_tokens) tokens "
                       f"FROM read_parquet('{glob}', hive_partitioning=true) GROUP BY ALL").df()
     pol = (polars.scan_parquet(glob, hive_partitioning=True)
