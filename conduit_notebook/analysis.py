@@ -30,6 +30,7 @@ from .review import review_plan
 from .sampling import trace_failures
 from .schema import FINISHED_STATUSES
 from .stats import Z95, share_interval, weighted_median
+from .stats.design import TraceSample
 from .times import parse_time
 
 __all__ = ["cost_breakdown", "filter_runs", "outliers", "review_sample", "summarize", "tool_stats",
@@ -308,10 +309,8 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
 
     >>> tool_stats(frames.tool_calls, frames.runs)
     """
-    if runs is not None and "trace_weight" in runs:
-        weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
-        if (weight > 0).any() and not (weight == 1).all():
-            return tool_stats_estimated(tool_calls, runs)
+    if runs is not None and "trace_weight" in runs and TraceSample.from_runs(runs).is_sample:
+        return tool_stats_estimated(tool_calls, runs)
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     names = tool_calls["name"].astype("category")
     tools = names.cat.categories
@@ -434,16 +433,13 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     what that assumes, and a warning says it too (see
     :func:`conduit_notebook.sampling.trace_failures`).
     """
-    from .sampling import design_groups, domain_totals_from_sums
-
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
     require_columns(runs, ["id", "duration_ms", "total_cost", "disposition", "trace_weight"], "tool_stats")
-    weight = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
-    traced = weight > 0  # the random sample (hand-picked traces have weight 0)
+    design = TraceSample.from_runs(runs)
+    weight, traced = design.weight, design.sampled  # the random sample (hand-picked traces: weight 0)
     n_runs = len(runs)
-    group, g_weight, g_agent, g_partial = design_groups(runs)
+    group, g_weight, n_h = design.group, design.g_weight, design.n_h
     n_groups = len(g_weight)
-    n_h = np.bincount(group[traced], minlength=n_groups).astype(float)
     names = tool_calls["name"].astype("category")
     found = pc.index_in(pa.array(tool_calls["agent_run_id"].astype(str).array),
                         value_set=pa.array(runs["id"].astype(str).array))
@@ -466,7 +462,7 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     n_col = np.repeat(n_h[:, None], n_tools, axis=1)
 
     def totals(s1: np.ndarray, s2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return domain_totals_from_sums(s1, s2, n_h, g_weight, g_agent, g_partial)
+        return design.totals(s1, s2)
 
     calls, calls_se = totals(y1, y2)
     using, using_se = totals(x1, x1)
@@ -481,8 +477,7 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         # Calls per run moves with the rare repeat calls (beyond a run's first): a stratum
         # whose sampled runs show no repeat borrows its agent's spread.
         repeats = y1 - x1
-        _, z_se = domain_totals_from_sums(y1 - r * x1, y2 - 2 * r * y1 + r ** 2 * x1, n_h, g_weight, g_agent,
-                                          g_partial, flat=repeats <= 0)
+        _, z_se = design.totals(y1 - r * x1, y2 - 2 * r * y1 + r ** 2 * x1, flat=repeats <= 0)
         # And when the sample shows no repeat at all the spread is 0: as a floor, the variance
         # of one more sampled run with one repeat (an "add one" rule for a rare count).
         sampled = float(n_h.sum())
@@ -527,7 +522,7 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         cols[f"disposition:{name}"] = shares[:, j]
     table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
     table = table.sort_values("calls", ascending=False, kind="stable")
-    table.attrs.update(estimated_from=int(traced.sum()), runs=n_runs)
+    table.attrs.update(estimated_from=design.traced, runs=n_runs)
     failed, note = trace_failures(runs)
     if note is not None:
         table.attrs.update(trace_failures=failed, note=note)

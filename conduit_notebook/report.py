@@ -445,7 +445,7 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                   "p-values adjusted across rows by Holm's method.</p>",
                   compare_html(table), _png(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
     paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
-    path_formats = {"runs": WHOLE, "share": PERCENT, "share_low": PERCENT, "share_high": PERCENT,
+    path_formats = {"runs": WHOLE, "traced_runs": COUNT, "share": PERCENT, "share_low": PERCENT, "share_high": PERCENT,
                     "disposition:escalated": PERCENT, "p50_duration_s": SECONDS, "cost_per_run": USD_PER_RUN}
     parts += ["<h2 id='tool-paths'>Tool paths</h2>",
               "<p class='note'>The commonest ordered sequences of tool calls in a run, and how their runs ended"
@@ -456,8 +456,10 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
     if len(calls):
         parts.append(_png(lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax), figsize=(11, 5)))
     if "disposition:escalated" in paths:
-        ending = paths[paths["runs"] >= 10].sort_values("disposition:escalated", ascending=False, kind="stable")
-        parts += ["<h3>Paths whose runs escalate most often (10 runs or more)</h3>",
+        # Issue 21 item 4: the threshold is on traced runs (a weighted 10 can rest on 1-3 traces).
+        ending = paths[paths.get("traced_runs", paths["runs"]) >= 10].sort_values("disposition:escalated",
+                                                                              ascending=False, kind="stable")
+        parts += ["<h3>Paths whose runs escalate most often (10 traced runs or more)</h3>",
                   format_table(ending.head(8)[[c for c in ["path", *path_formats] if c in paths]], path_formats,
                                index=False)]
     parts += ["<h2 id='repeated-calls'>Repeated calls</h2>"]

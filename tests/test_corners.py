@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conduit_notebook import tool_stats
+from conduit_notebook import investigate, tool_stats
 from conduit_notebook.demo import DemoData
 from conduit_notebook.frames import runs_frame, tool_calls_frame
+from conduit_notebook.report import investigation_sections
 from conduit_notebook.sampling import choose_traces, trace_weights
 from conduit_notebook.stats import quantile_draws, share_interval, weighted_median
+from conduit_notebook.stats.design import TraceSample
 
 END = datetime(2024, 6, 1, 12, 0)
 
@@ -22,7 +24,7 @@ END = datetime(2024, 6, 1, 12, 0)
 @pytest.fixture(scope="module")
 def full():
     records = DemoData(runs=2000, seed=0, end=END).records()
-    return runs_frame(records), tool_calls_frame(records)[["agent_run_id", "name"]].astype(object)
+    return runs_frame(records), tool_calls_frame(records)
 
 
 def test_weighted_median_is_the_median_with_equal_weights():
@@ -92,3 +94,45 @@ def test_share_of_runs_is_not_a_clipped_normal_in_a_small_sample():
     # Kish's n here is the 10 traced runs over the finite-population factor 0.9.
     low, high = share_interval(0.9, (0.9 * 0.1 / 9 * 0.9) ** 0.5, 10)
     assert table.loc["common", "share_of_runs_low"] == pytest.approx(low, rel=0.05)
+
+
+def hand_picked(full, total=200, picked=60, seed=4):
+    """A random trace sample of ``total`` and ``picked`` more traces picked by hand (weight 0)."""
+    runs, calls = full
+    traced = choose_traces(runs, np.zeros(len(runs), dtype=bool), total, seed=seed)
+    sampled = runs.assign(trace_weight=trace_weights(runs, traced))
+    extra = np.flatnonzero(~traced)[:picked]
+    sampled.loc[sampled.index[extra], "trace_weight"] = 0.0
+    ids = set(runs["id"].astype(object)[sampled["trace_weight"].notna()])
+    return sampled, calls[calls["agent_run_id"].isin(ids)], int(traced.sum())
+
+
+def test_every_table_counts_the_same_traced_runs(full):
+    # Issue 21 item 5: tool_paths said 1,304 (every trace at hand) where tool_stats,
+    # repeated_calls and repeat_rates said 1,076 (the random sample) after hand-picked traces.
+    runs, calls, drawn = hand_picked(full)
+    design = TraceSample.from_runs(runs)
+    assert design.is_sample and design.traced == drawn and design.at_hand == drawn + 60
+    paths = investigate.tool_paths(calls, runs)
+    stats = tool_stats(calls, runs)
+    rates = investigate.repeat_rates(calls, runs)
+    assert stats.attrs["estimated_from"] == paths.attrs["estimated_from"] == drawn
+    assert paths.attrs["note"].startswith(f"estimated from {drawn:,} traced runs")
+    assert rates.attrs["estimated_from"] == drawn
+    # Each path row says how many of those traced runs take it, and they add up.
+    assert paths["traced_runs"].sum() == drawn
+    assert design.kish_n == pytest.approx(design.weight.sum() ** 2 / (design.weight ** 2).sum())
+    assert 0 < design.kish_n <= drawn
+
+
+def test_report_paths_threshold_applies_to_traced_runs(full):
+    # Issue 21 item 4: "10 runs or more" kept paths seen in 1-3 traced runs (weighted to 10+).
+    runs, calls, _ = hand_picked(full, total=120, picked=0)
+    paths = investigate.tool_paths(calls, runs)
+    few = paths[(paths["runs"] >= 10) & (paths["traced_runs"] < 10)]
+    assert len(few)  # the corner exists in this sample
+    html = "".join(investigation_sections(runs, calls, "agent_id"))
+    section = html[html.index("10 traced runs or more"):]
+    section = section[:section.index("</table>")]
+    for path in few["path"]:
+        assert f">{path}<" not in section.replace(" &gt; ", " > ")

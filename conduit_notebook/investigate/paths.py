@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..analysis import require_columns, summarize
 from ..stats import Z95, share_interval
-from .sample import Sample, trace_sample
+from ..stats.design import TraceSample, trace_sample
 from .values import float_values, run_positions
 
 NO_TOOLS = "(no tool calls)"
@@ -105,7 +105,8 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     ``runs`` is then the estimated number of runs of the window taking the path (a float),
     ``share`` and the disposition mix are weighted estimates, the duration and cost columns
     are unweighted over the path's traced runs, and ``.attrs["note"]`` says
-    ``"estimated from N traced runs"``. When the weights are a random sample's (some > 0 and
+    ``"estimated from N traced runs"`` and ``traced_runs`` how many of them take the path (the
+    number a threshold such as "10 runs or more" applies to). When the weights are a random sample's (some > 0 and
     not all 1), ``share_low``/``share_high`` are its 95% interval: Wilson at Kish's effective
     sample size from the stratified variance over the strata recovered from the weights, the
     share linearised as a ratio (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
@@ -118,18 +119,20 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     codes = paths.cat.codes.to_numpy().astype(np.int64)
     labels = list(paths.cat.categories)
     n = len(labels)
-    weights, note = None, None
-    if runs is not None and "trace_weight" in runs:
-        w = float_values(runs["trace_weight"])
-        if np.isnan(w).any():
-            weights = np.where(np.isnan(w), 0.0, w)
-            note = f"estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    weights, note, sample, traced = None, None, None, 0
+    if runs is not None and "trace_weight" in runs and runs["trace_weight"].isna().any():
+        design = TraceSample.from_runs(runs)
+        # The traced runs an estimate uses, as every table counts them (hand-picked: weight 0).
+        weights, note, traced = design.weight, design.note, design.traced
+        sample = design if design.is_sample else None
     count = np.bincount(codes, weights=weights, minlength=n)
     total = len(codes) if weights is None else weights.sum()
     table = pd.DataFrame({"path": labels,
                           "calls": [0 if p == NO_TOOLS else p.count(" > ") + 1 for p in labels],
                           "runs": count, "share": count / (total if total else 1)})
-    sample = trace_sample(runs) if weights is not None else None
+    if weights is not None:  # the traced runs each estimated row rests on (thresholds apply to them)
+        table.insert(3, "traced_runs", np.bincount(codes, weights=(weights > 0).astype(float), minlength=n)
+                     .astype(np.int64))
     if sample is not None:
         _path_intervals(table, sample, codes, n)
     if runs is not None:
@@ -144,11 +147,11 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     table = table[table["runs"] > 0]
     table = table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
     if note:
-        table.attrs["note"] = note
+        table.attrs.update(note=note, estimated_from=traced)
     return table
 
 
-def _path_intervals(table: pd.DataFrame, sample: Sample, codes: np.ndarray, n: int) -> None:
+def _path_intervals(table: pd.DataFrame, sample: TraceSample, codes: np.ndarray, n: int) -> None:
     """Add 95% intervals of :func:`tool_paths`' estimated ``runs`` and ``share`` (per path code)."""
     every = np.arange(len(codes))
     took = sample.sums(every, codes, np.ones(len(codes)), n)
@@ -227,7 +230,7 @@ def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None,
 
 def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], from_names: list[str],
                       to_names: list[str], src: np.ndarray, dst: np.ndarray, run: np.ndarray,
-                      sample: Sample | None, k: int) -> pd.DataFrame:
+                      sample: TraceSample | None, k: int) -> pd.DataFrame:
     """:func:`tool_transitions` as one row per transition seen, with intervals under a sample."""
     fi, ti = np.nonzero(counts[np.ix_(rows, columns)] > 0)
     out_of = counts[rows].sum(axis=1)
