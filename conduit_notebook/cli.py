@@ -5,7 +5,7 @@
   and write a self-contained HTML report; on the built-in demo server with ``--demo``. Without
   ``--demo`` and without ``CONDUIT_API_TOKEN`` it exits 3 (a cron job that lost its token must
   not publish demo numbers).
-- ``summary``: the same runs as a table in the terminal.
+- ``summary [--format text|csv|json]``: the same runs as a table in the terminal, or for programs.
 - ``sync [--follow]``: fill the cache ahead of a session (for a nightly cron), or keep it
   current, new runs and traces within a budget per pass, until stopped. ``--lake DIR`` also
   upserts the runs and escalations into a Parquet lake; ``--config sync.toml`` syncs every
@@ -15,7 +15,9 @@
 
 Every argument is checked before the first request (times, ``--out`` writable, ``--base-url``,
 the port), and a bad one exits 2 with a message; so does an agent the workspace does not have.
-Progress goes to stderr. Exit codes: 0 done, 1 an API error, 2 bad arguments, 3 authentication
+Progress, notes and warnings (one line each, no Python source line) go to stderr; ``--quiet``
+leaves only errors there. ``--version`` prints the version; ``python -m conduit_notebook`` is the
+same command. Exit codes: 0 done, 1 an API error, 2 bad arguments, 3 authentication
 or permission, 4 partial (some runs or pages are in the errors table).
 
 This module imports only the standard library at start, so that ``--help`` is instant.
@@ -24,160 +26,16 @@ This module imports only the standard library at start, so that ``--help`` is in
 from __future__ import annotations
 
 import argparse
+import io
 import sys
+import warnings
 from collections.abc import Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, redirect_stderr
 
+from .cli_parser import build_parser
 from .errors import AuthenticationError, ConduitError, PermissionDeniedError, UnknownAgentError
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_AUTH, EXIT_PARTIAL = 0, 1, 2, 3, 4
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
-def _traces(text: str) -> bool | int | str:
-    """``--traces``: auto, all, none, or a number of runs."""
-    forms: dict[str, bool | str] = {"auto": "auto", "all": True, "none": False}
-    if text in forms:
-        return forms[text]
-    try:
-        return _positive_int(text)
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"expected auto, all, none or a whole number of runs >= 1, got {text!r}") from None
-
-
-def _add_traces_option(parser: argparse.ArgumentParser, *, default: str) -> None:
-    parser.add_argument("--traces", type=_traces, default=_traces(default), metavar="auto|all|none|N",
-                        help=f"which runs get their trace (one request each): auto = all when they fit in about "
-                             f"2 minutes of the pace, else a stratified sample that does; all; none; or a sample "
-                             f"of N runs (default {default})")
-
-
-def _interval(text: str) -> float:
-    from .follow import check_interval
-
-    try:
-        return check_interval(text, "a pause")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 to 65535 (0 picks a free one), got {text!r}")
-    return value
-
-
-def _add_demo_options(parser: argparse.ArgumentParser, *, default_runs: int) -> None:
-    parser.add_argument("--runs", type=_positive_int, default=default_runs,
-                        help=f"demo runs to generate (default {default_runs})")
-    parser.add_argument("--agent-count", type=_positive_int, default=3, dest="agent_count",
-                        help="demo agents (default 3, at most 18)")
-    parser.add_argument("--seed", type=int, default=0, help="demo data seed (default 0)")
-
-
-def _add_fetch_options(parser: argparse.ArgumentParser, *, since: str | None) -> None:
-    parser.add_argument("--demo", action="store_true",
-                        help="use a built-in demo server (without it, CONDUIT_API_TOKEN must be set)")
-    parser.add_argument("--agents", nargs="+", default=None, metavar="AGENT",
-                        help="agent ids or names (default: every agent)")
-    parser.add_argument("--since", default=since,
-                        help="runs created since: a span such as 7d or 12h, a day such as 2026-11-28 (from its "
-                             f"start), or an ISO timestamp (default: {since or 'all'})")
-    parser.add_argument("--until", default=None,
-                        help="runs created until: the same forms; a day means to its end (default: now)")
-    parser.add_argument("--base-url", default=None, dest="base_url",
-                        help="the API's base URL (default: $CONDUIT_BASE_URL, else https://api.conduit.ai)")
-    parser.add_argument("--rpm", type=_positive_int, default=None,
-                        help="requests per minute to stay under (default 120; the built-in demo server has no "
-                             "limit, so it is not paced)")
-    parser.add_argument("--no-cache", action="store_true", help="do not read or write the local cache")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="conduit-notebook",
-        description="Analyse Conduit AI-agent runs: reports, summaries, the cache and a local demo server.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    report = commands.add_parser(
-        "report", help="write a self-contained HTML report",
-        description="Fetch runs with their traces (through the cache) and write an HTML report: "
-                    "plots, tables by agent and disposition, top tools, outliers, cost per resolved run.",
-    )
-    _add_fetch_options(report, since="7d")
-    report.add_argument("--out", default="report.html", help="the HTML file to write (default report.html)")
-    report.add_argument("--reviews", default=None, metavar="CSV",
-                        help="a disposition review store (DispositionReview's CSV file): adds the review's accuracy")
-    report.add_argument("--judge", default=None, metavar="CSV",
-                        help="with --reviews: a judge's verdict on the runs (CSV: agent_run_id, prediction = "
-                             "True/False or a probability that the disposition is right): adds the "
-                             "judge-assisted accuracy beside the human-only one")
-    _add_traces_option(report, default="auto")
-    _add_demo_options(report, default_runs=2000)
-
-    summary = commands.add_parser(
-        "summary", help="print a summary of runs per agent",
-        description="Print runs, statuses, dispositions, durations, tokens and cost per agent.",
-    )
-    _add_fetch_options(summary, since=None)
-    _add_demo_options(summary, default_runs=2000)
-
-    sync = commands.add_parser(
-        "sync", help="fill the cache ahead of a session",
-        description="Fetch runs with their traces into the local cache (for a nightly cron).",
-    )
-    _add_fetch_options(sync, since="30d")
-    _add_traces_option(sync, default="all")
-    sync.add_argument("--follow", action="store_true",
-                      help="keep going until stopped: every --interval seconds, list new runs and fetch up to "
-                           "--per-pass more traces (a growing stratified sample, then all)")
-    sync.add_argument("--interval", type=_interval, default=60.0,
-                      help="seconds between passes with --follow (default 60, at most a day); after a failed "
-                           "pass the wait doubles, up to 15 minutes")
-    sync.add_argument("--per-pass", type=_positive_int, default=None, dest="per_pass",
-                      help="traces fetched per pass with --follow (default: what fits in 2 minutes of the pace)")
-    sync.add_argument("--passes", type=_positive_int, default=None,
-                      help="stop after this many passes with --follow (default: until Ctrl-C)")
-    sync.add_argument("--lake", default=None, metavar="DIR",
-                      help="also upsert the runs into the Parquet lake DIR (each run once; docs/lake.md)")
-    sync.add_argument("--config", default=None, metavar="TOML",
-                      help="sync every workspace of this file into its lake, each at its own pace (docs/lake.md)")
-    _add_demo_options(sync, default_runs=2000)
-
-    cache = commands.add_parser("cache", help="see or empty the local cache",
-                                description="See or empty the local run cache.")
-    cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    cache_commands.add_parser("info", help="where the cache is, its size, what it holds")
-    clear = cache_commands.add_parser("clear", help="forget every cached run")
-    clear.add_argument("--source", default=None, help="only this API source (as cache info lists it)")
-
-    serve = commands.add_parser(
-        "serve-demo", help="serve a demo Conduit workspace on 127.0.0.1 until Ctrl-C",
-        description="Serve a local Conduit-compatible API with synthetic hospitality runs.",
-    )
-    serve.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0 picks one)")
-    serve.add_argument("--rate-limit", type=_positive_int, default=None, dest="rate_limit",
-                       help="answer 429 above this many requests per minute (default: no limit)")
-    serve.add_argument("--runs-per-day", type=_positive_int, default=None, dest="runs_per_day",
-                       help="a busy workspace: this many runs a day over --days (instead of --runs)")
-    serve.add_argument("--days", type=_positive_int, default=28, help="days the runs spread over (default 28)")
-    _add_demo_options(serve, default_runs=2000)
-    return parser
 
 
 class MissingTokenError(Exception):
@@ -250,8 +108,8 @@ def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | Non
         # The built-in server has no rate limit: pacing against it would only sleep.
         client = ConduitClient(server.token, base_url=server.base_url,
                                requests_per_minute=args.rpm or DEMO_REQUESTS_PER_MINUTE)
-        print(f"Demo server at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
-              f"(seed {args.seed})", file=sys.stderr)
+        _note(args, f"Demo server at {server.base_url}: {args.runs} runs, {args.agent_count} agents "
+                    f"(seed {args.seed})")
     else:
         client = ConduitClient(base_url=args.base_url, requests_per_minute=args.rpm or 120)
     stack.enter_context(client)
@@ -262,6 +120,21 @@ def _connect(args: argparse.Namespace, stack: ExitStack, *, cache_dir: str | Non
     return client, cache
 
 
+def _note(args: argparse.Namespace, message: str) -> None:
+    """Progress and notes go to stderr, unless ``--quiet``."""
+    if not args.quiet:
+        print(message, file=sys.stderr)
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return sys.stderr.isatty() and not args.quiet
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line of the command's own voice, without Python's source line."""
+    print(f"conduit-notebook: warning: {message}", file=sys.stderr)
+
+
 def _fetch(args: argparse.Namespace, *, details: bool | int | str, stack: ExitStack, escalations: bool = False):
     """Check the arguments, connect (see :func:`_connect`) and fetch (and the workspace's
     escalations, if asked)."""
@@ -269,11 +142,17 @@ def _fetch(args: argparse.Namespace, *, details: bool | int | str, stack: ExitSt
     from .fetch import fetch_runs
 
     client, cache = _connect(args, stack)
-    frames = fetch_runs(args.agents, client=client, since=window["since"], until=window["until"], details=details,
-                        cache=cache, progress=sys.stderr.isatty())
+    with ExitStack() as quiet:
+        if args.quiet:  # fetch_runs' own note on a trace sample goes to stderr too
+            quiet.enter_context(redirect_stderr(io.StringIO()))
+        frames = fetch_runs(args.agents, client=client, since=window["since"], until=window["until"],
+                            details=details, cache=cache, progress=_progress(args))
     if not escalations:
         return frames
-    return frames, _fetch_escalations(client, window["since"])
+    before = client.stats.requests
+    found = _fetch_escalations(client, window["since"])
+    frames.stats.requests += client.stats.requests - before  # the count the CLI prints: every request made
+    return frames, found
 
 
 def _fetch_escalations(client, since):
@@ -335,26 +214,42 @@ def _report(args: argparse.Namespace) -> int:
         print(f"conduit-notebook: --out: {out} could not be written ({exc.strerror or exc}); the report "
               "was not saved (the runs are in the cache: run again with another --out)", file=sys.stderr)
         return EXIT_ERROR
-    print(f"Wrote {out} ({len(frames.runs):,} runs, {frames.traced:,} with traces, "
+    _note(args, f"Wrote {out} ({len(frames.runs):,} runs, {frames.traced:,} with traces, "
           f"{len(frames.tool_calls):,} tool calls, {frames.stats.requests:,} requests, "
-          f"{frames.stats.elapsed_s:.1f} s)", file=sys.stderr)
+          f"{frames.stats.elapsed_s:.1f} s)")
     return _outcome(frames)
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from .report import print_summary
+    from .report import print_summary, summary_table
 
     with ExitStack() as stack:
         frames = _fetch(args, details=False, stack=stack)
-    print_summary(frames.runs, requests=frames.stats.requests)
+    if args.format == "text":
+        print_summary(frames.runs, requests=frames.stats.requests)
+    else:
+        _print_table(summary_table(frames.runs) if len(frames.runs) else None, args.format)
     return _outcome(frames)
+
+
+def _print_table(table, form: str) -> None:
+    """``summary --format csv|json``: the text table's rows and columns, for programs."""
+    import pandas as pd
+
+    if table is None:
+        table = pd.DataFrame(columns=["runs"])
+    table = table.rename_axis("agent").reset_index()
+    if form == "csv":
+        table.to_csv(sys.stdout, index=False, lineterminator="\n")
+    else:
+        print(table.to_json(orient="records", indent=1))
 
 
 def _sync(args: argparse.Namespace) -> int:
     if args.config is not None:
         from .lake.sync import sync_workspaces
 
-        table = sync_workspaces(args.config, progress=sys.stderr.isatty())
+        table = sync_workspaces(args.config, progress=_progress(args))
         print(table.to_string(index=False))
         return EXIT_PARTIAL if (table["problem"].notna() | (table["errors"] > 0)).any() else EXIT_OK
     if not args.follow:
@@ -366,8 +261,8 @@ def _sync(args: argparse.Namespace) -> int:
             from .lake import write_lake
 
             written = write_lake(frames, args.lake, escalations=escalations)
-            print(f"Lake {written.path}: {written.rows.get('runs', 0):,} runs upserted into "
-                  f"{len(written.months)} month file(s)", file=sys.stderr)
+            _note(args, f"Lake {written.path}: {written.rows.get('runs', 0):,} runs upserted into "
+                        f"{len(written.months)} month file(s)")
         return _outcome(frames)
     if args.lake is not None:
         raise ValueError("--lake works without --follow: run `sync --lake DIR` nightly (each run is kept once)")
@@ -390,7 +285,7 @@ def _follow(args: argparse.Namespace) -> int:
 
         def fetch(target):
             return fetch_runs(args.agents, client=client, since=args.since, until=args.until, details=target,
-                              cache=cache, progress=sys.stderr.isatty())
+                              cache=cache, progress=_progress(args))
 
         return follow(fetch, interval=args.interval, per_pass=per_pass if args.traces is not False else False,
                       passes=args.passes, outcome=_outcome)
@@ -443,8 +338,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"report": _report, "summary": _summary, "sync": _sync, "cache": _cache,
                 "serve-demo": _serve_demo}
+    with warnings.catch_warnings():
+        if args.quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = _show_warning  # restored by catch_warnings
+        return _run(handlers[args.command], args)
+
+
+def _run(handler, args: argparse.Namespace) -> int:
+    """The command, with each error it can end on as a message and an exit code."""
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except UnknownAgentError as exc:  # a bad --agents value, found out from the agent list
         print(f"conduit-notebook: --agents: {exc}", file=sys.stderr)
         return EXIT_USAGE

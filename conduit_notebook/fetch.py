@@ -29,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from .cache import RunCache
-from .client import ConduitClient
+from .client import BASE_URL_ENV, DEFAULT_BASE_URL, ConduitClient
 from .fetch_job import Candidate, FetchJob
 from .frames import agent_labels, agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
 from .listing import list_window, readable_agents, resolve_agents
 from .messages import concat_messages, fetch_threads, newest_activity, plan_threads
+from .pacing import DEFAULT_REQUESTS_PER_MINUTE
 from .runframes import FetchStats, RunFrames
 from .sampling import TRACE_FAILED, trace_weights
 from .schema import DETAIL_COLUMNS, RUN_STATUSES
@@ -229,7 +230,7 @@ def fetch_runs(
                 records=None if store is not None else _records_at_hand(job, keep),
             ),
         )
-        _tell_once(frames, since)
+        _tell_once(frames, since, client)
         _warn_failed_traces(len(failed), sum(c.fetch for c in candidates))
         return frames
     finally:
@@ -288,7 +289,7 @@ def _window_frames(job: FetchJob, keep: list[Candidate], failed: set[str]) -> tu
     return _finish(runs, calls, traced, job.agent_names, failed=failed, undrawn=undrawn)
 
 
-def _tell_once(frames: RunFrames, since: Any) -> None:
+def _tell_once(frames: RunFrames, since: Any, client: ConduitClient) -> None:
     """Say once a session per workspace that traces are a sample, and how to get the rest."""
     # Every trace asked for (not a sample): those that failed are warned about on their own.
     if (frames.traced + frames.trace_failures >= len(frames.runs) or frames.details is False
@@ -296,11 +297,24 @@ def _tell_once(frames: RunFrames, since: Any) -> None:
         return
     _TOLD.add(frames.source)
     missing = len(frames.runs) - frames.traced
-    window = f" --since {since}" if isinstance(since, str) else ""
-    print(f"conduit-notebook: traces for {frames.traced:,} of {len(frames.runs):,} runs (a stratified "
-          f"sample within the budget); tool numbers are estimated from them. The other {missing:,} "
-          f"traces: frames.fetch_traces(), or `conduit-notebook sync{window}` in a terminal "
-          "(one request a run, within the workspace's pace).", file=sys.stderr)
+    sample = ("a stratified sample within the budget of about two minutes of the pace" if frames.details == "auto"
+              else f"a stratified sample: {frames.details:,} asked for, at least one per stratum")
+    print(f"conduit-notebook: traces for {frames.traced:,} of {len(frames.runs):,} runs ({sample}); tool "
+          f"numbers are estimated from them. The other {missing:,} traces: frames.fetch_traces(), or "
+          f"`{sync_command(client, since)}` in a terminal (one request a run, within the workspace's pace).",
+          file=sys.stderr)
+
+
+def sync_command(client: ConduitClient, since: Any) -> str:
+    """The ``conduit-notebook sync`` that fetches the same workspace's traces at the same pace."""
+    words = ["conduit-notebook sync"]
+    if isinstance(since, str):
+        words.append(f"--since {since}")
+    if client.base_url != (os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/"):
+        words.append(f"--base-url {client.base_url}")
+    if client.limiter.limit != DEFAULT_REQUESTS_PER_MINUTE:
+        words.append(f"--rpm {client.limiter.limit:g}")
+    return " ".join(words)
 
 
 def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],

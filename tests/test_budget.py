@@ -63,7 +63,9 @@ def test_auto_traces_what_fits_and_says_so_once(server, client, monkeypatch, cap
     told = capsys.readouterr().err
     assert 100 <= frames.traced < len(frames.runs) and server.count(TRACE) == frames.traced
     assert f"traces for {frames.traced:,} of {len(frames.runs):,} runs" in told
-    assert "frames.fetch_traces()" in told and "conduit-notebook sync --since 30d" in told
+    assert "a stratified sample within the budget" in told and "frames.fetch_traces()" in told
+    # The command that fetches the rest asks the same workspace at the same pace.
+    assert f"`conduit-notebook sync --since 30d --base-url {server.base_url} --rpm 60000`" in told
     server.reset_log()
     again = fetch_runs(client=client, since="30d")
     assert server.count(TRACE) == 0 and again.traced == frames.traced
