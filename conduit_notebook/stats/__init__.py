@@ -15,12 +15,13 @@ The one confidence argument of the package is ``confidence=0.95``.
 """
 
 from .bootstrap import BOOTSTRAP_SUBSET, quantile_draws, ratio_draws
-from .changes import noise_variance, pelt_segments
+from .changes import default_penalty, extra_variance, outlier_buckets, pelt_segments, robust_segments, steps_not_trends
 from .intervals import Z95, newcombe_interval, share_interval, wilson_interval, z_value
 from .quantiles import weighted_median
 from .tests import chi_square_sf, chi_square_table, holm, two_proportion_test, two_sided
 
 __all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "holm", "newcombe_interval",
-           "noise_variance", "pelt_segments",
+           "default_penalty", "extra_variance", "outlier_buckets", "pelt_segments", "robust_segments",
+           "steps_not_trends",
            "quantile_draws", "ratio_draws", "share_interval", "two_proportion_test", "two_sided",
            "weighted_median", "wilson_interval", "z_value"]

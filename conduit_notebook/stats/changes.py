@@ -1,9 +1,68 @@
-"""Change points: the exact penalised segmentation of a weighted series (PELT) with a Gaussian
-or binomial cost, and the series' noise estimated robustly from successive differences."""
+"""Change points in a weighted series of bucket values (a metric per day): the noise model, an
+outlier test, the exact penalised segmentation (PELT) and a check that a step explains the data
+better than a straight line.
+
+The model: bucket ``t``'s value has variance ``sampling[t] + extra``, its own sampling variance
+(per-run variance over its runs) plus a between-bucket variance ``extra`` (over-dispersion: days
+differ by more than their runs explain) estimated from the series (:func:`extra_variance`).
+"""
 
 from __future__ import annotations
 
+import math
+from statistics import NormalDist
+
 import numpy as np
+
+#: The median of a chi-square variable with one degree of freedom.
+CHI2_1_MEDIAN = 0.454936423119572
+
+
+def extra_variance(y: np.ndarray, sampling: np.ndarray, odd: np.ndarray | None = None) -> float:
+    """The between-bucket variance ``tau^2 >= 0`` that makes the successive differences of ``y``
+    as large as the model says, ``d_t^2 / (sampling_t + sampling_{t-1} + 2 tau^2)`` being
+    chi-square with 1 degree of freedom (solved by bisection). Without ``odd``: their median
+    is the chi-square's median (robust: a level shift moves one difference, an outlier bucket
+    two). With ``odd`` (outlier buckets): their mean over the differences between buckets that
+    are not odd is 1 (the moment estimator, more precise; a step inflates it a little)."""
+    keep = np.ones(max(len(y) - 1, 0), dtype=bool) if odd is None else ~(odd[1:] | odd[:-1])
+    if keep.sum() < 2:
+        return 0.0
+    d2, base = (np.diff(y) ** 2)[keep], (sampling[1:] + sampling[:-1])[keep]
+    centre, target = (np.median, CHI2_1_MEDIAN) if odd is None else (np.mean, 1.0)
+    if not np.all(np.isfinite(d2)) or centre(d2 / np.maximum(base, 1e-300)) <= target:
+        return 0.0
+    low, high = 0.0, float(np.max(d2))
+    for _ in range(60):
+        middle = (low + high) / 2
+        if centre(d2 / (base + 2 * middle)) > target:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def outlier_buckets(y: np.ndarray, variance: np.ndarray, *, level: float = 0.01, side: int = 3) -> np.ndarray:
+    """Buckets unlike both their neighbours: the bucket's distance to the median of the ``side``
+    buckets before it and to that of the ``side`` after it (each side with at least 2 buckets)
+    both exceed the normal quantile of a two-sided test at ``level / n`` (Bonferroni over the
+    n buckets: a series without outliers has one flagged with probability below ``level``). A
+    bucket at a real step agrees with one side, so steps are not flagged; one or two odd
+    buckets in a row are."""
+    n = len(y)
+    flags = np.zeros(n, dtype=bool)
+    if n < 3:
+        return flags
+    critical = NormalDist().inv_cdf(1 - level / (2 * n))
+    for t in range(n):
+        far = []
+        for near in (np.arange(max(0, t - side), t), np.arange(t + 1, min(n, t + 1 + side))):
+            if len(near) >= 2:
+                # The variance of a median of k is about pi / 2 times that of their mean.
+                spread = variance[t] + math.pi / 2 * float(np.mean(variance[near])) / len(near)
+                far.append(abs(y[t] - float(np.median(y[near]))) > critical * math.sqrt(spread))
+        flags[t] = bool(far) and all(far)
+    return flags
 
 
 def _xlogx(k: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -12,27 +71,33 @@ def _xlogx(k: np.ndarray, m: np.ndarray) -> np.ndarray:
         return np.where(k > 0, k * np.log(np.where(k > 0, k, 1) / np.where(m > 0, m, 1)), 0.0)
 
 
-def pelt_segments(y: np.ndarray, w: np.ndarray, variance: float, penalty: float, min_size: int,
-              rate: float | None = None) -> list[int]:
+def _segment_cost(cw: np.ndarray, cy: np.ndarray, cyy: np.ndarray, s: np.ndarray, t: int,
+                  binomial: bool = False) -> np.ndarray:
+    """The weighted sum of squares about the mean of buckets ``s..t-1`` (prefix sums), or with
+    ``binomial`` the binomial deviance of (effective) events ``cy`` among trials ``cw``."""
+    m, k = cw[t] - cw[s], cy[t] - cy[s]
+    if binomial:
+        return -2 * (_xlogx(k, m) + _xlogx(np.maximum(m - k, 0.0), m))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.maximum(cyy[t] - cyy[s] - np.where(m > 0, k ** 2 / np.where(m > 0, m, 1), 0.0), 0.0)
+
+
+def pelt_segments(y: np.ndarray, weight: np.ndarray, penalty: float, min_size: int,
+                  binomial: bool = False) -> list[int]:
     """PELT (Killick, Fearnhead & Eckley 2012): the exact minimiser of the sum of segment costs
-    plus ``penalty`` per change. The cost is the Gaussian one (weighted squared deviations from
-    the segment mean, over ``variance``) or, for a rate (``rate``: the overall one), the
-    binomial deviance over the dispersion variance / (rate (1 - rate)). Returns the starting
+    plus ``penalty`` per change, the cost a segment's weighted squares about its mean (with
+    ``weight`` = 1 / variance, a Gaussian log-likelihood ratio in chi-square units; a weight of 0
+    drops a bucket), or with ``binomial`` the binomial deviance of rates ``y`` over (effective)
+    trials ``weight`` (exact for rare events, where squares are not). Segments are at least
+    ``min_size`` buckets long. Returns the starting
     positions of the segments after the first."""
     n = len(y)
-    if n < 2 * min_size or not variance > 0:
+    if n < 2 * min_size or not np.any(weight > 0):
         return []
-    cw = np.concatenate([[0.0], np.cumsum(w)])
-    cy = np.concatenate([[0.0], np.cumsum(w * y)])
-    cyy = np.concatenate([[0.0], np.cumsum(w * y * y)])
-    dispersion = variance / (rate * (1 - rate)) if rate is not None and 0 < rate < 1 else None
-
-    def cost(s: np.ndarray, t: int) -> np.ndarray:
-        m, k = cw[t] - cw[s], cy[t] - cy[s]
-        if dispersion is not None:
-            return -2 * (_xlogx(k, m) + _xlogx(m - k, m)) / dispersion
-        return np.maximum(cyy[t] - cyy[s] - k ** 2 / m, 0.0) / variance
-
+    yw = np.where(weight > 0, y, 0.0)
+    cw = np.concatenate([[0.0], np.cumsum(weight)])
+    cy = np.concatenate([[0.0], np.cumsum(weight * yw)])
+    cyy = np.concatenate([[0.0], np.cumsum(weight * yw * yw)])
     best = np.full(n + 1, np.inf)
     best[0] = -penalty
     last = np.zeros(n + 1, dtype=np.int64)
@@ -40,12 +105,11 @@ def pelt_segments(y: np.ndarray, w: np.ndarray, variance: float, penalty: float,
     for t in range(1, n + 1):
         allowed = candidates[t - candidates >= min_size]
         if len(allowed):
-            total = best[allowed] + cost(allowed, t) + penalty
-            k = int(np.argmin(total))
-            best[t], last[t] = total[k], allowed[k]
+            cost = best[allowed] + _segment_cost(cw, cy, cyy, allowed, t, binomial)
+            k = int(np.argmin(cost))
+            best[t], last[t] = cost[k] + penalty, allowed[k]
             # Pruning: a start that cannot beat best[t] now never will (the cost is additive).
-            drop = np.isin(candidates, allowed[best[allowed] + cost(allowed, t) > best[t]])
-            candidates = candidates[~drop]
+            candidates = candidates[~np.isin(candidates, allowed[cost > best[t]])]
         if t >= min_size and np.isfinite(best[t]):
             candidates = np.append(candidates, t)
     cuts, t = [], n
@@ -56,18 +120,71 @@ def pelt_segments(y: np.ndarray, w: np.ndarray, variance: float, penalty: float,
     return sorted(cuts)
 
 
-def noise_variance(y: np.ndarray, w: np.ndarray, within: np.ndarray, rate: float | None) -> float:
-    """Per-run variance for the model var(bucket value) = variance / runs: robustly from
-    successive differences (a level shift moves one difference only; day-to-day noise beyond
-    the runs' own counts in); at least the pooled variance within buckets (for a rate, the
-    binomial rate (1 - rate); for a quantile, its asymptotic variance)."""
-    floor = float(np.sum(within * w) / np.sum(w)) if np.sum(w) else 0.0
-    if rate is not None:
-        floor = rate * (1 - rate)
-    if len(y) < 3:
-        return floor
-    d = np.diff(y) / np.sqrt(1 / w[1:] + 1 / w[:-1])
-    robust = float(np.median(np.abs(d)) / 0.6744897501960817) ** 2
-    if robust == 0:
-        robust = float(np.mean(d ** 2))
-    return max(robust, floor)
+def _line_cost(y: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted sum of squares about the weighted least-squares line through ``y``."""
+    x = np.arange(len(y), dtype=float)
+    total = weight.sum()
+    if total <= 0:
+        return 0.0
+    mx, my = (weight * x).sum() / total, (weight * y).sum() / total
+    sxx, sxy = (weight * (x - mx) ** 2).sum(), (weight * (x - mx) * (y - my)).sum()
+    slope = sxy / sxx if sxx > 0 else 0.0
+    return float((weight * (y - my - slope * (x - mx)) ** 2).sum())
+
+
+def steps_not_trends(y: np.ndarray, weight: np.ndarray, cuts: list[int], margin: float = 2.0) -> list[int]:
+    """The ``cuts`` whose step explains its two neighbouring segments better than a straight line
+    through them (a slow drift is not a level shift) by more than ``margin`` (in chi-square
+    units; 2 is Akaike's price of the step's one more parameter, where it starts): the cut where
+    the line does best is dropped while the step does not beat it so, and the others checked
+    again."""
+    cuts = list(cuts)
+    yw = np.where(weight > 0, y, 0.0)
+    while cuts:
+        bounds = [0, *cuts, len(y)]
+        margins = []
+        for i in range(1, len(bounds) - 1):
+            s, c, e = bounds[i - 1], bounds[i], bounds[i + 1]
+            step = _constant_cost(yw[s:c], weight[s:c]) + _constant_cost(yw[c:e], weight[c:e])
+            margins.append(_line_cost(yw[s:e], weight[s:e]) - step)
+        worst = int(np.argmin(margins))
+        if margins[worst] > margin:
+            break
+        cuts.pop(worst)
+    return cuts
+
+
+def _constant_cost(y: np.ndarray, weight: np.ndarray) -> float:
+    """The weighted sum of squares about the weighted mean of ``y``."""
+    total = weight.sum()
+    if total <= 0:
+        return 0.0
+    return float((weight * (y - (weight * y).sum() / total) ** 2).sum())
+
+
+def default_penalty(n: int) -> float:
+    """The penalty per change for a series of ``n`` buckets: 3 log n."""
+    return 3 * math.log(max(n, 2))
+
+
+def robust_segments(y: np.ndarray, sampling: np.ndarray, penalty: float, min_size: int,
+                    rate: float | None = None) -> list[int]:
+    """The change points of ``y`` (starts of the segments after the first) whose buckets have
+    sampling variances ``sampling``: the between-bucket variance estimated
+    (:func:`extra_variance`), outlier buckets set aside (:func:`outlier_buckets`), the series
+    segmented exactly (:func:`pelt_segments`) and steps that a straight line explains as well
+    dropped (:func:`steps_not_trends`). For a rate (``rate``: the overall one) the cost is the
+    binomial deviance at each bucket's effective runs ``rate (1 - rate) / variance``."""
+    variance = sampling + extra_variance(y, sampling)
+    if len(y) < 2 * min_size or not np.all(variance > 0):
+        return []
+    odd = outlier_buckets(y, variance)
+    # Without the outliers, all the differences estimate the extra variance (a weekly pattern
+    # is noise too): the moment estimator, with its ~n degrees of freedom.
+    variance = sampling + extra_variance(y, sampling, odd=odd)
+    weight = np.where(odd, 0.0, 1 / variance)
+    if rate is not None and 0 < rate < 1:
+        cuts = pelt_segments(y, weight * rate * (1 - rate), penalty, min_size, binomial=True)
+    else:
+        cuts = pelt_segments(y, weight, penalty, min_size)
+    return steps_not_trends(y, weight, cuts)
