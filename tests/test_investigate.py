@@ -122,7 +122,7 @@ def test_holm_and_chi_square_by_hand():
 
 
 def test_compare_says_what_is_wrong():
-    with pytest.raises(ValueError, match="alpha"):
+    with pytest.raises(ValueError, match="alpha"), pytest.warns(DeprecationWarning):
         compare(synthetic(10, seed=1), synthetic(10, seed=2), alpha=5)
     with pytest.raises(ValueError, match="total_cost"):
         compare(synthetic(10, seed=1).drop(columns="total_cost"), synthetic(10, seed=2))
@@ -477,3 +477,19 @@ def test_tool_paths_weight_traced_runs_back_to_the_window(_agg):
     ax = plot_tool_paths(calls, runs=runs)
     assert "estimated from 2 traced runs" in ax.get_title()
     assert sorted(p.get_width() for p in ax.patches if p.get_width() > 0) == [1.0, 3.0]
+
+
+def test_compare_takes_confidence_and_alpha_is_deprecated():
+    a, b = synthetic(400, seed=1), synthetic(400, seed=2, escalation=0.3)
+    table = compare(a, b, confidence=0.9, n_boot=200)
+    with pytest.warns(DeprecationWarning, match="confidence=1 - alpha"):
+        old = compare(a, b, alpha=0.1, n_boot=200)
+    pd.testing.assert_frame_equal(table, old)
+    wide = compare(a, b, confidence=0.99, n_boot=200)
+    row, wider = table.loc["escalation_rate"], wide.loc["escalation_rate"]
+    assert wider["ci_low"] < row["ci_low"] and wider["ci_high"] > row["ci_high"]
+    with pytest.raises(ValueError, match="confidence must be a number between 0 and 1"):
+        compare(a, b, confidence=95)
+    calls = pd.DataFrame({"agent_run_id": ["r1", "r2", "r3"], "name": ["x", "x", "y"]})
+    with pytest.warns(DeprecationWarning):
+        assert compare_tools(calls, calls, confidence=0.9).equals(compare_tools(calls, calls, alpha=0.1))

@@ -113,7 +113,7 @@ def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     and ``after`` are still the segments' means). Segments are at least ``min_size`` buckets.
 
     False alarms and power (benchmarks/sim_changes.py, 28 days of ~200 runs, 400 series each;
-    docs/changes.md): 0.5-3% on flat, weekly, over-dispersed, one and two outlier-day series,
+    docs/changes.md): 1-4% on flat, weekly, over-dispersed, one and two outlier-day series,
     ~6% with volume swings, 22% on a slow drift of 4 points over four weeks (about as large as
     a 5-point step; 7.5% before); a 5-point step found within 2 days 69% of the time (60%
     before), a 10-point one 97%, a 20% cost step under log-normal sigma 2 tails 35% (0.6%).

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
@@ -22,6 +23,7 @@ from ..stats import (
     two_proportion_test,
     two_sided,
     wilson_interval,
+    z_value,
 )
 from .sample import Sample, trace_sample
 from .values import QUANTILES, RATES, category_codes, float_values, per_run, resolved_list, run_positions
@@ -31,6 +33,19 @@ COMPARE_COLUMNS = ["a", "b", "difference", "ci_low", "ci_high", "p_value", "p_ho
 
 def _z(alpha: float) -> float:
     return NormalDist().inv_cdf(1 - alpha / 2)
+
+
+def _alpha(confidence: float, alpha: float | None) -> float:
+    """The test level from ``confidence`` (the package's one confidence argument), or from the
+    deprecated ``alpha=`` (kept one release, with a DeprecationWarning)."""
+    if alpha is not None:
+        warnings.warn("alpha= is deprecated and goes in the next release: pass confidence=1 - alpha "
+                      "(e.g. confidence=0.95)", DeprecationWarning, stacklevel=3)
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+            raise ValueError(f"alpha must be between 0 and 1, got {alpha!r} (better: confidence=0.95)")
+        confidence = 1 - alpha
+    z_value(confidence)  # a ValueError naming confidence unless it is between 0 and 1
+    return 1 - confidence
 
 
 def _proportion_row(ka: int, na: int, kb: int, nb: int, alpha: float) -> dict[str, Any]:
@@ -86,12 +101,15 @@ def _finish(rows: dict[str, dict[str, Any]], alpha: float, index_name: str) -> p
 
 
 def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] = "resolved",
-            alpha: float = 0.05, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+            confidence: float = 0.95, alpha: float | None = None, n_boot: int = 2000,
+            seed: int = 0) -> pd.DataFrame:
     """Is the change from runs ``a`` to runs ``b`` real? One row per metric (``runs``, the rates,
     duration quantiles, tokens and cost per run, cost per resolved run, ``disposition:<name>``
     shares and a ``disposition_mix`` row), with columns ``a``, ``b``, ``difference`` (b - a),
-    a ``1 - alpha`` interval ``ci_low``/``ci_high``, ``p_value``, ``p_holm`` and ``significant``
-    (Holm-adjusted p below ``alpha``, across all the rows), and the ``method`` used.
+    a ``confidence`` interval ``ci_low``/``ci_high``, ``p_value``, ``p_holm`` and ``significant``
+    (Holm-adjusted p below ``1 - confidence``, across all the rows), and the ``method`` used.
+    ``alpha=`` (the old spelling, ``1 - confidence``) still works this release, with a
+    DeprecationWarning.
 
     Methods: Newcombe's hybrid score interval (Wilson on each side) and a pooled z-test for
     rates and shares; for quantiles and means a bootstrap (``n_boot`` draws, ``seed``:
@@ -105,8 +123,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] =
     """
     for frame, name in ((a, "compare (a)"), (b, "compare (b)")):
         require_columns(frame, ["status", "disposition", "duration_ms", "total_tokens", "total_cost"], name)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+    alpha = _alpha(confidence, alpha)
     if not isinstance(n_boot, int) or n_boot < 100:
         raise ValueError(f"n_boot must be a whole number >= 100, got {n_boot!r}")
     rng = np.random.default_rng(seed)
@@ -136,7 +153,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] =
 
 
 def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataFrame | None = None,
-                  runs_b: pd.DataFrame | None = None, *, alpha: float = 0.05) -> pd.DataFrame:
+                  runs_b: pd.DataFrame | None = None, *, confidence: float = 0.95,
+                  alpha: float | None = None) -> pd.DataFrame:
     """Tool usage in ``a`` against ``b``: per tool, the share of runs that called it (``a``,
     ``b``), its difference with a Newcombe-Wilson interval, pooled z-test ``p_value``, Holm's
     ``p_holm`` across the tools and ``significant``; plus ``runs_using_a/b`` and
@@ -155,8 +173,10 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
     the p-value is a z-test on the difference over the two sides' standard errors (design-based
     for a sampled side, binomial for a fully traced one). It answers how the two windows'
     shares would compare had every run been traced. ``.attrs["note"]`` says how many traced
-    runs the estimate rests on. With every trace present nothing changes.
+    runs the estimate rests on. With every trace present nothing changes. ``confidence``: of the
+    intervals, and ``1 - confidence`` the level of ``significant`` (``alpha=``: deprecated).
     """
+    alpha = _alpha(confidence, alpha)
     rows, extra = {}, {}
     sides = []
     for calls, runs, name in ((calls_a, runs_a, "a"), (calls_b, runs_b, "b")):
