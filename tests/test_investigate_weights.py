@@ -301,7 +301,7 @@ def test_the_plots_show_the_note_and_the_intervals(full, tmp_path):
     plt.close(ax.figure)
     ax = plot_tool_paths(seen, runs=sampled)
     paths = tool_paths(seen, sampled).set_index("path")
-    assert f"estimated from {len(ids):,} traced runs" in ax.get_title()
+    assert f"estimated from {len(ids):,} traced runs" in " ".join(ax.get_title().split())  # the title wraps
     texts = [t.get_text().strip() for t in ax.texts]
     top = paths.iloc[0]
     assert any(t.startswith(f"≈{top['runs']:,.0f} ({top['runs_low']:,.0f}–{top['runs_high']:,.0f})") for t in texts)
