@@ -79,7 +79,9 @@ def format_value(value: Any, spec: str = "{}") -> str:
         return MISSING
     if spec == COUNT and isinstance(value, (float, np.floating)):
         value = int(round(float(value)))
-    return spec.format(value)
+    text = spec.format(value)
+    # A value that rounds to zero prints as zero: "-0.0%" or "-$0.0000" reads as a loss.
+    return text.replace("-", "", 1) if "-" in text and not any(c in "123456789" for c in text) else text
 
 
 def format_metric(name: str, value: Any) -> str:
@@ -97,7 +99,7 @@ def usd(value: float, decimals: int | None = None) -> str:
     if is_missing(value):
         return MISSING
     places = usd_decimals(value) if decimals is None else decimals
-    sign = "-" if value < 0 else ""
+    sign = "-" if round(value, places) < 0 else ""  # no "-$0.0000"
     return f"{sign}${abs(value):,.{places}f}"
 
 

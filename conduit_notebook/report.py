@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import sys
 import warnings
 from typing import Any, TextIO
@@ -16,7 +14,8 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from . import metrics, times
+from . import times
+from .report_page import glossary_html, page_html, png_html
 from .analysis import cost_breakdown, summarize, tool_stats
 from .formatting import (
     COUNT,
@@ -99,49 +98,12 @@ def print_summary(runs: pd.DataFrame, *, out: TextIO | None = None, requests: in
 
 # -- HTML -----------------------------------------------------------------------------------
 
-_STYLE = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 24px auto;
-       max-width: 1100px; color: #222; }
-h1 { margin-bottom: 4px; } h2 { border-bottom: 2px solid #eee; padding-bottom: 4px; margin-top: 36px; }
-.meta { color: #666; } .cards { display: flex; gap: 12px; flex-wrap: wrap; margin: 16px 0; }
-.card { background: #f6f8fa; border-radius: 6px; padding: 10px 16px; min-width: 130px; }
-.card b { display: block; font-size: 22px; } table { border-collapse: collapse; font-size: 13px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #eee; text-align: right; }
-th:first-child, td:first-child { text-align: left; } img { max-width: 100%; }
-.wide-first th:first-child, .wide-first td:first-child { min-width: 300px; }
-.grid { display: grid; grid-template-columns: 1fr 1fr; gap: 12px; } .note { color: #666; font-size: 13px; }
-"""
-
-
-def _png(draw: Any, figsize: tuple[float, float] = (8, 4.2)) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    try:
-        draw(ax)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=90)
-    finally:
-        plt.close(fig)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f"<img alt='plot' src='data:image/png;base64,{data}'>"
-
-
-def _glossary(names: list[str]) -> str:
-    rows = "".join(f"<tr><td><code>{html.escape(n)}</code></td><td style='text-align:left'>"
-                   f"{html.escape(metrics.GLOSSARY[n])}</td></tr>" for n in names if n in metrics.GLOSSARY)
-    return f"<details><summary class='note'>What the columns mean</summary><table>{rows}</table></details>"
-
-
 def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
     """Estimated tool numbers as text with their 95% intervals: "1,234 (1,100–1,350)"."""
     shown = tools.copy()
     for column, spec in (("calls", WHOLE), ("runs_using", WHOLE), ("share_of_runs", PERCENT)):
-        # No-break space and word joiners: the interval stays on one line in a narrow column.
-        shown[column] = [f"≈{spec.format(v)}\u00a0({spec.format(lo)}\u2060–\u2060{spec.format(hi)})"
+        # Plain spaces (a copied number pastes as one): the style sheet keeps the cell on one line.
+        shown[column] = [f"≈{spec.format(v)} ({spec.format(lo)}–{spec.format(hi)})"
                          for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"])]
     return shown
 
@@ -176,8 +138,11 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     runs, calls, errors = frames.runs, frames.tool_calls, frames.errors
     runs, infinite = _without_infinities(runs)
     created = runs["created_at"].dropna()
+    window = _window(frames)
     span = (f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
-            if len(created) else "no runs")
+            if len(created) else f"no runs in the window {window}" if window else "no runs")
+    if window and len(created):
+        span = f"window {window}; runs from {span}"
     # The cards are the "all runs" rows of the tables below: the same names, the same numbers.
     total = {**cost_breakdown(runs, by=None).iloc[0].to_dict(), **summarize(runs).iloc[0].to_dict()}
     traced = (int(runs["trace_weight"].notna().sum()) if "trace_weight" in runs
@@ -185,7 +150,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     cards = [
         ("runs", f"{len(runs):,}"),
         ("runs with traces", f"{traced:,}" if traced == len(runs) else f"{traced:,} ({traced / max(len(runs), 1):.0%})"),
-        ("agents", f"{runs['agent_id'].nunique():,}"),
+        ("agents with runs", f"{runs['agent_id'].nunique():,}"),
         ("tool calls" if traced == len(runs) else "tool calls fetched", f"{len(calls):,}"),
         ("total cost", format_metric("total_cost", total["total_cost"])),
         ("cost per run", format_metric("cost_per_run", total["cost_per_run"])),
@@ -208,26 +173,26 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
     by_agent = summarize(runs, by=by)
     parts += ["<h2 id='by-agent'>By agent</h2>", format_table(by_agent, SUMMARY_FORMATS),
-              _glossary(list(by_agent.columns))]
+              glossary_html(list(by_agent.columns))]
     parts += ["<h2 id='cost'>Cost</h2>",
               "<p class='note'>Cost per resolved run: the cost of all of a group's runs divided by its "
               "resolved runs.</p>",
               format_table(cost_breakdown(runs, by=by), COST_FORMATS),
-              _glossary(["resolved_runs", "output_token_share", "cost_share", "cost_per_run",
+              glossary_html(["resolved_runs", "output_token_share", "cost_share", "cost_per_run",
                          "cost_per_resolved_run"]),
-              "<div class='grid'>", _png(lambda ax: plots.plot_cost(runs, by=by, ax=ax)),
-              _png(lambda ax: plots.plot_cost(runs, by=by, freq="D", ax=ax)), "</div>"]
+              "<div class='grid'>", png_html(lambda ax: plots.plot_cost(runs, by=by, ax=ax)),
+              png_html(lambda ax: plots.plot_cost(runs, by=by, freq="D", ax=ax)), "</div>"]
     # Failed runs have no disposition, so a failure rate per disposition would be 0 by construction.
     parts += ["<h2 id='dispositions'>Dispositions</h2>",
               "<p class='note'>Completed runs by disposition (failed and unfinished runs have none).</p>",
               format_table(summarize(runs, by="disposition").drop(columns="failure_rate"), SUMMARY_FORMATS),
-              _png(lambda ax: plots.plot_dispositions(runs, freq="D", ax=ax), figsize=(10, 4))]
+              png_html(lambda ax: plots.plot_dispositions(runs, freq="D", ax=ax), figsize=(10, 4))]
     parts += ["<h2 id='duration'>Duration</h2><div class='grid'>",
-              _png(lambda ax: plots.plot_duration(runs, by=by, ax=ax)),
-              _png(lambda ax: plots.plot_duration_vs_tokens(runs, ax=ax)), "</div>"]
+              png_html(lambda ax: plots.plot_duration(runs, by=by, ax=ax)),
+              png_html(lambda ax: plots.plot_duration_vs_tokens(runs, ax=ax)), "</div>"]
     parts += ["<h2 id='tokens'>Tokens</h2><div class='grid'>",
-              _png(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
-              _png(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
+              png_html(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
+              png_html(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
     with warnings.catch_warnings():  # the failed traces' warning is the note below
         warnings.filterwarnings("ignore", message="tool_stats: .* traces failed", category=UserWarning)
         tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
@@ -245,7 +210,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         tools = _with_intervals(tools)
         tool_formats.update(calls="{}", runs_using="{}", share_of_runs="{}")
     parts += [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
-              _png(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax), figsize=(10, 5))]
+              png_html(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax), figsize=(10, 5))]
     columns = ["id", by, "status", "disposition", "created_at", "duration_ms", "total_tokens", "total_cost"]
     parts += ["<h2 id='outliers'>Outliers</h2>",
               "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]
@@ -262,8 +227,21 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     parts += ["<h2 id='errors'>Errors</h2>",
               format_table(errors, index=False) if len(errors) else
               "<p class='note'>None: every listed run was fetched.</p>"]
-    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    return page_html(title, parts)
+
+
+def _window(frames: Any) -> str:
+    """The window the runs were fetched for ("2026-11-13 00:00 to 2026-11-20 15:00 UTC"), or ""
+    for frames that do not say."""
+    since, until = getattr(frames, "since", None), getattr(frames, "until", None)
+    if since is None and until is None:
+        return ""
+    def utc(value: Any) -> pd.Timestamp:
+        stamp = pd.Timestamp(value)
+        return stamp.tz_convert("UTC") if stamp.tzinfo is not None else stamp
+
+    return (f"{'the start' if since is None else f'{utc(since):%Y-%m-%d %H:%M}'} to "
+            f"{'now' if until is None else f'{utc(until):%Y-%m-%d %H:%M}'} UTC")
 
 
 def _escalation_section(escalations: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
@@ -313,9 +291,9 @@ def _after_section(runs: pd.DataFrame, escalations: pd.DataFrame | None, by: str
             "those decided (pending left out)" + ("" if escalations is not None else
                                                    "; not shown here: the report was made without escalations")
             + ". Intervals: Wilson 95%.</p>")
-    return head + [note, _png(lambda ax: plot_escalation_quality(runs, escalations, by=by, ax=ax), (8, 4.2)),
+    return head + [note, png_html(lambda ax: plot_escalation_quality(runs, escalations, by=by, ax=ax), (8, 4.2)),
                    format_table(shown, {**percent, "hours_to_review": "{:.1f}"}),
-                   _glossary(["came_back_rate", "came_back_escalated_rate", "dismissed_rate"])]
+                   glossary_html(["came_back_rate", "came_back_escalated_rate", "dismissed_rate"])]
 
 
 def _review_section(reviews: pd.DataFrame, runs: pd.DataFrame, escalations: pd.DataFrame | None,
@@ -385,7 +363,8 @@ def _judge_lines(report: dict[str, Any]) -> list[str]:
 
 def _signed(metric: str, value: float) -> str:
     text = format_metric(metric, abs(value)) if pd.notna(value) else MISSING
-    return text if text == MISSING or value == 0 else ("+" if value > 0 else "−") + text
+    # A change that rounds to zero has no sign: not "−$0.0000" or "−0.0%".
+    return text if text in (MISSING, format_metric(metric, 0.0)) else ("+" if value > 0 else "−") + text
 
 
 def compare_html(table: pd.DataFrame) -> str:
@@ -404,8 +383,28 @@ def compare_html(table: pd.DataFrame) -> str:
                     if pd.notna(row["ci_low"]) else MISSING)
         rows.append({"metric": metric, "a": a, "b": b, "difference": difference, "95% interval": interval,
                      "p (Holm)": MISSING if pd.isna(row["p_holm"]) else f"{row['p_holm']:.3g}",
-                     "significant": "yes" if row["significant"] else ""})
+                     "significant": "yes" if row["significant"] else _not_significant(row)})
     return format_table(pd.DataFrame(rows), index=False)
+
+
+def _changes_html(changes: pd.DataFrame, by: str) -> str:
+    """The change points as a table, each metric's levels in its own format (a rate in %, a
+    cost in $, a duration in s), the change signed."""
+    if not len(changes):
+        return "<p class='note'>No level shifts found.</p>"
+    rows = [{"metric": row["metric"], by: row[by], "at": f"{row['at']:%Y-%m-%d}",
+             "before": format_metric(row["metric"], row["before"]),
+             "after": format_metric(row["metric"], row["after"]),
+             "change": _signed(row["metric"], row["change"])} for _, row in changes.iterrows()]
+    return format_table(pd.DataFrame(rows), index=False)
+
+
+def _not_significant(row: pd.Series) -> str:
+    """Why a row is not significant when its own interval leaves 0 out: Holm's adjustment across
+    the rows (the interval is the row's own, unadjusted)."""
+    if pd.notna(row["ci_low"]) and pd.notna(row["ci_high"]) and (row["ci_low"] > 0 or row["ci_high"] < 0):
+        return "no, after Holm's adjustment"
+    return "no" if pd.notna(row["p_holm"]) else ""
 
 
 def _halves(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
@@ -433,17 +432,18 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
             table = investigate.change_points(runs, metric, by=by)
             found.append(table.assign(metric=metric))
         changes = pd.concat(found, ignore_index=True)
-        changes["at"] = changes["at"].dt.strftime("%Y-%m-%d")
-        parts += [format_table(changes[["metric", by, "at", "before", "after", "change"]].round(4), index=False)
-                  if len(changes) else "<p class='note'>No level shifts found.</p>",
-                  _png(lambda ax: plots.plot_change_points(runs, metric="escalation_rate", by=by, ax=ax),
-                       figsize=(10, 4.2))]
+        parts += [_changes_html(changes, by)]
+        # The chart of each metric that changed (the escalation rate when none did): the table's rows, drawn.
+        for metric in list(dict.fromkeys(changes["metric"])) or ["escalation_rate"]:
+            parts.append(png_html(lambda ax, m=metric: plots.plot_change_points(runs, metric=m, by=by, ax=ax),
+                                  figsize=(10, 4.2)))
         a, b, what = _halves(runs)
         table = investigate.compare(a, b)
         parts += ["<h2 id='compare'>Compare</h2>",
                   f"<p class='note'>{html.escape(what)}: {len(a):,} against {len(b):,} runs; 95% intervals, "
-                  "p-values adjusted across rows by Holm's method.</p>",
-                  compare_html(table), _png(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
+                  "p-values adjusted across rows by Holm's method. An interval is the row's own: one that leaves 0 "
+                  "out can still be not significant once the rows are adjusted together.</p>",
+                  compare_html(table), png_html(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
     paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
     path_formats = {"runs": WHOLE, "traced_runs": COUNT, "share": PERCENT, "share_low": PERCENT, "share_high": PERCENT,
                     "disposition:escalated": PERCENT, "p50_duration_s": SECONDS, "cost_per_run": USD_PER_RUN}
@@ -454,7 +454,7 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
               format_table(paths.head(10)[[c for c in ["path", *path_formats] if c in paths]] if len(paths) else paths,
                            path_formats, index=False)]
     if len(calls):
-        parts.append(_png(lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax), figsize=(11, 5)))
+        parts.append(png_html(lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax), figsize=(11, 5)))
     if "disposition:escalated" in paths:
         # Issue 21 item 4: the threshold is on traced runs (a weighted 10 can rest on 1-3 traces).
         ending = paths[paths.get("traced_runs", paths["runs"]) >= 10].sort_values("disposition:escalated",
