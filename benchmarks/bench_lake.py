@@ -137,14 +137,14 @@ if {engine!r} == "duckdb":
 else:
     from conduit_notebook import summarize, cost_breakdown
     from conduit_notebook.lake import read_lake
-    from conduit_notebook.investigate import _bucket_values
+    from conduit_notebook.investigate.changes import bucket_values
     started = time.perf_counter()
     runs = read_lake({path!r}, workspaces={workspaces!r}).runs
     out["read_lake"] = (time.perf_counter() - started, mb())
     jobs = {{"summarize": lambda: summarize(runs, ["workspace_id", "agent_name"]),
             "cost_breakdown": lambda: cost_breakdown(runs, ["workspace_id", "agent_name"]),
             "rates": lambda: summarize(runs, "workspace_id")["failure_rate"],
-            "daily series": lambda: _bucket_values(runs, "escalation_rate", "D", "agent_name")}}
+            "daily series": lambda: bucket_values(runs, "escalation_rate", "D", "agent_name")}}
 for name, job in jobs.items():
     started = time.perf_counter()
     job()

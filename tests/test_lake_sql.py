@@ -87,6 +87,9 @@ def test_change_point_series_on_duckdb_equals_pandas(lakes, metric):
     expected = bucket_values(runs, metric, "D", "agent_name").rename(columns={"g": "agent_name", "t": "created_at"})
     got = Lake(lakes["exact"]).series(metric, by="agent_name")
     assert_same(got, expected.set_index(["agent_name", "created_at"]))
+    if metric in ("cost_per_run", "tokens_per_run"):  # change_points segments their logs
+        logs = bucket_values(runs, metric, "D", None, log=True).rename(columns={"t": "created_at"})
+        assert_same(Lake(lakes["exact"]).series(metric, log=True), logs.set_index("created_at"))
 
 
 def test_a_lake_a_crash_left_with_two_files_a_month_reads_the_same(lakes, tmp_path, monkeypatch):

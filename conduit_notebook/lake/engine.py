@@ -237,15 +237,19 @@ class Lake:
             table = table.astype({"calls": "int64", "runs_using": "int64"})
         return table.rename_axis("tool")
 
-    def series(self, metric: str, *, freq: str = "D", by: str | None = None) -> pd.DataFrame:
+    def series(self, metric: str, *, freq: str = "D", by: str | None = None, log: bool = False) -> pd.DataFrame:
         """Per time bucket (and ``by`` group): the mean of ``metric`` per run (``value``), the
         runs behind it (``runs``) and the per-run variance within the bucket (``within``, ddof
         0): the series :func:`conduit_notebook.change_points` segments, for the rates and means
         (``failure_rate``, ``escalation_rate``, ``resolution_rate``, ``cost_per_run``,
-        ``tokens_per_run``; resolved is the 'resolved' disposition)."""
+        ``tokens_per_run``; resolved is the 'resolved' disposition). ``log=True``: of the logs of
+        the runs' values, which change_points segments for a cost or token metric whose values
+        are all positive (the typical run's changes, not the heavy tail's)."""
         if metric not in SERIES:
             raise ValueError(f"metric must be one of {', '.join(SERIES)} on a lake; got {metric!r}")
         x, counted = SERIES[metric]
+        if log:
+            x = f"ln({x})"
         columns = {"value": f"avg({x})", "runs": f"count({x})", "within": f"var_pop({x})"}
         table = self._grouped(columns, _by_list(by), freq, where=counted)
         return table[table["runs"] > 0]
