@@ -1,5 +1,7 @@
-"""A screenshot of the HTML report: `conduit-notebook report --demo`, then Debian's Chromium,
-headless, on the file (a static page needs no driver). Writes docs/report.png.
+"""Screenshots of the HTML report: `conduit-notebook report --demo`, then Debian's Chromium,
+headless, on the file (a static page needs no driver). Writes docs/report.png (1,400 px wide),
+docs/report-phone.png (390 px), docs/report-phone-dark.png (390 px, dark mode) and
+docs/report-print.png (the first page of the PDF Chromium prints, via pdftoppm).
 
     python docs/screenshot_report.py
 """
@@ -12,6 +14,8 @@ import tempfile
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
+CHROMIUM = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic", "--hide-scrollbars"]
 
 
 def main() -> int:
@@ -19,12 +23,21 @@ def main() -> int:
         report = Path(tmp) / "report.html"
         subprocess.run([sys.executable, "-m", "conduit_notebook.cli", "report", "--demo", "--out", str(report)],
                        check=True)
-        subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        "--no-first-run", "--disable-quic", "--hide-scrollbars", "--window-size=1200,2400",
-                        f"--screenshot={DOCS / 'report.png'}", report.as_uri()],
+        shots = {"report.png": ["--window-size=1400,2400"],
+                 "report-phone.png": ["--window-size=390,2400"],
+                 "report-phone-dark.png": ["--window-size=390,2400", "--force-dark-mode",
+                                           "--blink-settings=preferredColorScheme=0"]}
+        for name, options in shots.items():
+            subprocess.run([*CHROMIUM, *options, f"--screenshot={DOCS / name}", report.as_uri()],
+                           check=True, capture_output=True, timeout=120)
+            print(DOCS / name)
+        pdf = Path(tmp) / "report.pdf"
+        subprocess.run([*CHROMIUM, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", report.as_uri()],
                        check=True, capture_output=True, timeout=120)
-    print(DOCS / "report.png")
+        for page in (1, 2):
+            subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", str(page), "-l", str(page), "-singlefile", str(pdf),
+                            str(DOCS / f"report-print-{page}")], check=True, timeout=120)
+            print(DOCS / f"report-print-{page}.png")
     return 0
 
 
