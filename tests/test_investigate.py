@@ -493,3 +493,45 @@ def test_compare_takes_confidence_and_alpha_is_deprecated():
     calls = pd.DataFrame({"agent_run_id": ["r1", "r2", "r3"], "name": ["x", "x", "y"]})
     with pytest.warns(DeprecationWarning):
         assert compare_tools(calls, calls, confidence=0.9).equals(compare_tools(calls, calls, alpha=0.1))
+
+
+def test_holms_family_holds_one_test_per_distinct_question():
+    a, b = synthetic(600, seed=31), synthetic(600, seed=32, escalation=0.26)
+    table = compare(a, b, n_boot=200)
+    family = ["escalation_rate", "failure_rate", "resolution_rate", "p50_duration_s", "p90_duration_s",
+              "tokens_per_run", "cost_per_run", "cost_per_resolved_run", "disposition_mix"]
+    assert table.attrs["family"] == family
+    assert table.loc[family, "p_holm"].to_numpy() == pytest.approx(holm(table.loc[family, "p_value"].to_numpy()))
+    shares = [r for r in table.index if r.startswith("disposition:")]
+    assert shares and table.loc[shares, "p_holm"].isna().all() and not table.loc[shares, "significant"].any()
+    assert table.loc[shares, "p_value"].notna().all()  # still shown, as the mix's follow-ups
+    everything = compare(a, b, n_boot=200, family="all")
+    assert everything.attrs["family"] == [r for r in everything.index if r != "runs"]
+    alone = compare(a, b, n_boot=200, family=["escalation_rate"])
+    assert alone.loc["escalation_rate", "p_holm"] == alone.loc["escalation_rate", "p_value"]
+    with pytest.raises(ValueError, match="family must be 'distinct', 'all'"):
+        compare(a, b, family="some")
+    with pytest.raises(ValueError, match="escalation"):
+        compare(a, b, family=["escalation"])
+
+
+def test_a_bootstrap_rows_interval_and_p_value_agree():
+    """Heavy-tailed costs (log-normal sigma 2) skew the bootstrap: a p-value from its standard
+    error disagreed with the percentile interval (3 of these 12 pairs); the inverted one cannot."""
+    for k in range(12):
+        a, b = synthetic(200, seed=70 + k), synthetic(200, seed=170 + k)
+        a["total_cost"] = np.exp(np.random.default_rng(k).normal(-4, 2.0, len(a)))
+        b["total_cost"] = np.exp(np.random.default_rng(100 + k).normal(-4, 2.0, len(b)))
+        for confidence in (0.95, 0.9):
+            table = compare(a, b, n_boot=400, seed=k, confidence=confidence)
+            rows = table[table["method"].str.startswith("bootstrap")]
+            excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
+            assert (excludes == (rows["p_value"] < 1 - confidence)).all(), (k, rows)
+
+
+def test_a_mean_dominated_by_a_few_runs_says_so():
+    a, b = synthetic(400, seed=61), synthetic(400, seed=62)
+    b.loc[b.index[:3], "total_cost"] = 50.0  # three runs hold nearly all of b's cost
+    table = compare(a, b, n_boot=200)
+    assert "a few runs dominate: the top 5 of b hold" in table.loc["cost_per_run", "method"]
+    assert "dominate" not in table.loc["tokens_per_run", "method"]
