@@ -36,12 +36,23 @@ def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class UserHint(ValueError):
+    """What the user has to do before a click can work (pick the right disposition first): a
+    :func:`guarded` callback shows it as a hint, not as an "Error: ValueError"."""
+
+
 class ErrorArea:
     """A widget's error line: :func:`guarded` callbacks show their exception there."""
 
     _errors: w.HTML
+    last_error: BaseException | None
 
     def _show_error(self, exc: BaseException) -> None:
+        if isinstance(exc, UserHint):
+            self._errors.value = (f"<div style='color:#6b4e00;background:#fff4d6;padding:6px;border-radius:4px'>"
+                                  f"{html.escape(str(exc))}</div>")
+            self.last_error = exc
+            return
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         self._errors.value = (f"<div style='color:#a40000;background:#fde8e8;padding:6px;border-radius:4px'>"
                               f"<b>Error:</b> {html.escape(detail)}</div>")

@@ -14,7 +14,7 @@ import pandas as pd
 from ..analysis import review_sample
 from ..ppi import ppi_accuracy, predictions_for
 from ..review import VERDICTS, ReviewStore, run_votes, stratified_accuracy
-from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
+from .common import ErrorArea, RunsAndCalls, UserHint, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
 
 __all__ = ["DispositionReview"]
@@ -104,9 +104,13 @@ class DispositionReview(w.VBox, ErrorArea):
         self._unsure.on_click(self._on_unsure_click)
         self._back.on_click(self._on_back_click)
         self._skip.on_click(self._on_skip_click)
+        # Notebook widgets get no key events of their own: a small box takes the shortcuts typed in it.
+        self._keys = w.Text(placeholder="keys: c w u n b", continuous_update=True, layout=w.Layout(width="150px"),
+                            tooltip="type here: c correct, w wrong, u unsure, n next (skip), b back")
+        self._keys.observe(self._on_keys_change, names="value")
         super().__init__([
             self._progress, self.interval, self._judge_line, self._errors,
-            w.HBox([self._correct, self._wrong, self._right, self._unsure]),
+            w.HBox([self._correct, self._wrong, self._right, self._unsure, self._keys]),
             w.HBox([self._note, w.VBox([self._back, self._skip])]),
             self._inspector,
         ])
@@ -118,10 +122,11 @@ class DispositionReview(w.VBox, ErrorArea):
     @property
     def controls(self) -> dict[str, w.Widget]:
         """The buttons and fields by name (``correct``, ``wrong``, ``unsure``, ``right``,
-        ``note``, ``back``, ``skip``), what the review shows (``progress``, ``interval``,
+        ``note``, ``back``, ``skip``, ``keys``: the shortcut box), what the review shows (``progress``, ``interval``,
         ``errors``) and its ``inspector``: click and set values here, as a reviewer would."""
         return {"correct": self._correct, "wrong": self._wrong, "unsure": self._unsure, "right": self._right,
-                "note": self._note, "back": self._back, "skip": self._skip, "progress": self._progress,
+                "note": self._note, "back": self._back, "skip": self._skip, "keys": self._keys,
+                "progress": self._progress,
                 "interval": self.interval, "judge": self._judge_line, "errors": self._errors,
                 "inspector": self._inspector}
 
@@ -214,15 +219,15 @@ class DispositionReview(w.VBox, ErrorArea):
         recorded = None if pd.isna(run["disposition"]) else str(run["disposition"])
         if verdict == "wrong":
             if not right:
-                raise ValueError("Pick or type the right disposition in 'should be' before marking the run wrong.")
+                raise UserHint("Pick or type the right disposition in 'should be' before marking the run wrong.")
             known = {d.casefold(): d for d in self.known_dispositions}
             right = known.get(right.casefold(), right)
             if recorded is not None and right == recorded:
-                raise ValueError(f"'should be' is the recorded disposition ({recorded}): pick the disposition the "
+                raise UserHint(f"'should be' is the recorded disposition ({recorded}): pick the disposition the "
                                  "run should have had, or mark it correct.")
             if right not in self.known_dispositions and self._new_disposition != (self.current, right):
                 self._new_disposition = (self.current, right)
-                raise ValueError(f"'{right}' is not a disposition in these runs. Click ✘ wrong again to record it "
+                raise UserHint(f"'{right}' is not a disposition in these runs. Click ✘ wrong again to record it "
                                  "as a new disposition, or pick one from the list.")
         self.store.add(agent_run_id=str(run["id"]), agent_id=str(run["agent_id"]), disposition=recorded,
                        verdict=verdict, reviewed_disposition=right if verdict == "wrong" else None,
@@ -272,3 +277,19 @@ class DispositionReview(w.VBox, ErrorArea):
     @guarded
     def _on_skip_click(self, _button: Any = None) -> None:
         self._go(self.position + 1)
+
+    #: What each key typed in the shortcut box does.
+    KEYS = {"c": "correct", "w": "wrong", "u": "unsure", "n": "skip", "b": "back"}
+
+    def _on_keys_change(self, change: dict[str, Any]) -> None:
+        typed = str(change["new"] or "")
+        if not typed:
+            return
+        self._keys.value = ""  # each key once; the box stays empty for the next
+        action = self.KEYS.get(typed[-1].lower())
+        if action is None:
+            self._show_error(UserHint(f"{typed[-1]!r} is not a shortcut: c correct, w wrong, u unsure, "
+                                      "n next (skip), b back"))
+        else:
+            {"correct": self._on_correct_click, "wrong": self._on_wrong_click, "unsure": self._on_unsure_click,
+             "skip": self._on_skip_click, "back": self._on_back_click}[action]()

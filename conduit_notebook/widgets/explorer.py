@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import html
 import io
 from collections.abc import Callable
 from typing import Any
@@ -131,8 +132,13 @@ class RunExplorer(w.VBox, ErrorArea):
         def column(title: str, control: w.Widget) -> w.VBox:
             return w.VBox([w.HTML(f"<b>{title}</b>"), control])
 
+        # A reason is cut at the list's width: the whole text, the ones picked first, below it.
+        self._reasons_full = w.HTML(layout=w.Layout(width="260px"))
+        self._reasons.observe(self._on_reasons_change, names="value")
+        self._on_reasons_change()
         filters = w.HBox([column("agents", self._agents), column("statuses", self._statuses),
-                          column("dispositions", self._dispositions), column("reasons", self._reasons)])
+                          column("dispositions", self._dispositions),
+                          w.VBox([w.HTML("<b>reasons</b>"), self._reasons, self._reasons_full])])
         ranges = w.HBox([w.VBox([w.HBox([self._start, self._end]), self._duration, self._text]), self._count])
         super().__init__([filters, ranges, self._errors, self._tabs, self._run_list_title, self._run_list,
                           self._inspector_box])
@@ -158,12 +164,13 @@ class RunExplorer(w.VBox, ErrorArea):
     def controls(self) -> dict[str, w.Widget]:
         """The filters and pickers by name (``agents``, ``statuses``, ``dispositions``,
         ``reasons``, ``start``, ``end``, ``duration``, ``text``, ``tabs``, ``runs``) and what
-        the explorer shows (``count``, ``runs_title``, ``errors``): set ``.value`` here, as a
+        the explorer shows (``count``, ``runs_title``, ``errors``, ``reasons_full``: the reasons'
+        whole text): set ``.value`` here, as a
         user would."""
         return {"agents": self._agents, "statuses": self._statuses, "dispositions": self._dispositions,
                 "reasons": self._reasons, "start": self._start, "end": self._end, "duration": self._duration,
                 "text": self._text, "tabs": self._tabs, "runs": self._run_list, "count": self._count,
-                "runs_title": self._run_list_title, "errors": self._errors}
+                "runs_title": self._run_list_title, "errors": self._errors, "reasons_full": self._reasons_full}
 
     @property
     def inspector(self) -> RunInspector | None:
@@ -212,6 +219,7 @@ class RunExplorer(w.VBox, ErrorArea):
             for row in newest.itertuples()]
         self._run_list.value = None
         self._run_list.observe(self._on_run_pick, names="value")
+        self._follow_inspector([value for _label, value in self._run_list.options], len(positions))
         self._stale = set(self.TABS)
         self._render(self.TABS[self._tabs.selected_index or 0])
 
@@ -287,6 +295,15 @@ class RunExplorer(w.VBox, ErrorArea):
         self.refresh()
 
     @guarded
+    def _on_reasons_change(self, _change: Any = None) -> None:
+        picked = list(self._reasons.value)
+        rest = [r for r in self._reasons.options if r not in picked]
+        items = "".join(f"<li style='margin:2px 0{';font-weight:bold' if r in picked else ''}'>{html.escape(r)}</li>"
+                        for r in picked + rest)
+        self._reasons_full.value = (f"<details style='font-size:12px'><summary>reasons in full ({len(picked + rest)})"
+                                    f"</summary><ul style='padding-left:16px;margin:4px 0'>{items}</ul></details>"
+                                    if items else "")
+
     def _on_tab_change(self, change: dict[str, Any]) -> None:
         name = self.TABS[change["new"] or 0]
         if name in self._stale:
@@ -301,6 +318,20 @@ class RunExplorer(w.VBox, ErrorArea):
         self._inspector = RunInspector(frames, change["new"], run_ids=ids, fetch_trace=self._fetch_trace,
                                        fetch_messages=self._fetch_messages, context_runs=self._runs)
         self._inspector_box.children = [self._inspector]
+
+    def _follow_inspector(self, listed: list[str], passing: int) -> None:
+        """After a filter change: the inspector steps through the new list, or, when the run it
+        shows no longer passes the filters, closes (it showed an old run as "1 of 200")."""
+        if self._inspector is None:
+            return
+        if passing and self._inspector.run_id in set(self.filtered["id"].astype(object)):
+            self._inspector.set_run_ids(listed)
+            return
+        self._inspector = None
+        self._inspector_box.children = [w.HTML(
+            "<p style='color:#666'>No run inspected: " + ("no run passes the filters." if not passing else
+                                                          "the run shown no longer passes the filters; pick one.")
+            + "</p>")]
 
     def select_run(self, run_id: str) -> RunInspector:
         """Open any run of the frames in the inspector, as picking it in the list does (the list

@@ -98,10 +98,7 @@ class RunInspector(w.VBox, ErrorArea):
         self._clear_error()
         self.run_id = run_id
         run, calls = self._run_and_calls(run_id)
-        position = self.run_ids.index(run_id) if run_id in self.run_ids else None
-        self._position.value = f"{position + 1} of {len(self.run_ids)}" if position is not None else ""
-        self._prev.disabled = position is None or position == 0
-        self._next.disabled = position is None or position >= len(self.run_ids) - 1
+        self._show_position()
         seconds = run["duration_ms"] / 1000 if pd.notna(run["duration_ms"]) else None
         fields = [
             ("agent", html_value(run.get("agent_name") if pd.notna(run.get("agent_name")) else run["agent_id"])),
@@ -208,6 +205,18 @@ class RunInspector(w.VBox, ErrorArea):
     def _pre(text: str) -> str:
         return (f"<pre style='margin:0;max-height:400px;overflow:auto;background:#f6f8fa;padding:6px'>"
                 f"{html.escape(text)}</pre>")
+
+    def set_run_ids(self, run_ids: Sequence[str]) -> None:
+        """Step through these runs from now on (a filter changed the list): the position and
+        the previous/next buttons follow; the run shown stays."""
+        self.run_ids = list(run_ids)
+        self._show_position()
+
+    def _show_position(self) -> None:
+        position = self.run_ids.index(self.run_id) if self.run_id in self.run_ids else None
+        self._position.value = f"{position + 1} of {len(self.run_ids)}" if position is not None else ""
+        self._prev.disabled = position is None or position == 0
+        self._next.disabled = position is None or position >= len(self.run_ids) - 1
 
     def _step(self, delta: int) -> None:
         if self.run_id in self.run_ids:
