@@ -98,3 +98,47 @@ def test_wrong_with_the_recorded_disposition_is_refused(tmp_path):
     with pytest.raises(ValueError, match="needs reviewed_disposition"):
         add(store, "ar1", "wrong")
     assert store.load().empty
+
+
+def test_without_flock_as_on_windows_an_append_waits_for_the_lock(tmp_path, monkeypatch):
+    # Windows has no fcntl: appends took no lock at all there (issue 21, item 13), so two notebooks
+    # could interleave rows or both write the header. Now they take a filelock beside the store.
+    from filelock import FileLock
+
+    from conduit_notebook.review import store as store_module
+
+    monkeypatch.setattr(store_module, "fcntl", None)
+    path = tmp_path / "reviews.csv"
+    store = ReviewStore(path)
+    add(store, "ar1")
+    writer = threading.Thread(target=add, args=(store, "ar2"))
+    with FileLock(str(path.with_name("reviews.csv.lock"))):  # another writer holds the store
+        writer.start()
+        writer.join(timeout=1.0)
+        assert writer.is_alive(), "the append did not wait for the lock"
+        assert "ar2" not in path.read_text()
+    writer.join(timeout=30)
+    assert not writer.is_alive()
+    assert list(store.load()["agent_run_id"]) == ["ar1", "ar2"]
+
+
+def test_without_flock_writers_at_once_write_one_header_and_every_row(tmp_path, monkeypatch):
+    from conduit_notebook.review import store as store_module
+
+    monkeypatch.setattr(store_module, "fcntl", None)
+    path = tmp_path / "reviews.csv"
+    start = threading.Barrier(6)
+
+    def write(k: int) -> None:
+        store = ReviewStore(path)
+        start.wait()
+        for j in range(5):
+            add(store, f"ar{k}_{j}")
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert path.read_text().count("agent_run_id,") == 1
+    assert len(ReviewStore(path).load(latest=False)) == 30

@@ -12,13 +12,17 @@ import csv
 import io
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-try:  # POSIX: appends lock the file
+from filelock import FileLock
+
+try:  # POSIX: appends lock the file itself
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
@@ -36,7 +40,8 @@ class ReviewStore:
 
     The latest verdict of a reviewer on a run wins (a reviewer may change their mind). Several
     writers may share a file (two notebooks, two reviewers): each append takes an exclusive lock
-    (POSIX ``flock``) and writes the header together with the first row, so a new file never gets
+    (POSIX ``flock`` on the file; where there is no ``flock``, as on Windows, a ``filelock`` lock
+    on ``<store>.lock`` beside it, since Windows' own byte locks would also stop readers) and writes the header together with the first row, so a new file never gets
     two headers and rows never interleave. A row torn by a crash mid-append is closed off before
     the next append, so it cannot swallow the next verdict.
 
@@ -89,8 +94,7 @@ class ReviewStore:
     def _append(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a+b") as handle:
-            _lock(handle)
-            try:
+            with self._locked(handle):
                 size = handle.seek(0, os.SEEK_END)
                 handle.seek(0)
                 columns = self._columns(handle.read(65536)) if size else REVIEW_COLUMNS
@@ -115,8 +119,24 @@ class ReviewStore:
                 handle.write(prefix + text.getvalue().encode("utf-8"))
                 handle.flush()
                 os.fsync(handle.fileno())  # the verdict survives a kernel (or machine) restart
+
+    @contextmanager
+    def _locked(self, handle: Any) -> Iterator[None]:
+        """The store's exclusive append lock, held for the block."""
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
             finally:
-                _unlock(handle)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        else:
+            with FileLock(str(self.lock_path)):
+                yield
+
+    @property
+    def lock_path(self) -> Path:
+        """The lock file taken by appends where the platform has no ``flock`` (Windows)."""
+        return self.path.with_name(self.path.name + ".lock")
 
     def _columns(self, head: bytes) -> list[str]:
         """The columns of an existing file, from its header line, to write a row by; a file
@@ -247,14 +267,4 @@ def _parse_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]
             continue
         rows.append([values.get(c, "") for c in REVIEW_COLUMNS])
     return rows, rejected
-
-
-def _lock(handle: Any) -> None:
-    if fcntl is not None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-
-
-def _unlock(handle: Any) -> None:
-    if fcntl is not None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
