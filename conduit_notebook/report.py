@@ -198,7 +198,7 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
         tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
     tool_formats = {"calls": COUNT, "runs_using": COUNT, "share_of_runs": PERCENT, "calls_per_run": "{:.2f}",
                     "p50_duration_s_with": SECONDS, "p50_duration_s_without": SECONDS,
-                    "cost_per_run_with": USD_PER_RUN, "cost_per_run_without": USD_PER_RUN}
+                    "cost_per_run_with": USD_PER_RUN, "cost_per_run_without": USD_PER_RUN, "flag": "{}"}
     parts += ["<h2 id='tools'>Tools</h2>"]
     if "calls_low" in tools:
         parts.append(f"<p class='note'>Estimated for all {len(runs):,} runs from {traced:,} traced runs (a "
@@ -206,8 +206,9 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
                      "stratum's runs / traced runs), with 95% intervals. <code>frames.fetch_traces()</code> or "
                      "<code>conduit-notebook sync</code> fetches the other traces."
                      + (f" {html.escape(tools.attrs['note'][0].upper() + tools.attrs['note'][1:])}."
-                        if tools.attrs.get("note") else "") + "</p>")
-        tools = _with_intervals(tools)
+                        if tools.attrs.get("note") else "")
+                     + (f" {html.escape(tools.attrs['flags'])}" if tools.attrs.get("flags") else "") + "</p>")
+        tools = _with_intervals(tools[tools["traced_runs"] > 0] if "traced_runs" in tools else tools)
         tool_formats.update(calls="{}", runs_using="{}", share_of_runs="{}")
     parts += [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
               png_html(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax), figsize=(10, 5))]

@@ -4,7 +4,9 @@ traces not drawn by the sampler never get random-sample weights."""
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -136,3 +138,72 @@ def test_report_paths_threshold_applies_to_traced_runs(full):
     section = section[:section.index("</table>")]
     for path in few["path"]:
         assert f">{path}<" not in section.replace(" &gt; ", " > ")
+
+
+def clustered_sample(n_runs=2000, n_traced=200, seed=0):
+    """One stratum; tool "lookup" called once by half the runs, tool "retry" 100 times by 5
+    traced runs; tool "rare" called only by a hand-picked (weight 0) run."""
+    rng = np.random.default_rng(seed)
+    ids = [f"run_{i:05d}" for i in range(n_runs)]
+    runs = pd.DataFrame({"id": ids, "agent_id": "agent_1", "disposition": "resolved", "status": "completed",
+                         "duration_ms": 1000.0, "total_cost": 0.01})
+    traced = np.zeros(n_runs, dtype=bool)
+    traced[rng.choice(n_runs, n_traced, replace=False)] = True
+    runs["trace_weight"] = np.where(traced, n_runs / n_traced, np.nan)
+    picked = np.flatnonzero(~traced)[0]
+    runs.loc[picked, "trace_weight"] = 0.0
+    in_sample = np.flatnonzero(traced)
+    names = (["lookup"] * (n_traced // 2) + ["retry"] * 500 + ["rare"])
+    run_of = list(in_sample[: n_traced // 2]) + list(np.repeat(in_sample[-5:], 100)) + [picked]
+    return runs, pd.DataFrame({"agent_run_id": [ids[i] for i in run_of], "name": names})
+
+
+def test_rows_say_what_they_rest_on_and_are_flagged():
+    runs, calls = clustered_sample()
+    table = tool_stats(calls, runs)
+    assert table.loc["lookup", "traced_runs"] == 100 and table.loc["retry", "traced_runs"] == 5
+    assert table.loc["retry", "top5_share"] == 1.0
+    assert "concentrated in few runs" in table.loc["retry", "flag"]
+    assert "few traced runs" in table.loc["retry", "flag"]
+    assert table.loc["lookup", "flag"] == ""
+    assert "frames.fetch_traces(" in table.attrs["flags"]
+    # A slice of 20 traced runs: every row rests on too few.
+    small = runs[runs.index < 200]
+    sliced = tool_stats(calls, small)
+    assert TraceSample.from_runs(small).traced < 30
+    assert sliced.loc[sliced["traced_runs"] > 0, "flag"].str.contains("few traced runs").all()
+
+
+def test_a_known_tool_missing_from_the_sample_gets_a_zero_row_with_an_upper_bound():
+    runs, calls = clustered_sample()
+    table = tool_stats(calls, runs)
+    design = TraceSample.from_runs(runs)
+    row = table.loc["rare"]  # called only by the hand-picked run: known, not in the sample
+    assert row["calls"] == 0 and row["share_of_runs"] == 0 and row["traced_runs"] == 0
+    assert row["share_of_runs_low"] == 0
+    assert row["share_of_runs_high"] == pytest.approx(1 - 0.05 ** (1 / design.kish_n))
+    assert row["share_of_runs_high"] == pytest.approx(3 / 200, rel=0.02)  # the rule of three
+    assert row["runs_using_high"] == pytest.approx(row["share_of_runs_high"] * 2000)
+    assert row["flag"] == "not seen in the sample"
+    assert "can be missed by this sample" in table.attrs["flags"]
+
+
+def test_simulated_corners_at_fast_settings():
+    """benchmarks/sim_corners.py at a few replications (full settings: docs/statistics.md)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import sim_corners
+
+    runs, calls = sim_corners.population()
+    # A 10% agent sliced out of a 200-run sample: every row flagged, or its interval covers.
+    small = sim_corners.small_slice(runs, calls, 20)
+    assert small["flagged"] == 1.0 or min(small[m][2] for m in ("calls", "share_of_runs")) >= 0.9
+    assert abs(small["calls"][0]) < 0.05
+    # 5 runs x 100 calls: whenever seen, flagged.
+    assert sim_corners.clustered(runs, calls, 20)["flagged"] == 1.0
+    # A 2% tool in 50-run samples: absent from many, and then its upper bound holds.
+    rare = sim_corners.rare(runs, calls, 30)
+    assert rare["absent"] > 0.2 and rare["bound_holds"] == 1.0 and rare["coverage"] >= 0.9
+    # Hand-picked heavy users cached: +100% before, the random sample's estimate after.
+    picked = sim_corners.hand_picked(runs, calls, 10)
+    assert picked["before (every trace weighted)"] > 0.5
+    assert abs(picked["after (drawn only)"]) < 0.1

@@ -19,7 +19,16 @@ import pandas as pd
 
 from ..sampling import design_groups, domain_ratios_from_sums, domain_totals_from_sums, trace_failures
 
-__all__ = ["TraceSample", "trace_sample"]
+__all__ = ["CONCENTRATED_SHARE", "FEW_TRACED_RUNS", "FEW_TRACED_RUNS_SLICE", "TraceSample", "concentration",
+           "row_flags", "trace_sample"]
+
+#: A row resting on fewer traced runs than this is flagged "few traced runs" ...
+FEW_TRACED_RUNS = 10
+#: ... and every row of a table whose slice holds fewer traced runs than this.
+FEW_TRACED_RUNS_SLICE = 30
+#: A row whose 5 busiest traced runs hold more than this share of its calls is flagged
+#: "concentrated in few runs" (a clustered tool: the variance from a few runs is unreliable).
+CONCENTRATED_SHARE = 0.5
 
 
 class TraceSample:
@@ -114,3 +123,32 @@ def trace_sample(runs: pd.DataFrame | None) -> TraceSample | None:
         return None
     sample = TraceSample.from_runs(runs)
     return sample if sample.is_sample else None
+
+
+def concentration(row: np.ndarray, count: np.ndarray, n_rows: int, top: int = 5) -> np.ndarray:
+    """Per row (tool, path...): the share of its calls held by its ``top`` busiest traced runs,
+    from one entry per (row, run) pair: the pair's ``row`` and its ``count`` of calls."""
+    out = np.full(n_rows, np.nan)
+    order = np.lexsort((-count, row))
+    row, count = row[order], count[order]
+    starts = np.searchsorted(row, np.arange(n_rows))
+    ends = np.searchsorted(row, np.arange(n_rows), side="right")
+    for r in range(n_rows):
+        part = count[starts[r]:ends[r]]
+        if part.sum() > 0:
+            out[r] = part[:top].sum() / part.sum()
+    return out
+
+
+def row_flags(traced_runs: np.ndarray, top_share: np.ndarray, slice_traced: int) -> np.ndarray:
+    """Per estimated row, why its interval may not hold ("" when nothing is known against it):
+    "few traced runs" (the row rests on fewer than :data:`FEW_TRACED_RUNS`, or the slice on
+    fewer than :data:`FEW_TRACED_RUNS_SLICE`), "concentrated in few runs" (its 5 busiest runs
+    hold more than :data:`CONCENTRATED_SHARE` of its calls), "not seen in the sample"."""
+    traced_runs = np.asarray(traced_runs)
+    few = (traced_runs < FEW_TRACED_RUNS) | (slice_traced < FEW_TRACED_RUNS_SLICE)
+    clustered = np.nan_to_num(np.asarray(top_share, dtype=float)) > CONCENTRATED_SHARE
+    flags = [", ".join(f for f, on in (("not seen in the sample", t == 0), ("few traced runs", a and t > 0),
+                                       ("concentrated in few runs", c and not (t == 0))) if on)
+             for t, a, c in zip(traced_runs, few, clustered)]
+    return np.array(flags, dtype=object)

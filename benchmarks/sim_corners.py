@@ -1,0 +1,143 @@
+"""The trace-sample tool estimates in the corners an analyst reaches by slicing (issue 24): bias,
+95% coverage and how often each row is flagged, through the public API (the sample drawn as
+fetch_runs draws it: sampling.drawn_traces / trace_weights; then tool_stats). Figures in
+docs/statistics.md and benchmarks/README.md; tests/test_corners.py runs it at fast settings.
+
+    python benchmarks/sim_corners.py [reps=400]
+
+Scenarios (a 2,000-run workspace, 4 agents, strata agent x disposition x status):
+- small slice: the 10% agent filtered out of a 200-run trace sample (~20 traced runs);
+- clustered tool: 5 runs x 100 calls, from a 200-run sample;
+- rare tool: used by 2% of runs, 50-run samples (absent from many; then a 0 row with a bound);
+- hand-picked: 100 traces picked by hand among the heaviest users of a tool, cached, then the
+  same 200-run fetch again (weights before the fix: every trace at hand weighted as drawn).
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from conduit_notebook import tool_stats
+from conduit_notebook.sampling import drawn_traces, trace_weights
+
+AGENTS = {"ag_small": 0.10, "ag_b": 0.30, "ag_c": 0.30, "ag_d": 0.30}
+
+
+def population(n: int = 2000, seed: int = 7) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Runs and tool calls with a known truth: "common" (93% of runs, 1-3 calls), "sometimes"
+    (40%, more in escalated runs), "rare" (2%), "clustered" (5 runs x 100 calls)."""
+    rng = np.random.default_rng(seed)
+    agent = rng.choice(list(AGENTS), size=n, p=list(AGENTS.values()))
+    escalated = rng.random(n) < 0.2
+    runs = pd.DataFrame({"id": [f"ar{i:08d}" for i in range(n)], "agent_id": agent,
+                         "disposition": np.where(escalated, "escalated", "resolved"), "status": "completed",
+                         "duration_ms": rng.lognormal(8, 1, n), "total_cost": rng.lognormal(-4, 1, n)})
+    rows: list[tuple[int, str]] = []
+    for i in range(n):
+        if rng.random() < 0.93:
+            rows += [(i, "common")] * int(rng.integers(1, 4))
+        if rng.random() < (0.6 if escalated[i] else 0.35):
+            rows += [(i, "sometimes")] * int(rng.poisson(1.5) + 1)
+        if rng.random() < 0.02:
+            rows.append((i, "rare"))
+    for i in rng.choice(n, 5, replace=False):
+        rows += [(int(i), "clustered")] * 100
+    # The names as a categorical over every tool, as a frame from the cache or a previous fetch
+    # knows them: a tool no sampled run called is still known.
+    calls = pd.DataFrame({"agent_run_id": [runs["id"].iloc[i] for i, _ in rows],
+                          "name": pd.Categorical([t for _, t in rows])})
+    return runs, calls
+
+
+def sample(runs: pd.DataFrame, total: int, seed: int, have: np.ndarray | None = None,
+           design: bool = True) -> pd.DataFrame:
+    """``runs`` with the trace weights of a ``total``-trace fetch (``have``: traces at hand)."""
+    have = np.zeros(len(runs), dtype=bool) if have is None else have
+    drawn = drawn_traces(runs, have, total, seed=seed)
+    traced = drawn | have
+    weights = trace_weights(runs, traced, drawn if design else None)
+    return runs.assign(trace_weight=weights)
+
+
+def estimate(calls: pd.DataFrame, sampled: pd.DataFrame) -> pd.DataFrame:
+    ids = set(sampled.loc[sampled["trace_weight"].notna(), "id"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tool_stats(calls[calls["agent_run_id"].isin(ids)], sampled)
+
+
+def score(rows: list[pd.Series], truth: pd.Series, measures=("calls", "share_of_runs", "calls_per_run")) -> dict:
+    """Relative bias, coverage (all rows, and rows not flagged) and the flagged share."""
+    out: dict = {"flagged": float(np.mean([bool(r["flag"]) for r in rows]))}
+    for m in measures:
+        est = np.array([r[m] for r in rows], dtype=float)
+        hit = np.array([r[f"{m}_low"] <= truth[m] <= r[f"{m}_high"] for r in rows])
+        clean = np.array([not r["flag"] for r in rows])
+        out[m] = (float(np.nanmean(est) / truth[m] - 1), float(hit.mean()),
+                  float(hit[clean].mean()) if clean.any() else float("nan"))
+    return out
+
+
+def small_slice(runs, calls, reps, seed=0):
+    mine = runs[runs["agent_id"] == "ag_small"]
+    truth = tool_stats(calls, mine).loc["common"]
+    rows = []
+    for r in range(reps):
+        rows.append(estimate(calls, sample(runs, 200, seed + r)[lambda f: f["agent_id"] == "ag_small"]).loc["common"])
+    return score(rows, truth)
+
+
+def clustered(runs, calls, reps, seed=0):
+    truth = tool_stats(calls, runs).loc["clustered"]
+    rows = [estimate(calls, sample(runs, 200, seed + r)).loc["clustered"] for r in range(reps)]
+    seen = [row for row in rows if row["traced_runs"] > 0]
+    scored = score(seen, truth, ("calls", "share_of_runs"))
+    # Bias over every draw (a draw that missed the tool estimates 0).
+    for m in ("calls", "share_of_runs"):
+        scored[m] = (float(np.mean([row[m] for row in rows]) / truth[m] - 1), *scored[m][1:])
+    return {**scored, "seen": len(seen) / reps}
+
+
+def rare(runs, calls, reps, seed=0):
+    truth = tool_stats(calls, runs).loc["rare", "share_of_runs"]
+    absent, bound_holds, hits = 0, 0, []
+    for r in range(reps):
+        table = estimate(calls, sample(runs, 50, seed + r))
+        row = table.loc["rare"]  # always a row: the tool is known from the calls
+        hits.append(row["share_of_runs_low"] <= truth <= row["share_of_runs_high"])
+        if row["traced_runs"] == 0:
+            absent += 1
+            bound_holds += row["share_of_runs_high"] >= truth
+    return {"absent": absent / reps, "bound_holds": bound_holds / max(absent, 1), "coverage": float(np.mean(hits))}
+
+
+def hand_picked(runs, calls, reps, seed=0):
+    truth = tool_stats(calls, runs).loc["sometimes", "calls"]
+    heavy = calls[calls["name"] == "sometimes"]["agent_run_id"].value_counts()
+    ids = runs["id"].to_numpy()
+    out = {}
+    for label, design in (("before (every trace weighted)", False), ("after (drawn only)", True)):
+        est = []
+        for r in range(reps):
+            first = sample(runs, 200, seed + r)
+            picked = np.isin(ids, heavy.index[:100])
+            have = first["trace_weight"].notna().to_numpy() | picked
+            est.append(estimate(calls, sample(runs, 200, seed + r, have=have, design=design)).loc["sometimes", "calls"])
+        out[label] = float(np.mean(est) / truth - 1)
+    return out
+
+
+def main(reps: int = 400) -> None:
+    runs, calls = population()
+    print(f"small slice (10% agent, 200-run sample), 'common': {small_slice(runs, calls, reps)}")
+    print(f"clustered tool (5 runs x 100 calls), 200-run sample: {clustered(runs, calls, reps)}")
+    print(f"rare tool (2% of runs), 50-run samples: {rare(runs, calls, reps)}")
+    print(f"hand-picked traces cached, bias of 'sometimes' calls: {hand_picked(runs, calls, max(reps // 4, 20))}")
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:2]))
