@@ -11,9 +11,10 @@ from nbclient import NotebookClient
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
-def test_there_are_five_notebooks_committed_without_outputs():
+def test_the_notebooks_are_committed_without_outputs():
     assert [p.stem for p in NOTEBOOKS] == ["01-quickstart", "02-cost-tokens-latency",
-                                           "03-disposition-review", "04-scale", "05-investigations"]
+                                           "03-disposition-review", "04-scale", "05-investigations",
+                                           "06-run-explorer"]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         for cell in notebook.cells:
@@ -33,3 +34,6 @@ def test_notebook_runs_against_the_demo_server(path, monkeypatch, tmp_path):
     text = "".join(str(o.get("data", {}).get("text/plain", "")) + str(o.get("text", "")) for o in outputs)
     assert "token=set" in text  # the client was shown, without its token
     assert "demo-" not in text  # the demo token is not printed either
+    if path.stem == "06-run-explorer":  # the explorer is shown as a widget, and its inspector opened
+        assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+        assert "1 of " in text
