@@ -139,6 +139,7 @@ def _java() -> bool:
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore")  # pyspark warns about pandas 3
 @pytest.mark.skipif(not _java(), reason="Spark needs Java (Debian: default-jre-headless)")
 def test_spark_gives_the_same_numbers(lakes, client, tmp_path):

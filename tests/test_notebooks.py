@@ -22,6 +22,7 @@ def test_the_notebooks_are_committed_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_against_the_demo_server(path, monkeypatch, tmp_path):
     monkeypatch.delenv("CONDUIT_API_TOKEN", raising=False)
