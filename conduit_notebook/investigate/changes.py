@@ -105,7 +105,7 @@ def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     the series' successive differences. Buckets unlike both their neighbours (one or two odd
     days: Bonferroni test at 1% over the series) are set aside; the rest is segmented exactly
     by PELT with a Gaussian cost weighted by 1 / variance (for rates the binomial deviance at
-    each bucket's effective runs, exact for rare events), ``penalty`` = 3 log(n buckets) per
+    each bucket's effective runs, exact for rare events), ``penalty`` = 3.6 log(n buckets) per
     change; a change is kept only if its step beats a straight line through its two segments
     by 2 (Akaike's price of the step's start), so that a drift is less often a step. Duration
     quantiles are segmented on the log scale, and means of positive values (cost, tokens per
@@ -113,10 +113,11 @@ def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     and ``after`` are still the segments' means). Segments are at least ``min_size`` buckets.
 
     False alarms and power (benchmarks/sim_changes.py, 28 days of ~200 runs, 400 series each;
-    docs/changes.md): 1-4% on flat, weekly, over-dispersed, one and two outlier-day series,
-    ~6% with volume swings, 22% on a slow drift of 4 points over four weeks (about as large as
-    a 5-point step; 7.5% before); a 5-point step found within 2 days 69% of the time (60%
-    before), a 10-point one 97%, a 20% cost step under log-normal sigma 2 tails 35% (0.6%).
+    docs/changes.md): at most 3% on flat, weekly, over-dispersed, volume-swing, one and two
+    outlier-day series, heavy-tailed costs and a cost outlier day; 15.5% on a slow drift of 4
+    points over four weeks (about as large as a 5-point step; 7.5% before); a 5-point step found
+    within 2 days 62% of the time (60% before), a 10-point one 97%, a 20% cost step under
+    log-normal sigma 2 tails 30% (0.6% before).
 
     >>> change_points(runs, metric="escalation_rate", by="agent_name")
     """
