@@ -11,6 +11,7 @@ from typing import Any
 from .cache import CachedRun, RunCache
 from .client import ConduitClient
 from .errors import ConduitError
+from .progress import progress_bar
 from .records import dedupe, record_problem
 from .runframes import FetchStats
 
@@ -81,12 +82,3 @@ class FetchJob:
             else:
                 self.turn_away(agent_id, record, problem, where)
         return dedupe(ok)
-
-
-def progress_bar(enabled: bool, **kwargs: Any) -> Any:
-    """A tqdm bar (notebook widget or terminal text), or None when ``enabled`` is False."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(leave=False, **kwargs)

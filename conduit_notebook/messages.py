@@ -27,6 +27,7 @@ from .cache import CachedThread, RunCache
 from .client import ConduitClient
 from .errors import ConduitError
 from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
+from .progress import progress_bar
 from .records import json_problem, readable_time
 
 __all__ = ["MESSAGE_COLUMNS", "concat_messages", "fetch_messages", "fetch_threads", "message_problem", "messages_frame",
@@ -205,9 +206,7 @@ def fetch_threads(client: ConduitClient, cache: RunCache | None, source: str, co
     requests_before = client.stats.requests
     bar = None
     if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc="threads", unit="conversation", leave=False)
+        bar = progress_bar(True, total=len(todo), desc="threads", unit="conversation")
     stopping = threading.Event()
     pool = ThreadPoolExecutor(max_workers=max(1, min(THREAD_WORKERS, len(todo))), thread_name_prefix="conduit-thread")
     try:

@@ -92,3 +92,20 @@ def test_wrong_without_the_right_disposition_is_a_hint_not_an_error(frames, tmp_
     assert "Pick or type the right disposition" in review.controls["errors"].value and review.position == 0
     with pytest.raises(ValueError, match="right disposition"):  # called from code, it raises
         review.judge("wrong")
+
+
+
+def test_a_finished_notebook_progress_bar_keeps_its_widget_model(monkeypatch):
+    """A finished bar closed its widget model while the page still showed its view: JupyterLab and
+    Voila logged "widget model not found". In Jupyter, tqdm.auto gives tqdm.notebook's bar."""
+    import tqdm.auto
+    import tqdm.notebook
+
+    from conduit_notebook.fetch_job import progress_bar
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", tqdm.notebook.tqdm)
+    bar = progress_bar(True, total=2, desc="traces")
+    bar.update(2)
+    bar.close()
+    assert bar.container.comm is not None  # the model the page shows is still there
+    assert progress_bar(False, total=2) is None
