@@ -207,3 +207,14 @@ def test_simulated_corners_at_fast_settings():
     picked = sim_corners.hand_picked(runs, calls, 10)
     assert picked["before (every trace weighted)"] > 0.5
     assert abs(picked["after (drawn only)"]) < 0.1
+
+
+def test_the_tool_plots_count_the_traced_runs_as_the_tables(full):
+    from conduit_notebook import plots
+
+    runs, calls, drawn = hand_picked(full)
+    ax = plots.plot_tool_paths(calls, runs=runs)
+    title = " ".join(ax.get_title().split())
+    assert f"estimated from {drawn:,} traced runs" in title  # was every trace at hand: drawn + 60
+    ax = plots.plot_tool_usage(calls, runs=runs)
+    assert f"estimated from {drawn:,} traced runs" in " ".join(ax.get_title().split())

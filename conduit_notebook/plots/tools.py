@@ -1,11 +1,8 @@
 """Tool use: calls per tool (:func:`plot_tool_usage`) and the commonest tool paths
 (:func:`plot_tool_paths`).
 
-Seam for the sample design (issue 20, item 2): when the runs' traces are a sample, these plots
-still decide that themselves and weight each call by its run's ``trace_weight``
-(:func:`_run_weights`, and the weights in :func:`plot_tool_paths`). The one sample-design object
-(``stats/design.py``) is to replace both, so that each plot draws what the public table
-function (``tool_stats_estimated``, ``tool_paths``) returns.
+With a trace sample, the weights, the traced runs and the note come from the one sample-design
+object, :class:`conduit_notebook.stats.design.TraceSample`, as in the table functions.
 """
 
 from __future__ import annotations
@@ -25,6 +22,7 @@ from ..analysis import require_columns
 from ..formatting import compact
 from ..investigate import run_paths, tool_paths
 from ..sampling import trace_failures
+from ..stats.design import TraceSample
 from ._style import (DISPOSITION_COLORS, OTHER_COLOR, bar_labels, colors_for, disposition_colors,
                      draw_nothing, figure_of, literal, ordered_groups, pretty_name, side_legend,
                      target_axes, thousands, top_labels, wrap_title)
@@ -36,15 +34,15 @@ def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[p
     are a sample; (None, "") when they are all there."""
     if runs is None or "trace_weight" not in runs:
         return None, ""
-    stored = runs["trace_weight"].to_numpy(dtype=float, na_value=np.nan)
-    if not (stored > 0).any() or (stored == 1).all():  # as tool_stats: every trace there
+    design = TraceSample.from_runs(runs)
+    if not design.is_sample:  # as tool_stats: every trace there
         return None, ""
     require_columns(tool_calls, ["agent_run_id"], "plot_tool_usage")
-    by_id = pd.Series(stored, index=runs["id"].astype(object))
+    by_id = pd.Series(design.weight, index=runs["id"].astype(object))
     # Calls of runs outside ``runs`` and of hand-picked traces (weight 0) weigh nothing: the
     # bars are sum(w * calls), the estimate tool_stats gives and its intervals are around.
     weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
-    traced = int((stored > 0).sum())
+    traced = design.traced
     failed, _ = trace_failures(runs)
     return weights, (f"\nestimated from {traced:,} traced runs of {len(runs):,}"
                      + (f" ({failed:,} traces failed)" if failed else ""))
@@ -191,12 +189,10 @@ def plot_tool_paths(
         return draw_nothing(target_axes(ax), "no tool calls")
     codes = paths.cat.codes.to_numpy().astype(np.int64)
     weights, estimated = None, ""
-    # Seam for the sample design (stats/design.py): the weights of a trace sample, decided here.
-    if runs is not None and "trace_weight" in runs:  # a trace budget: weight traced runs to the window
-        w = pd.to_numeric(runs["trace_weight"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if np.isnan(w).any():
-            weights = np.where(np.isnan(w), 0.0, w)
-            estimated = f", estimated from {int(np.count_nonzero(~np.isnan(w))):,} traced runs"
+    if runs is not None and "trace_weight" in runs and runs["trace_weight"].isna().any():
+        # A trace budget: the random sample's runs weighted to the window (hand-picked: 0).
+        design = TraceSample.from_runs(runs)
+        weights, estimated = design.weight, f", {design.note}"
     counts = np.bincount(codes, weights=weights, minlength=len(paths.cat.categories))
     labels = [str(p) for p in paths.cat.categories]
     order = sorted(np.flatnonzero(counts), key=lambda k: (-counts[k], labels[k]))[:top]
