@@ -264,7 +264,10 @@ def domain_totals_from_sums(
     runs happen to agree does not claim certainty. A partial group
     (a filter kept part of its stratum) adds ``w_g**2 n_g (1 - 1/w_g) mean_g**2`` for the
     randomness of how many of its traced runs fall in the filter, taken at its largest (as if
-    the filter kept a small part). ``flat`` (groups x measures) marks more groups as showing
+    the filter kept a small part). When even the pooled variance is 0, a group showing no
+    variation takes the Laplace-shrunk floor ``p (1 - p)``, ``p = 1 / (n_g + 2)``: the variance of
+    one more run differing by one (all equal in the sample is not all equal in the stratum).
+    ``flat`` (groups x measures) marks more groups as showing
     no variation, for a measure whose spread comes from a rarer event than its own values
     show (the repeat calls behind calls per run).
     """
@@ -298,6 +301,11 @@ def domain_totals_from_sums(
         # One sampled run: the agent's strata collapsed into one (between-strata spread counts,
         # so this errs wide); no variation seen: the agent's pooled within-stratum variance.
         used = np.where(n < 2, collapsed, np.where(flat_, np.maximum(within, pooled), within))
+        # And where the agent shows no spread either (every sampled run alike: a tool all of a
+        # slice's traced runs called once), a Laplace-shrunk floor: the Bernoulli variance of
+        # one more run differing by one, p (1 - p) with p = 1 / (n + 2), so that no interval
+        # collapses to a point while runs remain untraced.
+        used = np.where(flat_, np.maximum(used, (n + 1) / (n + 2) ** 2), used)
         fpc = np.clip(1 - 1 / np.maximum(w, 1), 0, 1)
         var = w ** 2 * n * fpc * used
         var = var + np.where(np.asarray(partial, dtype=bool)[:, None], w ** 2 * n * fpc * mean ** 2, 0.0)

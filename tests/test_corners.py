@@ -218,3 +218,17 @@ def test_the_tool_plots_count_the_traced_runs_as_the_tables(full):
     assert f"estimated from {drawn:,} traced runs" in title  # was every trace at hand: drawn + 60
     ax = plots.plot_tool_usage(calls, runs=runs)
     assert f"estimated from {drawn:,} traced runs" in " ".join(ax.get_title().split())
+
+
+def test_an_interval_does_not_collapse_when_every_sampled_run_agrees():
+    # One stratum of 100 runs, 10 traced, every one calling "common" once: the variance was
+    # estimated as 0 and the intervals were the point (calls [100, 100]).
+    runs = pd.DataFrame({"id": [f"run_{i:04d}" for i in range(100)], "agent_id": "agent_1",
+                         "disposition": "resolved", "status": "completed", "duration_ms": 1000.0,
+                         "total_cost": 0.01, "trace_weight": [10.0] * 10 + [np.nan] * 90})
+    calls = pd.DataFrame({"agent_run_id": [f"run_{i:04d}" for i in range(10)], "name": "common"})
+    row = tool_stats(calls, runs).loc["common"]
+    assert row["calls"] == 100 and row["share_of_runs"] == 1.0
+    assert row["calls_low"] < 90 and row["runs_using_low"] < 90  # 9 of 10 runs would be 90
+    assert row["share_of_runs_low"] < 0.9 and row["share_of_runs_high"] == 1.0
+    assert "few traced runs" in row["flag"]
