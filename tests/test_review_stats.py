@@ -318,3 +318,32 @@ def test_over_sampling_an_outcome_stays_unbiased_when_weighted_back():
     assert np.mean(plain) - truth < -0.015  # without its strata the over-sampling biases it
     with pytest.raises(ValueError, match="strata must be columns of runs"):
         review_report(results, runs, strata=["nope"])
+
+
+def test_a_plan_from_a_pilots_accuracies_delivers_the_margin_asked():
+    # Issue 24, item 7: "Neyman" with one assumed accuracy was proportional allocation, and
+    # margin=0.05 delivered about ±3.5-3.9 points with ~250 reviews. With each disposition's
+    # accuracy (a pilot's), the allocation follows N_h * S_h and the interval is about the margin.
+    import importlib.util
+    import pathlib
+
+    path = pathlib.Path(__file__).parents[1] / "benchmarks" / "sim_review_plan.py"
+    spec = importlib.util.spec_from_file_location("sim_review_plan", path)
+    sim = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sim)
+    populations = {k: sim.POPULATIONS[k] for k in ("demo-like", "one weak stratum", "uniform 85%")}
+    table = sim.simulate(150, populations)
+    neyman = table[table["plan"].str.startswith("per disposition")]
+    assert neyman["ratio"].between(0.8, 1.2).all(), neyman
+    assert (neyman["coverage"] >= 0.9).all() and (neyman["bias"].abs() < 0.01).all()
+    proportional = table[table["plan"].str.startswith("one accuracy")].set_index(["population", "margin"])
+    by = neyman.set_index(["population", "margin"])
+    # Fewer reviews for the same margin where the dispositions' accuracies differ.
+    assert (by.loc["one weak stratum", "reviews"] < 0.6 * proportional.loc["one weak stratum", "reviews"]).all()
+    plan = review_plan(RUNS, margin=0.05, expected=dict(zip(DISPOSITIONS, ACCURACY)))
+    assert "Neyman" in plan.attrs["design"] and (plan["sample"].drop("(all)") >= 10).all()
+    # The largest share of reviews goes where N_h * S_h is largest, not by size alone.
+    share = plan["sample"].drop("(all)") / plan.loc["(all)", "sample"]
+    assert share["escalated"] > plan.loc["escalated", "weight"]
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        review_plan(RUNS, margin=0.05, expected={"resolved": 1.5})
