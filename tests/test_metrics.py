@@ -55,7 +55,7 @@ def test_every_table_column_is_in_the_glossary_and_the_readme(demo):
     names = set(summarize(runs).columns) | set(cost_breakdown(runs).columns)
     assert names <= set(GLOSSARY) and set(GLOSSARY) == set(FORMATS)
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    glossary = readme.split("### Glossary", 1)[1].split("\n## ", 1)[0]
+    glossary = readme.split("## Glossary", 1)[1].split("\n## ", 1)[0]
     for name in GLOSSARY:
         assert re.search(rf"^\| `{name}` \|", glossary, re.M), name
     # tool_stats' per-tool costs use the same definition: mean over runs with a cost.
