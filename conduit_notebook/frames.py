@@ -217,12 +217,19 @@ def _arrow(values: Sequence[Any] | pa.Array, dtype: Any) -> pa.Array:
     if dtype is TIMESTAMP:
         if isinstance(values, pa.Array):
             try:
-                return values.cast(pa.timestamp("ns", tz="UTC"))
+                # Through microseconds, which hold year 1: pyarrow 15 wrapped Go's zero time
+                # around to 1754 when casting to nanoseconds.
+                wide = values.cast(pa.timestamp("us", tz="UTC"))
+                real = pc.and_(pc.greater_equal(wide, pa.scalar(_MIN_TIME, type=wide.type)),
+                               pc.less_equal(wide, pa.scalar(_MAX_TIME, type=wide.type)))
+                return pc.if_else(real, wide, pa.scalar(None, type=wide.type)).cast(pa.timestamp("ns", tz="UTC"))
             except _ARROW_ERRORS:
                 values = values.to_pylist()
-        parsed = pd.to_datetime(pd.Series(list(values), dtype=object), utc=True,
-                                format="ISO8601", errors="coerce")
         # Go's zero time (0001-01-01T00:00:00Z) means "not set"; nothing that far out is real.
+        # Dropped by its year before parsing: pandas 2.2 turned it into 1754 instead of NaT.
+        values = [None if isinstance(v, str) and v[:4].isdigit() and not "1678" <= v[:4] <= "2261" else v
+                  for v in values]
+        parsed = pd.to_datetime(pd.Series(values, dtype=object), utc=True, format="ISO8601", errors="coerce")
         parsed = parsed.where((parsed >= _MIN_TIME) & (parsed <= _MAX_TIME))
         return pa.array(parsed.astype(TIMESTAMP), type=pa.timestamp("ns", tz="UTC"))
     if dtype in (INT, FLOAT):
