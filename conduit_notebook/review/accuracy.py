@@ -143,24 +143,14 @@ def weighted_accuracy(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None
     used = counts.reindex(population.index, fill_value=0) if len(counts) else \
         pd.DataFrame(0, index=population.index, columns=[*VERDICTS, "outside"])
     left_out = int(counts[list(VERDICTS)].to_numpy().sum() - used[list(VERDICTS)].to_numpy().sum()) if len(counts) else 0
-    rows = {}
-    for key, sizes in population.groupby(level=0):
-        sizes = sizes.droplevel(0)
-        judged = used.xs(key, level=0).reindex(sizes.index, fill_value=0)
-        estimate = stratified_accuracy(judged["correct"], judged["correct"] + judged["wrong"], sizes,
-                                       confidence=confidence, outside=judged["outside"])
-        unreviewed = estimate["unreviewed_share"]
-        empty = int(((judged["correct"] + judged["wrong"] == 0) & (sizes > 0)).sum())
-        note = ""
-        if empty and unreviewed > 0 and empty < int((sizes > 0).sum()):
-            note = (f"{empty} of its {int((sizes > 0).sum())} dispositions not reviewed ({unreviewed:.0%} of its "
-                    "runs): the accuracy is over the reviewed ones, the interval widened to cover the rest")
-        elif empty:
-            note = "none of its dispositions reviewed"
-        rows[key] = {"reviewed": int(judged["correct"].sum() + judged["wrong"].sum()),
-                     "correct": int(judged["correct"].sum()), "unsure": int(judged["unsure"].sum()),
-                     "accuracy": estimate["estimate"], "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
-                     "population": int(sizes.sum()), "unreviewed_share": unreviewed, "note": note}
+    # A group's disposition nobody reviewed in that group takes the disposition's accuracy over
+    # every group (its reviews in other agents): leaving it out biased an agent's accuracy
+    # towards its reviewed dispositions (-0.20 at 20 reviews where its common one went unreviewed).
+    totals = used.groupby(level=1)[["correct", "wrong"]].sum()
+    borrowed = (totals["correct"] / (totals["correct"] + totals["wrong"])).where(totals.sum(axis=1) > 0)
+    rows = {key: _group_row(used.xs(key, level=0).reindex(sizes.droplevel(0).index, fill_value=0),
+                            sizes.droplevel(0), borrowed if group is not None else None, confidence)
+            for key, sizes in population.groupby(level=0)}
     columns = [*ACCURACY_COLUMNS, "population", "unreviewed_share", "note"]
     return pd.DataFrame.from_dict(rows, orient="index", columns=columns), left_out
 
@@ -185,3 +175,31 @@ def crossed_strata(votes: pd.DataFrame, runs: pd.DataFrame, strata: Sequence[str
     votes = votes.assign(disposition=extra)
     return votes, runs
 
+
+def _group_row(judged: pd.DataFrame, sizes: pd.Series, borrowed: pd.Series | None, confidence: float) -> dict[str, Any]:
+    """One group's stratified accuracy; its unreviewed dispositions at their ``borrowed`` accuracy
+    (over every group) where known. The interval stays the one widened to cover any accuracy of
+    the unreviewed runs, so it holds whatever they are."""
+    n = judged["correct"] + judged["wrong"]
+    estimate = stratified_accuracy(judged["correct"], n, sizes, confidence=confidence, outside=judged["outside"])
+    unreviewed = estimate["unreviewed_share"]
+    empty_strata = (n == 0) & (sizes > 0)
+    empty, strata = int(empty_strata.sum()), int((sizes > 0).sum())
+    value, note = estimate["estimate"], ""
+    if empty and unreviewed > 0 and empty < strata:
+        weight = sizes[empty_strata] / sizes.sum()
+        known = borrowed.reindex(weight.index) if borrowed is not None else pd.Series(np.nan, index=weight.index)
+        have = known.notna()
+        if have.any():
+            # The reviewed share keeps its estimate; the borrowed strata add theirs.
+            covered = 1 - unreviewed + float(weight[have].sum())
+            value = ((1 - unreviewed) * value + float((weight[have] * known[have]).sum())) / covered
+        note = (f"{empty} of its {strata} dispositions not reviewed for it ({unreviewed:.0%} of its runs): "
+                + (f"{int(have.sum())} at the disposition's accuracy over all agents, " if have.any() else "")
+                + ("the rest left out of the accuracy, " if (~have).any() else "")
+                + "the interval widened to cover any accuracy of those runs")
+    elif empty:
+        note = "none of its dispositions reviewed"
+    return {"reviewed": int(n.sum()), "correct": int(judged["correct"].sum()), "unsure": int(judged["unsure"].sum()),
+            "accuracy": value, "ci_low": estimate["ci_low"], "ci_high": estimate["ci_high"],
+            "population": int(sizes.sum()), "unreviewed_share": unreviewed, "note": note}

@@ -56,8 +56,11 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
       human-only figures; ``report["judge"]``: ``n``, ``agreement``, ``sensitivity`` and
       ``specificity`` for wrong dispositions (Wilson intervals), ``kappa``, ``disagreements``.
     - ``by_agent``: the same stratified estimate per agent (strata: that agent's dispositions);
-      ``note`` says when some of them have no judged run (the accuracy is then over the judged
-      ones and the interval widened by ``unreviewed_share``).
+      ``note`` says when some of them have no judged run of that agent: such a disposition
+      counts at its accuracy over all agents (over the judged ones alone, an agent whose common
+      disposition went unreviewed got its rare ones' accuracy: -0.79 in
+      tests/test_review_stats.py, now under 0.15), and the interval is widened by
+      ``unreviewed_share`` to cover any accuracy of those runs.
     - What could not be used as given is said in ``note`` and a warning, never dropped silently:
       ``outside_runs``, verdicts on runs missing from ``runs`` (its population is not the one the
       sample came from): they count in their disposition's stratum (their agent from the verdict's
