@@ -30,8 +30,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
-
 from _common import machine, peak_rss_mb  # noqa: E402
+
 from conduit_notebook import (  # noqa: E402
     cost_breakdown,
     outliers,

@@ -25,13 +25,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import machine
+
 from conduit_notebook import ConduitClient, demo, fetch_runs, traces
 
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -40,7 +41,7 @@ def first_fetch(args: argparse.Namespace, tmp: Path) -> None:
     traces.AUTO_TRACE_SECONDS = 120.0 / args.speedup  # the traces "auto" takes at the real 120 a minute
     with demo.serve(runs_per_day=args.runs_per_day, days=14, agents=6, seed=0, end=END,
                     requests_per_minute=rpm, rate_window=60.0 / args.speedup) as server:
-        since = datetime(2026, 11, 13, tzinfo=timezone.utc)
+        since = datetime(2026, 11, 13, tzinfo=UTC)
         results = {}
         for details in ("auto", True):
             server.reset_log()

@@ -17,6 +17,7 @@ import time
 import warnings
 
 from _common import machine
+
 from conduit_notebook import ConduitClient, demo, fetch_runs
 
 TRACE = r"/runs/[^/]+$"

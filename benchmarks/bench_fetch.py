@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from _common import machine
+
 from conduit_notebook import ConduitClient, demo, fetch_runs
 
 

@@ -30,8 +30,8 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
 from _common import machine
+
 from conduit_notebook import runs_frame, tool_calls_frame
 from conduit_notebook.demo import DemoData
 

@@ -21,10 +21,9 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from _common import best_of, machine  # noqa: E402
 from bench_analysis import big_frames  # noqa: E402
-from conduit_notebook.sampling import choose_traces, trace_weights  # noqa: E402
+
 from conduit_notebook import (  # noqa: E402
     change_points,
     compare,
@@ -40,6 +39,7 @@ from conduit_notebook import (  # noqa: E402
     tool_paths,
     tool_transitions,
 )
+from conduit_notebook.sampling import choose_traces, trace_weights  # noqa: E402
 
 
 def main() -> None:

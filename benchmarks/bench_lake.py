@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import machine
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
-
 from _common import best_of, machine
+
 from conduit_notebook import RunCache
 from conduit_notebook.demo import DemoData
 
@@ -123,11 +123,11 @@ def main() -> None:
     print(f"Parquet -> pandas, same tables:        {min(pq):.3f} s (runs: {', '.join(f'{t:.3f}' for t in pq)})")
     print(f"cache -> runs + tool_calls:            {min(ours):.3f} s (runs: {', '.join(f'{t:.3f}' for t in ours)}; "
           f"{args.runs:,} runs, {n_calls:,} tool calls)")
-    ratios_pq = [o / p for o, p in zip(ours, pq)]
-    ratios_js = [j / o for o, j in zip(ours, js)]
+    ratios_pq = [o / p for o, p in zip(ours, pq, strict=False)]
+    ratios_js = [j / o for o, j in zip(ours, js, strict=False)]
     print(f"cache / Parquet: {min(ratios_pq):.2f}-{max(ratios_pq):.2f}x the time (target <= 2x)")
     print(f"json.loads / cache: {min(ratios_js):.1f}-{max(ratios_js):.1f}x faster (target >= 4x)")
-    ratios_oj = [j / o for o, j in zip(ours, oj)]
+    ratios_oj = [j / o for o, j in zip(ours, oj, strict=False)]
     print(f"orjson.loads / cache: {min(ratios_oj):.1f}-{max(ratios_oj):.1f}x faster")
     print(f"peak RSS of a process reopening the cache: {peak['VmHWM']} MB (held after: {peak['VmRSS']} MB; "
           f"imports alone: {base['VmHWM']} MB; target <= 350 MB)")

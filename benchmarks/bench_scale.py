@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from _common import machine
 
 SOURCE = "http://scale#"
@@ -102,7 +101,7 @@ def main() -> None:
     if len(sizes) >= 2:
         slope, intercept = np.polyfit(sizes, peaks, 1)
         fitted = np.polyval([slope, intercept], sizes)
-        worst = max(abs(f - p) / p for f, p in zip(fitted, peaks))
+        worst = max(abs(f - p) / p for f, p in zip(fitted, peaks, strict=False))
         at_target = slope * args.target + intercept
         print(f"peak RSS ~ {intercept:,.0f} MB + {slope * 1e6:,.0f} MB per million runs (largest miss of the "
               f"line: {worst:.1%}); at {args.target:,} runs: {at_target:,.0f} MB "

@@ -22,12 +22,12 @@ import time
 import matplotlib
 
 matplotlib.use("Agg")
+from _common import best_of, machine, peak_rss_mb  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from _common import best_of, machine, peak_rss_mb  # noqa: E402
 from conduit_notebook import RunExplorer, filter_runs, runs_frame, tool_calls_frame  # noqa: E402
-from conduit_notebook.widgets import explorer as explorer_module  # noqa: E402
 from conduit_notebook.demo import DemoData  # noqa: E402
+from conduit_notebook.widgets import explorer as explorer_module  # noqa: E402
 
 
 def render_like_a_notebook(obj) -> None:

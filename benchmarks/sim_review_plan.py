@@ -36,9 +36,9 @@ def simulate(reps: int, populations: dict | None = None, margins: tuple[float, .
         names = [f"d{i}" for i in range(len(shares))]
         sizes = np.maximum(1, np.round(np.array(shares) * size)).astype(int)
         runs = pd.DataFrame({"disposition": np.repeat(names, sizes)})
-        right = np.array([(rng.random(s) < a).sum() for s, a in zip(sizes, accuracy)])
+        right = np.array([(rng.random(s) < a).sum() for s, a in zip(sizes, accuracy, strict=False)])
         truth = right.sum() / sizes.sum()
-        pilot = dict(zip(names, right / sizes))
+        pilot = dict(zip(names, right / sizes, strict=False))
         for margin in margins:
             for plan_name, expected in (("one accuracy (0.8): proportional", 0.8), ("per disposition: Neyman", pilot)):
                 try:

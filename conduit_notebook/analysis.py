@@ -64,7 +64,7 @@ def distinct_agent_names(runs: pd.DataFrame, by: str | Sequence[str] | None) -> 
     pairs = runs[["agent_id", "agent_name"]].astype(object).dropna().drop_duplicates()
     if not pairs["agent_name"].duplicated().any():
         return runs
-    labels = agent_labels(dict(zip(pairs["agent_id"], pairs["agent_name"])))
+    labels = agent_labels(dict(zip(pairs["agent_id"], pairs["agent_name"], strict=False)))
     named = runs["agent_id"].astype(object).map(labels).where(runs["agent_name"].notna(), None)
     return runs.assign(agent_name=pd.Categorical(named))
 

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -514,7 +513,7 @@ class RunCache:
                      None if pd.isna(status) else str(status), int(detailed), segment,
                      prints.get(run_id))
                     for run_id, agent_id, ms, status in zip(
-                        runs["id"], runs["agent_id"].astype(object), created, runs["status"].astype(object))
+                        runs["id"], runs["agent_id"].astype(object), created, runs["status"].astype(object), strict=False)
                 ],
             )
         return len(runs)

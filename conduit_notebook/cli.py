@@ -157,10 +157,10 @@ def _fetch(args: argparse.Namespace, *, details: bool | int | str, stack: ExitSt
 
 def _fetch_escalations(client, since):
     """The workspace's escalations since ``since``, or None (with a message) if the API refuses."""
+    import warnings
+
     from .errors import ConduitError
     from .escalations import fetch_escalations
-
-    import warnings
 
     try:
         with warnings.catch_warnings():  # unreadable ones go to the report's Errors section

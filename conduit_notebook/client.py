@@ -35,8 +35,7 @@ from .errors import (
     RateLimitError,
     error_for_status,
 )
-from .pacing import (DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, PaceUnavailable, RateLimiter, SharedPace, retry_delay,
-                     should_retry)
+from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, PaceUnavailable, RateLimiter, SharedPace, retry_delay, should_retry
 from .paths import default_cache_path
 from .schema import ESCALATION_STATUSES, RUN_STATUSES
 

@@ -16,15 +16,14 @@ run of an agent that was not fetched is not seen: fetch every agent for these nu
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .analysis import require_columns
-from .stats import wilson_interval
 from .schema import ACTED_ESCALATION_STATUSES, HANDLED_ESCALATION_STATUSES
+from .stats import wilson_interval
 
 __all__ = ["OUTCOMES", "escalation_quality", "outcomes"]
 

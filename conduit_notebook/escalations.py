@@ -158,7 +158,7 @@ def _joined(escalations: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFram
     by_run = runs.drop_duplicates("id").set_index(runs.drop_duplicates("id")["id"].astype(object))
     run_ids = frame["agent_run_id"].astype(object)
     if "agent_name" in runs:
-        names = dict(zip(runs["agent_id"].astype(object), runs["agent_name"].astype(object)))
+        names = dict(zip(runs["agent_id"].astype(object), runs["agent_name"].astype(object), strict=False))
         frame["agent_name"] = run_ids.map(by_run["agent_name"].astype(object)).fillna(
             frame["agent_id"].astype(object).map(names))
     frame["agent_name"] = frame["agent_name"].fillna(frame["agent_id"].astype(object))

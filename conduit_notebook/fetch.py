@@ -440,7 +440,7 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
         job = FetchJob(client, store, since_ms=None, until_ms=None, statuses=(), details=True, max_runs=None,
                      progress=show, agent_names=src.agent_names)
         job.source = src.source
-        agent_of = dict(zip(runs["id"].astype(object), runs["agent_id"].astype(object)))
+        agent_of = dict(zip(runs["id"].astype(object), runs["agent_id"].astype(object), strict=False))
         known = store.lookup(src.source, missing) if store is not None else {}
         todo = []
         for run_id in missing:
@@ -462,7 +462,7 @@ def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, pro
             src.records.update(job.records)
             new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
         random_part = weight.to_numpy(dtype=float, na_value=np.nan) > 0
-        sampled = dict(zip(runs["id"].astype(object)[random_part], weight.to_numpy(dtype=float)[random_part]))
+        sampled = dict(zip(runs["id"].astype(object)[random_part], weight.to_numpy(dtype=float)[random_part], strict=False))
         frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names, sampled,
                                                  failed=(before | failed) - traced)
         if job.errors:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -32,7 +32,7 @@ def epoch_ms(stamp: Any) -> int | None:
         except (ValueError, TypeError):
             return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     if not 1678 <= parsed.year < 2262:
         return None  # Go's zero time means "not set"; no run is that old (or that new)
     return int(parsed.timestamp() * 1000)

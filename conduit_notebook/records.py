@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 
 __all__ = ["MAX_NAME", "clean_name", "dedupe", "escalation_problem", "json_problem", "readable_time", "record_problem"]

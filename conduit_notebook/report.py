@@ -15,8 +15,6 @@ import numpy as np
 import pandas as pd
 
 from . import times
-from .report_investigations import compare_html, investigation_sections
-from .report_page import glossary_html, page_html, png_html
 from .analysis import cost_breakdown, summarize, tool_stats
 from .formatting import (
     COUNT,
@@ -30,6 +28,8 @@ from .formatting import (
     format_table,
     text_table,
 )
+from .report_investigations import compare_html, investigation_sections
+from .report_page import glossary_html, page_html, png_html
 
 __all__ = ["compare_html", "html_report", "investigation_sections", "print_summary", "summary_table"]
 
@@ -104,7 +104,7 @@ def _with_intervals(tools: pd.DataFrame) -> pd.DataFrame:
     for column, spec in (("calls", WHOLE), ("runs_using", WHOLE), ("share_of_runs", PERCENT)):
         # Plain spaces (a copied number pastes as one): the style sheet keeps the cell on one line.
         shown[column] = [f"≈{spec.format(v)} ({spec.format(lo)}–{spec.format(hi)})"
-                         for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"])]
+                         for v, lo, hi in zip(tools[column], tools[f"{column}_low"], tools[f"{column}_high"], strict=False)]
     return shown
 
 

@@ -8,7 +8,6 @@ import html
 
 import pandas as pd
 
-from .report_page import png_html
 from .formatting import (
     COUNT,
     MISSING,
@@ -19,6 +18,7 @@ from .formatting import (
     format_metric,
     format_table,
 )
+from .report_page import png_html
 
 __all__ = ["compare_html", "investigation_sections"]
 

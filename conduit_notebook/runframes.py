@@ -15,9 +15,9 @@ from __future__ import annotations
 import html
 import json
 import os
-from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import pandas as pd

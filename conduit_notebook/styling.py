@@ -8,7 +8,6 @@ tables; text in a terminal). No jinja2 needed, as a pandas Styler would.
 
 from __future__ import annotations
 
-
 import pandas as pd
 
 from .formatting import METRIC_FORMATS, PERCENT, SECONDS, USD_PER_RUN, WHOLE, format_table, text_table

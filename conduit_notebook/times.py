@@ -17,7 +17,7 @@ Timestamp('2026-11-28 23:59:59.999999999+0000', tz='UTC')
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -34,7 +34,7 @@ TIME_FORMS = ("a datetime (naive means UTC), a date or a date string such as '20
 
 def utc_now() -> datetime:
     """The current time, UTC (tests replace this function to fix the moment)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def is_whole_day(value: Any) -> bool:

@@ -227,7 +227,7 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
         cols[f"{column}_low"] = np.clip(value - Z95 * se, 0, top)
         cols[f"{column}_high"] = np.clip(value + Z95 * se, 0, top)
     # A share's interval is the package's one: Wilson at Kish's effective n (not a clipped normal).
-    bounds = np.array([share_interval(p_, e_, int(traced.sum())) for p_, e_ in zip(share, share_se)]).reshape(-1, 2)
+    bounds = np.array([share_interval(p_, e_, int(traced.sum())) for p_, e_ in zip(share, share_se, strict=False)]).reshape(-1, 2)
     cols["share_of_runs_low"], cols["share_of_runs_high"] = bounds[:, 0], bounds[:, 1]
     member = np.zeros((n_tools, n_runs), dtype=bool)
     member[pair_tool, pair_run] = True

@@ -75,9 +75,9 @@ def plan_traces(job: FetchJob, candidates: list[Candidate]) -> None:
         # Traces at hand outside the draw (hand-picked, another seed) stay out of the estimates.
         drawn = drawn_traces(frame, have, total, seed=job.seed)
         chosen = drawn & ~have
-        for c, in_draw in zip(candidates, drawn):
+        for c, in_draw in zip(candidates, drawn, strict=False):
             c.drawn = bool(in_draw)
-    for c, fetch in zip(candidates, chosen):
+    for c, fetch in zip(candidates, chosen, strict=False):
         c.fetch = bool(fetch)
 
 
@@ -105,7 +105,7 @@ def _dispositions(job: FetchJob, candidates: list[Candidate]) -> list[Any]:
     stored: dict[str, Any] = {}
     if only_cached and job.store is not None:
         runs, _ = job.store.load(job.source, only_cached)
-        stored = dict(zip(runs["id"].astype(object), runs["disposition"].astype(object)))
+        stored = dict(zip(runs["id"].astype(object), runs["disposition"].astype(object), strict=False))
     return [c.summary.get("disposition") if c.summary is not None else stored.get(c.id) for c in candidates]
 
 

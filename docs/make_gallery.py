@@ -12,8 +12,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from conduit_notebook import ConduitClient, demo, fetch_runs  # noqa: E402
-from conduit_notebook import plots  # noqa: E402
+from conduit_notebook import (  # noqa: E402
+    ConduitClient,
+    demo,
+    fetch_runs,
+    plots,  # noqa: E402
+)
 
 OUT = Path(__file__).resolve().parent / "gallery"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from conduit_notebook import ConduitClient, demo, times
 
 #: When every test's demo data ends, and what the product takes for "now" in every test (the
 #: ``clock`` fixture): no test depends on the date, the time of day or the machine's clock.
-DEMO_END = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+DEMO_END = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
 
 # The reference's own example bodies, kept beside the API description (../shared/api/examples).
 EXAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "api" / "examples"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ from conduit_notebook.sampling import strata_codes
 
 TRACE = r"/runs/[^/]+$"
 PAGES = r"/runs$"
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def test_all_runs_and_a_stratified_sample_within_the_budget(server, client):

@@ -46,8 +46,12 @@ def test_bad_arguments_exit_2_with_a_message():
 def test_only_the_built_in_demo_server_goes_unpaced(monkeypatch, capsys):
     # The built-in server has no rate limit: pacing against it would only sleep. A real
     # workspace (a token is set) keeps the API's pace unless --rpm says otherwise.
-    from conduit_notebook import cli, client, demo
-    from conduit_notebook import fetch  # noqa: F401 - imported before the patch, so it keeps the real class
+    from conduit_notebook import (
+        cli,
+        client,
+        demo,
+        fetch,  # noqa: F401 - imported before the patch, so it keeps the real class
+    )
 
     paces = []
 

@@ -19,7 +19,6 @@ from conduit_notebook import (
     ConduitError,
     NotFoundError,
     PermissionDeniedError,
-    RateLimitError,
     demo,
 )
 

@@ -9,7 +9,7 @@ The whole suite under a faked system clock: tests/README.md.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import matplotlib
@@ -35,10 +35,10 @@ from conduit_notebook.report import html_report  # noqa: E402
 from conduit_notebook.times import parse_time  # noqa: E402
 
 MOMENTS = {
-    "00:05": datetime(2026, 11, 30, 0, 5, tzinfo=timezone.utc),
-    "23:59:30": datetime(2026, 11, 29, 23, 59, 30, tzinfo=timezone.utc),
-    "month-start": datetime(2027, 3, 1, 0, 5, tzinfo=timezone.utc),
-    "dst-night": datetime(2027, 3, 28, 0, 30, tzinfo=timezone.utc),  # 01:30 in Berlin, before 02:00
+    "00:05": datetime(2026, 11, 30, 0, 5, tzinfo=UTC),
+    "23:59:30": datetime(2026, 11, 29, 23, 59, 30, tzinfo=UTC),
+    "month-start": datetime(2027, 3, 1, 0, 5, tzinfo=UTC),
+    "dst-night": datetime(2027, 3, 28, 0, 30, tzinfo=UTC),  # 01:30 in Berlin, before 02:00
 }
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conduit_notebook import demo
-from conduit_notebook.demo import DemoData, PROFILES
+from conduit_notebook.demo import PROFILES, DemoData
 
 from .conftest import DEMO_END
 

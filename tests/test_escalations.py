@@ -11,8 +11,8 @@ from conduit_notebook import (
     demo,
     escalation_summary,
     fetch_escalations,
-    review_report,
     fetch_runs,
+    review_report,
     runs_frame,
 )
 from conduit_notebook.escalations import ESCALATION_COLUMNS, escalations_frame

@@ -10,7 +10,7 @@ import signal
 import stat
 import threading
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -114,10 +114,10 @@ def test_since_and_until_forms(since, until):
     with demo.serve(runs=600, agents=2, seed=4, end=DEMO_END) as server:
         client = ConduitClient(server.token, base_url=server.base_url, requests_per_minute=60_000)
         frames = fetch_runs(client=client, since=since, until=until, details=False, cache=False)
-    lo = datetime(2026, 11, 10, tzinfo=timezone.utc)
-    hi = (datetime(2026, 11, 13, tzinfo=timezone.utc) - timedelta(milliseconds=1)
+    lo = datetime(2026, 11, 10, tzinfo=UTC)
+    hi = (datetime(2026, 11, 13, tzinfo=UTC) - timedelta(milliseconds=1)
           if isinstance(until, date) and not isinstance(until, datetime)
-          else datetime(2026, 11, 12, 12, tzinfo=timezone.utc))
+          else datetime(2026, 11, 12, 12, tzinfo=UTC))
     expected = expected_records(server, since=lo, until=hi)
     assert expected and sorted(frames.runs["id"]) == sorted(r["id"] for r in expected)
 
@@ -238,7 +238,7 @@ def test_cache_file_is_private_and_holds_no_token(server, client, _private_cache
 
 def _changing_workspace():
     """A workspace whose runs we can change between fetches, as the real one does."""
-    base = datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 1, 12, tzinfo=UTC)
     source = demo.DemoData(runs=260, agents=1, seed=11, end=base)
     records = source.records()
     return source.agents, records

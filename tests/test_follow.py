@@ -13,7 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from conduit_notebook import RunCache, cli, client as client_module
+from conduit_notebook import RunCache, cli
+from conduit_notebook import client as client_module
 from conduit_notebook.follow import FOLLOW_BACKOFF_CAP, check_interval, follow_delay
 
 from .conftest import DEMO_END

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from conduit_notebook.demo import DemoData
 from conduit_notebook.investigate import canonical_json
 from conduit_notebook.stats import chi_square_sf, holm
 
-END = datetime(2026, 11, 20, tzinfo=timezone.utc)
+END = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 def synthetic(n, *, seed, escalation=0.2, failure=0.05, cost_mu=-4.0, duration_mu=8.0,
@@ -179,12 +179,12 @@ def test_paths_and_transitions_equal_counts_from_the_json():
     runs, calls = runs_frame(records), tool_calls_frame(records)
     expected = Counter(" > ".join(c["name"] for c in r["tool_trace"]) or "(no tool calls)" for r in records)
     paths = tool_paths(calls, runs)
-    assert dict(zip(paths["path"], paths["runs"])) == dict(expected)
+    assert dict(zip(paths["path"], paths["runs"], strict=False)) == dict(expected)
     assert paths["runs"].is_monotonic_decreasing and paths["share"].sum() == pytest.approx(1.0)
     # Without runs, runs without calls are invisible; a shuffled frame gives the same paths.
     expected.pop("(no tool calls)")
     shuffled = calls.sample(frac=1.0, random_state=1)
-    assert dict(zip(*tool_paths(shuffled).pipe(lambda t: (t["path"], t["runs"])))) == dict(expected)
+    assert dict(zip(*tool_paths(shuffled).pipe(lambda t: (t["path"], t["runs"])), strict=False)) == dict(expected)
     escalated = [r for r in records if r["disposition"] == "escalated"]
     first = paths.iloc[0]
     hand = [r for r in records if (" > ".join(c["name"] for c in r["tool_trace"]) or "(no tool calls)") == first["path"]]
@@ -196,7 +196,7 @@ def test_paths_and_transitions_equal_counts_from_the_json():
     for r in records:
         names = ["(start)", *[c["name"] for c in r["tool_trace"]], "(end)"]
         if len(names) > 2:
-            pairs.update(zip(names[:-1], names[1:]))
+            pairs.update(zip(names[:-1], names[1:], strict=False))
     table = tool_transitions(calls)
     assert {(f, t): int(table.loc[f, t]) for f in table.index for t in table.columns if table.loc[f, t]} == dict(pairs)
     assert tool_transitions(calls, normalize=True).sum(axis=1).to_numpy() == pytest.approx(1.0)
@@ -403,7 +403,7 @@ def test_plot_compare_draws_each_interval_relative_to_a(_agg):
     points = {}
     for container in ax.containers:
         x, y = container.lines[0].get_data()
-        points.update(dict(zip(np.asarray(y).tolist(), np.asarray(x).tolist())))
+        points.update(dict(zip(np.asarray(y).tolist(), np.asarray(x).tolist(), strict=False)))
     row = shown.index.get_loc("escalation_rate")
     assert points[len(shown) - 1 - row] == pytest.approx(100 * shown.loc["escalation_rate", "difference"]
                                                          / shown.loc["escalation_rate", "a"])

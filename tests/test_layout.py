@@ -147,7 +147,7 @@ def _dollar_formats(tree: ast.Module) -> list[int]:
             lines.append(node.lineno)
         elif isinstance(node, ast.JoinedStr):
             parts = node.values
-            lines += [node.lineno for a, b in zip(parts, parts[1:])
+            lines += [node.lineno for a, b in zip(parts, parts[1:], strict=False)
                       if isinstance(a, ast.Constant) and str(a.value).endswith("$") and isinstance(b, ast.FormattedValue)]
     return lines
 

@@ -39,7 +39,7 @@ def test_outcomes_equal_flags_from_the_records(workspace):
         by_conversation.setdefault(r["conversation_id"], []).append(r)
     status = {e["agent_run_id"]: e["status"] for e in data.escalations()}
     newest = max(_stamp(r["created_at"]) for r in records)
-    row_of = dict(zip(table["agent_run_id"], range(len(table))))
+    row_of = dict(zip(table["agent_run_id"], range(len(table)), strict=False))
     judged = young = 0
     for r in records:
         t = _stamp(r["created_at"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import matplotlib
 import matplotlib.dates
@@ -34,7 +34,6 @@ from conduit_notebook.demo import DemoData  # noqa: E402
 from .analysis_data import run  # noqa: E402
 from .conftest import DEMO_END  # noqa: E402
 
-
 #: Demo data ends at a fixed moment, so that no test depends on the date or the time of day.
 END = DEMO_END
 
@@ -56,7 +55,7 @@ def rendered(ax) -> bytes:
 def test_cost_bars_equal_the_breakdown(demo_frames):
     runs, _ = demo_frames
     ax = plot_cost(runs, by="agent_name")
-    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=False)}
     expected = cost_breakdown(runs, by="agent_name")["total_cost"]
     assert widths == pytest.approx({str(k): v for k, v in expected.items()})
     assert ax.get_xlabel().startswith("cost (USD)")
@@ -80,7 +79,7 @@ def test_cost_over_time_keeps_a_day_whose_runs_have_no_cost_yet():
     # Five minutes after midnight: today's runs are still running (no cost). The plot used to
     # drop today while summarize() kept it, so the test above failed between 00:00 and the
     # first finished run of the day.
-    data = DemoData(runs=400, agents=2, seed=3, end=datetime(2026, 11, 20, 0, 5, tzinfo=timezone.utc))
+    data = DemoData(runs=400, agents=2, seed=3, end=datetime(2026, 11, 20, 0, 5, tzinfo=UTC))
     runs = runs_frame(data.records())
     today = runs["created_at"] >= pd.Timestamp("2026-11-20", tz="UTC")
     assert today.any() and runs.loc[today, "total_cost"].isna().all()
@@ -98,7 +97,7 @@ def test_token_bars_split_input_and_output(demo_frames):
     assert (inputs.get_label(), outputs.get_label()) == ("input", "output")
     assert all(p.get_x() == 0 for p in inputs.patches)
     by_name = {}
-    for label, patch in zip([t.get_text() for t in ax.get_yticklabels()] * 2, ax.patches):
+    for label, patch in zip([t.get_text() for t in ax.get_yticklabels()] * 2, ax.patches, strict=False):
         by_name.setdefault(label, []).append(patch)
     for name, (inp, out) in by_name.items():
         assert inp.get_width() == sums.loc[name, "input_tokens"]
@@ -166,7 +165,7 @@ def test_duration_marks_and_ecdf(demo_frames):
 def test_tool_usage_bars_equal_the_counts(demo_frames):
     _, calls = demo_frames
     ax = plot_tool_usage(calls, top=5)
-    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+    widths = {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches, strict=False)}
     counts = calls["name"].value_counts()
     assert len(widths) == 6 and "other" in widths  # the top 5, then the rest
     for name in counts.index[:5]:
@@ -233,7 +232,7 @@ def test_accessor_delegates_and_checks_the_frame(demo_frames):
     with pytest.raises(AttributeError, match="works on a tool-calls frame"):
         runs.conduit.tool_stats()
     with pytest.raises(AttributeError, match="needs a runs frame"):
-        pd.DataFrame({"x": [1]}).conduit
+        _ = pd.DataFrame({"x": [1]}).conduit
 
 
 KWARGS_PLOTS = {

@@ -226,7 +226,7 @@ def test_wrong_with_the_recorded_disposition_is_not_counted_either_way(tmp_path)
 
     runs = RUNS.iloc[:50]
     store = ReviewStore(tmp_path / "reviews.csv")
-    recorded = dict(zip(runs["id"], runs["disposition"].astype(str)))
+    recorded = dict(zip(runs["id"], runs["disposition"].astype(str), strict=False))
     ids = list(runs["id"].iloc[:6])
     for run_id in ids[:5]:
         store.add(agent_run_id=run_id, agent_id="ag_a", disposition=recorded[run_id], verdict="correct")
@@ -340,7 +340,7 @@ def test_a_plan_from_a_pilots_accuracies_delivers_the_margin_asked():
     by = neyman.set_index(["population", "margin"])
     # Fewer reviews for the same margin where the dispositions' accuracies differ.
     assert (by.loc["one weak stratum", "reviews"] < 0.6 * proportional.loc["one weak stratum", "reviews"]).all()
-    plan = review_plan(RUNS, margin=0.05, expected=dict(zip(DISPOSITIONS, ACCURACY)))
+    plan = review_plan(RUNS, margin=0.05, expected=dict(zip(DISPOSITIONS, ACCURACY, strict=False)))
     assert "Neyman" in plan.attrs["design"] and (plan["sample"].drop("(all)") >= 10).all()
     # The largest share of reviews goes where N_h * S_h is largest, not by size alone.
     share = plan["sample"].drop("(all)") / plan.loc["(all)", "sample"]

@@ -75,7 +75,7 @@ def test_writers_creating_the_file_at_once_write_one_header(tmp_path):
         path = tmp_path / f"reviews{attempt}.csv"
         start = threading.Barrier(8)
 
-        def write(k: int) -> None:
+        def write(k: int, path=path, start=start) -> None:
             store = ReviewStore(path)
             start.wait()
             for j in range(5):

@@ -187,7 +187,7 @@ def test_poisoned_records_become_error_rows_and_the_rest_arrive(server, client, 
     rows = server.data.agent_rows(agent_id)
     templates = list(POISON.values()) + (["null", DEEP] if where == "get" else [])  # {"data": null}
     victims = [server.data.summary(int(rows[5 + 7 * k]))["id"] for k in range(len(templates))]
-    for victim, template in zip(victims, templates):
+    for victim, template in zip(victims, templates, strict=False):
         server.poison(victim, template % {"id": victim, "agent": agent_id}, where=where)
     path = tmp_path / "c.sqlite"
     with warnings.catch_warnings():
@@ -379,9 +379,8 @@ def test_a_read_only_cache_says_so(tmp_path):
 
 
 def test_cli_cache_info_and_clear_work_on_a_damaged_file(_private_cache, capsys):
-    from conduit_notebook.cli import main
-
     from conduit_notebook import RunCache
+    from conduit_notebook.cli import main
 
     _private_cache.parent.mkdir(parents=True, exist_ok=True)
     _private_cache.write_bytes(b"\x00garbage" * 512)  # not a cache: refused, kept

@@ -36,7 +36,7 @@ def test_two_agents_with_one_name_stay_two_groups():
     by_agent = summarize(frames.runs, by="agent_name")
     assert len(by_agent) == 2 and by_agent["runs"].sum() == 120
     expected = {f"Front desk (…{i[-6:]})": sum(r["agent_id"] == i for r in records) for i in ids}
-    assert dict(zip(by_agent.index.astype(str), by_agent["runs"])) == expected
+    assert dict(zip(by_agent.index.astype(str), by_agent["runs"], strict=False)) == expected
     assert set(frames.agents["name"]) == {"Front desk"}  # the agents table keeps the names as they are
     assert len(cost_breakdown(frames.runs, by="agent_name")) == 2
     page = html_report(frames)
@@ -51,4 +51,4 @@ def test_a_frame_made_elsewhere_is_grouped_by_agent_too():
                          "input_tokens": [1, 2, 3], "output_tokens": [1, 1, 1], "total_tokens": [2, 3, 4],
                          "total_cost": [0.1, 0.2, 0.3], "disposition": ["resolved"] * 3})
     table = summarize(runs, by="agent_name")
-    assert dict(zip(table.index.astype(str), table["runs"])) == {"Twin (…aaaaa1)": 1, "Twin (…bbbbb2)": 2}
+    assert dict(zip(table.index.astype(str), table["runs"], strict=False)) == {"Twin (…aaaaa1)": 1, "Twin (…bbbbb2)": 2}

@@ -29,7 +29,7 @@ def population(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame
     rows = []
     for i in range(n):
         means = np.array(base[agent[i]]) * (1.6 if disposition[i] == "escalated" else 1.0)
-        for tool, count in zip(["lookup", "search", "refund"], rng.poisson(means)):
+        for tool, count in zip(["lookup", "search", "refund"], rng.poisson(means), strict=False):
             rows += [(runs.at[i, "id"], tool)] * int(count)
     calls = pd.DataFrame(rows, columns=["agent_run_id", "name"])
     return runs, calls

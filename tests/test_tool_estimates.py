@@ -51,8 +51,8 @@ def check(estimates, truth, label, *, bias=0.03, coverage=0.90):
         rel = np.abs(np.nanmean(values, axis=0) / true - 1)
         hit = ((low <= true) & (true <= high)).mean(axis=0)
         out[measure] = (rel.max(), hit.min())
-        assert rel.max() < bias, (label, measure, dict(zip(truth.index, rel.round(3))))
-        assert hit.min() >= coverage, (label, measure, dict(zip(truth.index, hit.round(3))))
+        assert rel.max() < bias, (label, measure, dict(zip(truth.index, rel.round(3), strict=False)))
+        assert hit.min() >= coverage, (label, measure, dict(zip(truth.index, hit.round(3), strict=False)))
     return out
 
 
@@ -153,7 +153,7 @@ def test_the_plot_draws_the_estimate_inside_its_own_intervals(full, tmp_path):
     estimate = tool_stats(both_calls, both)
     ax = plot_tool_usage(both_calls, runs=both, top=30)
     bars = {label.get_text(): patch.get_width()
-            for label, patch in zip(ax.get_yticklabels(), ax.patches)}
+            for label, patch in zip(ax.get_yticklabels(), ax.patches, strict=False)}
     assert set(bars) == set(estimate.index)
     for tool, width in bars.items():
         assert width == pytest.approx(estimate.loc[tool, "calls"])

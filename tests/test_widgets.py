@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import csv
+import json
 import math
 from datetime import date
 
@@ -13,13 +13,14 @@ matplotlib.use("Agg")
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from conduit_notebook import escalation_quality, outcomes
 from conduit_notebook import (  # noqa: E402
     DispositionReview,
     RunExplorer,
     RunInspector,
     cohen_kappa,
+    escalation_quality,
     filter_runs,
+    outcomes,
     review_report,
     review_sample,
     runs_frame,
@@ -80,7 +81,7 @@ def test_every_tab_follows_a_filter_change(frames):
     assert list(summary.index) == ["Billing", "Check-in", "(all)"]
     assert summary.loc["(all)", "runs"] == len(shown)
     cost_ax = explorer.rendered["Cost"].axes[0]
-    widths = {t.get_text(): p.get_width() for t, p in zip(cost_ax.get_yticklabels(), cost_ax.patches)}
+    widths = {t.get_text(): p.get_width() for t, p in zip(cost_ax.get_yticklabels(), cost_ax.patches, strict=False)}
     expected = shown.groupby("agent_name", observed=True)["total_cost"].sum()
     assert widths == pytest.approx(expected.to_dict())
     tools_ax = explorer.rendered["Tools"].axes[0]

@@ -12,7 +12,7 @@ import json
 import random
 import zlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -228,7 +228,7 @@ def seed_int(seed: int) -> int:
 
 
 def _iso(epoch_ms: int) -> str:
-    dt = datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    dt = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
@@ -290,7 +290,7 @@ class DemoData:
         if end is None:
             end = times.utc_now().replace(second=0, microsecond=0)
         elif end.tzinfo is None:
-            end = end.replace(tzinfo=timezone.utc)
+            end = end.replace(tzinfo=UTC)
         self.seed = seed
         self.end = end
         self.days = days
@@ -704,7 +704,7 @@ class _Detail:
         self.guest = _FIRST_NAMES[zlib.crc32(str(data.conversation[i]).encode()) % len(_FIRST_NAMES)]
         self.reservation = f"res_{int(self.rng.randrange(100000, 999999))}"
         self.property = _PROPERTIES[int(self.rng.randrange(len(_PROPERTIES)))]
-        created = datetime.fromtimestamp(data.created_ms[i] / 1000, tz=timezone.utc)
+        created = datetime.fromtimestamp(data.created_ms[i] / 1000, tz=UTC)
         self.check_in = (created + timedelta(days=int(self.rng.randrange(1, 40)))).date()
         self.nights = int(self.rng.randrange(1, 8))
 

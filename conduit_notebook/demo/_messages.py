@@ -74,7 +74,7 @@ class Threads:
         sorted_ids = conversations[order]
         starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
         ends = np.r_[starts[1:], len(order)]
-        self.runs = {str(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends)}
+        self.runs = {str(sorted_ids[s]): order[s:e] for s, e in zip(starts, ends, strict=False)}
         table = escalations
         self.escalation_of = {int(i): k for k, i in enumerate(table["run"])}
         self.long = (data.planted.get("long_conversation") or {}).get("conversation_id")

@@ -511,6 +511,6 @@ class _Handler(BaseHTTPRequestHandler):
         poisoned = [state.poisoned(f"list:{r.get('id')}") if isinstance(r, dict) else None for r in page]
         if not any(p is not None for p in poisoned):
             return {"data": page, "next_cursor": cursor, "has_more": has_more}
-        texts = [p if p is not None else dumps(r) for p, r in zip(poisoned, page)]
+        texts = [p if p is not None else dumps(r) for p, r in zip(poisoned, page, strict=False)]
         return (b'{"data":[' + b",".join(texts) + b'],"next_cursor":' + dumps(cursor)
                 + b',"has_more":' + dumps(has_more) + b"}")

@@ -27,9 +27,12 @@ module per question: :mod:`.compare`, :mod:`.paths`, :mod:`.repeats`, :mod:`.thr
 from __future__ import annotations
 
 from .changes import change_points, metric_levels
-from .compare import COMPARE_COLUMNS, compare, compare_tools
-from .paths import NO_TOOLS, run_paths, tool_paths, tool_transitions
-from .repeats import canonical_json, repeat_rates, repeated_calls
+from .compare import COMPARE_COLUMNS as COMPARE_COLUMNS
+from .compare import compare, compare_tools
+from .paths import NO_TOOLS as NO_TOOLS
+from .paths import run_paths, tool_paths, tool_transitions
+from .repeats import canonical_json as canonical_json
+from .repeats import repeat_rates, repeated_calls
 from .threads import contacts, conversations
 from .values import CHANGE_METRICS
 

@@ -3,7 +3,6 @@ per-bucket series with the level of its segment (:func:`metric_levels`)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,6 @@ import pandas as pd
 from ..analysis import require_columns, require_runs
 from ..stats import default_penalty, robust_segments
 from .values import CHANGE_METRICS, MEANS, QUANTILES, RATES, per_run
-
 
 
 def bucket_values(runs: pd.DataFrame, metric: str, freq: str, by: str | None, *, log: bool = False) -> pd.DataFrame:
@@ -84,7 +82,7 @@ def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
             per_run_variance = float(np.sum(w * logs["within"].fillna(0).to_numpy()[rows]) / np.sum(w))
         beta = default_penalty(len(y)) if penalty is None else float(penalty)
         bounds = [0, *robust_segments(fit, per_run_variance / w, beta, min_size, rate), len(y)]
-        for k, (s, e) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for k, (s, e) in enumerate(zip(bounds[:-1], bounds[1:], strict=False)):
             levels[rows[s:e]] = np.sum(w[s:e] * y[s:e]) / np.sum(w[s:e])
             segments[rows[s:e]] = k
     table["level"], table["segment"] = levels, segments

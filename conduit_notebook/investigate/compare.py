@@ -125,7 +125,7 @@ def _finish(rows: dict[str, dict[str, Any]], alpha: float, index_name: str,
     members = table.index.isin(family_rows(list(table.index), family))
     table["p_holm"] = holm(table["p_value"].where(members).to_numpy())
     table["significant"] = (table["p_holm"] < alpha).to_numpy()
-    table.attrs["family"] = [r for r, m in zip(table.index, members) if m and pd.notna(table.at[r, "p_value"])]
+    table.attrs["family"] = [r for r, m in zip(table.index, members, strict=False) if m and pd.notna(table.at[r, "p_value"])]
     table["method"] = table["method"].astype(object)
     table.index.name = index_name
     return table
@@ -184,7 +184,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] =
     inputs_a, inputs_b = _mean_inputs(a, resolved), _mean_inputs(b, resolved)
     fa, da = ratio_draws(*inputs_a, n_boot, rng)
     fb, db = ratio_draws(*inputs_b, n_boot, rng)
-    notes = [x + y for x, y in zip(_few_runs(inputs_a[0], "a"), _few_runs(inputs_b[0], "b"))]
+    notes = [x + y for x, y in zip(_few_runs(inputs_a[0], "a"), _few_runs(inputs_b[0], "b"), strict=False)]
     for j, metric in enumerate(("tokens_per_run", "cost_per_run", "cost_per_resolved_run")):
         rows[metric] = _bootstrap_row(float(fa[j]), float(fb[j]), db[j] - da[j], alpha, "bootstrap (runs resampled)")
         rows[metric]["method"] += notes[j]
@@ -192,7 +192,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] =
     names = sorted(set(da_.dropna()) | set(db_.dropna()), key=str)
     ca = da_.value_counts().reindex(names, fill_value=0).to_numpy()
     cb = db_.value_counts().reindex(names, fill_value=0).to_numpy()
-    for name, ka, kb in zip(names, ca, cb):
+    for name, ka, kb in zip(names, ca, cb, strict=False):
         rows[f"disposition:{name}"] = _proportion_row(int(ka), int(ca.sum()), int(kb), int(cb.sum()), alpha)
     rows["disposition_mix"] = _mix_row(ca, cb)
     return _finish(rows, alpha, "metric", family)
@@ -251,7 +251,7 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
                                                        "calls_per_run_b"]))
     table = table.sort_values(["p_value"], kind="stable", na_position="last")
     if sampled:
-        told = [(name, side.sample.traced) for name, side in zip("ab", sides) if side.sample is not None]
+        told = [(name, side.sample.traced) for name, side in zip("ab", sides, strict=False) if side.sample is not None]
         note = "estimated from " + " and ".join(f"{n:,} ({name})" for name, n in told) + " traced runs"
         if len(told) == 1:
             note += f"; {'b' if told[0][0] == 'a' else 'a'}: every trace"

@@ -9,7 +9,7 @@ import pandas as pd
 from ..analysis import require_columns, summarize
 from ..stats import Z95, share_interval
 from ..stats.design import TraceSample, trace_sample
-from .values import float_values, run_positions
+from .values import run_positions
 
 NO_TOOLS = "(no tool calls)"
 
@@ -157,7 +157,7 @@ def _path_intervals(table: pd.DataFrame, sample: TraceSample, codes: np.ndarray,
     took = sample.sums(every, codes, np.ones(len(codes)), n)
     runs_n = np.repeat(sample.n_h[:, None], n, axis=1)
     share, share_se = sample.ratios(took, took, runs_n, runs_n, took)
-    bounds = np.array([share_interval(p, e, sample.traced) for p, e in zip(share, share_se)]).reshape(-1, 2)
+    bounds = np.array([share_interval(p, e, sample.traced) for p, e in zip(share, share_se, strict=False)]).reshape(-1, 2)
     # The runs are the share of the runs it is out of: its Wilson interval scaled (positive
     # for a path seen in a few traced runs, where a normal interval would reach below 0).
     population = float((sample.g_weight * sample.n_h).sum())
@@ -257,7 +257,7 @@ def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], f
         total, total_se = sample.totals(sy, syy)
         share, share_se = sample.ratios(sy, syy, sx_rows[:, fi], sxx_rows[:, fi], sxy)
         seen = np.bincount(r_row, minlength=n_rows)  # sampled runs with a transition out of the row
-        bounds = [share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi)]
+        bounds = [share_interval(p, e, int(seen[i])) for p, e, i in zip(share, share_se, fi, strict=False)]
         table["transitions_low"] = np.maximum(total - Z95 * total_se, 0.0)
         table["transitions_high"] = total + Z95 * total_se
         table["share_low"], table["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]

@@ -195,9 +195,9 @@ def repeat_rates(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     with_repeat = np.bincount(agent[has], minlength=len(labels))
     keep = total > 0
     table = pd.DataFrame({"runs": total[keep], "runs_with_repeat": with_repeat[keep]},
-                         index=pd.Index([label for label, k in zip(labels, keep) if k], name=key))
+                         index=pd.Index([label for label, k in zip(labels, keep, strict=False) if k], name=key))
     table["share"] = table["runs_with_repeat"] / table["runs"]
-    bounds = [wilson_interval(int(k), int(n)) for k, n in zip(table["runs_with_repeat"], table["runs"])]
+    bounds = [wilson_interval(int(k), int(n)) for k, n in zip(table["runs_with_repeat"], table["runs"], strict=False)]
     table["ci_low"], table["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return table.sort_values("share", ascending=False, kind="stable")
 
@@ -221,7 +221,7 @@ def _repeat_rates_estimated(sample: Sample, agent: np.ndarray, labels: list[Any]
     keep = total > 0
     table = pd.DataFrame({"runs": total[keep], "traced_runs": traced[keep], "runs_with_repeat": (share * total)[keep],
                           "share": share[keep], "ci_low": low[keep], "ci_high": high[keep]},
-                         index=pd.Index([label for label, k in zip(labels, keep) if k], name=key))
+                         index=pd.Index([label for label, k in zip(labels, keep, strict=False) if k], name=key))
     table = table.sort_values("share", ascending=False, kind="stable")
     table.attrs.update(note=sample.note, estimated_from=sample.traced)
     return table

@@ -10,7 +10,6 @@ from ..analysis import require_columns
 from .values import category_codes, float_values
 
 
-
 def _nanoseconds(stamps: pd.Series) -> np.ndarray:
     return pd.DatetimeIndex(stamps).as_unit("ns").asi8
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from decimal import Decimal
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,22 @@ from ..schema import RUN_STATUSES
 from ..stats import wilson_interval
 from ..times import parse_time
 from .layout import lake_files, read_schema
-from .metrics_sql import COST_BREAKDOWN, EXACT_MEDIANS, ESCALATION_QUALITY, ESCALATION_STATUS, MIX, OUTCOMES, QUALITY, RATES, SERIES, SUMMARY, TOOL_STATS, WEIGHTED_MEDIANS, render, sql_list
+from .metrics_sql import (
+    COST_BREAKDOWN,
+    ESCALATION_QUALITY,
+    ESCALATION_STATUS,
+    EXACT_MEDIANS,
+    MIX,
+    OUTCOMES,
+    QUALITY,
+    RATES,
+    SERIES,
+    SUMMARY,
+    TOOL_STATS,
+    WEIGHTED_MEDIANS,
+    render,
+    sql_list,
+)
 from .read import check_workspaces, lake_months
 
 __all__ = ["FREQS", "Lake"]
@@ -155,7 +170,7 @@ class Lake:
         if freq is not None:
             keys.append(f"date_trunc('{FREQS[freq]}', created_at)")
             names.append("created_at")
-        selected = [f"{k} AS {n}" for k, n in zip(keys, names)]
+        selected = [f"{k} AS {n}" for k, n in zip(keys, names, strict=False)]
         selected += [f"{render(sql, self.engine, **values)} AS {name}" for name, sql in columns.items()]
         not_null = " AND ".join([f"{k} IS NOT NULL" for k in keys] or ["TRUE"])
         group = f"GROUP BY {', '.join(str(i + 1) for i in range(len(keys)))}" if keys else ""
@@ -171,7 +186,7 @@ class Lake:
         if "_agent_id" in table:
             pairs = table[["_agent_id", "agent_name"]].drop_duplicates()
             if pairs["agent_name"].duplicated().any():
-                labels = agent_labels(dict(zip(pairs["_agent_id"], pairs["agent_name"])))
+                labels = agent_labels(dict(zip(pairs["_agent_id"], pairs["agent_name"], strict=False)))
                 table["agent_name"] = table["_agent_id"].map(labels)
             table = table.drop(columns="_agent_id")
         if freq is not None:
@@ -306,14 +321,14 @@ def quality_rates(table: pd.DataFrame) -> pd.DataFrame:
     out = table[["runs", "resolved_runs", "resolved_judged"]].copy()
     for name, count in (("came_back_rate", "came_back"), ("came_back_escalated_rate", "came_back_escalated")):
         rows = [(k / n, *wilson_interval(k, n)) if n > 0 else (np.nan, np.nan, np.nan)
-                for k, n in zip(table[count], table["resolved_judged"])]
-        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = zip(*rows) if rows else ([], [], [])
+                for k, n in zip(table[count], table["resolved_judged"], strict=False)]
+        out[name], out[f"{name}_ci_low"], out[f"{name}_ci_high"] = zip(*rows, strict=False) if rows else ([], [], [])
     out["escalated_runs"] = table["escalated_runs"]
     if "escalations_decided" in table:
         out["escalations_decided"] = table["escalations_decided"]
         rows = [(k / n, *wilson_interval(k, n)) if n > 0 else (np.nan, np.nan, np.nan)
-                for k, n in zip(table["dismissed"], table["escalations_decided"])]
+                for k, n in zip(table["dismissed"], table["escalations_decided"], strict=False)]
         out["dismissed_rate"], out["dismissed_rate_ci_low"], out["dismissed_rate_ci_high"] = \
-            zip(*rows) if rows else ([], [], [])
+            zip(*rows, strict=False) if rows else ([], [], [])
         out["hours_to_review"] = table["hours_to_review"].astype(float)
     return out

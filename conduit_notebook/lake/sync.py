@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,11 +43,6 @@ import pyarrow.dataset as ds
 from ..times import parse_time
 from .layout import lake_files
 from .write import write_lake
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = ["SyncConfig", "WorkspaceSync", "load_sync_config", "newest_run", "sync_workspaces"]
 

@@ -151,13 +151,13 @@ def _incoming(frames: LakeFrames, workspace: str | None, escalations: pd.DataFra
     tables["tool_calls"] = _keyed(call_table, ws, _months(call_table["created_at"]), calls)
     messages = getattr(frames, "messages", None)
     if messages is not None and len(messages):
-        by_conversation = dict(zip(runs["conversation_id"].astype(object), run_ws.to_pylist()))
+        by_conversation = dict(zip(runs["conversation_id"].astype(object), run_ws.to_pylist(), strict=False))
         ws = pa.array([by_conversation.get(c, workspace) for c in messages["conversation_id"].astype(object)],
                       pa.string())
         table = _plain_table(messages, "messages")
         tables["messages"] = _keyed(table, ws, _months(table["created_at"]), messages)
     if escalations is not None and len(escalations):
-        by_run = dict(zip(runs["id"].astype(object), run_ws.to_pylist()))
+        by_run = dict(zip(runs["id"].astype(object), run_ws.to_pylist(), strict=False))
         ws = pa.array([by_run.get(r, workspace) for r in escalations["agent_run_id"].astype(object)], pa.string())
         table = _plain_table(escalations, "escalations")
         tables["escalations"] = _keyed(table, ws, _months(table["created_at"]), escalations)

@@ -253,13 +253,13 @@ def bar_labels(ax: Axes, values: np.ndarray, notes: Sequence[str], colors: Seque
     shares = [float(v) / largest if np.isfinite(v) else 0.0 for v in ends]
     reach, inside = 1.03, [True] * len(notes)
     for _ in range(3):  # a wider axis makes bars shorter: settle which labels fit inside
-        inside = [inside_ok and share / reach * 0.95 >= need for share, need in zip(shares, needed)]
+        inside = [inside_ok and share / reach * 0.95 >= need for share, need in zip(shares, needed, strict=False)]
         wanted = max([1.03] + [float(v) / largest / (1 - need) * 1.02
-                               for v, need, i in zip(values, needed, inside) if not i and np.isfinite(v)])
+                               for v, need, i in zip(values, needed, inside, strict=False) if not i and np.isfinite(v)])
         if wanted <= reach:
             break
         reach = min(wanted, 3.0)
-    for y, (value, end, note, color, fits) in enumerate(zip(values, ends, notes, colors, inside)):
+    for y, (value, end, note, color, fits) in enumerate(zip(values, ends, notes, colors, inside, strict=False)):
         if fits:
             red, green, blue = to_rgb(color)
             ink = "white" if 0.299 * red + 0.587 * green + 0.114 * blue < 0.6 else "#222222"

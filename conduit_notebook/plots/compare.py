@@ -13,8 +13,20 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from ..analysis import require_columns
 from ..formatting import MISSING, PERCENT, WHOLE
 from ..investigate import metric_levels
-from ._style import (THIN_NOTE, colors_for, draw_nothing, freq_word, literal, pretty_name, side_legend,
-                     target_axes, text_usd, thin_buckets, time_axis, usd_formatter)
+from ._style import (
+    THIN_NOTE,
+    colors_for,
+    draw_nothing,
+    freq_word,
+    literal,
+    pretty_name,
+    side_legend,
+    target_axes,
+    text_usd,
+    thin_buckets,
+    time_axis,
+    usd_formatter,
+)
 
 # -- investigations -------------------------------------------------------------------------
 
@@ -62,7 +74,7 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     ax.set_yticks(y, [literal(k) for k in rows.index])
     span = max(float(np.nanmax(np.abs([low, high]))), 1.0)
     ax.set_xlim(-span * 1.15, span * 2.0)
-    for yy, (metric, a, b) in zip(y, zip(rows.index, rows["a"], rows["b"])):
+    for yy, (metric, a, b) in zip(y, zip(rows.index, rows["a"], rows["b"], strict=False), strict=False):
         ax.text(span * 1.2, yy, f"{_metric_value(str(metric), a)} → {_metric_value(str(metric), b)}",
                 va="center", fontsize="small")
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5))  # "+100%+150%" would run together
@@ -115,7 +127,7 @@ def plot_change_points(
                     markerfacecolor="none", color=color, alpha=0.35)
         ax.plot(part["at"], part["level"], color=color, linewidth=2.2, drawstyle="steps-mid")
         moved = part["segment"].diff().fillna(0).to_numpy() != 0
-        for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved]):
+        for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved], strict=False):
             ax.axvline(at, color=color, linestyle="--", linewidth=1.2)
             ax.annotate(f"{_metric_value(metric, before)} → {_metric_value(metric, after)}", (at, after),
                         xytext=(4, 6), textcoords="offset points", fontsize="small", color=color)

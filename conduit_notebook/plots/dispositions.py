@@ -13,9 +13,24 @@ from matplotlib.transforms import ScaledTranslation
 
 from ..analysis import in_time_zone, require_columns
 from ..formatting import compact
-from ._style import (THIN_NOTE, bar_width, check_freq, disposition_colors, draw_nothing, figure_of,
-                     freq_word, literal, mark_changes, ordered_groups, side_legend, target_axes,
-                     thin_buckets, thousands, time_axis, top_labels)
+from ._style import (
+    THIN_NOTE,
+    bar_width,
+    check_freq,
+    disposition_colors,
+    draw_nothing,
+    figure_of,
+    freq_word,
+    literal,
+    mark_changes,
+    ordered_groups,
+    side_legend,
+    target_axes,
+    thin_buckets,
+    thousands,
+    time_axis,
+    top_labels,
+)
 
 #: The label of the twin Axes that :func:`plot_dispositions` draws the runs per bucket on.
 _RUNS_AXIS_LABEL = "runs (right axis)"
@@ -77,7 +92,7 @@ def plot_dispositions(
     if isinstance(custom, Mapping):
         colors.update({k: v for k, v in custom.items() if k in colors})
     elif custom is not None:
-        colors.update(zip(order, custom))
+        colors.update(zip(order, custom, strict=False))
     counts = (pd.DataFrame({"t": in_time_zone(runs.loc[has, "created_at"], tz), "d": labels})
               .groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "d"], observed=False).size()
               .unstack(fill_value=0)
@@ -117,7 +132,7 @@ def plot_dispositions(
     else:
         bottom = np.zeros(len(counts))
         width = bar_width(counts.index)
-        for c, name in zip(order, names):
+        for c, name in zip(order, names, strict=False):
             ax.bar(counts.index, counts[c], bottom=bottom,
                    **{"width": width, "color": colors[c], "label": name, "align": "edge", **kwargs})
             bottom += counts[c].to_numpy()

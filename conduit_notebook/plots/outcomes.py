@@ -52,7 +52,7 @@ def plot_escalation_quality(runs: pd.DataFrame, escalations: pd.DataFrame | None
                 **kwargs)
         ends = np.nan_to_num(table[f"{column}_ci_high"].to_numpy(dtype=float))
         top = max(top, float(ends.max()))
-        for yy, end, value, n in zip(where, ends, values, counts[column]):
+        for yy, end, value, n in zip(where, ends, values, counts[column], strict=False):
             text = "no runs to judge" if not n else f"{value:.0%} of {int(n):,}"
             ax.text(end + 0.01, yy, text, va="center", fontsize="small")
     ax.set_yticks(y, [str(i).replace("$", r"\$") for i in table.index])

@@ -23,9 +23,23 @@ from ..formatting import compact
 from ..investigate import run_paths, tool_paths
 from ..sampling import trace_failures
 from ..stats.design import TraceSample
-from ._style import (DISPOSITION_COLORS, OTHER_COLOR, bar_labels, colors_for, disposition_colors,
-                     draw_nothing, figure_of, literal, ordered_groups, pretty_name, side_legend,
-                     target_axes, thousands, top_labels, wrap_title)
+from ._style import (
+    DISPOSITION_COLORS,
+    OTHER_COLOR,
+    bar_labels,
+    colors_for,
+    disposition_colors,
+    draw_nothing,
+    figure_of,
+    literal,
+    ordered_groups,
+    pretty_name,
+    side_legend,
+    target_axes,
+    thousands,
+    top_labels,
+    wrap_title,
+)
 
 # -- tools ----------------------------------------------------------------------------------
 
@@ -219,9 +233,9 @@ def plot_tool_paths(
         if "runs_low" in bounds:
             shown = [labels[k] for k in order][::-1]
             low, high = bounds["runs_low"].reindex(shown), bounds["runs_high"].reindex(shown)
-            amounts = [f"≈{value:,.0f} ({lo:,.0f}–{hi:,.0f})" for value, lo, hi in zip(ends, low, high)]
+            amounts = [f"≈{value:,.0f} ({lo:,.0f}–{hi:,.0f})" for value, lo, hi in zip(ends, low, high, strict=False)]
             notes = [note.replace(" (", ", ").rstrip(")") for note in notes]  # one pair of brackets
-    bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes)], end_colors,
+    bar_labels(ax, ends, [f"{amount}{note}" for amount, note in zip(amounts, notes, strict=False)], end_colors,
                inside_ok=runs is None)
     ax.set_xlabel("runs")
     ax.xaxis.set_major_formatter(FuncFormatter(thousands))
@@ -259,8 +273,8 @@ def _disposition_bars(ax: Axes, runs: pd.DataFrame, codes: np.ndarray, weights: 
         widths = table[part].to_numpy()
         ax.barh(y, widths, left=left, **{"color": colors[part], "label": literal(part), **kwargs})
         left += widths
-        end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors)]
+        end_colors = [colors[part] if w > 0 else c for w, c in zip(widths, end_colors, strict=False)]
     decided = table.drop(columns="(no disposition)", errors="ignore").sum(axis=1)
     escalated = table["escalated"] if "escalated" in table else pd.Series(0, index=table.index)
-    notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided)]
+    notes = [f" ({e / d:.0%} escalated)" if d else "" for e, d in zip(escalated, decided, strict=False)]
     return left, notes, end_colors

@@ -13,9 +13,27 @@ from matplotlib.ticker import FuncFormatter
 
 from ..analysis import cost_breakdown, float_values, in_time_zone, require_columns
 from ..formatting import compact
-from ._style import (bar_labels, bar_width, check_freq, colors_for, draw_nothing, figure_of, freq_word,
-                     literal, log_ticks, mark_changes, one_group, ordered_groups, pretty_name, side_legend,
-                     target_axes, text_usd, time_axis, top_labels, usd_formatter)
+from ._style import (
+    bar_labels,
+    bar_width,
+    check_freq,
+    colors_for,
+    draw_nothing,
+    figure_of,
+    freq_word,
+    literal,
+    log_ticks,
+    mark_changes,
+    one_group,
+    ordered_groups,
+    pretty_name,
+    side_legend,
+    target_axes,
+    text_usd,
+    time_axis,
+    top_labels,
+    usd_formatter,
+)
 
 #: Input and output tokens, in every token plot.
 _INPUT_COLOR, _OUTPUT_COLOR = "#4c78a8", "#f58518"
@@ -140,7 +158,7 @@ def plot_tokens(
     side_legend(ax)
     # Inside, the label sits at the end of the input segment, on its one colour (across the
     # two segments it was dark text half on blue).
-    bar_labels(ax, totals, [f"{compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares)],
+    bar_labels(ax, totals, [f"{compact(t)} ({s:.0%} out)" for t, s in zip(totals, shares, strict=False)],
                 [_INPUT_COLOR] * len(totals), ends=sums["input"].to_numpy())
     ax.set_xlabel("tokens")
     ax.xaxis.set_major_formatter(FuncFormatter(compact))
@@ -210,7 +228,7 @@ def plot_cost(
     bar_colors = [colors[k] for k in table.index][::-1]
     ax.barh(names, values, **{"color": bar_colors, **kwargs})
     notes = [text_usd(value) + (f" ({text_usd(per_resolved)}/resolved)" if np.isfinite(per_resolved) else "")
-             for value, per_resolved in zip(values, table["cost_per_resolved_run"].to_numpy()[::-1])]
+             for value, per_resolved in zip(values, table["cost_per_resolved_run"].to_numpy()[::-1], strict=False)]
     bar_labels(ax, values, notes, bar_colors)
     ax.set_xlabel("cost (USD); in brackets: cost per resolved run")
     ax.xaxis.set_major_formatter(usd_formatter(float(values.max())))

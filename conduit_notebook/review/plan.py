@@ -80,7 +80,7 @@ def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | Non
     population = sizes.to_numpy(dtype="float64")
     if margin is not None:
         sample = _allocation_for_margin(population, margin, z, accuracy)
-        design = ((f"Neyman allocation at each stratum's expected accuracy" if per_stratum else
+        design = (("Neyman allocation at each stratum's expected accuracy" if per_stratum else
                    f"proportional allocation (Neyman at one expected accuracy, {float(accuracy[0]):.0%})" if len(accuracy)
                    else "no runs")
                   + f", a floor of {MIN_PER_STRATUM}, sized for ±{margin:.1%}"

@@ -14,9 +14,19 @@ import pandas as pd
 from ..ppi import METHOD as PPI_METHOD
 from ..ppi import ppi_accuracy, predictions_for
 from ..stats import cohen_kappa, kappa_interval, wilson_interval, z_value
-from .accuracy import (ACCURACY_COLUMNS, DISAGREEMENT_COLUMNS, METHOD, accuracy_row, crossed_strata,
-                       recorded_verdicts, run_votes, stratum_sizes, values_by_run, verdict_counts,
-                       weighted_accuracy)
+from .accuracy import (
+    ACCURACY_COLUMNS,
+    DISAGREEMENT_COLUMNS,
+    METHOD,
+    accuracy_row,
+    crossed_strata,
+    recorded_verdicts,
+    run_votes,
+    stratum_sizes,
+    values_by_run,
+    verdict_counts,
+    weighted_accuracy,
+)
 from .store import VERDICTS
 
 __all__ = ["judge_agreement", "review_report"]

@@ -14,12 +14,11 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
 from filelock import FileLock
 
 try:  # POSIX: appends lock the file itself
@@ -86,7 +85,7 @@ class ReviewStore:
         row = {
             "agent_run_id": agent_run_id, "agent_id": agent_id or "", "disposition": disposition or "",
             "verdict": verdict, "reviewed_disposition": reviewed_disposition or "", "note": note or "",
-            "reviewer": reviewer or "", "reviewed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "reviewer": reviewer or "", "reviewed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self._append(row)
         return row
@@ -256,7 +255,7 @@ def _parse_rows(text: str) -> tuple[list[list[str]], list[tuple[int, str, str]]]
             rejected.append((start, f"{len(record)} fields, expected {len(columns)} (a torn or foreign row)",
                              ",".join(record)))
             continue
-        values = dict(zip(columns, record))
+        values = dict(zip(columns, record, strict=False))
         if values.get("verdict") not in VERDICTS or not values.get("agent_run_id"):
             rejected.append((start, f"not a verdict row (verdict {values.get('verdict')!r})", ",".join(record)))
             continue

@@ -41,17 +41,17 @@ def ratio_draws(num: list[np.ndarray], den: list[np.ndarray], n_boot: int,
     """Estimates sum(num)/sum(den) and bootstrap draws of them (runs resampled together; above
     BOOTSTRAP_SUBSET runs, an m-out-of-n bootstrap rescaled to n)."""
     n = len(num[0])
-    full = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(num, den)])
+    full = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(num, den, strict=False)])
     if n == 0:
         return full, np.full((len(num), n_boot), np.nan)
     m = min(n, BOOTSTRAP_SUBSET)
     subset = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
     xs, ds = [x[subset] for x in num], [d[subset] for d in den]
-    part = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(xs, ds)])
+    part = np.array([x.sum() / d.sum() if d.sum() else np.nan for x, d in zip(xs, ds, strict=False)])
     out = np.empty((len(num), n_boot))
     for start in range(0, n_boot, 250):
         idx = rng.integers(0, m, size=(min(250, n_boot - start), m))
-        for j, (x, d) in enumerate(zip(xs, ds)):
+        for j, (x, d) in enumerate(zip(xs, ds, strict=False)):
             with np.errstate(invalid="ignore", divide="ignore"):
                 out[j, start:start + len(idx)] = x[idx].sum(axis=1) / d[idx].sum(axis=1)
     return full, full[:, None] + (out - part[:, None]) * math.sqrt(m / n)

@@ -150,5 +150,5 @@ def row_flags(traced_runs: np.ndarray, top_share: np.ndarray, slice_traced: int)
     clustered = np.nan_to_num(np.asarray(top_share, dtype=float)) > CONCENTRATED_SHARE
     flags = [", ".join(f for f, on in (("not seen in the sample", t == 0), ("few traced runs", a and t > 0),
                                        ("concentrated in few runs", c and not (t == 0))) if on)
-             for t, a, c in zip(traced_runs, few, clustered)]
+             for t, a, c in zip(traced_runs, few, clustered, strict=False)]
     return np.array(flags, dtype=object)

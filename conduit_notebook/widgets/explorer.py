@@ -23,8 +23,8 @@ from matplotlib.transforms import Bbox
 
 from .. import plots
 from ..analysis import filter_runs, summarize
-from ..formatting import SUMMARY_FORMATS, format_table
 from ..conversation_outcomes import outcomes
+from ..formatting import SUMMARY_FORMATS, format_table
 from ..plots import plot_escalation_quality
 from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
@@ -363,7 +363,7 @@ _KEYS = ("agent_name", "agent_id", "status", "disposition", "disposition_reason"
 def _is_text(dtype: Any) -> bool:
     if isinstance(dtype, pd.ArrowDtype):
         return pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
-    return dtype == object or isinstance(dtype, pd.StringDtype)
+    return dtype == object or isinstance(dtype, pd.StringDtype)  # noqa: E721 (numpy dtypes equal object)
 
 
 def _light(frame: pd.DataFrame) -> pd.DataFrame:
