@@ -31,6 +31,12 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> N
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"{what} takes a DataFrame (fetch_runs(...).runs), got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
+    if missing and {"id", "status", "created_at"} <= set(frame.columns):
+        # A runs frame without the column asked for: a misspelt by= (or a column dropped), not
+        # another table.
+        known = ", ".join(str(c) for c in frame.columns[:12])
+        raise ValueError(f"{what} needs the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}, which "
+                         f"this runs frame lacks; its columns include {known}" + (", ..." if len(frame.columns) > 12 else ""))
     if missing:
         raise ValueError(
             f"{what} needs the column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "

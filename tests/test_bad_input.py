@@ -117,3 +117,23 @@ def test_the_wrong_table_gets_a_clear_error(client):
     with pytest.raises(ValueError, match=r"escalation_summary: runs .* tool-call table"):
         escalation_summary(pd.DataFrame({"id": [], "agent_run_id": [], "status": [], "created_at": [],
                                          "reviewed_at": []}), frames.tool_calls)
+
+
+def test_a_misspelt_by_names_the_column_not_another_table(server, client):
+    # Issue 21 item 8: summarize(runs, by="agent") said "pass the runs frame" to a runs frame.
+    from conduit_notebook import summarize
+    runs = fetch_runs(client=client, since="7d", details=False, progress=False).runs
+    with pytest.raises(ValueError, match=r"summarize needs the column agent, which this runs frame lacks; its columns include id, "):
+        summarize(runs, by="agent")
+
+
+def test_change_points_of_no_runs_is_empty_and_silent(server, client):
+    # Issue 21 item 8: an empty frame gave numpy's RuntimeWarning (0/0) before an empty table.
+    import warnings
+
+    from conduit_notebook import change_points
+    runs = fetch_runs(client=client, since="7d", details=False, progress=False).runs.iloc[:0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = change_points(runs, metric="escalation_rate")
+    assert len(out) == 0 and list(out.columns) == ["at", "before", "after", "change"]

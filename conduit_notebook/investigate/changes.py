@@ -69,6 +69,8 @@ def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     groups = table.groupby(by, observed=True, sort=False).indices if by else {None: np.arange(len(table))}
     for rows in groups.values():
         y, w = table["value"].to_numpy()[rows], table["runs"].to_numpy(dtype=float)[rows]
+        if not np.sum(w) > 0:  # no runs (an empty frame): nothing to segment, and no 0/0 warning
+            continue
         within = table["within"].fillna(0).to_numpy()[rows]
         fit, per_run_variance, rate = y, float(np.sum(w * within) / np.sum(w)), None
         if metric in RATES:
