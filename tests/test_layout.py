@@ -164,3 +164,46 @@ def test_widgets_and_plots_do_not_import_the_report():
     for name in ("conduit_notebook.widgets", "conduit_notebook.plots"):
         path, tree = modules[name]
         assert "conduit_notebook.report" not in _imports(name, path, tree, set(modules)), name
+
+
+#: The layers, lowest first (issue 20): records -> frames -> fetching -> summaries and statistics ->
+#: plots, widgets, report and the command line. A module may import its own layer or one below,
+#: never one above. A module a layer does not name fails the test: place it when you add it.
+LAYERS = {
+    "base": ["conduit_notebook", "schema", "errors", "times", "paths", "formatting", "styling", "records",
+             "pacing", "progress", "sampling", "checks", "metrics", "thread", "follow", "stats",
+             "lake.layout", "lake.metrics_sql", "lake.views", "review.store", "widgets.common",
+             "investigate.values"],
+    "frames": ["frames", "storage", "export", "client", "cache"],
+    "fetching": ["fetch_job", "listing", "traces", "messages", "escalations", "runframes", "fetch", "lake", "demo"],
+    "statistics": ["analysis", "tools", "investigate", "review", "ppi", "conversation_outcomes"],
+    "display": ["plots", "widgets", "report", "report_page", "report_investigations", "accessor", "cli",
+                "cli_parser", "__main__"],
+}
+
+
+def _layer(module: str) -> int:
+    """The rank of ``module``'s layer: the longest name in LAYERS it is, or is inside."""
+    name = module.removeprefix("conduit_notebook.") if module != "conduit_notebook" else module
+    best = (-1, -1)
+    for rank, names in enumerate(LAYERS.values()):
+        for prefix in names:
+            if name == prefix or name.startswith(prefix + "."):
+                best = max(best, (len(prefix), rank))
+    assert best[1] >= 0, f"{module} is in no layer of tests/test_layout.py's LAYERS: place it"
+    return best[1]
+
+
+def test_imports_flow_down_the_layers():
+    modules = _modules()
+    upward = [f"{name} ({list(LAYERS)[_layer(name)]}) imports {target} ({list(LAYERS)[_layer(target)]})"
+              for name, (path, tree) in modules.items()
+              for target in sorted(_imports(name, path, tree, set(modules)))
+              if _layer(target) > _layer(name)]
+    assert not upward, "imports up the layers:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_finds_an_upward_import():
+    assert _layer("conduit_notebook.frames") < _layer("conduit_notebook.plots.usage")
+    assert _layer("conduit_notebook.lake.layout") < _layer("conduit_notebook.lake.write")
+    assert _layer("conduit_notebook.review.store") < _layer("conduit_notebook.review.report")
