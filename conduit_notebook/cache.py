@@ -600,6 +600,7 @@ class RunCache:
         """Take the fetch of ``run_id``'s trace for ``owner`` for ``seconds``; False when another
         owner (another process following the same workspace) holds a live claim on it."""
         now = time.time()
+        _OWNERS_HERE.add(owner)
         with self._transaction() as conn:
             row = conn.execute("SELECT owner, until FROM claims WHERE source = ? AND id = ?",
                                (source, run_id)).fetchone()
@@ -610,7 +611,10 @@ class RunCache:
 
     @_guarded
     def release(self, owner: str) -> None:
-        """Drop ``owner``'s claims (its fetch is over), and every claim that has run out."""
+        """Drop ``owner``'s claims (its fetch is over), and every claim that has run out. The
+        owner is over even when the write fails (a full disk): its claims left in the file are
+        then no longer honoured by this process's next fetch."""
+        _OWNERS_HERE.discard(owner)
         with self._transaction() as conn:
             conn.execute("DELETE FROM claims WHERE owner = ? OR until < ?", (owner, time.time()))
 
@@ -665,12 +669,20 @@ class RunCache:
         return int(count)
 
 
+# The claim owners of this process whose fetch is still going (claimed, not yet released).
+_OWNERS_HERE: set[str] = set()
+
+
 def _alive(owner: str) -> bool:
-    """Whether the process that made a claim (``"<pid>-..."``, on this machine: the cache is a
-    local file) is still running; a process killed mid-fetch leaves claims that no one honours."""
+    """Whether the fetch that made a claim (``"<pid>-..."``, on this machine: the cache is a
+    local file) is still going: its process is running and, when that is this process, the fetch
+    has not ended. A process killed mid-fetch, or a fetch of this one whose release failed (a full
+    disk: ``sync --follow``'s next pass), leaves claims that no one honours."""
     pid = owner.split("-", 1)[0]
     if not pid.isdigit():
         return True
+    if int(pid) == os.getpid():
+        return owner in _OWNERS_HERE
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

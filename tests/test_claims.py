@@ -69,3 +69,28 @@ def test_a_claim_of_a_killed_process_is_taken_over_at_once(tmp_path):
         assert store.claim("src", "ar_1", f"{pid}-fetch", 3600)
         assert store.claim("src", "ar_1", f"{os.getpid()}-mine", 60)  # its claim is not honoured
         assert not store.claim("src", "ar_1", f"{os.getpid()}-other", 60)  # a live one is
+
+
+
+def test_a_claim_left_by_an_ended_fetch_of_this_process_is_taken_over_at_once(tmp_path, monkeypatch):
+    # sync --follow on a full disk: a pass claims traces, fails, and its release cannot be written
+    # either; the next pass (the same process, another owner) waited CLAIM_SECONDS (120 s) for
+    # its own dead claims before fetching them.
+    import sqlite3
+
+    import pytest
+
+    from conduit_notebook.errors import CacheError
+
+    path = tmp_path / "runs.sqlite"
+    with RunCache(path) as store:
+        assert store.claim("src", "ar_1", f"{os.getpid()}-pass1", 3600)
+        with monkeypatch.context() as m:
+            def full_disk(self):
+                raise sqlite3.OperationalError("database or disk is full")
+            m.setattr(RunCache, "_transaction", full_disk)
+            with pytest.raises(CacheError):
+                store.release(f"{os.getpid()}-pass1")
+    with RunCache(path) as store:
+        assert store.claim("src", "ar_1", f"{os.getpid()}-pass3", 60)  # the ended pass's claim is not honoured
+        assert not store.claim("src", "ar_1", f"{os.getpid()}-pass4", 60)  # a going one still is
