@@ -1,6 +1,6 @@
 """Does review_plan(margin=) deliver the margin asked? (issue 24, item 7)
 
-Four populations of 10,000 runs with known per-disposition accuracies; for margins 0.03, 0.05
+Five populations of 10,000 runs with known per-disposition accuracies; for margins 0.03, 0.05
 and 0.1, the plan with one expected accuracy (0.8: proportional allocation, the only plan before)
 against the plan with each disposition's accuracy (as a pilot would give it: Neyman allocation).
 Each plan's sample is drawn (hypergeometric per stratum) ``REPS`` times and the overall accuracy
@@ -25,6 +25,7 @@ POPULATIONS = {
     "uniform 85%": ([0.5, 0.3, 0.2], [0.85, 0.85, 0.85]),
     "one weak stratum": ([0.7, 0.2, 0.1], [0.98, 0.9, 0.4]),
     "many small": ([0.4, 0.2, 0.1, 0.1, 0.05, 0.05, 0.05, 0.05], [0.97, 0.9, 0.8, 0.7, 0.95, 0.6, 0.99, 0.5]),
+    "rare disposition": ([0.85, 0.1, 0.04, 0.008, 0.002], [0.95, 0.85, 0.7, 0.5, 0.3]),
 }
 
 
@@ -54,7 +55,9 @@ def simulate(reps: int, populations: dict | None = None, margins: tuple[float, .
                     half.append(result["half_width"])
                     estimate.append(result["estimate"])
                     covered += result["ci_low"] <= truth <= result["ci_high"]
+                floor = plan.attrs["design"].split("a floor of ")[1].split(",")[0] if "floor of" in plan.attrs["design"] else ""
                 rows.append({"population": name, "margin": margin, "plan": plan_name, "reviews": int(n.sum()),
+                             "floor": floor,
                              "half_width": float(np.mean(half)), "ratio": float(np.mean(half)) / margin,
                              "bias": float(np.mean(estimate)) - truth, "coverage": covered / reps})
     return pd.DataFrame(rows)

@@ -11,6 +11,7 @@ knows a frame.
 - :mod:`.quantiles`: the weighted median.
 - :mod:`.agreement`: a stratified accuracy (Wilson at Kish's n), Cohen's kappa and its bootstrap.
 - :mod:`.changes`: penalised segmentation of a weighted series (PELT) and its noise.
+- :mod:`.allocation`: Neyman's allocation of a sample over strata within floors and sizes.
 
 The one confidence argument of the package is ``confidence=0.95``.
 """
