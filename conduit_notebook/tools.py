@@ -20,6 +20,7 @@ from .checks import float_values, require_columns
 from .sampling import trace_failures
 from .stats import Z95, share_interval, weighted_median
 from .stats.design import TraceSample, concentration, row_flags
+from .stats.unseen import flags_note, with_unseen_rows
 
 __all__ = ["tool_stats", "tool_stats_estimated"]
 
@@ -259,43 +260,15 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
     table["traced_runs"] = np.bincount(pair_tool, minlength=n_tools).astype(np.int64)
     table["top5_share"] = concentration(pair_tool, count, n_tools)
-    table = _with_unseen_tools(table, names.cat.categories, design)
+    table = with_unseen_rows(table, names.cat.categories, design, share=["share_of_runs_high"], count=["runs_using_high"],
+                             zero=["calls", "calls_low", "runs_using", "runs_using_low", "share_of_runs", "share_of_runs_low"])
     table["flag"] = row_flags(table["traced_runs"].to_numpy(), table["top5_share"].to_numpy(), design.traced)
     table = table.sort_values("calls", ascending=False, kind="stable")
     table.attrs.update(estimated_from=design.traced, runs=n_runs, kish_n=design.kish_n)
-    table.attrs["flags"] = _flags_note(table, design)
+    table.attrs["flags"] = flags_note(table["traced_runs"].to_numpy(), table["flag"].to_numpy(), design)
     failed, note = trace_failures(runs)
     if note is not None:
         table.attrs.update(trace_failures=failed, note=note)
         warnings.warn(f"tool_stats: {note}", UserWarning, stacklevel=3)
     return table
 
-
-def _flags_note(table: pd.DataFrame, design: TraceSample) -> str:
-    """What the ``flag`` column of an estimated tool table means for the reader, and what to do."""
-    unseen = int((table["traced_runs"] == 0).sum())
-    flagged = int((table["flag"].astype(bool) & (table["traced_runs"] > 0)).sum())
-    note = (f"A tool used by {design.unseen_bound():.1%} of runs or fewer can be missed by this sample (rule of "
-            f"three at Kish's n = {design.kish_n:,.0f} of {design.traced:,} traced runs)")
-    if unseen:
-        note += f"; {unseen} known tool(s) not seen in it are rows of 0 with that upper bound"
-    if flagged:
-        note += (f". {flagged} row(s) flagged (few traced runs, or calls concentrated in few runs): their "
-                 "intervals may not hold; fetch more traces of this slice first "
-                 "(frames.fetch_traces(slice.loc[slice['trace_weight'].isna(), 'id']))")
-    return note + "."
-
-
-def _with_unseen_tools(table: pd.DataFrame, known: pd.Index, design: TraceSample) -> pd.DataFrame:
-    """``table`` with a row for each tool of ``known`` (called in the calls given: by other runs,
-    hand-picked traces, another slice) that no sampled run of the slice called: 0, with the
-    share of runs it could still have (rule of three at Kish's n) as its upper bound."""
-    unseen = [t for t in known.astype(object) if t not in table.index]
-    if not unseen:
-        return table
-    bound = design.unseen_bound()
-    rows = pd.DataFrame({"calls": 0.0, "calls_low": 0.0, "runs_using": 0.0, "runs_using_low": 0.0,
-                         "runs_using_high": bound * design.population, "share_of_runs": 0.0,
-                         "share_of_runs_low": 0.0, "share_of_runs_high": bound, "traced_runs": 0},
-                        index=pd.Index(unseen, name="tool"))
-    return pd.concat([table, rows]).astype({"traced_runs": np.int64})
