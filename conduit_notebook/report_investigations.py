@@ -59,7 +59,7 @@ def _changes_html(changes: pd.DataFrame, by: str) -> str:
     rows = [{"metric": row["metric"], by: row[by], "at": f"{row['at']:%Y-%m-%d}",
              "before": format_metric(row["metric"], row["before"]),
              "after": format_metric(row["metric"], row["after"]),
-             "change": _signed(row["metric"], row["change"])} for _, row in changes.iterrows()]
+             "change": _signed(row["metric"], row["change"]), "kind": row["kind"]} for _, row in changes.iterrows()]
     return format_table(pd.DataFrame(rows), index=False)
 
 
@@ -89,7 +89,8 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
 
     parts = ["<h2 id='changes'>Changes</h2>",
              "<p class='note'>Days where a metric's level shifted, per agent (penalised segmentation "
-             "by PELT; see <code>change_points</code>).</p>"]
+             "by PELT; see <code>change_points</code>). A <i>trend</i> moved from <i>before</i> to <i>after</i> "
+             "over its days in a way a steady drift explains as well as a step.</p>"]
     found = []
     if len(runs) and runs["created_at"].notna().any():
         for metric in ("escalation_rate", "failure_rate", "cost_per_run", "p90_duration_s"):

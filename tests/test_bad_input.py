@@ -136,4 +136,4 @@ def test_change_points_of_no_runs_is_empty_and_silent(server, client):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = change_points(runs, metric="escalation_rate")
-    assert len(out) == 0 and list(out.columns) == ["at", "before", "after", "change"]
+    assert len(out) == 0 and list(out.columns) == ["at", "before", "after", "change", "kind"]

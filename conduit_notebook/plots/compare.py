@@ -125,7 +125,11 @@ def plot_change_points(
         if thin.any():
             ax.plot(part["at"][thin], part["value"][thin], linestyle="none", marker="o", markersize=3.5,
                     markerfacecolor="none", color=color, alpha=0.35)
-        ax.plot(part["at"], part["level"], color=color, linewidth=2.2, drawstyle="steps-mid")
+        # Levels as steps; a trend's fitted line as a line.
+        drifting = part["trend"].to_numpy()
+        ax.plot(part["at"], part["level"].where(~drifting), color=color, linewidth=2.2, drawstyle="steps-mid")
+        if drifting.any():
+            ax.plot(part["at"], part["level"].where(drifting), color=color, linewidth=2.2)
         moved = part["segment"].diff().fillna(0).to_numpy() != 0
         for at, before, after in zip(part["at"][moved], part["level"].shift(1)[moved], part["level"][moved], strict=False):
             ax.axvline(at, color=color, linestyle="--", linewidth=1.2)

@@ -10,7 +10,8 @@ knows a frame.
 - :mod:`.bootstrap`: bootstrap draws of quantiles and of ratios of sums.
 - :mod:`.quantiles`: the weighted median.
 - :mod:`.agreement`: a stratified accuracy (Wilson at Kish's n), Cohen's kappa and its bootstrap.
-- :mod:`.changes`: penalised segmentation of a weighted series (PELT) and its noise.
+- :mod:`.changes`: penalised segmentation of a weighted series (PELT), its noise, and steps
+  told from trends.
 - :mod:`.allocation`: Neyman's allocation of a sample over strata within floors and sizes.
 
 The one confidence argument of the package is ``confidence=0.95``.
@@ -18,13 +19,24 @@ The one confidence argument of the package is ``confidence=0.95``.
 
 from .agreement import cohen_kappa, kappa_interval, stratified_accuracy
 from .bootstrap import BOOTSTRAP_SUBSET, quantile_draws, ratio_draws
-from .changes import default_penalty, extra_variance, outlier_buckets, pelt_segments, robust_segments, steps_not_trends
+from .changes import (
+    STEP_MARGIN,
+    default_penalty,
+    extra_variance,
+    line_fit,
+    outlier_buckets,
+    pelt_segments,
+    robust_fit,
+    robust_segments,
+    steps_not_trends,
+    trend_segments,
+)
 from .intervals import Z95, newcombe_interval, share_interval, wilson_interval, z_value
 from .quantiles import weighted_median
 from .tests import chi_square_sf, chi_square_table, holm, two_proportion_test, two_sided
 
 __all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "cohen_kappa", "holm", "kappa_interval", "newcombe_interval",
-           "default_penalty", "extra_variance", "outlier_buckets", "pelt_segments", "robust_segments",
-           "steps_not_trends",
+           "default_penalty", "extra_variance", "line_fit", "outlier_buckets", "pelt_segments", "robust_fit",
+           "robust_segments", "STEP_MARGIN", "steps_not_trends", "trend_segments",
            "quantile_draws", "ratio_draws", "share_interval", "stratified_accuracy", "two_proportion_test", "two_sided",
            "weighted_median", "wilson_interval", "z_value"]
