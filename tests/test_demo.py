@@ -162,3 +162,21 @@ def test_connect_keeps_the_demo_out_of_the_users_cache(monkeypatch, _private_cac
 
     with RunCache(client.cache_path) as store:
         assert len(store.load(f"{client.base_url}#")[0]) == len(frames.runs)
+
+
+@pytest.mark.parametrize("minutes_past_midnight", [5, 9 * 60])
+def test_no_day_doubled_whatever_the_time_of_day(clock, minutes_past_midnight):
+    """Generated just after midnight UTC, the last full day held its own runs and all of the new
+    day's hours still to come (159 runs against 50-96 on other days)."""
+    import pandas as pd
+
+    clock.now = datetime(2026, 11, 21).replace(tzinfo=DEMO_END.tzinfo) + timedelta(minutes=minutes_past_midnight)
+    data = DemoData(runs=5600, agents=3, seed=4)  # ~200 runs a day over 28 days, ending now
+    created = pd.to_datetime([r["created_at"] for r in data.summaries()], utc=True, format="ISO8601")
+    assert created.max() <= clock.now
+    per_day = created.floor("D").value_counts().sort_index()
+    full_days = per_day.iloc[1:-1]  # the first and the last day are partial
+    last_full = per_day[pd.Timestamp("2026-11-20", tz="UTC")]
+    others = full_days.drop(pd.Timestamp("2026-11-20", tz="UTC"))
+    assert last_full <= others.max() and last_full >= others.min()
+    assert per_day.sum() == 5600

@@ -227,6 +227,20 @@ def seed_int(seed: int) -> int:
     return seed % (2**63)
 
 
+def _past_times(rng: np.random.Generator, n: int, day_p: np.ndarray, day0: datetime, end_ms: int) -> np.ndarray:
+    """``n`` run times (epoch ms) from the days' and hours' weights, none after ``end_ms``: today's
+    hours weigh only for the part of them that has passed."""
+    day0_ms = int(day0.timestamp() * 1000)
+    starts = day0_ms - np.arange(len(day_p))[:, None] * 86_400_000 + np.arange(24)[None, :] * 3_600_000
+    passed = np.clip((end_ms - starts) / 3_600_000, 0.0, 1.0)  # the share of each hour before end
+    weight = (day_p[:, None] * _HOURLY[None, :] * passed).ravel()
+    if not weight.sum() > 0:  # a window of no time at all: the runs land just before end
+        return end_ms - rng.integers(1_000, 60_000, size=n)
+    cell = rng.choice(weight.size, size=n, p=weight / weight.sum())
+    length = (passed.ravel()[cell] * 3_600_000).astype(np.int64)
+    return starts.ravel()[cell] + (rng.random(n) * length).astype(np.int64)
+
+
 def _iso(epoch_ms: int) -> str:
     dt = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
@@ -395,8 +409,14 @@ class DemoData:
         hour = rng.choice(24, size=n, p=_HOURLY)
         ms = rng.integers(0, 3_600_000, size=n)
         created = int(day0.timestamp() * 1000) - day * 86_400_000 + hour * 3_600_000 + ms
-        # Today's hours still to come belong to a day ago; a few runs land in the last minutes.
-        created = np.where(created > end_ms, created - 86_400_000, created)
+        # Today's hours still to come are drawn again from the hours that have been (moving them a
+        # day back doubled yesterday just after midnight); a generator of their own, so that the
+        # other draws stay as they were.
+        future = np.flatnonzero(created > end_ms)
+        if len(future):
+            created[future] = _past_times(np.random.default_rng([seed_int(self.seed), 14]), len(future),
+                                          day_p, day0, end_ms)
+        # A few runs land in the last minutes.
         recent = rng.random(n) < 0.002
         created = np.where(recent, end_ms - rng.integers(1_000, 600_000, size=n), created)
 
