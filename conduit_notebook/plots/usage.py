@@ -196,10 +196,12 @@ def plot_cost(
     if freq:
         check_freq(freq)
         created = in_time_zone(runs["created_at"], tz)
+        if created[has].isna().all():  # no time to bucket by (pandas 3.0's Grouper fails on all-NaT)
+            return draw_nothing(ax)
         frame = pd.DataFrame({"t": created[has], "g": labels, "c": cost[has]})
         # Every bucket with runs gets a bar, as in summarize(): a day whose runs have no cost yet
         # (they are still running) is a day at $0, not a day left out.
-        buckets = (created.to_frame("t").groupby(pd.Grouper(key="t", freq=freq, label="left",
+        buckets = (created.dropna().to_frame("t").groupby(pd.Grouper(key="t", freq=freq, label="left",
                                                              closed="left")).size().index)
         table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"],
                                observed=False)["c"].sum()
