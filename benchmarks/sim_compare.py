@@ -59,10 +59,14 @@ def main() -> None:
     rows = pd.concat([t[t["method"].astype(str).str.startswith("bootstrap")] for t in nulls])
     excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
     disagree = np.mean(excludes != (rows["p_value"] < 0.05))
+    rates = pd.concat([t[t["method"].astype(str).str.startswith("Newcombe")] for t in nulls])
+    rate_disagree = np.mean(((rates["ci_low"] > 0) | (rates["ci_high"] < 0)) != (rates["p_value"] < 0.05))
     print(f"| 5-point escalation change, 300 runs a side: significant after Holm | {np.mean(power):.1%} |")
     print(f"| the same, escalation_rate alone (p < 0.05) | {np.mean(alone):.1%} |")
     print(f"| family-wise type I error (nothing changes) | {fwer:.1%} |")
     print(f"| bootstrap rows where the interval and p-value disagree (null) | {disagree:.1%} |")
+    print(f"| rate and share rows where the interval and p-value disagree (null) | {rate_disagree:.2%} |")
+    print(f"| rate and share rows with p < 0.05 (null) | {np.mean(rates['p_value'] < 0.05):.1%} |")
     print(f"({args.reps} replications, n_boot {args.n_boot}, {time.perf_counter() - started:.0f} s)")
 
 

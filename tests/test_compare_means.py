@@ -1,7 +1,8 @@
-"""compare's means (issue 24, item 5): the studentized bootstrap and the percentile interval
-from one set of resamples, the row showing their hull and the p-value that inverts it; checked
-by hand on known draws and by a fast seeded simulation on heavy tails (the full one is
-benchmarks/sim_compare_means.py)."""
+"""compare's intervals and their p-values (issue 24, item 5). Means: the studentized bootstrap
+and the percentile interval from one set of resamples, the row showing their hull and the
+p-value that inverts it; checked by hand on known draws and by a fast seeded simulation on heavy
+tails (the full one is benchmarks/sim_compare_means.py). Rates and shares: Newcombe's interval
+with the p-value that inverts it (a pooled z-test could disagree with it)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,23 @@ import pandas as pd
 import pytest
 
 from conduit_notebook import compare
-from conduit_notebook.stats import percentile_interval, ratio_se, ratio_t_draws, studentized_interval
+from conduit_notebook.stats import (
+    inverted_p_value,
+    newcombe_interval,
+    percentile_interval,
+    ratio_se,
+    ratio_t_draws,
+    studentized_interval,
+    wilson_interval,
+)
 
 
-def runs_costing(cost: np.ndarray) -> pd.DataFrame:
-    """Completed, resolved runs with these costs (compare's other columns held constant)."""
+def runs_costing(cost: np.ndarray, escalated: int = 0) -> pd.DataFrame:
+    """Completed runs with these costs, the first ``escalated`` escalated and the rest resolved
+    (compare's other columns held constant)."""
     n = len(cost)
-    return pd.DataFrame({"status": pd.Categorical(["completed"] * n), "disposition": pd.Categorical(["resolved"] * n),
+    disposition = ["escalated"] * escalated + ["resolved"] * (n - escalated)
+    return pd.DataFrame({"status": pd.Categorical(["completed"] * n), "disposition": pd.Categorical(disposition),
                          "duration_ms": pd.array(np.full(n, 1000), dtype="Int64"),
                          "total_tokens": pd.array(np.full(n, 1000), dtype="Int64"), "total_cost": cost})
 
@@ -64,3 +75,20 @@ def test_heavy_tailed_means_cover_and_say_when_not_to_trust_them():
         assert (row["ci_low"] > 0 or row["ci_high"] < 0) == (row["p_value"] < 0.05)
     assert covered / 150 >= 0.9
     assert flagged >= 145
+
+
+def test_a_rate_rows_p_value_is_its_intervals():
+    """0 of 20 escalated against 4 of 20: Newcombe's interval holds 0 (-0.0005 .. 0.416) while
+    the pooled z-test said p = 0.035; such pairs are 52 of the 2x2 tables at 20, 30 and 50 runs
+    a side. The p-value now inverts the interval."""
+    row = compare(runs_costing(np.ones(20)), runs_costing(np.ones(20), escalated=4), n_boot=200).loc["escalation_rate"]
+    assert row["ci_low"] < 0 < row["ci_high"] and row["p_value"] >= 0.05
+    for na, nb in ((20, 20), (20, 50), (30, 50)):
+        for ka in range(na + 1):
+            for kb in range(nb + 1):
+                def interval(z, ka=ka, kb=kb, na=na, nb=nb):
+                    return newcombe_interval(ka / na, wilson_interval(ka, na, z), kb / nb, wilson_interval(kb, nb, z))
+                p = inverted_p_value(interval, kb / nb - ka / na)
+                for z, level in ((1.959963984540054, 0.05), (1.6448536269514722, 0.1)):
+                    low, high = interval(z)
+                    assert (low > 0 or high < 0) == (p < level), (ka, na, kb, nb)

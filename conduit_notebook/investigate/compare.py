@@ -16,13 +16,13 @@ from ..analysis import require_columns
 from ..stats import (
     chi_square_table,
     holm,
+    inverted_p_value,
     newcombe_interval,
     percentile_interval,
     quantile_draws,
     ratio_t_draws,
     share_interval,
     studentized_interval,
-    two_proportion_test,
     two_sided,
     wilson_interval,
     z_value,
@@ -51,14 +51,18 @@ def _alpha(confidence: float, alpha: float | None) -> float:
 
 
 def _proportion_row(ka: int, na: int, kb: int, nb: int, alpha: float) -> dict[str, Any]:
-    """Newcombe's hybrid score interval (Wilson on each side) for pb - pa; pooled z-test p-value."""
+    """Newcombe's hybrid score interval (Wilson on each side) for pb - pa and the p-value that
+    inverts it (:func:`conduit_notebook.stats.inverted_p_value`): the two agree at any level."""
     if na == 0 or nb == 0:
         return {"a": ka / na if na else math.nan, "b": kb / nb if nb else math.nan}
-    z = _z(alpha)
     pa_, pb_ = ka / na, kb / nb
-    low, high = newcombe_interval(pa_, wilson_interval(ka, na, z), pb_, wilson_interval(kb, nb, z))
+
+    def interval(z: float) -> tuple[float, float]:
+        return newcombe_interval(pa_, wilson_interval(ka, na, z), pb_, wilson_interval(kb, nb, z))
+
+    low, high = interval(_z(alpha))
     return {"a": pa_, "b": pb_, "difference": pb_ - pa_, "ci_low": low, "ci_high": high,
-            "p_value": two_proportion_test(ka, na, kb, nb), "method": "Newcombe-Wilson interval, pooled z-test"}
+            "p_value": inverted_p_value(interval, pb_ - pa_), "method": "Newcombe-Wilson interval, p-value its inversion"}
 
 
 def _bootstrap_row(a: float, b: float, draws: np.ndarray, alpha: float, method: str) -> dict[str, Any]:
@@ -178,8 +182,9 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, *, resolved: str | Sequence[str] =
     shown, ``p_holm`` is NaN, read them when ``disposition_mix`` is significant.
     ``family="all"``: every row (as before); or a list of the rows you decided to test.
 
-    Methods: Newcombe's hybrid score interval (Wilson on each side) and a pooled z-test for
-    rates and shares. Duration quantiles: a bootstrap (``n_boot`` draws, ``seed``:
+    Methods: Newcombe's hybrid score interval (Wilson on each side) for rates and shares, with
+    the p-value that inverts it (the level at which the interval reaches 0; a pooled z-test
+    disagreed with the interval on 0.07% of null rows, e.g. 0 of 20 against 4 of 20). Duration quantiles: a bootstrap (``n_boot`` draws, ``seed``:
     reproducible) taken exactly from the order-statistic distribution of a resample, its
     percentile interval and the p-value that inverts it (twice the share of draws beyond 0).
     Means (tokens per run, cost per run, cost per resolved run; ratios of sums over all the

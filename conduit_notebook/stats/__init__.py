@@ -40,11 +40,11 @@ from .changes import (
     steps_not_trends,
     trend_segments,
 )
-from .intervals import Z95, newcombe_interval, share_interval, wilson_interval, z_value
+from .intervals import Z95, inverted_p_value, newcombe_interval, share_interval, wilson_interval, z_value
 from .quantiles import weighted_median
 from .tests import chi_square_sf, chi_square_table, holm, two_proportion_test, two_sided
 
-__all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "cohen_kappa", "holm", "kappa_interval", "newcombe_interval",
+__all__ = ["BOOTSTRAP_SUBSET", "Z95", "chi_square_sf", "chi_square_table", "cohen_kappa", "holm", "inverted_p_value", "kappa_interval", "newcombe_interval",
            "default_penalty", "extra_variance", "line_fit", "outlier_buckets", "pelt_segments", "robust_fit",
            "robust_segments", "STEP_MARGIN", "steps_not_trends", "trend_segments",
            "percentile_interval", "quantile_draws", "ratio_draws", "ratio_se", "ratio_t_draws",

@@ -4,6 +4,7 @@ interval for a design-based share at Kish's effective sample size."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from statistics import NormalDist
 
 #: The normal quantile of a two-sided 95% interval.
@@ -55,3 +56,27 @@ def newcombe_interval(pa: float, a_interval: tuple[float, float], pb: float,
     or Wilson's at Kish's effective n for a design-based share): Newcombe (1998), method 10."""
     (la, ua), (lb, ub), d = a_interval, b_interval, pb - pa
     return (d - math.sqrt((pb - lb) ** 2 + (ua - pa) ** 2), d + math.sqrt((ub - pb) ** 2 + (pa - la) ** 2))
+
+
+def inverted_p_value(interval_at: Callable[[float], tuple[float, float]], estimate: float) -> float:
+    """The two-sided p-value of "the difference is 0" that inverts a family of intervals:
+    ``interval_at(z)`` is the interval at normal quantile ``z`` (wider as ``z`` grows), and
+    ``p = erfc(z* / sqrt 2)`` at the ``z*`` where its bound nearer 0 reaches 0 (bisection), so
+    that the interval at any confidence leaves 0 out exactly when p < 1 - confidence (used to
+    give Newcombe's interval its own p-value rather than a z-test's, which can disagree)."""
+    if not math.isfinite(estimate):
+        return math.nan
+    if estimate == 0:
+        return 1.0
+
+    def excluded(z: float) -> bool:
+        low, high = interval_at(z)
+        return low > 0 if estimate > 0 else high < 0
+
+    low_z, high_z = 0.0, 40.0
+    if excluded(high_z):
+        return 0.0
+    for _ in range(60):
+        middle = (low_z + high_z) / 2
+        low_z, high_z = (middle, high_z) if excluded(middle) else (low_z, middle)
+    return math.erfc(high_z / math.sqrt(2))
