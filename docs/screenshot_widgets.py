@@ -1,6 +1,8 @@
 """Screenshots of the widgets in a real browser: Voilà runs docs/notebooks/widgets.ipynb, and
 Debian's Chromium, driven by Playwright, saves docs/explorer.png, docs/review.png and
-docs/review-thread.png (the run's guest conversation in the review).
+docs/review-thread.png (the run's guest conversation in the review), then presses "c" with the
+mouse over the review's run and prints the review's progress before and after, and what the
+page logged to its console.
 
     apt-get install -y chromium
     pip install voila playwright ipykernel && python -m ipykernel install --user --name python3
@@ -47,6 +49,8 @@ def main() -> int:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, env=env)
             # Tall enough that nothing is scrolled out of view (Voilà skips painting what is).
             page = browser.new_page(viewport={"width": 1400, "height": 3200})
+            console: list[str] = []  # what the page logs (a widget model not found, ...)
+            page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
             for _ in range(60):
                 try:
                     page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle", timeout=120_000)
@@ -70,6 +74,18 @@ def main() -> int:
             review.screenshot(path=str(DOCS / "review.png"))
             # The run in its conversation: the thread the review shows beside the run.
             review.locator(".conduit-thread").first.screenshot(path=str(DOCS / "review-thread.png"))
+            # The shortcuts: the mouse over the run, a real key press; the review moves on.
+            progress = review.locator(".widget-html").first
+            before = progress.inner_text()
+            review.locator(".conduit-run-inspector").first.hover()
+            page.wait_for_timeout(300)
+            page.keyboard.press("c")
+            page.wait_for_timeout(2000)
+            print("progress before 'c':", " ".join(before.split()))
+            print("progress after 'c':", " ".join(progress.inner_text().split()))
+            print("cells after 'c':", page.locator(".jp-Cell, .jp-OutputArea").count())
+            for line in console:
+                print("console", line)
             browser.close()
     finally:
         voila.terminate()

@@ -36,3 +36,12 @@ def test_widgets_render_and_respond_in_chromium(tmp_path):
     # Clicking the Tokens tab changed what the explorer shows.
     assert (tmp_path / "explorer.png").read_bytes() != (tmp_path / "explorer_tokens_tab.png").read_bytes()
     assert all((tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for name in sizes)
+    # A real "c" pressed with the mouse over the review's run judged it and moved on (issue 21
+    # item 10), and the page logged no widget model missing (tqdm's notebook bar of the fetch).
+    lines = result.stdout.splitlines()
+    before = next(line for line in lines if line.startswith("progress before 'c':"))
+    after = next(line for line in lines if line.startswith("progress after 'c':"))
+    judged = [int(text.split(" judged")[0].split("·")[-1]) for text in (before, after)]
+    assert judged[1] == judged[0] + 1, (before, after)
+    console = [line for line in lines if line.startswith("console ")]
+    assert not [line for line in console if "model not found" in line.lower() or "could not create" in line.lower()]

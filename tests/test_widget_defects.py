@@ -82,6 +82,40 @@ def test_review_keys_record_verdicts_and_move(frames, tmp_path):
     assert "not a shortcut" in review.controls["errors"].value and review.position == 2
 
 
+
+def _press(review, key, **modifiers):
+    """A keydown as the browser's ipyevents sends it over the widget's comm, the mouse over the run."""
+    event = {"event": "keydown", "key": key, "code": f"Key{key.upper()}", "ctrlKey": False, "altKey": False,
+             "metaKey": False, "shiftKey": False, **modifiers}
+    review.controls["key_events"]._handle_custom_msg(event, [])
+
+
+def test_review_keys_pressed_over_the_run_record_verdicts_and_move(frames, tmp_path):
+    """Issue 21 item 10: the shortcuts worked only typed into a small box (notebook widgets get no
+    key events): now pressed anywhere over the run shown, handed over by ipyevents."""
+    from ipyevents import Event
+
+    review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
+    events = review.controls["key_events"]
+    assert isinstance(events, Event) and events.source is review.controls["inspector"]
+    assert events.watched_events == ["keydown"]
+    first = review.current
+    _press(review, "c")
+    assert review.position == 1 and review.results.iloc[0]["verdict"] == "correct"
+    assert review.results.iloc[0]["agent_run_id"] == first
+    _press(review, "U")  # Shift or Caps Lock: the same key
+    assert review.position == 2 and review.results.iloc[1]["verdict"] == "unsure"
+    _press(review, "b")
+    assert review.position == 1
+    _press(review, "n")
+    assert review.position == 2 and len(review.results) == 2
+    _press(review, "c", ctrlKey=True)  # Ctrl+C copies: not a verdict
+    _press(review, "Shift")
+    _press(review, "ArrowDown")
+    assert review.position == 2 and len(review.results) == 2 and not review.controls["errors"].value
+    _press(review, "x")
+    assert "not a shortcut" in review.controls["errors"].value and review.position == 2
+
 def test_wrong_without_the_right_disposition_is_a_hint_not_an_error(frames, tmp_path):
     review = DispositionReview(frames, store=str(tmp_path / "r.csv"), reviewer="ana")
     review.controls["wrong"].click()

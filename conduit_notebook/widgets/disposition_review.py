@@ -20,6 +20,18 @@ from .inspector import RunInspector
 __all__ = ["DispositionReview"]
 
 
+def _key_events(source: w.DOMWidget, handler: Any) -> Any:
+    """An :class:`ipyevents.Event` handing ``handler`` the keys pressed while the mouse is over
+    ``source`` (None where ipyevents is not installed: the shortcut box still works)."""
+    try:
+        from ipyevents import Event
+    except ImportError:  # pragma: no cover - a dependency; kept optional for trimmed environments
+        return None
+    events = Event(source=source, watched_events=["keydown"], ignore_modifier_key_events=True)
+    events.on_dom_event(handler)
+    return events
+
+
 def _escalations_by_run(escalations: pd.DataFrame | None) -> pd.DataFrame | None:
     if escalations is None:
         return None
@@ -104,9 +116,13 @@ class DispositionReview(w.VBox, ErrorArea):
         self._unsure.on_click(self._on_unsure_click)
         self._back.on_click(self._on_back_click)
         self._skip.on_click(self._on_skip_click)
-        # Notebook widgets get no key events of their own: a small box takes the shortcuts typed in it.
+        # The shortcuts: pressed with the mouse over the run shown (ipyevents hands the page's key
+        # events to Python there, and keeps them from Jupyter's own shortcuts: "b" adds no cell),
+        # or typed in a small box, where the front end has no ipyevents.
+        self._key_events = _key_events(self._inspector, self._on_key_event)
         self._keys = w.Text(placeholder="keys: c w u n b", continuous_update=True, layout=w.Layout(width="150px"),
-                            tooltip="type here: c correct, w wrong, u unsure, n next (skip), b back")
+                            tooltip="c correct, w wrong, u unsure, n next (skip), b back: pressed with the mouse "
+                                    "over the run, or typed here")
         self._keys.observe(self._on_keys_change, names="value")
         super().__init__([
             self._progress, self.interval, self._judge_line, self._errors,
@@ -122,10 +138,13 @@ class DispositionReview(w.VBox, ErrorArea):
     @property
     def controls(self) -> dict[str, w.Widget]:
         """The buttons and fields by name (``correct``, ``wrong``, ``unsure``, ``right``,
-        ``note``, ``back``, ``skip``, ``keys``: the shortcut box), what the review shows (``progress``, ``interval``,
-        ``errors``) and its ``inspector``: click and set values here, as a reviewer would."""
+        ``note``, ``back``, ``skip``, ``keys``: the shortcut box; ``key_events``: the
+        :class:`ipyevents.Event` that hands over the keys pressed with the mouse over the run),
+        what the review shows (``progress``, ``interval``, ``errors``) and its ``inspector``: click
+        and set values here, as a reviewer would."""
         return {"correct": self._correct, "wrong": self._wrong, "unsure": self._unsure, "right": self._right,
                 "note": self._note, "back": self._back, "skip": self._skip, "keys": self._keys,
+                "key_events": self._key_events,
                 "progress": self._progress,
                 "interval": self.interval, "judge": self._judge_line, "errors": self._errors,
                 "inspector": self._inspector}
@@ -278,7 +297,7 @@ class DispositionReview(w.VBox, ErrorArea):
     def _on_skip_click(self, _button: Any = None) -> None:
         self._go(self.position + 1)
 
-    #: What each key typed in the shortcut box does.
+    #: What each shortcut key does.
     KEYS = {"c": "correct", "w": "wrong", "u": "unsure", "n": "skip", "b": "back"}
 
     def _on_keys_change(self, change: dict[str, Any]) -> None:
@@ -286,9 +305,20 @@ class DispositionReview(w.VBox, ErrorArea):
         if not typed:
             return
         self._keys.value = ""  # each key once; the box stays empty for the next
-        action = self.KEYS.get(typed[-1].lower())
+        self._press(typed[-1])
+
+    def _on_key_event(self, event: dict[str, Any]) -> None:
+        """A key pressed with the mouse over the run (ipyevents' ``keydown``); with Ctrl, Alt or
+        Meta held it is the browser's or Jupyter's, and Shift, Escape or arrows do nothing here."""
+        key = str(event.get("key") or "")
+        if len(key) != 1 or any(event.get(m) for m in ("ctrlKey", "altKey", "metaKey")):
+            return
+        self._press(key)
+
+    def _press(self, key: str) -> None:
+        action = self.KEYS.get(key.lower())
         if action is None:
-            self._show_error(UserHint(f"{typed[-1]!r} is not a shortcut: c correct, w wrong, u unsure, "
+            self._show_error(UserHint(f"{key!r} is not a shortcut: c correct, w wrong, u unsure, "
                                       "n next (skip), b back"))
         else:
             {"correct": self._on_correct_click, "wrong": self._on_wrong_click, "unsure": self._on_unsure_click,
