@@ -333,3 +333,14 @@ def test_the_plots_show_the_note_and_the_intervals(full, tmp_path):
     plain = plot_tool_paths(calls, runs=runs)  # every trace: plain counts, no interval
     assert not any("≈" in t.get_text() for t in plain.texts) and "estimated" not in plain.get_title()
     plt.close(plain.figure)
+
+
+def test_compare_tools_rows_p_value_is_its_intervals(simulated):
+    """A sampled side's row had Newcombe's interval at Kish's n but a design-based z-test's
+    p-value: in these 200 samples 25 of 2,800 rows disagreed with their own interval at 0.05
+    (issue 24 item 5). The p-value now inverts the interval."""
+    rows = pd.concat(simulated["compare_tools"])
+    rows = rows[rows["ci_low"].notna()]
+    assert len(rows) > 1000
+    excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
+    assert (excludes == (rows["p_value"] < 0.05)).all()

@@ -23,7 +23,6 @@ from ..stats import (
     ratio_t_draws,
     share_interval,
     studentized_interval,
-    two_sided,
     wilson_interval,
     z_value,
 )
@@ -237,7 +236,7 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
                   runs_b: pd.DataFrame | None = None, *, confidence: float = 0.95,
                   alpha: float | None = None) -> pd.DataFrame:
     """Tool usage in ``a`` against ``b``: per tool, the share of runs that called it (``a``,
-    ``b``), its difference with a Newcombe-Wilson interval, pooled z-test ``p_value``, Holm's
+    ``b``), its difference with a Newcombe-Wilson interval, the ``p_value`` that inverts it, Holm's
     ``p_holm`` across the tools and ``significant``; plus ``runs_using_a/b`` and
     ``calls_per_run_a/b`` (calls per run using it). The share is out of all runs of ``runs_a``
     / ``runs_b`` when given, else out of the runs seen in the calls (runs without any call are
@@ -251,8 +250,8 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
     difference's interval is then Newcombe's hybrid of the two sides' Wilson intervals, a
     sampled side's at Kish's effective sample size from the design-based (stratified,
     linearised) variance of its share (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
-    the p-value is a z-test on the difference over the two sides' standard errors (design-based
-    for a sampled side, binomial for a fully traced one). It answers how the two windows'
+    the p-value inverts that interval (the level at which it reaches 0), so the two agree. It
+    answers how the two windows'
     shares would compare had every run been traced. ``.attrs["note"]`` says how many traced
     runs the estimate rests on. With every trace present nothing changes. ``confidence``: of the
     intervals, and ``1 - confidence`` the level of ``significant`` (``alpha=``: deprecated).
@@ -275,7 +274,7 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
     for tool in tools:
         (ua, ca, na), (ub, cb, nb) = [(s.using.get(tool, 0), s.calls.get(tool, 0), s.n) for s in sides]
         if sampled:
-            rows[tool] = _design_proportion_row(sides[0].share(tool, _z(alpha)), sides[1].share(tool, _z(alpha)))
+            rows[tool] = _design_proportion_row(sides[0], sides[1], tool, _z(alpha))
         else:
             rows[tool] = _proportion_row(int(ua), int(na), int(ub), int(nb), alpha)
         extra[tool] = {"runs_using_a": ua, "runs_using_b": ub,
@@ -345,17 +344,20 @@ def _sampled_usage(calls: pd.DataFrame, runs: pd.DataFrame, sample: Sample) -> _
                      pd.DataFrame({"share": share[keep], "se": se[keep]}, index=index))
 
 
-def _design_proportion_row(a: tuple[float, float, float, float], b: tuple[float, float, float, float]
-                           ) -> dict[str, Any]:
+def _design_proportion_row(a: _ToolSide, b: _ToolSide, tool: str, z: float) -> dict[str, Any]:
     """:func:`_proportion_row` for shares of which at least one is estimated from a trace sample:
     Newcombe's hybrid of Wilson intervals (a sampled side's at Kish's effective sample size),
-    a z-test on the difference over both sides' standard errors."""
-    (pa_, sa, la, ua), (pb_, sb, lb, ub) = a, b
-    d = pb_ - pa_
-    low, high = newcombe_interval(pa_, (la, ua), pb_, (lb, ub))
-    return {"a": pa_, "b": pb_, "difference": d, "ci_low": low, "ci_high": high,
-            "p_value": two_sided(d, math.sqrt(sa ** 2 + sb ** 2)),
-            "method": "stratified ratio estimate; Newcombe-Wilson at Kish's effective n, design-based z-test"}
+    and the p-value that inverts it (:func:`conduit_notebook.stats.inverted_p_value`)."""
+
+    def interval(zz: float) -> tuple[float, float]:
+        (pa_, _, la, ua), (pb_, _, lb, ub) = a.share(tool, zz), b.share(tool, zz)
+        return newcombe_interval(pa_, (la, ua), pb_, (lb, ub))
+
+    pa_, pb_ = a.share(tool, z)[0], b.share(tool, z)[0]
+    low, high = interval(z)
+    return {"a": pa_, "b": pb_, "difference": pb_ - pa_, "ci_low": low, "ci_high": high,
+            "p_value": inverted_p_value(interval, pb_ - pa_),
+            "method": "stratified ratio estimate; Newcombe-Wilson at Kish's effective n, p-value its inversion"}
 
 
 def _tool_usage(calls: pd.DataFrame) -> tuple[pd.Series, pd.Series, int]:
