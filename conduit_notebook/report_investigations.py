@@ -55,7 +55,7 @@ def _changes_html(changes: pd.DataFrame, by: str) -> str:
     """The change points as a table, each metric's levels in its own format (a rate in %, a
     cost in $, a duration in s), the change signed."""
     if not len(changes):
-        return "<p class='note'>No level shifts found.</p>"
+        return "<p class='note'>No level shifts or trends found.</p>"
     rows = [{"metric": row["metric"], by: row[by], "at": f"{row['at']:%Y-%m-%d}",
              "before": format_metric(row["metric"], row["before"]),
              "after": format_metric(row["metric"], row["after"]),
