@@ -79,7 +79,7 @@ def format_value(value: Any, spec: str = "{}") -> str:
         return MISSING
     if spec == COUNT and isinstance(value, (float, np.floating)):
         value = int(round(float(value)))
-    text = spec.format(value)
+    text = spec.format(value).replace("$-", "-$", 1)  # a negative amount: "-$0.0009", not "$-0.0009"
     # A value that rounds to zero prints as zero: "-0.0%" or "-$0.0000" reads as a loss.
     return text.replace("-", "", 1) if "-" in text and not any(c in "123456789" for c in text) else text
 

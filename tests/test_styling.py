@@ -45,3 +45,32 @@ def test_p_values_print_in_three_digits_on_one_line(runs):
 def test_style_table_refuses_what_is_not_a_frame():
     with pytest.raises(TypeError, match="table must be a DataFrame"):
         style_table([1, 2])
+
+
+def test_a_compare_table_prints_each_row_in_its_metrics_format(runs):
+    """compare's rows are metrics: a rate's a, b, difference and interval in %, a cost's in $
+    (a whole column in one format printed 0.0461 beside $ amounts), a negative amount as -$."""
+    table = compare(runs.iloc[::2], runs.iloc[1::2], n_boot=200)
+    shown = repr(style_table(table))
+    rate = table.loc["escalation_rate"]
+    line = next(x for x in shown.splitlines() if x.startswith("escalation_rate"))
+    assert f"{rate['a']:.1%}" in line and f"{rate['ci_low']:.1%}" in line
+    cost = table.loc["cost_per_run"]
+    line = next(x for x in shown.splitlines() if x.startswith("cost_per_run"))
+    assert f"${cost['a']:,.4f}" in line
+    low = cost["ci_low"]
+    assert (f"-${-low:,.4f}" if low < 0 else f"${low:,.4f}") in line and "$-" not in shown
+    share = table.loc["disposition:escalated"]
+    assert f"{share['b']:.1%}" in next(x for x in shown.splitlines() if x.startswith("disposition:escalated"))
+    assert style_table(table).frame is table  # the numbers unchanged
+
+
+def test_an_interval_prints_in_its_estimates_format(runs):
+    from conduit_notebook import repeat_rates, tool_calls_frame
+
+    data = DemoData(runs=400, agents=3, seed=2, end=DEMO_END)
+    calls = tool_calls_frame(data.records())
+    rates = repeat_rates(calls, runs)
+    html = style_table(rates)._repr_html_()
+    assert f">{rates['share'].iloc[0]:.1%}<" in html
+    assert f">{rates['ci_low'].iloc[0]:.1%}<" in html and f">{rates['ci_high'].iloc[0]:.1%}<" in html
