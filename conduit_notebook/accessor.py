@@ -108,7 +108,7 @@ class ConduitAccessor:
 
     def json_columns(self) -> list[str]:
         """The columns that hold JSON text."""
-        return [name for name, dtype in self._frame.dtypes.items() if dtype == JSON_TEXT]
+        return [str(name) for name, dtype in self._frame.dtypes.items() if dtype == JSON_TEXT]
 
     def input_json(self) -> pd.Series:
         """Each tool call's ``input`` as Python values: ``calls.conduit.json("input")``."""

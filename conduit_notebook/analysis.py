@@ -346,7 +346,9 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
         sample = review_sample(runs.assign(review_stratum=stratum_labels(runs, list(by))), n, margin=margin,
                                confidence=confidence, by="review_stratum", seed=seed, expected=expected,
                                expected_agreement=expected_agreement)
-        return sample.drop(columns="review_stratum").__finalize__(sample)
+        out = sample.drop(columns="review_stratum")
+        out.attrs.update(sample.attrs)
+        return out
     plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected,
                        expected_agreement=expected_agreement)
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
@@ -355,7 +357,7 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
     keys = _id_keys(runs["id"], seed)
     quotas = plan["sample"].drop("(all)")
     if by is None:
-        codes = np.zeros(len(runs), dtype=np.int64)
+        codes: np.ndarray = np.zeros(len(runs), dtype=np.int64)
         labels = list(quotas.index)
     else:
         strata = runs[by].astype("category")
@@ -462,12 +464,12 @@ def filter_runs(
     if high is not None:
         mask &= (created <= high).fillna(False).to_numpy()
     if duration_s is not None:
-        low, high = duration_s
+        shortest, longest = duration_s
         seconds = float_values(runs["duration_ms"]) / 1000.0
-        if low is not None:
-            mask &= seconds >= low
-        if high is not None:
-            mask &= seconds <= high
+        if shortest is not None:
+            mask &= seconds >= shortest
+        if longest is not None:
+            mask &= seconds <= longest
     if text:
         found = np.zeros(len(runs), dtype=bool)
         for column in ("response", "reflection", "error"):

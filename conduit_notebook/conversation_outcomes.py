@@ -96,7 +96,7 @@ def outcomes(runs: pd.DataFrame, *, within: Any = "24h", escalations: pd.DataFra
     frame = frame[frame["conversation"].notna() & frame["created"].notna()]
     frame = frame.sort_values(["conversation", "created", "row"], kind="stable")
     same_next = frame["conversation"].shift(-1).eq(frame["conversation"]).to_numpy()
-    next_created = np.where(same_next, frame["created"].shift(-1).to_numpy(), pd.NaT)
+    next_created = np.where(same_next, frame["created"].shift(-1).to_numpy(), np.datetime64("NaT"))
     next_at = pd.Series(pd.NaT, index=range(len(runs)), dtype="datetime64[ns, UTC]")
     next_at.iloc[frame["row"].to_numpy()] = pd.to_datetime(next_created).tz_localize("UTC")
     # Escalated within the window: any later run of the conversation started in (t, t + within].

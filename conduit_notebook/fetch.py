@@ -23,7 +23,7 @@ import time
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -338,7 +338,7 @@ def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
     if "agent_name" in calls:
         calls["agent_name"] = names_of_calls
     else:
-        calls.insert(calls.columns.get_loc("agent_id") + 1, "agent_name", names_of_calls)
+        calls.insert(int(cast(Any, calls.columns.get_loc("agent_id"))) + 1, "agent_name", cast(Any, names_of_calls))
     traced = runs["id"].astype(object).isin(traced_ids).to_numpy()
     if not traced.all():
         for column in DETAIL_COLUMNS:

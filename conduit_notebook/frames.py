@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -339,7 +339,7 @@ def _infer_extra(values: list[Any]) -> Any:
     if kind == pa.bool_():
         return pd.array(values, dtype="boolean")
     if kind == pa.int64():
-        return pd.array(values, dtype=INT)
+        return pd.array(cast(Any, values), dtype=INT)
     if kind == pa.float64():
         return inferred.to_numpy(zero_copy_only=False)
     if kind == pa.null():

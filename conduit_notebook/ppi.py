@@ -28,7 +28,7 @@ and the interval uses Student's t with n - strata degrees of freedom. Checked by
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -130,7 +130,7 @@ def ppi_accuracy(strata: pd.Series, reviewed: pd.Series, human: pd.Series, judge
             var = s2 / k + lam**2 * var_f / max(len(members), 1)
         estimate += weight * theta
         variance += weight**2 * var
-        parts.append({"stratum": stratum, "runs": int(sizes[stratum]), "reviewed": k, "estimate": theta})
+        parts.append({"stratum": stratum, "runs": int(sizes.loc[cast(Any, stratum)]), "reviewed": k, "estimate": theta})
     t = _t_quantile(confidence, max(n - len(weights), 1))
     half = t * math.sqrt(variance)
     return {"estimate": float(np.clip(estimate, 0, 1)), "ci_low": float(max(0.0, estimate - half)),

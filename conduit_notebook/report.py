@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import sys
 import warnings
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import numpy as np
 import pandas as pd
@@ -259,7 +259,7 @@ def _escalation_section(escalations: pd.DataFrame, runs: pd.DataFrame) -> list[s
     total = by_agent.loc["(all)"]
     return [
         "<h2 id='escalations'>Escalations</h2>",
-        f"<p class='note'>What Conduit's operators did with the {int(total['escalations']):,} escalations "
+        f"<p class='note'>What Conduit's operators did with the {int(cast(Any, total['escalations'])):,} escalations "
         "(GET /v1/escalations), joined to the runs by agent_run_id. <b>Dismissed</b>: closed without "
         "acting, a sign the escalation was not needed; the share is of those handled. Hours to review: "
         "from the escalation to the operator's decision. Pending: the backlog, and the age of its "

@@ -86,7 +86,7 @@ def drawn_traces(runs: pd.DataFrame, have: np.ndarray, total: int, *, seed: int 
     n_strata = int(codes.max()) + 1 if len(codes) else 0
     sizes = np.bincount(codes, minlength=n_strata)
     wanted = _allocate(sizes, total)
-    rank = _rank(runs["id"].to_numpy(), seed)
+    rank = _rank(list(runs["id"].astype(object)), seed)
     order = np.lexsort((rank, codes))  # by stratum, then hash order
     stratum = codes[order]
     # Position of each run within its stratum's hash order.

@@ -34,8 +34,8 @@ def bucket_values(runs: pd.DataFrame, metric: str, freq: str, by: str | None, *,
         # A sample quantile's variance is q (1 - q) / (n f(x_q)^2): f from the spacing of the
         # group's quantiles either side of q gives the per-run variance.
         h = min(0.05, (1 - q) / 2, q / 2)
-        whole = frame.groupby("g", observed=True)["x"] if by is not None else frame["x"]
-        spread = whole.quantile(q + h) - whole.quantile(q - h)
+        whole: Any = frame.groupby("g", observed=True)["x"] if by is not None else frame["x"]
+        spread: Any = whole.quantile(q + h) - whole.quantile(q - h)
         per_run_variance = q * (1 - q) * (spread / (2 * h)) ** 2
         table["within"] = (per_run_variance.reindex(table.index.get_level_values(0)).to_numpy() if by is not None
                            else float(per_run_variance))

@@ -7,7 +7,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from statistics import NormalDist
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -153,9 +153,9 @@ def _finish(rows: dict[str, dict[str, Any]], alpha: float, index_name: str,
     for column in COMPARE_COLUMNS[:7]:
         table[column] = table[column].astype("float64")
     members = table.index.isin(family_rows(list(table.index), family))
-    table["p_holm"] = holm(table["p_value"].where(members).to_numpy())
+    table["p_holm"] = holm(list(table["p_value"].where(members)))
     table["significant"] = (table["p_holm"] < alpha).to_numpy()
-    table.attrs["family"] = [r for r, m in zip(table.index, members, strict=False) if m and pd.notna(table.at[r, "p_value"])]
+    table.attrs["family"] = [r for r, m in zip(table.index, members, strict=False) if m and pd.notna(table["p_value"].loc[r])]
     table["method"] = table["method"].astype(object)
     table.index.name = index_name
     return table
@@ -265,7 +265,7 @@ def compare_tools(calls_a: pd.DataFrame, calls_b: pd.DataFrame, runs_a: pd.DataF
             require_columns(runs, ["id"], f"compare_tools (runs_{name})")
         sample = trace_sample(runs)
         if sample is not None:
-            sides.append(_sampled_usage(calls, runs, sample))
+            sides.append(_sampled_usage(calls, cast(pd.DataFrame, runs), sample))
             continue
         using, calls_per_tool, seen = _tool_usage(calls)
         sides.append(_ToolSide(using, calls_per_tool, len(runs) if runs is not None else seen))
@@ -311,7 +311,7 @@ class _ToolSide:
                 return math.nan, math.nan, math.nan, math.nan
             p = k / n
             return (p, math.sqrt(p * (1 - p) / n), *wilson_interval(k, n, z))
-        p, se = ((float(self.shares.at[tool, "share"]), float(self.shares.at[tool, "se"]))
+        p, se = ((float(self.shares["share"].loc[tool]), float(self.shares["se"].loc[tool]))
                  if tool in self.shares.index else (0.0, 0.0))
         return (p, se, *share_interval(p, se, self.sample.traced, z))
 

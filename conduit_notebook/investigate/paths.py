@@ -68,13 +68,13 @@ def run_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd.
     ends = np.concatenate([starts[1:], [len(ncode)]]) if len(starts) else starts
     labels = [" > ".join(names[c] for c in ncode[starts[s]:ends[s]]) for s in first]
     if runs is None:
-        return pd.Series(pd.Categorical.from_codes(codes, categories=labels),
+        return pd.Series(pd.Categorical.from_codes(codes, categories=pd.Index(labels)),
                          index=run_ids.take(seg_run).rename("agent_run_id"), name="path")
     require_columns(runs, ["id"], "run_paths")
     row = run_positions(run_ids.take(seg_run), runs)  # the ids used: a filtered frame keeps every category
     per_run = np.full(len(runs), len(labels), dtype=np.int64)
     per_run[row[row >= 0]] = codes[row >= 0]
-    return pd.Series(pd.Categorical.from_codes(per_run, categories=[*labels, NO_TOOLS]), index=runs.index,
+    return pd.Series(pd.Categorical.from_codes(per_run, categories=pd.Index([*labels, NO_TOOLS])), index=runs.index,
                      name="path")
 
 

@@ -33,7 +33,8 @@ def _threads(runs: pd.DataFrame, key: str, what: str) -> pd.DataFrame:
     has = pd.notna(disposition)
     pairs = pd.unique(group * (int(agent.max(initial=0)) + 2) + agent + 1) if n else np.zeros(0, dtype=np.int64)
     last = pd.Series(np.flatnonzero(has)).groupby(group[has]).last().reindex(np.arange(n))
-    final = np.where(last.notna(), disposition[last.fillna(0).astype(np.int64).to_numpy()], None)
+    final = np.where(last.notna().to_numpy(), disposition[last.fillna(0).astype(np.int64).to_numpy()],
+                     np.array(None, dtype=object))
     with_cost = np.bincount(group[~np.isnan(cost)], minlength=n)
     with_tokens = np.bincount(group[~np.isnan(tokens)], minlength=n)
     first_ns, last_ns = ns[rows][starts], ns[rows][ends]

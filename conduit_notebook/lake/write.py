@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -100,7 +100,7 @@ def _plain_table(messages: pd.DataFrame, kind: str) -> pa.Table:
     frame.attrs = {}
     for name in frame.columns:  # fields the API added that hold objects: as JSON text
         if frame[name].dtype == object:
-            frame[name] = pd.array(json_text(frame[name].tolist()))
+            frame[name] = json_text(frame[name].tolist())
     table = pa.Table.from_pandas(frame, preserve_index=False)
     meta = {"kind": kind, "dtypes": {c: str(messages[c].dtype) for c in messages.columns}, "json": []}
     return table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()})
@@ -266,7 +266,8 @@ def _split(table: pa.Table) -> dict[tuple[str, str], pa.Table]:
     keys = pd.DataFrame({"ws": table["workspace_id"].cast(pa.string()).to_pandas(),
                          "month": table["month"].to_pandas().fillna(MONTH_NONE)})
     out = {}
-    for (ws, month), rows in keys.groupby(["ws", "month"], sort=True).indices.items():
+    for key, rows in keys.groupby(["ws", "month"], sort=True).indices.items():
+        ws, month = cast(tuple[Any, Any], key)
         out[(str(ws), str(month))] = table.take(pa.array(rows))
     return out
 

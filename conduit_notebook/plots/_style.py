@@ -7,7 +7,7 @@ from __future__ import annotations
 import textwrap
 import zlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
@@ -194,13 +194,14 @@ def top_labels(keys: pd.Series, weights: pd.Series | None, top: int) -> pd.Serie
     mapping = np.full(len(names), -1, dtype=np.int64)
     mapping[kept] = np.arange(len(kept))
     mapping[merged] = len(kept)
-    labels = pd.Categorical.from_codes(mapping[codes], categories=categories)
+    labels = pd.Categorical.from_codes(mapping[codes], categories=pd.Index(categories))
     return pd.Series(labels, index=keys.index, name=keys.name)
 
 
 def one_group(index: pd.Index) -> pd.Series:
     """One group for everything, as a categorical like :func:`top_labels` gives."""
-    return pd.Series(pd.Categorical.from_codes(np.zeros(len(index), dtype=np.int8), ["all runs"]), index=index)
+    return pd.Series(pd.Categorical.from_codes(np.zeros(len(index), dtype=np.int8), pd.Index(["all runs"])),
+                     index=index)
 
 
 def ordered_groups(labels: pd.Series, weights: pd.Series | None = None) -> list[Any]:
@@ -289,5 +290,5 @@ def mark_changes(ax: Axes, changes: pd.DataFrame | None) -> None:
     if changes is None or not len(changes):
         return
     for i, at in enumerate(pd.to_datetime(changes["at"])):
-        ax.axvline(at, color=_CHANGE_COLOR, linestyle="--", linewidth=1.2,
+        ax.axvline(cast(Any, at), color=_CHANGE_COLOR, linestyle="--", linewidth=1.2,
                    label="change point" if i == 0 else None)

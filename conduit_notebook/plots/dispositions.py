@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -131,7 +131,7 @@ def plot_dispositions(
                 bbox_to_anchor=(1.0, 1.0), bbox_transform=beside)
     else:
         bottom = np.zeros(len(counts))
-        width = bar_width(counts.index)
+        width = cast(Any, bar_width(counts.index))
         for c, name in zip(order, names, strict=False):
             ax.bar(counts.index, counts[c], bottom=bottom,
                    **{"width": width, "color": colors[c], "label": name, "align": "edge", **kwargs})

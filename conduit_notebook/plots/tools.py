@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -98,7 +98,7 @@ def plot_tool_usage(
         if weights is not None:
             from ..analysis import tool_stats_estimated
 
-            est = tool_stats_estimated(tool_calls, runs).reindex([str(n) for n in order][::-1])
+            est = tool_stats_estimated(tool_calls, cast(pd.DataFrame, runs)).reindex([str(n) for n in order][::-1])
             low = np.nan_to_num(counts - est["calls_low"].to_numpy(), nan=0.0).clip(0)
             high = np.nan_to_num(est["calls_high"].to_numpy() - counts, nan=0.0).clip(0)
             xerr = np.vstack([low, high])
@@ -263,7 +263,7 @@ def _disposition_bars(ax: Axes, runs: pd.DataFrame, codes: np.ndarray, weights: 
     table = pd.DataFrame(mix[order[::-1]], columns=kinds)
     table = table.loc[:, table.sum() > 0]
     parts = [d for d in DISPOSITION_COLORS if d in table] + sorted(
-        c for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
+        str(c) for c in table if c not in DISPOSITION_COLORS and c != "(no disposition)")
     parts += ["(no disposition)"] if "(no disposition)" in table else []
     colors = {**disposition_colors(parts), "(no disposition)": OTHER_COLOR}
     left = np.zeros(len(table))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -205,7 +205,7 @@ def plot_cost(
                                                              closed="left")).size().index)
         table = (frame.groupby([pd.Grouper(key="t", freq=freq, label="left", closed="left"), "g"],
                                observed=False)["c"].sum()
-                 .unstack(fill_value=0.0).reindex(index=buckets, columns=order, fill_value=0.0))
+                 .unstack(fill_value=cast(Any, 0.0)).reindex(index=buckets, columns=order, fill_value=0.0))
         width = bar_width(table.index)
         bottom = np.zeros(len(table))
         for group in order:

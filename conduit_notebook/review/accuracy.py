@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,10 @@ def run_votes(results: pd.DataFrame) -> pd.DataFrame:
     mode = (said_wrong.groupby(["agent_run_id", said_wrong["reviewed_disposition"].astype(object).rename("_r")])
             .size().reset_index(name="k").sort_values(["agent_run_id", "k", "_r"], ascending=[True, False, True])
             .drop_duplicates("agent_run_id").set_index("agent_run_id")["_r"]) if len(said_wrong) else pd.Series(dtype=object)
-    out["reviewed_disposition"] = np.where(out["verdict"] == "wrong", out.index.map(mode).to_numpy(),
-                                           np.where(out["verdict"] == "correct", out["disposition"], None))
+    chosen = np.where((out["verdict"] == "correct").to_numpy(), out["disposition"].to_numpy(dtype=object),
+                      np.array(None, dtype=object))
+    out["reviewed_disposition"] = np.where((out["verdict"] == "wrong").to_numpy(),
+                                           out.index.map(mode.to_dict()).to_numpy(), chosen)
     out["reviewers"] = groups.size()
     return out.drop(columns=["_correct", "_wrong"]).reset_index()
 
@@ -148,7 +150,7 @@ def weighted_accuracy(votes: pd.DataFrame, runs: pd.DataFrame, group: str | None
     # towards its reviewed dispositions (-0.20 at 20 reviews where its common one went unreviewed).
     totals = used.groupby(level=1)[["correct", "wrong"]].sum()
     borrowed = (totals["correct"] / (totals["correct"] + totals["wrong"])).where(totals.sum(axis=1) > 0)
-    rows = {key: _group_row(used.xs(key, level=0).reindex(sizes.droplevel(0).index, fill_value=0),
+    rows = {key: _group_row(cast(pd.DataFrame, used.xs(key, level=0)).reindex(sizes.droplevel(0).index, fill_value=0),
                             sizes.droplevel(0), borrowed if group is not None else None, confidence)
             for key, sizes in population.groupby(level=0)}
     columns = [*ACCURACY_COLUMNS, "population", "unreviewed_share", "note"]

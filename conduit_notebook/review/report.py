@@ -95,7 +95,7 @@ def review_report(results: pd.DataFrame, runs: pd.DataFrame | None = None, *,
     notes = _contradiction_notes(contradictions)
     votes = run_votes(frame) if len(frame) else frame.assign(reviewers=pd.Series(dtype="int64"))
     weighted = runs is not None
-    outside = _mark_outside(votes, runs, notes) if weighted else 0
+    outside = _mark_outside(votes, runs, notes) if runs is not None else 0
     counts = verdict_counts(votes, ["disposition"]) if len(votes) else pd.DataFrame(columns=[*VERDICTS, "outside"])
     left_out = 0
     population = pd.Series(dtype="int64")

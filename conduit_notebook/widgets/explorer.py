@@ -7,7 +7,7 @@ import gc
 import html
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import ipywidgets as w
 import matplotlib.pyplot as plt
@@ -216,7 +216,7 @@ class RunExplorer(w.VBox, ErrorArea):
         self._run_list.options = [
             (f"{row.created_at:%Y-%m-%d %H:%M}  {row.agent_name if pd.notna(row.agent_name) else row.agent_id}  "
              f"{row.status}  {row.disposition if pd.notna(row.disposition) else '–'}  {row.id}", row.id)
-            for row in newest.itertuples()]
+            for row in cast(Any, newest.itertuples())]
         self._run_list.value = None
         self._run_list.observe(self._on_run_pick, names="value")
         self._follow_inspector([value for _label, value in self._run_list.options], len(positions))

@@ -25,7 +25,7 @@ PAYLOAD_PREVIEW = 1200
 
 def _decoded(calls: pd.DataFrame) -> pd.DataFrame:
     """A few tool calls with their JSON text columns decoded (for display)."""
-    columns = [name for name, dtype in calls.dtypes.items() if dtype == JSON_TEXT]
+    columns = [str(name) for name, dtype in calls.dtypes.items() if dtype == JSON_TEXT]
     return calls.assign(**{name: decode_json(calls[name]) for name in columns}) if columns else calls
 
 

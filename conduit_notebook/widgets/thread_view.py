@@ -5,6 +5,7 @@ their dispositions, times relative to the run. Every text is escaped."""
 from __future__ import annotations
 
 import html
+from typing import Any, cast
 
 import pandas as pd
 
@@ -22,7 +23,7 @@ _STYLE = {
 
 
 def _badge(disposition: object) -> str:
-    if disposition is None or pd.isna(disposition):
+    if disposition is None or pd.isna(cast(Any, disposition)):
         return "<span style='color:#666'>no disposition</span>"
     colour = DISPOSITION_COLORS.get(str(disposition), "#666")
     return (f"<span style='background:{colour};color:white;border-radius:8px;padding:0 7px;font-size:12px'>"
