@@ -4,7 +4,6 @@ nothing crashes as a whole, nothing hangs, every listed run is in ``runs`` or ``
 from __future__ import annotations
 
 import json
-import time
 import warnings
 
 import pandas as pd
@@ -94,12 +93,12 @@ def test_token_is_in_no_local_variable_of_a_traceback():
 def test_overall_deadline_ends_a_trickled_answer(server):
     # Each byte arrives within the read timeout; the whole answer would take minutes.
     server.inject(200, match=r"/v1/agents$", body=" " * 2000 + "{}", trickle=0.05)
+    # Without the overall deadline the answer arrives whole after 100 s (no byte is ever later than
+    # the 0.5 s read timeout) and nothing is raised: the error itself says the deadline cut it.
     with _client(server, timeout=0.5, max_retries=0) as client:
-        started = time.monotonic()
         with pytest.raises(APITimeoutError) as info:
             list(client.iter_agents())
-        took = time.monotonic() - started
-    assert took < 3.0 and client.deadline == 1.0 and "1 s in all" in str(info.value)
+    assert client.deadline == 1.0 and "1 s in all" in str(info.value)
 
 
 @pytest.mark.parametrize("mode, what", [
@@ -112,12 +111,11 @@ def test_pagination_guards_stop_with_an_error(server, client, mode, what):
     agent_id = _agent(server)
     server.paginate(mode)
     got = []
-    started = time.monotonic()
     with pytest.raises(PaginationError) as info:
         for page in client.iter_run_pages(agent_id):
             got += page
-    assert what in str(info.value) and time.monotonic() - started < 5
-    assert server.count(PAGES) <= 3 and 0 < len(got) <= 200
+    assert what in str(info.value)
+    assert server.count(PAGES) <= 3 and 0 < len(got) <= 200  # stopped at once: a page or two, not a loop
 
 
 def test_duplicated_items_across_pages_do_not_stop_a_listing(server, client):
