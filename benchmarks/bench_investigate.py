@@ -89,10 +89,10 @@ def main() -> None:
         "conversations(runs)": lambda: conversations(runs),
         "contacts(runs)": lambda: contacts(runs),
         "change_points('escalation_rate', by='agent_name')":
-            lambda: change_points(runs, "escalation_rate", by="agent_name"),
+            lambda: change_points(runs, metric="escalation_rate", by="agent_name"),
         "change_points('p90_duration_s', by='agent_name')":
-            lambda: change_points(runs, "p90_duration_s", by="agent_name"),
-        "change_points('cost_per_run', freq='h')": lambda: change_points(runs, "cost_per_run", freq="h"),
+            lambda: change_points(runs, metric="p90_duration_s", by="agent_name"),
+        "change_points('cost_per_run', freq='h')": lambda: change_points(runs, metric="cost_per_run", freq="h"),
         "plot_compare(table)": plot(plot_compare, table),
         "plot_tool_paths(calls, runs=runs)": plot(plot_tool_paths, calls, runs=runs),
         "plot_change_points(by='agent_name')": plot(plot_change_points, runs, by="agent_name"),

@@ -140,9 +140,9 @@ else:
     started = time.perf_counter()
     runs = read_lake({path!r}, workspaces={workspaces!r}).runs
     out["read_lake"] = (time.perf_counter() - started, mb())
-    jobs = {{"summarize": lambda: summarize(runs, ["workspace_id", "agent_name"]),
-            "cost_breakdown": lambda: cost_breakdown(runs, ["workspace_id", "agent_name"]),
-            "rates": lambda: summarize(runs, "workspace_id")["failure_rate"],
+    jobs = {{"summarize": lambda: summarize(runs, by=["workspace_id", "agent_name"]),
+            "cost_breakdown": lambda: cost_breakdown(runs, by=["workspace_id", "agent_name"]),
+            "rates": lambda: summarize(runs, by="workspace_id")["failure_rate"],
             "daily series": lambda: bucket_values(runs, "escalation_rate", "D", "agent_name")}}
 for name, job in jobs.items():
     started = time.perf_counter()

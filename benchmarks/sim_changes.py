@@ -92,7 +92,7 @@ def outcomes(kind: str, seed: int, **kwargs) -> tuple[bool, bool]:
     on a drift, a trend row is right and only a step row is one); on a step scenario a step row
     within 2 days of the step, upwards, and a trend row starting by then, upwards."""
     metric = "cost_per_run" if kind.startswith("cost") else "escalation_rate"
-    found = change_points(scenario_runs(kind, seed), metric, **kwargs)
+    found = change_points(scenario_runs(kind, seed), metric=metric, **kwargs)
     step, trend = found[found["kind"] == "step"], found[found["kind"] == "trend"]
     if kind not in STEP_SCENARIOS:
         return not step.empty, not trend.empty

@@ -5,7 +5,7 @@
 >>> summarize(runs, by="disposition", freq="D")      # the same per day
 >>> cost_breakdown(runs, by="agent_name")            # with the cost per resolved run
 >>> tool_stats(calls, runs)                          # which tools, and what runs using them cost
->>> outliers(runs, "total_cost", n=10)               # the runs furthest out, to drill into
+>>> outliers(runs, column="total_cost", n=10)               # the runs furthest out, to drill into
 >>> review_sample(runs, n=60)                        # a stratified sample for disposition reviews
 >>> review_sample(runs, margin=0.05)                 # sized for a ±5-point overall accuracy
 
@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from . import metrics
 from .checks import float_values, require_columns, require_runs
+from .deprecation import keyword_only_after, renamed_arguments
 from .frames import agent_labels
 from .review import review_plan
 from .schema import FINISHED_STATUSES
@@ -159,7 +160,8 @@ def _quantiles(values: np.ndarray, codes: np.ndarray, n: int, qs: Sequence[float
 __all__ += ["float_values", "require_columns", "require_runs"]  # where the plots and investigations took them
 
 
-def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq: str | None = None,
+@keyword_only_after("runs", moved=("by",))
+def summarize(runs: pd.DataFrame, *, by: str | Sequence[str] | None = None, freq: str | None = None,
               tz: str | None = None) -> pd.DataFrame:
     """One row per group (``by``: a column or a list of them) and/or per time bucket
     (``freq``: ``"h"``, ``"D"``, ``"W"``... on ``created_at``; days in UTC, or in ``tz`` such as
@@ -212,7 +214,8 @@ def summarize(runs: pd.DataFrame, by: str | Sequence[str] | None = None, *, freq
     return table
 
 
-def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_name", *, freq: str | None = None,
+@keyword_only_after("runs", moved=("by",))
+def cost_breakdown(runs: pd.DataFrame, *, by: str | Sequence[str] | None = "agent_name", freq: str | None = None,
                    tz: str | None = None, resolved: str | Sequence[str] = "resolved") -> pd.DataFrame:
     """Cost and tokens per group, with the number an operator cares about: the cost per
     resolved run (the cost of *all* the group's runs divided by its resolved runs).
@@ -258,7 +261,8 @@ def cost_breakdown(runs: pd.DataFrame, by: str | Sequence[str] | None = "agent_n
     return table
 
 
-def outliers(runs: pd.DataFrame, column: str = "duration_ms", *, n: int = 20, by: str | None = None,
+@keyword_only_after("runs", moved=("column",))
+def outliers(runs: pd.DataFrame, *, column: str = "duration_ms", n: int = 20, by: str | None = None,
              log: bool = True) -> pd.DataFrame:
     """The ``n`` runs furthest out on ``column`` (duration, cost, tokens...), for drilling down.
 
@@ -316,7 +320,8 @@ def stratum_labels(runs: pd.DataFrame, columns: list[str]) -> pd.Series:
     return label.where(~missing, None).astype(object)
 
 
-def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
+@keyword_only_after("runs", moved=("n",))
+def review_sample(runs: pd.DataFrame, *, n: int | None = None, margin: float | None = None,
                   confidence: float = 0.95, by: str | list[str] | None = "disposition", seed: int = 0,
                   expected: float = 0.8, expected_agreement: float | None = None) -> pd.DataFrame:
     """A stratified, reproducible sample of runs for a disposition review.
@@ -343,13 +348,13 @@ def review_sample(runs: pd.DataFrame, n: int | None = None, *, margin: float | N
         # is a stratum, so a rare one (resolutions that did not hold) is over-sampled; pass the
         # extra columns to review_report(strata=...) to weight them back.
         require_columns(runs, ["id", *by], "review_sample")
-        sample = review_sample(runs.assign(review_stratum=stratum_labels(runs, list(by))), n, margin=margin,
+        sample = review_sample(runs.assign(review_stratum=stratum_labels(runs, list(by))), n=n, margin=margin,
                                confidence=confidence, by="review_stratum", seed=seed, expected=expected,
                                expected_agreement=expected_agreement)
         out = sample.drop(columns="review_stratum")
         out.attrs.update(sample.attrs)
         return out
-    plan = review_plan(runs, n, margin=margin, confidence=confidence, by=by, expected=expected,
+    plan = review_plan(runs, n=n, margin=margin, confidence=confidence, by=by, expected=expected,
                        expected_agreement=expected_agreement)
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
     if not len(runs):
@@ -422,6 +427,7 @@ def _id_keys(ids: pd.Series, seed: int) -> np.ndarray:
     return h
 
 
+@renamed_arguments(start="since", end="until")
 def filter_runs(
     runs: pd.DataFrame,
     *,
@@ -429,14 +435,14 @@ def filter_runs(
     statuses: Sequence[str] | None = None,
     dispositions: Sequence[str] | None = None,
     reasons: Sequence[str] | None = None,
-    start: Any = None,
-    end: Any = None,
+    since: Any = None,
+    until: Any = None,
     duration_s: tuple[float | None, float | None] | None = None,
     text: str | None = None,
 ) -> pd.DataFrame:
     """The runs matching every given filter (None or empty: no filter on that column).
 
-    ``agents`` match ``agent_name`` or ``agent_id``; ``start``/``end`` bound ``created_at``,
+    ``agents`` match ``agent_name`` or ``agent_id``; ``since``/``until`` bound ``created_at``,
     both included, read as :func:`fetch_runs` reads ``since``/``until``: a whole day (a date,
     or a string such as ``"2026-11-28"``) from its first to its last moment, a datetime or
     timestamp string (naive means UTC) as that instant; ``duration_s`` is (low, high) in seconds; ``text`` is searched, case-insensitively,
@@ -455,10 +461,10 @@ def filter_runs(
     among("disposition", dispositions)
     among("disposition_reason", reasons)
     created = runs["created_at"]
-    low = parse_time(start, "start")
-    high = parse_time(end, "end", end_of_day=True)  # a whole day, as a date or a string, to its last moment
+    low = parse_time(since, "since")
+    high = parse_time(until, "until", end_of_day=True)  # a whole day, as a date or a string, to its last moment
     if low is not None and high is not None and low > high:
-        raise ValueError(f"start ({low}) is after end ({high}): no run could match; swap them?")
+        raise ValueError(f"since ({low}) is after until ({high}): no run could match; swap them?")
     if low is not None:
         mask &= (created >= low).fillna(False).to_numpy()
     if high is not None:

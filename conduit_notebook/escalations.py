@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import times
 from .client import ConduitClient
+from .deprecation import renamed_arguments
 from .errors import AuthenticationError, ConduitError, PermissionDeniedError
 from .frames import CATEGORY, STRING, TIMESTAMP, errors_frame
 from .records import escalation_problem
@@ -168,8 +169,9 @@ def _joined(escalations: pd.DataFrame, runs: pd.DataFrame | None) -> pd.DataFram
     return frame
 
 
+@renamed_arguments(now="as_of")
 def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = None, *,
-                       by: str | None = "agent_name", now: Any = None) -> pd.DataFrame:
+                       by: str | None = "agent_name", as_of: Any = None) -> pd.DataFrame:
     """What operators did with the escalations, per ``by`` (``"agent_name"``, ``"agent_id"``,
     ``"disposition_reason"`` or None) and "(all)".
 
@@ -178,7 +180,7 @@ def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = No
     (counts); ``dismissed_share`` (dismissed among those handled: escalations operators closed
     without acting, a sign they were not needed); ``p50_hours_to_review`` and
     ``p90_hours_to_review`` (created to reviewed, handled ones); ``oldest_pending_hours`` (the
-    backlog's age at ``now``, default the current time). Every escalation is counted (no sample),
+    backlog's age at ``as_of``, default the current time, as in :func:`escalation_quality`). Every escalation is counted (no sample),
     so there is no interval.
     """
     if not isinstance(escalations, pd.DataFrame):
@@ -195,7 +197,8 @@ def escalation_summary(escalations: pd.DataFrame, runs: pd.DataFrame | None = No
         raise ValueError(f"escalation_summary: runs must be the runs table (frames.runs) or None; got {what}")
     if by not in (None, "agent_name", "agent_id", "disposition_reason"):
         raise ValueError(f"by must be 'agent_name', 'agent_id', 'disposition_reason' or None, got {by!r}")
-    now = parse_time(now, "now") if now is not None else pd.Timestamp(times.utc_now())
+    when = parse_time(as_of, "as_of") if as_of is not None else None
+    now = when if when is not None else pd.Timestamp(times.utc_now())
     frame = _joined(escalations, runs)
     keys = frame[by].astype(object).fillna("(none)") if by else pd.Series("(all)", index=frame.index)
     status = frame["status"].astype(object)

@@ -94,7 +94,7 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
     found = []
     if len(runs) and runs["created_at"].notna().any():
         for metric in ("escalation_rate", "failure_rate", "cost_per_run", "p90_duration_s"):
-            table = investigate.change_points(runs, metric, by=by)
+            table = investigate.change_points(runs, metric=metric, by=by)
             found.append(table.assign(metric=metric))
         changes = pd.concat(found, ignore_index=True)
         parts += [_changes_html(changes, by)]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from .deprecation import keyword_only_after
 from .formatting import METRIC_FORMATS, PERCENT, SECONDS, USD_PER_RUN, WHOLE, format_table, format_value, text_table
 
 __all__ = ["FormattedTable", "style_table"]
@@ -63,7 +64,8 @@ class FormattedTable:
         return text_table(*self._shown())
 
 
-def style_table(table: pd.DataFrame, formats: dict[str, str] | None = None) -> FormattedTable:
+@keyword_only_after("table", moved=("formats",))
+def style_table(table: pd.DataFrame, *, formats: dict[str, str] | None = None) -> FormattedTable:
     """``table`` shown as the report prints it: each known metric column in its format
     (``formats`` adds or overrides ``{column: str.format spec}``), an interval's ``ci_low`` /
     ``ci_high`` in the format of the estimate left of them, p-values as 0.0123, "–" for missing,

@@ -140,11 +140,11 @@ def test_outliers_find_the_planted_run():
     records += [run(100, "a", duration_ms=90_000), run(101, "b", duration_ms=5000)]
     records += [run(200 + i, "b", duration_ms=5000 + i) for i in range(20)]
     runs = runs_frame(records)
-    top = outliers(runs, "duration_ms", n=3)
+    top = outliers(runs, column="duration_ms", n=3)
     assert top.iloc[0]["id"] == "ar100" and top["score"].is_monotonic_decreasing
     assert top.iloc[0]["percentile"] == 100.0
     # Within its agent, b's slow-ish runs are ordinary: the outlier stays a's.
-    per_agent = outliers(runs, "duration_ms", n=1, by="agent_id")
+    per_agent = outliers(runs, column="duration_ms", n=1, by="agent_id")
     assert per_agent.iloc[0]["id"] == "ar100"
     with pytest.raises(ValueError, match="n must be a whole number"):
         outliers(runs, n=0)

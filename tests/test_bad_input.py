@@ -29,8 +29,8 @@ def test_a_time_outside_what_pandas_holds_is_a_clear_error(value, client):
     with pytest.raises(ValueError, match=r"until must be between"):
         fetch_runs(client=client, until=value, cache=False)
     runs = pd.DataFrame({"created_at": pd.to_datetime(["2026-11-01"], utc=True)})
-    with pytest.raises(ValueError, match=r"start must be between"):
-        filter_runs(runs, start=value)
+    with pytest.raises(ValueError, match=r"since must be between"):
+        filter_runs(runs, since=value)
 
 
 def _cli(*args, timeout=120):
@@ -61,11 +61,11 @@ def test_wilson_interval_refuses_more_successes_than_trials():
     assert high == pytest.approx(1.0) and 0 < low < 1
 
 
-def test_filter_runs_refuses_a_start_after_the_end():
+def test_filter_runs_refuses_a_since_after_the_until():
     runs = pd.DataFrame({"created_at": pd.to_datetime(["2026-11-01", "2026-11-05"], utc=True)})
-    with pytest.raises(ValueError, match=r"start \(2026-11-10.*\) is after end \(2026-11-02"):
-        filter_runs(runs, start="2026-11-10", end="2026-11-02")
-    assert len(filter_runs(runs, start="2026-11-01", end="2026-11-01")) == 1  # one whole day
+    with pytest.raises(ValueError, match=r"since \(2026-11-10.*\) is after until \(2026-11-02"):
+        filter_runs(runs, since="2026-11-10", until="2026-11-02")
+    assert len(filter_runs(runs, since="2026-11-01", until="2026-11-01")) == 1  # one whole day
 
 
 # -- item 12: the report and the tables ---------------------------------------------------------

@@ -118,7 +118,7 @@ def test_report_and_backlog_age_read_the_clock(clock):
     page = html_report(frames, escalations=escalations)
     assert f"generated {now:%Y-%m-%d %H:%M} UTC" in page
     pd.testing.assert_frame_equal(escalation_summary(escalations, frames.runs),
-                                  escalation_summary(escalations, frames.runs, now=now))
+                                  escalation_summary(escalations, frames.runs, as_of=now))
 
 
 def test_no_test_reads_the_machines_date():

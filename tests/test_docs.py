@@ -55,7 +55,7 @@ def reader(server, monkeypatch, tmp_path):
                             "reviewed_at": pd.Timestamp("2026-11-20", tz="UTC")})
     return {"frames": frames, "runs": runs, "calls": frames.tool_calls, "client": ConduitClient(),
             "escalations": fetch_escalations(since="14d"), "run_id": str(runs["id"].iloc[0]),
-            "last_week": filter_runs(runs, start=middle), "week_before": filter_runs(runs, end=middle),
+            "last_week": filter_runs(runs, since=middle), "week_before": filter_runs(runs, until=middle),
             "results": results, "pd": pd}
 
 

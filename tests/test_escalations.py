@@ -79,7 +79,7 @@ def test_missing_fields_are_tolerated():
 def test_summary_by_agent_and_reason(server, client):
     escalations = fetch_escalations(client=client)
     now = pd.Timestamp(server.data.end)
-    summary = escalation_summary(escalations, by="disposition_reason", now=now)
+    summary = escalation_summary(escalations, by="disposition_reason", as_of=now)
     total = summary.loc["(all)"]
     assert total["escalations"] == len(escalations)
     assert total[["pending", "reviewed", "resolved", "dismissed"]].sum() == len(escalations)
@@ -90,7 +90,7 @@ def test_summary_by_agent_and_reason(server, client):
     shares = summary.drop("(all)")["dismissed_share"]
     assert shares[shares.index.isin(first)].mean() > 2 * shares[~shares.index.isin(first)].mean()
     runs = fetch_runs(client=client, details=False, cache=False, progress=False).runs
-    by_agent = escalation_summary(escalations, runs, now=now)
+    by_agent = escalation_summary(escalations, runs, as_of=now)
     assert set(by_agent.index) == {*runs["agent_name"].astype(str).unique(), "(all)"}
     assert by_agent.drop("(all)")["escalations"].sum() == len(escalations)
 

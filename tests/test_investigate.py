@@ -273,14 +273,14 @@ def test_missing_cost_stays_missing_in_a_conversation():
 
 def test_a_planted_step_is_found_within_a_day_and_a_flat_series_gives_none():
     runs = synthetic(6000, seed=11, escalation=0.2, step_day=17, step_to=0.3)
-    found = change_points(runs, "escalation_rate")
+    found = change_points(runs, metric="escalation_rate")
     assert len(found) == 1
     at = found.iloc[0]
     assert abs((at["at"] - pd.Timestamp("2026-10-18", tz="UTC")) / pd.Timedelta(days=1)) <= 1
     assert at["before"] == pytest.approx(0.2, abs=0.03) and at["after"] == pytest.approx(0.3, abs=0.03)
     assert change_points(synthetic(6000, seed=12), "escalation_rate").empty
     assert change_points(synthetic(6000, seed=12), "cost_per_run").empty
-    levels = metric_levels(runs, "escalation_rate")
+    levels = metric_levels(runs, metric="escalation_rate")
     assert levels["runs"].sum() == int(((runs["status"] == "completed") & runs["disposition"].notna()).sum())
 
 
@@ -297,15 +297,15 @@ def test_change_points_per_group_and_for_cost():
     late = shifted["created_at"] >= pd.Timestamp("2026-10-11", tz="UTC")
     shifted.loc[late, "total_cost"] *= 1.5
     both = pd.concat([a.assign(agent_name="Steady"), shifted.assign(agent_name="Shifted")], ignore_index=True)
-    found = change_points(both, "cost_per_run", by="agent_name")
+    found = change_points(both, metric="cost_per_run", by="agent_name")
     assert list(found["agent_name"]) == ["Shifted"]
     assert abs((found["at"].iloc[0] - pd.Timestamp("2026-10-11", tz="UTC")) / pd.Timedelta(days=1)) <= 1
     assert found["after"].iloc[0] / found["before"].iloc[0] == pytest.approx(1.5, rel=0.1)
     slower = shifted.assign(duration_ms=np.where(late, shifted["duration_ms"] * 1.4, shifted["duration_ms"]))
-    found = change_points(slower, "p90_duration_s")
+    found = change_points(slower, metric="p90_duration_s")
     assert len(found) == 1 and found["after"].iloc[0] / found["before"].iloc[0] == pytest.approx(1.4, rel=0.1)
     with pytest.raises(ValueError, match="metric must be one of"):
-        change_points(a, "happiness")
+        change_points(a, metric="happiness")
 
 
 # -- the demo's planted patterns ---------------------------------------------------------------------
@@ -324,12 +324,12 @@ def planted():
 def test_the_demo_escalation_step_is_found_and_nothing_on_the_control(planted):
     data, runs, _ = planted[True]
     step = data.planted["escalation_step"]
-    found = change_points(runs, "escalation_rate", by="agent_name")
+    found = change_points(runs, metric="escalation_rate", by="agent_name")
     assert list(found["agent_name"]) == [step["agent"]]
     assert abs((found["at"].iloc[0] - pd.Timestamp(step["at"])) / pd.Timedelta(days=1)) <= 1
     assert found["after"].iloc[0] > found["before"].iloc[0] + 0.15
     _, control, _ = planted[False]
-    assert change_points(control, "escalation_rate", by="agent_name").empty
+    assert change_points(control, metric="escalation_rate", by="agent_name").empty
     for metric in ("cost_per_run", "failure_rate", "p90_duration_s"):
         assert change_points(runs, metric, by="agent_name").empty, metric
     agent = runs[runs["agent_name"] == step["agent"]]

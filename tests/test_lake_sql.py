@@ -64,7 +64,7 @@ def test_a_slice_on_duckdb_equals_pandas_on_the_same_slice(lakes):
     runs = read_lake(lakes["exact"], **window).runs
     assert 0 < len(runs) < 450
     assert_same(Lake(lakes["exact"], **window).summarize("agent_name", freq="D"),
-                summarize(runs, "agent_name", freq="D"))
+                summarize(runs, by="agent_name", freq="D"))
 
 
 @pytest.mark.parametrize("kind", ["exact", "sample"])
@@ -105,7 +105,7 @@ def test_a_lake_a_crash_left_with_two_files_a_month_reads_the_same(lakes, tmp_pa
                                 errors=frames.errors), tmp_path / "lake")
     lake = Lake(tmp_path / "lake")
     assert not lake._merged()
-    assert_same(lake.summarize("agent_name"), summarize(frames.runs, "agent_name"))
+    assert_same(lake.summarize("agent_name"), summarize(frames.runs, by="agent_name"))
     assert_same(lake.tool_stats(), tool_stats(frames.tool_calls, frames.runs))
 
 
@@ -162,7 +162,7 @@ def test_spark_gives_the_same_numbers(lakes, client, tmp_path):
 def _same_on_spark(spark, duck, frames):
     for name in ("summarize", "cost_breakdown"):
         assert_same(getattr(spark, name)("agent_name"), getattr(duck, name)("agent_name"))
-    assert_same(spark.summarize("status", freq="D"), summarize(frames.runs, "status", freq="D"))
+    assert_same(spark.summarize("status", freq="D"), summarize(frames.runs, by="status", freq="D"))
     assert_same(spark.tool_stats(), duck.tool_stats())
     assert_same(spark.series("escalation_rate"), duck.series("escalation_rate"))
     assert_same(spark.rates("agent_name"), duck.rates("agent_name"))

@@ -181,7 +181,7 @@ def test_scatter_points_and_colour_scale(demo_frames):
     points = sum(len(c.get_offsets()) for c in ax.collections)
     valid = (runs["total_tokens"].notna() & runs["duration_ms"].notna() & (runs["duration_ms"] > 0)).sum()
     assert points == valid
-    capped = plot_duration_vs_tokens(runs, sample=200, ax=plt.figure().gca())
+    capped = plot_duration_vs_tokens(runs, max_points=200, ax=plt.figure().gca())
     assert sum(len(c.get_offsets()) for c in capped.collections) == 200
     by_cost = plot_duration_vs_tokens(runs, by="total_cost", ax=plt.figure().gca())
     assert len(by_cost.figure.axes) == 2  # the colour bar

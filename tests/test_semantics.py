@@ -48,15 +48,15 @@ def test_a_date_string_and_a_date_mean_the_same_whole_day(workspace, client):
     runs = runs_frame(workspace.data.summaries())
     for start, end in (("2026-11-18", "2026-11-18"), (date(2026, 11, 18), date(2026, 11, 18)),
                        ("2026-11-18", date(2026, 11, 18))):
-        assert set(filter_runs(runs, start=start, end=end)["id"]) == truth
+        assert set(filter_runs(runs, since=start, until=end)["id"]) == truth
     # A timestamp is an instant: until midnight is not the day after it.
-    assert set(filter_runs(runs, start="2026-11-18", end="2026-11-18T00:00:00Z")["id"]) <= truth
-    assert len(filter_runs(runs, start="2026-11-18", end="2026-11-18T00:00:00Z")) < len(truth)
+    assert set(filter_runs(runs, since="2026-11-18", until="2026-11-18T00:00:00Z")["id"]) <= truth
+    assert len(filter_runs(runs, since="2026-11-18", until="2026-11-18T00:00:00Z")) < len(truth)
 
 
 def test_naive_times_are_utc_in_the_helpers(workspace):
     runs = runs_frame(workspace.data.summaries())
-    naive = filter_runs(runs, start=datetime(2026, 11, 18), end=pd.Timestamp("2026-11-18 23:59:59.999999999"))
+    naive = filter_runs(runs, since=datetime(2026, 11, 18), until=pd.Timestamp("2026-11-18 23:59:59.999999999"))
     assert set(naive["id"]) == _on(workspace, "2026-11-18")
     assert parse_time("2026-11-18T10:00", "since") == pd.Timestamp("2026-11-18T10:00", tz="UTC")
 

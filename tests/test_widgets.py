@@ -106,7 +106,7 @@ def test_explorer_selection_is_filter_runs_with_every_column(frames):
     explorer._agents.value = ("Check-in",)
     explorer._statuses.value = ("completed", "failed")
     expected = filter_runs(frames.runs, agents=["Check-in"], statuses=["completed", "failed"],
-                           start=explorer._start.value, end=explorer._end.value)
+                           since=explorer._start.value, until=explorer._end.value)
     pd.testing.assert_frame_equal(explorer.filtered, expected)
     calls = frames.tool_calls
     pd.testing.assert_frame_equal(explorer.filtered_tool_calls,
@@ -307,7 +307,7 @@ def test_errors_in_callbacks_show_in_the_widget(frames, tmp_path):
 
 def test_filter_runs_as_a_function(frames):
     runs = frames.runs
-    out = filter_runs(runs, statuses=["failed"], end=date(2100, 1, 1))
+    out = filter_runs(runs, statuses=["failed"], until=date(2100, 1, 1))
     assert len(out) == (runs["status"] == "failed").sum()
     assert len(filter_runs(runs, text="ZZZ-not-there")) == 0
 

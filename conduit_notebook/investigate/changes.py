@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import require_columns, require_runs
+from ..deprecation import keyword_only_after
 from ..stats import default_penalty, line_fit, robust_fit
 from .values import CHANGE_METRICS, MEANS, QUANTILES, RATES, per_run
 
@@ -44,7 +45,8 @@ def bucket_values(runs: pd.DataFrame, metric: str, freq: str, by: str | None, *,
     return table[table["runs"] > 0].reset_index()
 
 
-def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: str = "D",
+@keyword_only_after("runs", moved=("metric",))
+def metric_levels(runs: pd.DataFrame, *, metric: str = "escalation_rate", freq: str = "D",
                   by: str | None = None, penalty: float | None = None, min_size: int = 3) -> pd.DataFrame:
     """The metric per ``freq`` bucket (and ``by`` group): ``at`` (bucket start), ``value``,
     ``runs`` behind it, and ``level``, the mean of the segment :func:`change_points` puts the
@@ -96,7 +98,8 @@ def metric_levels(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
     return table.drop(columns="within")
 
 
-def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: str = "D",
+@keyword_only_after("runs", moved=("metric",))
+def change_points(runs: pd.DataFrame, *, metric: str = "escalation_rate", freq: str = "D",
                   by: str | None = None, penalty: float | None = None, min_size: int = 3) -> pd.DataFrame:
     """The times where ``metric`` (one of :data:`CHANGE_METRICS`) moved to another level:
     columns ``at``, ``before``, ``after``, ``change`` (after - before), ``kind`` and ``by``'s
@@ -134,7 +137,7 @@ def change_points(runs: pd.DataFrame, metric: str = "escalation_rate", *, freq: 
 
     >>> change_points(runs, metric="escalation_rate", by="agent_name")
     """
-    levels = metric_levels(runs, metric, freq=freq, by=by, penalty=penalty, min_size=min_size)
+    levels = metric_levels(runs, metric=metric, freq=freq, by=by, penalty=penalty, min_size=min_size)
     segment = levels["segment"].to_numpy()
     # A segment's first bucket: its number changes, or the group does (each group's rows are together).
     key = pd.factorize(levels[by])[0] if by else np.zeros(len(levels), dtype=np.int64)

@@ -100,7 +100,7 @@ def plot_change_points(
     """A metric per ``freq`` bucket (dots) and the levels :func:`change_points` finds (lines),
     with the change points marked, per ``by`` group (the ``top`` with most runs).
     ``kwargs`` go to ``Axes.plot`` for the dots."""
-    levels = metric_levels(runs, metric, freq=freq, by=by)
+    levels = metric_levels(runs, metric=metric, freq=freq, by=by)
     ax = target_axes(ax)
     if not len(levels):
         return draw_nothing(ax)

@@ -64,10 +64,10 @@ def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[p
 
 def plot_tool_usage(
     tool_calls: pd.DataFrame,
+    runs: pd.DataFrame | None = None,
     *,
     by: str | None = None,
     top: int = 15,
-    runs: pd.DataFrame | None = None,
     top_by: int = 8,
     ax: Axes | None = None,
     **kwargs: Any,
@@ -185,8 +185,8 @@ def _path_label(path: str, width: int, lines: int) -> str:
 
 def plot_tool_paths(
     tool_calls: pd.DataFrame,
-    *,
     runs: pd.DataFrame | None = None,
+    *,
     top: int = 10,
     ax: Axes | None = None,
     **kwargs: Any,

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
 from ..analysis import cost_breakdown, float_values, in_time_zone, require_columns
+from ..deprecation import renamed_arguments
 from ..formatting import compact
 from ._style import (
     bar_labels,
@@ -241,11 +242,12 @@ def plot_cost(
 
 # -- scatter --------------------------------------------------------------------------------
 
+@renamed_arguments(sample="max_points")
 def plot_duration_vs_tokens(
     runs: pd.DataFrame,
     *,
     by: str | None = "disposition",
-    sample: int | None = 20_000,
+    max_points: int | None = 20_000,
     log: bool = True,
     top: int = 8,
     seed: int = 0,
@@ -254,8 +256,8 @@ def plot_duration_vs_tokens(
 ) -> Axes:
     """Duration against total tokens, one point per run, coloured by a categorical ``by``
     (``"disposition"``: the disposition colours; its ``top`` values, then "other") or a numeric
-    one (``"total_cost"``: a colour scale with a bar in USD). At most ``sample`` points are
-    drawn (a reproducible random sample); ``kwargs`` go to ``Axes.scatter``. (``hue=`` is the
+    one (``"total_cost"``: a colour scale with a bar in USD). At most ``max_points`` points
+    are drawn (a reproducible random sample of runs, ``seed``); ``kwargs`` go to ``Axes.scatter``. (``hue=`` is the
     old name of ``by``.)"""
     if "hue" in kwargs:
         warnings.warn("plot_duration_vs_tokens(hue=...) is now by=...", DeprecationWarning, stacklevel=2)
@@ -268,8 +270,8 @@ def plot_duration_vs_tokens(
     rows = np.flatnonzero(ok)
     if not len(rows):
         return draw_nothing(ax)
-    if sample is not None and len(rows) > sample:
-        rows = np.sort(np.random.default_rng(seed).choice(rows, size=sample, replace=False))
+    if max_points is not None and len(rows) > max_points:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, size=max_points, replace=False))
     options = {"s": 10, "alpha": 0.6, "linewidths": 0, **kwargs}
     if by is None:
         ax.scatter(x[rows], y[rows], **{"color": "#4c78a8", **options})

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from ..deprecation import keyword_only_after
 from ..stats import wilson_interval, z_value
 from ..stats.allocation import neyman_allocation
 
@@ -19,7 +20,8 @@ MIN_PER_STRATUM = 10
 DEFAULT_SAMPLE = 50
 
 
-def review_plan(runs: pd.DataFrame, n: int | None = None, *, margin: float | None = None,
+@keyword_only_after("runs", moved=("n",))
+def review_plan(runs: pd.DataFrame, *, n: int | None = None, margin: float | None = None,
                 confidence: float = 0.95, by: str | None = "disposition",
                 expected: float | Mapping[str, float] | pd.Series = 0.8,
                 expected_agreement: float | None = None, floor: int | None = None) -> pd.DataFrame:

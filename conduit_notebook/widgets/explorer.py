@@ -185,7 +185,7 @@ class RunExplorer(w.VBox, ErrorArea):
         return {
             "agents": list(self._agents.value), "statuses": list(self._statuses.value),
             "dispositions": list(self._dispositions.value), "reasons": list(self._reasons.value),
-            "start": self._start.value, "end": self._end.value,
+            "since": self._start.value, "until": self._end.value,
             # The slider's full span means "no filter": runs without a duration stay.
             "duration_s": None if tuple(seconds) == full else tuple(seconds),
             "text": self._text.value.strip() or None,
