@@ -110,8 +110,8 @@ def test_opening_a_run_without_a_trace_makes_exactly_one_request(server, client,
     inspector = RunInspector(frames, run_id)
     # Its trace, and its conversation's messages (one thread: the run is shown in context).
     assert server.count(TRACE) == 1 and server.count(r"/messages$") == 1 and server.count() == 2
-    assert html.escape(record["response"]) in inspector._texts.value  # the inspector escapes text
-    assert f"({len(record['tool_trace'])} call" in inspector._trace.children[0].value
+    assert html.escape(record["response"]) in inspector.controls["texts"].value  # the inspector escapes text
+    assert f"({len(record['tool_trace'])} call" in inspector.controls["trace"].children[0].value
     assert frames.traced == before + 1  # added to the frames, weights recomputed
     assert frames.runs["trace_weight"].sum() == pytest.approx(len(runs))
     inspector.show(runs.loc[runs["trace_weight"].notna(), "id"].iloc[0])

@@ -117,4 +117,4 @@ def test_the_review_widget_shows_the_operator_outcome(server, client, tmp_path):
     sample = frames.runs[frames.runs["disposition"] == "escalated"].head(3)
     review = DispositionReview(frames, sample=sample, store=str(tmp_path / "r.csv"), escalations=escalations)
     outcome = escalations.set_index("agent_run_id").loc[review.current, "status"]
-    assert f"Conduit operator: <b>{outcome}</b>" in review._progress.value
+    assert f"Conduit operator: <b>{outcome}</b>" in review.controls["progress"].value

@@ -75,7 +75,7 @@ def test_every_tab_follows_a_filter_change(frames):
     explorer.controls["agents"].value = ("Billing", "Check-in")
     for index, name in enumerate(RunExplorer.TABS):
         explorer.controls["tabs"].selected_index = index
-        assert name not in explorer._stale
+        assert name not in explorer.stale_tabs
     shown = explorer.filtered
     summary = explorer.rendered["Summary"]
     assert list(summary.index) == ["Billing", "Check-in", "(all)"]
@@ -94,7 +94,7 @@ def test_every_tab_follows_a_filter_change(frames):
     assert [t.get_text() for t in after_ax.get_yticklabels()] == ["Billing", "Check-in"]
     # Changing a filter redraws the visible tab now and the others when they are opened.
     explorer.controls["agents"].value = ("Billing",)
-    assert explorer._stale == set(RunExplorer.TABS) - {RunExplorer.TABS[-1]}
+    assert explorer.stale_tabs == set(RunExplorer.TABS) - {RunExplorer.TABS[-1]}
     explorer.controls["tabs"].selected_index = RunExplorer.TABS.index("Cost")
     cost_ax = explorer.rendered["Cost"].axes[0]
     assert [t.get_text() for t in cost_ax.get_yticklabels()] == ["Billing"]
@@ -103,16 +103,16 @@ def test_every_tab_follows_a_filter_change(frames):
 def test_explorer_selection_is_filter_runs_with_every_column(frames):
     # A filter change works on masks and a few columns; what it exposes is still whole.
     explorer = RunExplorer(frames)
-    explorer._agents.value = ("Check-in",)
-    explorer._statuses.value = ("completed", "failed")
+    explorer.controls["agents"].value = ("Check-in",)
+    explorer.controls["statuses"].value = ("completed", "failed")
     expected = filter_runs(frames.runs, agents=["Check-in"], statuses=["completed", "failed"],
-                           since=explorer._start.value, until=explorer._end.value)
+                           since=explorer.controls["start"].value, until=explorer.controls["end"].value)
     pd.testing.assert_frame_equal(explorer.filtered, expected)
     calls = frames.tool_calls
     pd.testing.assert_frame_equal(explorer.filtered_tool_calls,
                                   calls[calls["agent_run_id"].astype(str).isin(set(expected["id"]))])
     newest = expected.sort_values("created_at", ascending=False, kind="stable")["id"].head(5)
-    assert {value for _label, value in explorer._run_list.options[:5]} == set(newest)
+    assert {value for _label, value in explorer.controls["runs"].options[:5]} == set(newest)
 
 
 def test_explorer_tools_tab_weights_sampled_traces(frames):
@@ -121,7 +121,7 @@ def test_explorer_tools_tab_weights_sampled_traces(frames):
     traced = set(runs.loc[runs["trace_weight"].notna(), "id"])
     calls = frames.tool_calls[frames.tool_calls["agent_run_id"].astype(str).isin(traced)]
     explorer = RunExplorer(Frames(runs, calls))
-    explorer._tabs.selected_index = RunExplorer.TABS.index("Tools")
+    explorer.controls["tabs"].selected_index = RunExplorer.TABS.index("Tools")
     assert f"estimated from {len(traced):,} traced runs" in explorer.rendered["Tools"].axes[0].get_title()
 
 
@@ -277,7 +277,7 @@ def test_inspector_show_raises_for_an_unknown_run(frames):
 def test_review_saves_each_verdict_and_resumes(frames, tmp_path):
     store = tmp_path / "reviews.csv"
     review = DispositionReview(frames, store=str(store), reviewer="ana")
-    first, second, third = review._ids[:3]
+    first, second, third = list(review.sample["id"])[:3]
     review.controls["correct"].click()
     review.controls["right"].value = "handed_off"
     review.controls["note"].value = "guest asked for a person"
@@ -291,7 +291,7 @@ def test_review_saves_each_verdict_and_resumes(frames, tmp_path):
     assert list(review.results["verdict"]) == ["correct", "wrong", "unsure"]
     # A kernel restart: a new widget on the same store resumes at the fourth run.
     again = DispositionReview(frames, store=str(store), reviewer="ana")
-    assert again.position == 3 and again.current == review._ids[3]
+    assert again.position == 3 and again.current == list(review.sample["id"])[3]
     # Another reviewer starts at the beginning.
     assert DispositionReview(frames, store=str(store), reviewer="ben").position == 0
 
@@ -382,7 +382,7 @@ def test_review_resumes_after_a_torn_row_and_says_so(frames, tmp_path):
     review.judge("correct")
     review.judge("correct")
     with open(store, "ab") as handle:  # the kernel died in the middle of the third verdict
-        handle.write(f"{review._ids[2]},ag,resolved,cor".encode())
+        handle.write(f"{list(review.sample['id'])[2]},ag,resolved,cor".encode())
     again = DispositionReview(frames, store=str(store), reviewer="ana")
     assert again.position == 2 and "1 row(s)" in again.interval.value
     again.judge("unsure")

@@ -173,6 +173,12 @@ class RunExplorer(w.VBox, ErrorArea):
                 "runs_title": self._run_list_title, "errors": self._errors, "reasons_full": self._reasons_full}
 
     @property
+    def stale_tabs(self) -> frozenset[str]:
+        """The tabs a filter change has left to redraw: each is drawn again when it is opened
+        (drawing only the tab in view keeps a filter change quick)."""
+        return frozenset(self._stale)
+
+    @property
     def inspector(self) -> RunInspector | None:
         """The inspector of the run picked last (None before any)."""
         return self._inspector

@@ -87,9 +87,11 @@ class RunInspector(w.VBox, ErrorArea):
     @property
     def controls(self) -> dict[str, w.Widget]:
         """The widget's controls by name (``previous``, ``next``) and what it shows
-        (``header``, ``texts``, ``errors``): set values and click here, as a user would."""
+        (``header``, ``texts``, ``thread``, ``trace``: the tool calls, ``errors``): set values and
+        click here, as a user would."""
         return {"previous": self._prev, "next": self._next, "position": self._position,
-                "header": self._header, "thread": self._thread, "texts": self._texts, "errors": self._errors}
+                "header": self._header, "thread": self._thread, "texts": self._texts, "trace": self._trace,
+                "errors": self._errors}
 
     def show(self, run_id: str) -> None:
         """Show the run with this ``id``; a ``KeyError`` (naming it) if these frames lack it."""
