@@ -175,7 +175,7 @@ def test_outliers_match_pandas_with_ties_and_missing_values(column, n, by, log):
     runs.loc[runs.index[30:80], column] = None  # missing values stay out
     runs.loc[runs.index[100:130], column] = runs[column].iloc[99]  # ties, in row order
     runs.index = runs.index * 2 + 1  # labels are kept
-    pd.testing.assert_frame_equal(outliers(runs, column, n=n, by=by, log=log),
+    pd.testing.assert_frame_equal(outliers(runs, column=column, n=n, by=by, log=log),
                                   _pandas_outliers(runs, column, n=n, by=by, log=log),
                                   check_exact=False, rtol=1e-12)
 

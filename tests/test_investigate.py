@@ -278,15 +278,15 @@ def test_a_planted_step_is_found_within_a_day_and_a_flat_series_gives_none():
     at = found.iloc[0]
     assert abs((at["at"] - pd.Timestamp("2026-10-18", tz="UTC")) / pd.Timedelta(days=1)) <= 1
     assert at["before"] == pytest.approx(0.2, abs=0.03) and at["after"] == pytest.approx(0.3, abs=0.03)
-    assert change_points(synthetic(6000, seed=12), "escalation_rate").empty
-    assert change_points(synthetic(6000, seed=12), "cost_per_run").empty
+    assert change_points(synthetic(6000, seed=12), metric="escalation_rate").empty
+    assert change_points(synthetic(6000, seed=12), metric="cost_per_run").empty
     levels = metric_levels(runs, metric="escalation_rate")
     assert levels["runs"].sum() == int(((runs["status"] == "completed") & runs["disposition"].notna()).sum())
 
 
 def test_change_points_false_positive_rate_by_simulation():
-    hits = sum(not change_points(synthetic(1500, seed=500 + k), "escalation_rate").empty
-               + (not change_points(synthetic(1500, seed=500 + k), "p90_duration_s").empty)
+    hits = sum(not change_points(synthetic(1500, seed=500 + k), metric="escalation_rate").empty
+               + (not change_points(synthetic(1500, seed=500 + k), metric="p90_duration_s").empty)
                for k in range(40))
     assert hits / 80 <= 0.05
 
@@ -331,7 +331,7 @@ def test_the_demo_escalation_step_is_found_and_nothing_on_the_control(planted):
     _, control, _ = planted[False]
     assert change_points(control, metric="escalation_rate", by="agent_name").empty
     for metric in ("cost_per_run", "failure_rate", "p90_duration_s"):
-        assert change_points(runs, metric, by="agent_name").empty, metric
+        assert change_points(runs, metric=metric, by="agent_name").empty, metric
     agent = runs[runs["agent_name"] == step["agent"]]
     cut = pd.Timestamp(step["at"])
     table = compare(agent[agent["created_at"] < cut], agent[agent["created_at"] >= cut])

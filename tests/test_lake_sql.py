@@ -45,7 +45,7 @@ def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
 def test_summarize_on_duckdb_equals_pandas(lakes, by, freq):
     runs = read_lake(lakes["exact"]).runs
     got = Lake(lakes["exact"]).summarize(by, freq=freq)
-    assert_same(got, summarize(runs, by, freq=freq))
+    assert_same(got, summarize(runs, by=by, freq=freq))
     assert got["runs"].dtype == "int64" and got["total_tokens"].dtype == "int64"
 
 
@@ -54,7 +54,7 @@ def test_summarize_on_duckdb_equals_pandas(lakes, by, freq):
 def test_cost_breakdown_on_duckdb_equals_pandas(lakes, by, resolved):
     runs = read_lake(lakes["exact"]).runs
     got = Lake(lakes["exact"]).cost_breakdown(by, resolved=resolved)
-    expected = cost_breakdown(runs, by, resolved=resolved)
+    expected = cost_breakdown(runs, by=by, resolved=resolved)
     assert_same(got, expected)
     assert list(got.columns) == list(expected.columns)
 
