@@ -188,6 +188,41 @@ def test_a_known_tool_missing_from_the_sample_gets_a_zero_row_with_an_upper_boun
     assert "can be missed by this sample" in table.attrs["flags"]
 
 
+def test_a_known_path_or_transition_missing_from_the_sample_gets_a_zero_row_with_an_upper_bound():
+    # Issue 24 item 2 for paths and transitions: tool "rare" was called only by a hand-picked run
+    # (weight 0), so no sampled run takes its path or its transitions; they had no row at all.
+    runs, calls = clustered_sample()
+    runs = runs.assign(input_tokens=100, output_tokens=50, total_tokens=150)
+    design = TraceSample.from_runs(runs)
+    bound = 1 - 0.05 ** (1 / design.kish_n)
+    paths = investigate.tool_paths(calls, runs).set_index("path")
+    row = paths.loc["rare"]
+    assert row["runs"] == 0 and row["share"] == 0 and row["traced_runs"] == 0 and row["runs_low"] == 0
+    assert row["share_high"] == pytest.approx(bound) and row["share_high"] == pytest.approx(3 / 200, rel=0.02)
+    assert row["runs_high"] == pytest.approx(bound * 2000)
+    assert row["flag"] == "not seen in the sample"
+    # Each seen path says what it rests on: 100 runs of "lookup", 5 of "retry" x 100 (few).
+    assert paths.loc["lookup", "traced_runs"] == 100 and paths.loc["lookup", "flag"] == ""
+    assert paths.loc["retry > " * 99 + "retry", "flag"] == "few traced runs"
+    assert "A path taken by 1.5% of runs or fewer can be missed" in paths.attrs["flags"]
+    assert "1 known path(s) not seen" in paths.attrs["flags"]
+    long = investigate.tool_transitions(calls, runs, long=True).set_index(["from", "to"])
+    for key in (("(start)", "rare"), ("rare", "(end)")):
+        row = long.loc[key]
+        assert row["transitions"] == 0 and row["share"] == 0 and row["traced_runs"] == 0
+        assert row["share_of_runs_high"] == pytest.approx(bound) and row["flag"] == "not seen in the sample"
+        assert np.isnan(row["transitions_high"])  # a run may take it many times: no bound on the count
+    # retry > retry: 495 transitions in 5 runs, concentrated; (start) > lookup: 100 runs, fine.
+    assert long.loc[("retry", "retry"), "traced_runs"] == 5 and long.loc[("retry", "retry"), "top5_share"] == 1.0
+    assert "concentrated in few runs" in long.loc[("retry", "retry"), "flag"]
+    assert long.loc[("(start)", "lookup"), "flag"] == "" and long.loc[("(start)", "lookup"), "traced_runs"] == 100
+    assert np.isnan(long.loc[("(start)", "lookup"), "share_of_runs_high"])
+    assert "2 known transition(s) not seen" in long.attrs["flags"]
+    # Every trace present: counts, no flags and no bounds.
+    plain = investigate.tool_transitions(calls, runs.drop(columns="trace_weight"), long=True)
+    assert "flag" not in plain and "flag" not in investigate.tool_paths(calls, runs.drop(columns="trace_weight"))
+
+
 def test_simulated_corners_at_fast_settings():
     """benchmarks/sim_corners.py at a few replications (full settings: docs/statistics.md)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))

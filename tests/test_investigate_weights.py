@@ -180,7 +180,13 @@ def test_a_sample_weighs_traced_runs_only_and_says_so(full):
     costly = (runs["total_cost"].rank(ascending=False, method="first") <= 50).to_numpy()
     picked, picked_seen, picked_ids = draw(runs, calls, 0, extra=costly)
     assert len(picked_ids) > len(ids)
-    pd.testing.assert_frame_equal(tool_transitions(picked_seen, picked, long=True), long)
+    # Their transitions the random sample did not take are known rows of 0 with an upper bound
+    # (issue 24 item 2); every other row is as without them.
+    with_picked = tool_transitions(picked_seen, picked, long=True)
+    extra_rows = with_picked["traced_runs"] == 0
+    assert extra_rows.any() and (with_picked.loc[extra_rows, "transitions"] == 0).all()
+    assert (with_picked.loc[extra_rows, "share_of_runs_high"] > 0).all()
+    pd.testing.assert_frame_equal(with_picked[~extra_rows], long)
     pd.testing.assert_frame_equal(repeat_rates(picked_seen, picked), rates)
     pd.testing.assert_frame_equal(compare_tools(*halves(picked_seen, picked, early)), table)
     extra = repeated_calls(picked_seen, picked)

@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..analysis import require_columns, summarize
 from ..stats import Z95, share_interval
-from ..stats.design import TraceSample, trace_sample
+from ..stats.design import TraceSample, concentration, row_flags, trace_sample
+from ..stats.unseen import flags_note, unseen_rows
 from .values import run_positions
 
 NO_TOOLS = "(no tool calls)"
@@ -110,8 +111,17 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     not all 1), ``share_low``/``share_high`` are its 95% interval: Wilson at Kish's effective
     sample size from the stratified variance over the strata recovered from the weights, the
     share linearised as a ratio (:func:`conduit_notebook.sampling.domain_ratios_from_sums`);
-    ``runs_low``/``runs_high`` are that interval times the runs it is a share of. With every
-    trace present nothing changes.
+    ``runs_low``/``runs_high`` are that interval times the runs it is a share of. Under such a
+    sample each row also has a ``flag`` (:func:`conduit_notebook.stats.design.row_flags`: "few
+    traced runs" under 10, or a slice under 30; a run takes one path, so no "concentrated"), and
+    a path known to exist but taken by no sampled run (the path of a run in ``tool_calls``
+    outside the random sample: hand-picked, another slice, a previous fetch; "(no tool calls)"
+    for a run whose trace is at hand) is a row of 0 whose ``share_high`` is the **rule of three**
+    at Kish's effective n (``1 - 0.05 ** (1 / n)``, about 3 / n; ``runs_high`` that share of the
+    runs), flagged "not seen in the sample". ``attrs["flags"]`` says how rare a path can be and
+    still be missed, and what to fetch (:func:`conduit_notebook.stats.unseen.flags_note`).
+    Simulated in benchmarks/sim_corners.py (docs/statistics.md). With every trace present
+    nothing changes.
 
     >>> tool_paths(calls, runs).sort_values("disposition:escalated", ascending=False).head()
     """
@@ -144,11 +154,34 @@ def tool_paths(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
         stats = stats.reindex(np.arange(n))
         table["p50_duration_s"] = stats["p50_duration_s"].to_numpy()
         table["cost_per_run"] = stats["cost_per_run"].to_numpy()
-    table = table[table["runs"] > 0]
+    keep = table["runs"].to_numpy() > 0
+    if sample is not None:  # known paths the random sample missed: rows of 0 with an upper bound
+        assert runs is not None
+        keep |= _unseen_paths(table, sample, codes, runs, n)
+        table["flag"] = row_flags(table["traced_runs"].to_numpy(), np.full(n, np.nan), sample.traced)
+    table = table[keep]
     table = table.sort_values(["runs", "path"], ascending=[False, True], kind="stable").reset_index(drop=True)
     if note:
         table.attrs.update(note=note, estimated_from=traced)
+    if sample is not None:
+        table.attrs.update(kish_n=sample.kish_n, flags=flags_note(table["traced_runs"].to_numpy(),
+                                                                  table["flag"].to_numpy(), sample, "path"))
     return table
+
+
+def _unseen_paths(table: pd.DataFrame, sample: TraceSample, codes: np.ndarray, runs: pd.DataFrame,
+                  n: int) -> np.ndarray:
+    """Which paths are known but not seen in the random sample (each a path of some run in the
+    calls given: a hand-picked trace, a run outside the slice; or no calls, for a run whose trace
+    is at hand), given 0 and the rule-of-three bound at Kish's n as ``share_high``."""
+    known = np.ones(n, dtype=bool)  # every label is the path of a run in the calls...
+    at_hand = runs["trace_weight"].notna().to_numpy()
+    known[n - 1] = bool((codes[at_hand] == n - 1).any())  # ... but "(no tool calls)"
+    unseen = known & (table["traced_runs"].to_numpy() == 0)
+    rows = unseen_rows(table.index[unseen], sample, zero=["runs", "share", "runs_low", "share_low"],
+                       share=["share_high"], count=["runs_high"])
+    table.loc[unseen, rows.columns] = rows
+    return unseen
 
 
 def _path_intervals(table: pd.DataFrame, sample: TraceSample, codes: np.ndarray, n: int) -> None:
@@ -184,7 +217,16 @@ def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None,
     strata recovered from the weights; ``share_low``/``_high``: Wilson at Kish's effective
     sample size from the linearised stratified variance; see
     :func:`conduit_notebook.sampling.domain_ratios_from_sums`), and ``.attrs["note"]`` says
-    ``"estimated from N traced runs"``. With every trace present nothing changes.
+    ``"estimated from N traced runs"``. Under a sample the long table also says what each row
+    rests on: ``traced_runs`` (sampled runs taking it), ``top5_share`` (share of its count in
+    its 5 busiest runs) and ``flag`` ("few traced runs", "concentrated in few runs": the
+    interval may not hold); and a transition known to exist (taken in ``tool_calls`` by a run
+    outside the random sample) but taken by no sampled run is a row of 0 flagged "not seen in
+    the sample", whose ``share_of_runs_high`` is the **rule of three** at Kish's effective n:
+    the largest share of runs that could take it (NaN on the other rows; its count and its
+    share of ``from``'s transitions have no bound, as a run may take it many times).
+    ``attrs["flags"]`` says how rare a transition can be and still be missed. With every trace
+    present nothing changes.
 
     >>> tool_transitions(calls, runs, normalize=True).round(2)
     >>> tool_transitions(calls, runs, long=True).head(10)      # with intervals under a budget
@@ -202,7 +244,7 @@ def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None,
     src = np.concatenate([previous, ncode[is_last]])
     dst = np.concatenate([ncode, np.full(int(is_last.sum()), end)])
     run = np.concatenate([segment, segment[is_last]])  # each transition's segment (run)
-    sample = None
+    sample, known = None, np.unique(src * (k + 2) + dst)  # every transition of the calls given
     if runs is not None:
         require_columns(runs, ["id"], "tool_transitions")
         sample = trace_sample(runs)
@@ -218,6 +260,8 @@ def tool_transitions(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None,
     to_names = [*[names[c] for c in used], "(end)"]
     if long:
         table = _transitions_long(counts, rows, columns, from_names, to_names, src, dst, run, sample, k)
+        if sample is not None:
+            table = _with_unseen_transitions(table, known, counts, names, sample)
     else:
         table = pd.DataFrame(counts[np.ix_(rows, columns)], index=pd.Index(from_names, name="from"),
                              columns=pd.Index(to_names, name="to"))
@@ -261,7 +305,35 @@ def _transitions_long(counts: np.ndarray, rows: list[int], columns: list[int], f
         table["transitions_low"] = np.maximum(total - Z95 * total_se, 0.0)
         table["transitions_high"] = total + Z95 * total_se
         table["share_low"], table["share_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+        # What each row rests on: its sampled runs, and the share of its count in the 5 busiest.
+        table["traced_runs"] = np.bincount(p_cell, minlength=n_cells).astype(np.int64)
+        table["top5_share"] = concentration(p_cell, y, n_cells)
         table = table[["from", "to", "transitions", "transitions_low", "transitions_high", "share", "share_low",
-                       "share_high"]]
+                       "share_high", "traced_runs", "top5_share"]]
     return table.sort_values(["transitions", "from", "to"], ascending=[False, True, True],
                              kind="stable").reset_index(drop=True)
+
+
+def _with_unseen_transitions(table: pd.DataFrame, known: np.ndarray, counts: np.ndarray, names: list[str],
+                             sample: TraceSample) -> pd.DataFrame:
+    """:func:`tool_transitions`' long table under a sample, with a row for each transition of
+    the calls given (a hand-picked trace, a run outside the slice) that no sampled run took:
+    0, and the largest share of runs that could take it, the rule of three at Kish's n
+    (``share_of_runs_high``; its count and its share of ``from``'s transitions have no bound, a
+    run may take it many times); then each row's ``flag``, and the note in ``attrs["flags"]``."""
+    k = len(names)
+    label = [*names, "(start)", "(end)"]
+    missed = known[counts.ravel()[known] == 0]
+    unseen = unseen_rows(pd.RangeIndex(len(missed)), sample, share=["share_of_runs_high"],
+                         zero=["transitions", "transitions_low", "share", "share_low"],
+                         unbounded=["transitions_high", "share_high", "top5_share"])
+    unseen.insert(0, "from", [label[c] for c in missed // (k + 2)])
+    unseen.insert(1, "to", [label[c] for c in missed % (k + 2)])
+    table = table.assign(share_of_runs_high=np.nan)
+    if len(unseen):
+        table = pd.concat([table, unseen.sort_values(["from", "to"], kind="stable")], ignore_index=True)
+    table = table.astype({"traced_runs": np.int64})
+    top = table["top5_share"].to_numpy(dtype=float) if "top5_share" in table else np.full(len(table), np.nan)
+    table["flag"] = row_flags(table["traced_runs"].to_numpy(), top, sample.traced)
+    table.attrs["flags"] = flags_note(table["traced_runs"].to_numpy(), table["flag"].to_numpy(), sample, "transition")
+    return table
