@@ -139,5 +139,92 @@ def main(reps: int = 400) -> None:
     print(f"hand-picked traces cached, bias of 'sometimes' calls: {hand_picked(runs, calls, max(reps // 4, 20))}")
 
 
+
+# -- paths and transitions (issue 24 items 1-2 for tool_paths / tool_transitions) -----------------
+
+def _quiet(function, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return function(*args, **kwargs)
+
+
+def _runs_taking(calls: pd.DataFrame, pair: tuple[str, str]) -> float:
+    """The share of the 2,000 runs whose calls take transition ``pair`` at least once."""
+    ordered = calls.assign(step=np.arange(len(calls)))
+    names = ordered["name"].astype(str).to_numpy()
+    run = ordered["agent_run_id"].to_numpy()
+    first = np.r_[True, run[1:] != run[:-1]]
+    last = np.r_[run[1:] != run[:-1], True]
+    src = np.where(first, "(start)", np.concatenate([[""], names[:-1]]))
+    hits = set(run[(src == pair[0]) & (names == pair[1])])
+    if pair[1] == "(end)":
+        hits = set(run[last & (names == pair[0])])
+    return len(hits)
+
+
+def rare_path_and_transition(runs, calls, reps, n=50, seed=0):
+    """A path and a transition of about 2% of runs, in ``n``-run samples, every call of the
+    workspace known (the cache, a previous fetch): how often absent, does the bound hold when
+    absent, how often does the interval shown (or the bound) hold the truth, how often flagged."""
+    from conduit_notebook.investigate import tool_paths, tool_transitions
+
+    paths = tool_paths(calls, runs.assign(input_tokens=0, output_tokens=0, total_tokens=0)).set_index("path")
+    path = (paths["share"] - 0.02).abs().idxmin()
+    long = tool_transitions(calls, runs, long=True).set_index(["from", "to"])
+    taking = {pair: _runs_taking(calls, pair) / len(runs) for pair in long.index if "rare" in pair}
+    pair = min(taking, key=lambda p: abs(taking[p] - 0.02))
+    out = {"path": path, "path_share": float(paths.loc[path, "share"]), "transition": " > ".join(pair),
+           "transition_runs_share": taking[pair]}
+    p_abs = p_bound = p_hit = p_flag = t_abs = t_bound = t_hit = t_flag = 0
+    for r in range(reps):
+        sampled = sample(runs, n, seed + r).assign(input_tokens=0, output_tokens=0, total_tokens=0)
+        p_row = _quiet(tool_paths, calls, sampled).set_index("path").loc[path]
+        t_row = _quiet(tool_transitions, calls, sampled, long=True).set_index(["from", "to"]).loc[pair]
+        p_flag += bool(p_row["flag"])
+        t_flag += bool(t_row["flag"])
+        p_hit += p_row["share_low"] <= out["path_share"] <= p_row["share_high"]
+        if p_row["traced_runs"] == 0:
+            p_abs += 1
+            p_bound += p_row["share_high"] >= out["path_share"]
+        if t_row["traced_runs"] == 0:
+            t_abs += 1
+            t_bound += t_row["share_of_runs_high"] >= taking[pair]
+            t_hit += t_row["share_of_runs_high"] >= taking[pair]
+        else:
+            t_hit += t_row["share_low"] <= long.loc[pair, "share"] <= t_row["share_high"]
+    return {**out, "path_absent": p_abs / reps, "path_bound_holds": p_bound / max(p_abs, 1),
+            "path_coverage": p_hit / reps, "path_flagged": p_flag / reps, "transition_absent": t_abs / reps,
+            "transition_bound_holds": t_bound / max(t_abs, 1), "transition_coverage": t_hit / reps,
+            "transition_flagged": t_flag / reps}
+
+
+def slice_paths_and_transitions(runs, calls, reps, seed=0):
+    """The 10% agent sliced out of a 200-run sample (~20 traced runs), its commonest path and
+    transition: relative bias, coverage (all draws, and draws not flagged), share flagged."""
+    from conduit_notebook.investigate import tool_paths, tool_transitions
+
+    mine = runs[runs["agent_id"] == "ag_small"].assign(input_tokens=0, output_tokens=0, total_tokens=0)
+    truth_p = tool_paths(calls, mine).set_index("path")
+    path = truth_p["runs"].idxmax()
+    truth_t = tool_transitions(calls, mine, long=True).set_index(["from", "to"])
+    pair = truth_t["transitions"].idxmax()
+    rows_p, rows_t = [], []
+    for r in range(reps):
+        sampled = sample(runs, 200, seed + r).assign(input_tokens=0, output_tokens=0, total_tokens=0)
+        part = sampled[sampled["agent_id"] == "ag_small"]
+        rows_p.append(_quiet(tool_paths, calls, part).set_index("path").loc[path])
+        rows_t.append(_quiet(tool_transitions, calls, part, long=True).set_index(["from", "to"]).loc[pair])
+    return {"path": path, **{f"path {k}": v for k, v in score(rows_p, truth_p.loc[path], ("share", "runs")).items()},
+            "transition": " > ".join(pair),
+            **{f"transition {k}": v for k, v in score(rows_t, truth_t.loc[pair], ("transitions", "share")).items()}}
+
+
+def paths_main(reps: int = 400) -> None:
+    runs, calls = population()
+    print(f"rare path / transition (~2% of runs), 50-run samples: {rare_path_and_transition(runs, calls, reps)}")
+    print(f"small slice (10% agent, 200-run sample), commonest path / transition: "
+          f"{slice_paths_and_transitions(runs, calls, reps)}")
+
 if __name__ == "__main__":
     main(*(int(a) for a in sys.argv[1:2]))
+    paths_main(*(int(a) for a in sys.argv[1:2]))

@@ -267,3 +267,22 @@ def test_an_interval_does_not_collapse_when_every_sampled_run_agrees():
     assert row["calls_low"] < 90 and row["runs_using_low"] < 90  # 9 of 10 runs would be 90
     assert row["share_of_runs_low"] < 0.9 and row["share_of_runs_high"] == 1.0
     assert "few traced runs" in row["flag"]
+
+
+def test_simulated_rare_paths_and_transitions_at_fast_settings():
+    """benchmarks/sim_corners.py's paths and transitions at a few replications (full settings:
+    docs/statistics.md): a ~2% path and transition in 50-run samples, and a 10% agent's slice."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import sim_corners
+
+    runs, calls = sim_corners.population()
+    rare = sim_corners.rare_path_and_transition(runs, calls, 30)
+    # Often absent from a 50-run sample; then a row of 0 whose upper bound holds the truth.
+    assert rare["path_absent"] > 0.1 and rare["transition_absent"] > 0.2
+    assert rare["path_bound_holds"] == 1.0 and rare["transition_bound_holds"] == 1.0
+    assert rare["path_coverage"] >= 0.9 and rare["transition_coverage"] >= 0.9
+    # A 10% agent out of a 200-run sample: every row flagged, or its interval covers.
+    small = sim_corners.slice_paths_and_transitions(runs, calls, 20)
+    for what, measures in (("path", ("share", "runs")), ("transition", ("transitions", "share"))):
+        assert small[f"{what} flagged"] == 1.0 or min(small[f"{what} {m}"][2] for m in measures) >= 0.9
+        assert min(small[f"{what} {m}"][1] for m in measures) >= 0.9
