@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from conduit_notebook import CacheError, RunCache, clear_cache, runs_frame
-from conduit_notebook import cache as cache_module
+from conduit_notebook import CacheError, RunCache, cache_segments, clear_cache, runs_frame
+from conduit_notebook import cache_store as cache_module
 from conduit_notebook.cache import APPLICATION_ID, file_kind
 from conduit_notebook.demo import DemoData
 
@@ -145,12 +145,12 @@ def test_a_cache_from_an_early_version_with_zero_total_tokens_is_healed(tmp_path
         store.put("src", records, detailed=True)
     conn = sqlite3.connect(path)
     segment, blob = conn.execute("SELECT segment, runs FROM segments").fetchone()
-    table = cache_module._from_bytes(blob)  # noqa: SLF001 - writing what the old version wrote
+    table = cache_segments.from_bytes(blob)  # writing what the old version wrote
     totals = table["total_tokens"].to_pylist()
     totals = [0 if t is None else t for t in totals]
     table = table.set_column(table.column_names.index("total_tokens"), "total_tokens",
                              pa.array(totals, type=table.schema.field("total_tokens").type))
-    conn.execute("UPDATE segments SET runs = ? WHERE segment = ?", (cache_module._to_bytes(table), segment))
+    conn.execute("UPDATE segments SET runs = ? WHERE segment = ?", (cache_segments.to_bytes(table), segment))
     conn.commit()
     conn.close()
     with RunCache(path) as store:
@@ -195,7 +195,7 @@ def test_a_write_between_reading_segments_and_counting_the_index_changes_nothing
     with RunCache(path) as store:
         store.put("src", first, detailed=True)
         store.put("src", first[:10], detailed=True)  # copies: the count decides de-duplication
-    real = cache_module._from_bytes  # noqa: SLF001
+    real = cache_segments.from_bytes
     other = RunCache(path)
     calls = {"n": 0}
 
@@ -205,7 +205,7 @@ def test_a_write_between_reading_segments_and_counting_the_index_changes_nothing
             other.put("src", second, detailed=True)  # committed by another connection mid-read
         return real(blob)
 
-    monkeypatch.setattr(cache_module, "_from_bytes", reading)
+    monkeypatch.setattr(cache_module, "from_bytes", reading)
     with RunCache(path) as store:
         runs, _ = store.load("src")
     other.close()

@@ -152,7 +152,7 @@ def test_a_run_listed_twice_is_one_row(server, client, tmp_path, cache):
 
 
 def test_a_cache_holding_duplicates_heals(server, client, tmp_path, monkeypatch):
-    import conduit_notebook.cache as cache_module
+    import conduit_notebook.cache_store as cache_module
 
     path = tmp_path / "c.sqlite"
     server.paginate("duplicate")
