@@ -5,19 +5,19 @@
 ...     agents = list(client.iter_agents())
 ...     runs = list(client.iter_runs(agents[0]["id"], status="failed"))
 ...     run = client.get_run(agents[0]["id"], runs[0]["id"])
+
+The breaker (many 429s or 5xx answers in a row) is :mod:`.retry`'s; reading answers, the errors
+of failed requests and pages that must add up are :mod:`.wire`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 import time
-import unicodedata
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,34 +26,22 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from .errors import (
-    APIConnectionError,
     APIStatusError,
-    APITimeoutError,
     AuthenticationError,
-    ConduitError,
-    PaginationError,
-    RateLimitError,
-    error_for_status,
 )
 from .pacing import DEFAULT_REQUESTS_PER_MINUTE, PACE_FILE, PaceUnavailable, RateLimiter, SharedPace, retry_delay, should_retry
 from .paths import default_cache_path
+from .retry import DEFAULT_RATE_LIMIT_PATIENCE, DEFAULT_SERVER_ERROR_PATIENCE, RATE_LIMIT_COOLDOWN, SERVER_ERROR_COOLDOWN, Breaker
 from .schema import ESCALATION_STATUSES, RUN_STATUSES
+from .wire import BearerAuth, check_token, decode_json, describe_body, final_error, pages, require_id, validate_status
 
-__all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES"]
+__all__ = ["ConduitClient", "ClientStats", "RUN_STATUSES", "RATE_LIMIT_COOLDOWN", "SERVER_ERROR_COOLDOWN"]
 
 logger = logging.getLogger("conduit_notebook")
 
 DEFAULT_BASE_URL = "https://api.conduit.ai"
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_RETRIES = 5
-#: 429 answers in a row (over every thread of a client) after which it stops asking ...
-DEFAULT_RATE_LIMIT_PATIENCE = 20
-#: ... and refuses requests for at least this long (or the server's Retry-After, if longer).
-RATE_LIMIT_COOLDOWN = 60.0
-#: 5xx answers in a row (over every thread, retries included) after which the API counts as
-#: down: the client refuses requests for SERVER_ERROR_COOLDOWN seconds instead of retrying each.
-DEFAULT_SERVER_ERROR_PATIENCE = 30
-SERVER_ERROR_COOLDOWN = 30.0
 #: A request's whole answer (headers and body) must arrive within this many times ``timeout``;
 #: ``timeout`` alone bounds each read, so a server trickling a byte a second never times out.
 DEADLINE_FACTOR = 2.0
@@ -79,77 +67,6 @@ class ClientStats:
         with self._lock:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
-
-
-def validate_status(status: str | None) -> str | None:
-    if status is not None and status not in RUN_STATUSES:
-        raise ValueError(f"status must be one of {', '.join(RUN_STATUSES)}, or None; got {status!r}")
-    return status
-
-
-def _require_id(value: Any, name: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _check_token(token: str) -> str:
-    """The token without surrounding whitespace; one with whitespace or control characters
-    inside is refused (it would break the header), without ever echoing it."""
-    token = token.strip()
-    for position, char in enumerate(token):
-        if char.isspace() or unicodedata.category(char)[0] == "C" or not char.isprintable():
-            raise ValueError(
-                f"token must be printable characters without spaces; it has a "
-                f"{'space' if char.isspace() else 'control character'} at position {position} "
-                "(was it pasted with a line break?). Copy the token again from Settings > API Tokens."
-            )
-    return token
-
-
-class _BearerAuth(httpx.Auth):
-    """Adds ``Authorization: Bearer ...`` to each request; the token stays inside this object
-    (not in a local variable of a traceback, not in its repr)."""
-
-    def __init__(self, token: str) -> None:
-        self.__token = token
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(token=***)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = "Bearer " + self.__token
-        yield request
-
-
-def _decode(content: bytes) -> Any:
-    """JSON body -> Python; ValueError for anything unreadable (too deep, bad UTF-8, not JSON)."""
-    try:
-        return json.loads(content)
-    except RecursionError as exc:
-        raise ValueError("JSON nested too deeply to read") from exc
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"not UTF-8 ({exc.reason})") from exc
-
-
-def _describe_body(response: httpx.Response) -> str | None:
-    """The API's ``error`` field, or a short, readable excerpt of a body that is not JSON."""
-    try:
-        body = _decode(response.content)
-    except ValueError:
-        text = response.text or ""
-        title = re.search(r"<title[^>]*>(.*?)</title>", text, flags=re.I | re.S)
-        if title:
-            return f"non-JSON body (HTML page: {' '.join(title.group(1).split())!r})"
-        excerpt = " ".join(text.split())[:200]
-        return f"non-JSON body ({excerpt!r})" if excerpt else None
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict):
-            error = error.get("message") or error
-        if error:
-            return str(error)
-    return None
 
 
 class ConduitClient:
@@ -211,8 +128,8 @@ class ConduitClient:
         token = token if token is not None else os.environ.get(TOKEN_ENV)
         if token is not None and not isinstance(token, str):
             raise TypeError(f"token must be a string, got {type(token).__name__}")
-        token = _check_token(token) if token else None
-        self._auth = _BearerAuth(token) if token else None
+        token = check_token(token) if token else None
+        self._auth = BearerAuth(token) if token else None
         base_url = base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -235,14 +152,7 @@ class ConduitClient:
         self.timeout = float(timeout)
         self.deadline = float(deadline) if deadline is not None else DEADLINE_FACTOR * self.timeout
         self.max_retries = max_retries
-        self.rate_limit_patience = rate_limit_patience
-        self.server_error_patience = server_error_patience
-        self._breaker_lock = threading.Lock()
-        self._limited_in_a_row = 0
-        self._failing_in_a_row = 0  # 5xx answers in a row
-        self._open_for = "rate limit"  # why the breaker is open: "rate limit" or "server errors"
-        self._open_until = 0.0  # monotonic time before which the breaker refuses requests
-        self._retry_at = 0.0  # wall-clock time the message names
+        self.breaker = Breaker(rate_limit_patience, server_error_patience)
         self.limiter = RateLimiter(requests_per_minute)
         if not isinstance(shared_pace, (bool, str, os.PathLike)):
             raise ValueError(f"shared_pace must be True, False or a file path; got {shared_pace!r}")
@@ -256,6 +166,22 @@ class ConduitClient:
             limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
             headers={"Accept": "application/json", "User-Agent": "conduit-notebook/0.1"},
         )
+
+    @property
+    def rate_limit_patience(self) -> int:
+        return self.breaker.rate_limit_patience
+
+    @rate_limit_patience.setter
+    def rate_limit_patience(self, value: int) -> None:
+        self.breaker.rate_limit_patience = value
+
+    @property
+    def server_error_patience(self) -> int:
+        return self.breaker.server_error_patience
+
+    @server_error_patience.setter
+    def server_error_patience(self, value: int) -> None:
+        self.breaker.server_error_patience = value
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -307,60 +233,6 @@ class ConduitClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _check_breaker(self, endpoint: str) -> None:
-        with self._breaker_lock:
-            if time.monotonic() < self._open_until:
-                raise self._breaker_error(endpoint)
-
-    def _breaker_error(self, endpoint: str) -> ConduitError:
-        return self._exhausted(endpoint) if self._open_for == "rate limit" else self._server_down(endpoint)
-
-    def _server_down(self, endpoint: str) -> APIStatusError:
-        when = time.strftime("%H:%M:%S UTC", time.gmtime(self._retry_at))
-        return APIStatusError(
-            f"{endpoint} was not sent: the API answered {self._failing_in_a_row} requests in a row with a "
-            f"server error (5xx; server_error_patience={self.server_error_patience}), so the client stopped "
-            f"asking until {when}; what was fetched is kept. The Conduit API is having trouble: run again later.",
-            status_code=503, endpoint=endpoint, attempts=0,
-        )
-
-    def _exhausted(self, endpoint: str) -> RateLimitError:
-        when = time.strftime("%H:%M:%S UTC", time.gmtime(self._retry_at))
-        return RateLimitError(
-            f"{endpoint} was not sent: rate limit exhausted; retry after {when}. "
-            f"{self._limited_in_a_row} answers in a row were 429 (rate_limit_patience="
-            f"{self.rate_limit_patience}), so the client stopped asking; what was fetched is kept. "
-            "Run again later, or lower requests_per_minute.",
-            status_code=429, endpoint=endpoint, attempts=0,
-        )
-
-    def _note_answer(self, status: int | None, delay: float) -> bool:
-        """Count 429s and 5xx answers in a row; True when the breaker has just opened."""
-        with self._breaker_lock:
-            if status is not None and status >= 500:
-                self._limited_in_a_row = 0
-                self._failing_in_a_row += 1
-                if self._failing_in_a_row < self.server_error_patience:
-                    return False
-                self._open_for = "server errors"
-                self._open_until = time.monotonic() + max(delay, SERVER_ERROR_COOLDOWN)
-                self._retry_at = time.time() + max(delay, SERVER_ERROR_COOLDOWN)
-                return True
-            if status is not None:
-                self._failing_in_a_row = 0
-            if status != 429:
-                if status is not None:
-                    self._limited_in_a_row = 0
-                return False
-            self._limited_in_a_row += 1
-            if self._limited_in_a_row < self.rate_limit_patience:
-                return False
-            cooldown = max(delay, RATE_LIMIT_COOLDOWN)
-            self._open_for = "rate limit"
-            self._open_until = time.monotonic() + cooldown
-            self._retry_at = time.time() + cooldown
-            return True
-
     def _send(self, url: str, query: dict[str, Any]) -> tuple[httpx.Response, bytes]:
         """One GET whose whole answer must arrive before the deadline."""
         deadline = time.monotonic() + self.deadline
@@ -393,15 +265,16 @@ class ConduitClient:
             if response is not None and response.status_code < 400:
                 return self._read(endpoint, response, content, attempts=attempt + 1)
             delay = retry_delay(attempt, response.headers if response is not None else None)
-            if response is not None and self._note_answer(response.status_code, delay):
+            if response is not None and self.breaker.note_answer(response.status_code, delay):
                 if response.status_code == 429:
                     self.stats.add(rate_limited=1)
-                raise self._breaker_error(endpoint)
+                raise self.breaker.error(endpoint)
             retryable = response is None or should_retry(response.status_code)
             if not retryable or attempt >= self.max_retries:
                 if response is not None and response.status_code == 429:
                     self.stats.add(rate_limited=1)
-                raise self._final_error(endpoint, response, failure, attempts=attempt + 1) from failure
+                raise final_error(endpoint, response, failure, attempts=attempt + 1, timeout=self.timeout,
+                                  deadline=self.deadline, base_url=self.base_url) from failure
             self._wait_to_retry(endpoint, response, failure, attempt, delay, sent_at)
             attempt += 1
 
@@ -425,9 +298,9 @@ class ConduitClient:
                     ) -> tuple[float, httpx.Response | None, bytes, httpx.TransportError | None]:
         """One attempt, in its turn: (when it was sent, the response and its body, or the
         transport failure, timeouts included)."""
-        self._check_breaker(endpoint)
+        self.breaker.check(endpoint)
         self.stats.add(waited_s=self.limiter.acquire())
-        self._check_breaker(endpoint)
+        self.breaker.check(endpoint)
         self.stats.add(requests=1)
         sent_at = self.limiter.now()
         try:
@@ -448,13 +321,13 @@ class ConduitClient:
                 api_message=f"Location: {location}", attempts=attempts,
             )
         self.limiter.record_success()
-        self._note_answer(response.status_code, 0.0)
+        self.breaker.note_answer(response.status_code, 0.0)
         try:
-            return _decode(content)
+            return decode_json(content)
         except ValueError as exc:
             raise APIStatusError(
                 f"{endpoint} returned {response.status_code} with a body that cannot be read "
-                f"as JSON ({exc}; {_describe_body(response)}). Check base_url "
+                f"as JSON ({exc}; {describe_body(response)}). Check base_url "
                 f"({self.base_url}): it should point at the Conduit API.",
                 status_code=response.status_code,
                 endpoint=endpoint,
@@ -476,75 +349,9 @@ class ConduitClient:
         logger.info("%s: %s, retry %d in %.2f s", endpoint, what, attempt + 1, delay)
         self.stats.add(retries=1)
 
-    def _final_error(self, endpoint: str, response: httpx.Response | None, failure: Exception | None,
-                     *, attempts: int) -> ConduitError:
-        """The exception for a request that failed for good: by status, or by transport failure."""
-        if response is not None:
-            return error_for_status(
-                response.status_code,
-                endpoint=endpoint,
-                api_message=_describe_body(response),
-                attempts=attempts,
-            )
-        tried = f" after {attempts} attempts" if attempts > 1 else ""
-        if isinstance(failure, httpx.TimeoutException):
-            return APITimeoutError(
-                f"{endpoint} got no complete answer within {self.timeout:g} s per read and "
-                f"{self.deadline:g} s in all{tried}. The API may be slow or unreachable: try again, "
-                "or raise timeout=.",
-                endpoint=endpoint,
-                attempts=attempts,
-            )
-        return APIConnectionError(
-            f"{endpoint} failed{tried}: could not talk to {self.base_url} "
-            f"({type(failure).__name__}: {failure}). Check the network and base_url.",
-            endpoint=endpoint,
-            attempts=attempts,
-        )
-
     def _pages(self, path: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of ``data`` lists; raises :class:`PaginationError` (after the good pages) when
-        the server's paging does not add up, instead of looping or stopping quietly."""
-        endpoint = f"GET {path}"
-        cursor = None
-        cursors: set[str] = set()
-        ids: set[Any] = set()
-        number = 0
-        while True:
-            body = self._get(path, {**params, "cursor": cursor})
-            number += 1
-            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                shape = (f"data is {type(body.get('data')).__name__}" if isinstance(body, dict)
-                         else f"the body is a JSON {type(body).__name__}")
-                raise self._page_error(endpoint, number, f"a page without a data list ({shape})")
-            data = body["data"]
-            cursor = body.get("next_cursor")
-            has_more = body.get("has_more") is True
-            page_ids = {item.get("id") for item in data
-                        if isinstance(item, dict) and isinstance(item.get("id"), str)}
-            repeats = bool(page_ids) and page_ids <= ids
-            ids |= page_ids
-            if repeats:
-                raise self._page_error(endpoint, number, "a page of runs that were all listed before "
-                                       "(the cursor does not move on)")
-            yield data
-            if not has_more:
-                return
-            if not cursor or not isinstance(cursor, str):
-                raise self._page_error(endpoint, number, "has_more: true without a next_cursor")
-            if not data:
-                raise self._page_error(endpoint, number, "an empty page with has_more: true")
-            if cursor in cursors:
-                raise self._page_error(endpoint, number, "a next_cursor it had sent before")
-            cursors.add(cursor)
-
-    @staticmethod
-    def _page_error(endpoint: str, number: int, what: str) -> PaginationError:
-        return PaginationError(
-            f"{endpoint}: page {number} has {what}; listing stopped there, the pages before are "
-            "kept. The API's paging is inconsistent: run again later.",
-            endpoint=endpoint, api_message=what, attempts=number,
-        )
+        """Pages of ``data`` lists (:func:`conduit_notebook.wire.pages`)."""
+        return pages(self._get, path, params)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -560,7 +367,7 @@ class ConduitClient:
 
         Stop iterating to stop paging: no further request is made.
         """
-        agent_id = _require_id(agent_id, "agent_id")
+        agent_id = require_id(agent_id, "agent_id")
         validate_status(status)
         path = f"/v1/agents/{quote(agent_id, safe='')}/runs"
         yield from self._pages(path, {"limit": page_size, "status": status})
@@ -593,7 +400,7 @@ class ConduitClient:
         """The messages of one guest conversation (``GET /v1/conversations/{id}/messages``),
         one list per page of up to ``page_size`` (1..100): a thread of up to 100 messages is one
         request. ``order``: ``asc`` (oldest first, the default) or ``desc``."""
-        conversation_id = _require_id(conversation_id, "conversation_id")
+        conversation_id = require_id(conversation_id, "conversation_id")
         if order not in ("asc", "desc"):
             raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
         path = f"/v1/conversations/{quote(conversation_id, safe='')}/messages"
@@ -609,8 +416,8 @@ class ConduitClient:
         ``run_id`` is the run's ``id`` field (``ar77...``), not its ``run_id`` field. Safe to
         call from several threads at once; the pace is shared.
         """
-        agent_id = _require_id(agent_id, "agent_id")
-        run_id = _require_id(run_id, "run_id")
+        agent_id = require_id(agent_id, "agent_id")
+        run_id = require_id(run_id, "run_id")
         path = f"/v1/agents/{quote(agent_id, safe='')}/runs/{quote(run_id, safe='')}"
         body = self._get(path)
         record = body.get("data", body) if isinstance(body, dict) else body

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from conduit_notebook import RunCache, cli
+from conduit_notebook import RunCache, cli, retry
 from conduit_notebook import client as client_module
 from conduit_notebook.follow import FOLLOW_BACKOFF_CAP, check_interval, follow_delay
 
@@ -67,7 +67,7 @@ def _complete(server, path):
 def test_follow_goes_on_through_an_outage_a_429_storm_and_a_full_disk(server, workspace, monkeypatch, capsys):
     from conduit_notebook import cache as cache_module
 
-    monkeypatch.setattr(client_module, "RATE_LIMIT_COOLDOWN", 0.05)  # the breaker's minute, shortened
+    monkeypatch.setattr(retry, "RATE_LIMIT_COOLDOWN", 0.05)  # the breaker's minute, shortened
     # An outage of the agents endpoint for a pass (6 attempts), then a storm of 429s long
     # enough to open the client's breaker (20 in a row) ...
     server.inject(503, match=r"^/v1/agents$", times=6, retry_after=0.001)

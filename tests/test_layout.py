@@ -174,7 +174,7 @@ LAYERS = {
              "pacing", "progress", "sampling", "checks", "metrics", "thread", "follow", "stats",
              "lake.layout", "lake.metrics_sql", "lake.views", "review.store", "widgets.common",
              "investigate.values"],
-    "frames": ["frames", "storage", "export", "client", "cache", "cache_file", "cache_segments", "cache_claims",
+    "frames": ["frames", "storage", "export", "client", "wire", "retry", "cache", "cache_file", "cache_segments", "cache_claims",
                "cache_store"],
     "fetching": ["fetch_job", "listing", "traces", "messages", "escalations", "runframes", "fetch", "lake", "demo"],
     "statistics": ["analysis", "tools", "investigate", "review", "ppi", "conversation_outcomes"],
