@@ -20,13 +20,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from . import metrics
 from .checks import float_values, require_columns, require_runs
 from .deprecation import keyword_only_after, renamed_arguments
 from .frames import agent_labels
 from .review import review_plan
+from .sampling import id_keys
 from .schema import FINISHED_STATUSES
 from .times import parse_time
 from .tools import tool_stats, tool_stats_estimated
@@ -359,7 +359,7 @@ def review_sample(runs: pd.DataFrame, *, n: int | None = None, margin: float | N
     require_columns(runs, ["id", *([by] if by else [])], "review_sample")
     if not len(runs):
         return runs.iloc[0:0]
-    keys = _id_keys(runs["id"], seed)
+    keys = id_keys(runs["id"], seed)
     quotas = plan["sample"].drop("(all)")
     if by is None:
         codes: np.ndarray = np.zeros(len(runs), dtype=np.int64)
@@ -388,43 +388,6 @@ def review_sample(runs: pd.DataFrame, *, n: int | None = None, margin: float | N
     sample = runs.iloc[positions[order]]
     sample.attrs["review_plan"] = plan
     return sample
-
-
-def _id_keys(ids: pd.Series, seed: int) -> np.ndarray:
-    """A seeded 64-bit hash of each id, the same whatever the row order.
-
-    Fixed-width ids (Conduit's are) are hashed as 8-byte words (multilinear hashing with seeded
-    odd multipliers, then a splitmix64 finaliser) in a few vectorised passes; sorting a million id
-    strings would take ten times as long. Other ids fall back to pandas' hash.
-    """
-    rng = np.random.default_rng([abs(int(seed)), 0x5EED])
-    array = pa.array(ids.astype("string").array).cast(pa.large_string())
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    offsets = np.frombuffer(array.buffers()[1], dtype=np.int64)[array.offset: array.offset + len(array) + 1]
-    lengths = np.diff(offsets)
-    if array.null_count or len(lengths) == 0 or lengths.min() != lengths.max() or lengths[0] == 0:
-        key = "".join(f"{b:02x}" for b in rng.integers(0, 256, size=8, dtype=np.uint8))
-        return pd.util.hash_pandas_object(ids.astype(object), index=False, hash_key=key).to_numpy()
-    width = int(lengths[0])
-    words = -(-width // 8)
-    raw = np.frombuffer(array.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]].reshape(len(array), width)
-    if width % 8:
-        padded = np.zeros((len(array), words * 8), dtype=np.uint8)
-        padded[:, :width] = raw
-        raw = padded
-    columns = raw.view(np.uint64)
-    multipliers = rng.integers(1, 2**63, size=words, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-    with np.errstate(over="ignore"):
-        h = columns[:, 0] * multipliers[0]
-        for k in range(1, words):
-            h += columns[:, k] * multipliers[k]
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-    return h
 
 
 @renamed_arguments(start="since", end="until")
