@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from .checks import float_values, require_columns
+from .lookup import call_runs
 from .sampling import trace_failures
 from .stats import Z95, share_interval, weighted_median
 from .stats.design import TraceSample, concentration, row_flags
@@ -57,11 +56,7 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     if runs is not None:
         require_columns(runs, ["id", "duration_ms", "total_cost", "disposition"], "tool_stats")
         n_runs = len(runs)
-        # Arrow's hash lookup of the calls' run ids among the runs' ids (C++, no Python strings).
-        found = pc.index_in(pa.array(run_ids.cat.categories.astype(str).array),
-                            value_set=pa.array(runs["id"].astype(str).array))
-        found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-        run_code = np.where(codes < 0, -1, found[np.maximum(codes, 0)])
+        run_code = call_runs(tool_calls, runs)
     else:
         used = np.bincount(codes[codes >= 0], minlength=len(run_ids.cat.categories)) > 0
         renumber = np.cumsum(used) - 1
@@ -178,9 +173,7 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     group, g_weight, n_h = design.group, design.g_weight, design.n_h
     n_groups = len(g_weight)
     names = tool_calls["name"].astype("category")
-    found = pc.index_in(pa.array(tool_calls["agent_run_id"].astype(str).array),
-                        value_set=pa.array(runs["id"].astype(str).array))
-    run_code = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+    run_code = call_runs(tool_calls, runs)
     tool_code = names.cat.codes.to_numpy().astype(np.int64)
     ok = (tool_code >= 0) & (run_code >= 0)
     ok[ok] = traced[run_code[ok]]  # only calls of sampled runs count

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import require_columns
+from ..lookup import run_positions
 from ..stats import (
     chi_square_table,
     holm,
@@ -27,7 +28,7 @@ from ..stats import (
     z_value,
 )
 from .sample import Sample, trace_sample
-from .values import QUANTILES, RATES, category_codes, float_values, per_run, resolved_list, run_positions
+from .values import QUANTILES, RATES, category_codes, float_values, per_run, resolved_list
 
 COMPARE_COLUMNS = ["a", "b", "difference", "ci_low", "ci_high", "p_value", "p_holm", "significant", "method"]
 

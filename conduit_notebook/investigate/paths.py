@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import require_columns, summarize
+from ..lookup import run_positions
 from ..stats import Z95, share_interval
 from ..stats.design import TraceSample, concentration, row_flags, trace_sample
 from ..stats.unseen import flags_note, unseen_rows
-from .values import run_positions
 
 NO_TOOLS = "(no tool calls)"
 

@@ -14,9 +14,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..analysis import require_columns
+from ..lookup import run_positions
 from ..stats import share_interval, wilson_interval
 from .sample import Sample, trace_sample
-from .values import category_codes, float_values, run_positions
+from .values import category_codes, float_values
 
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _SORTED = orjson.OPT_SORT_KEYS

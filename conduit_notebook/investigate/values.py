@@ -8,8 +8,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..schema import FINISHED_STATUSES
 
@@ -58,16 +56,3 @@ def category_codes(series: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Category codes (int64, -1 for missing) and the categories, without copying strings."""
     series = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
     return series.cat.codes.to_numpy().astype(np.int64), series.cat.categories
-
-
-def run_positions(run_ids: pd.Index, runs: pd.DataFrame, among: np.ndarray | None = None) -> np.ndarray:
-    """For each of ``run_ids`` (distinct), its row in ``runs`` (-1: not there, or not one of
-    the rows ``among``): Arrow's hash lookup of the runs' ids among ``run_ids`` (no Python
-    strings)."""
-    ids = runs["id"] if among is None else runs["id"].take(among)
-    found = pc.index_in(pa.array(ids.astype(str).array), value_set=pa.array(run_ids.astype(str).array))
-    found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    rows = np.flatnonzero(found >= 0)
-    positions = np.full(len(run_ids), -1, dtype=np.int64)
-    positions[found[rows]] = rows if among is None else among[rows]
-    return positions

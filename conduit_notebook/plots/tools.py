@@ -21,6 +21,7 @@ from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 from ..analysis import require_columns
 from ..formatting import compact
 from ..investigate import run_paths, tool_paths
+from ..lookup import call_runs
 from ..sampling import trace_failures
 from ..stats.design import TraceSample
 from ._style import (
@@ -52,10 +53,11 @@ def _run_weights(tool_calls: pd.DataFrame, runs: pd.DataFrame | None) -> tuple[p
     if not design.is_sample:  # as tool_stats: every trace there
         return None, ""
     require_columns(tool_calls, ["agent_run_id"], "plot_tool_usage")
-    by_id = pd.Series(design.weight, index=runs["id"].astype(object))
     # Calls of runs outside ``runs`` and of hand-picked traces (weight 0) weigh nothing: the
     # bars are sum(w * calls), the estimate tool_stats gives and its intervals are around.
-    weights = tool_calls["agent_run_id"].astype(object).map(by_id).fillna(0.0).astype(float)
+    row = call_runs(tool_calls, runs)
+    weights = pd.Series(np.where(row >= 0, np.asarray(design.weight, dtype=float)[np.maximum(row, 0)], 0.0),
+                        index=tool_calls.index)
     traced = design.traced
     failed, _ = trace_failures(runs)
     return weights, (f"\nestimated from {traced:,} traced runs of {len(runs):,}"

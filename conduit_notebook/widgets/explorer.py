@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from IPython.display import HTML, Image, display
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -25,6 +24,7 @@ from .. import plots
 from ..analysis import filter_runs, summarize
 from ..conversation_outcomes import outcomes
 from ..formatting import SUMMARY_FORMATS, format_table
+from ..lookup import call_runs
 from ..plots import plot_escalation_quality
 from .common import ErrorArea, RunsAndCalls, frames_parts, guarded, messages_fetcher
 from .inspector import RunInspector
@@ -121,7 +121,7 @@ class RunExplorer(w.VBox, ErrorArea):
         self._calls_mask = np.ones(len(self._calls), dtype=bool)
         self._taken: dict[str, pd.DataFrame] = {}
         self._light_runs, self._light_calls = _light(runs), _light(self._calls)
-        self._call_run = _run_positions(self._calls, runs)
+        self._call_run = call_runs(self._calls, runs)
 
         for control in (self._agents, self._statuses, self._dispositions, self._reasons, self._start,
                         self._end, self._duration, self._text):
@@ -377,16 +377,6 @@ def _light(frame: pd.DataFrame) -> pd.DataFrame:
     dearest to copy (grouping keys and the run ids that join calls to runs stay, whatever their
     type)."""
     return frame[[c for c in frame.columns if c in _KEYS or not _is_text(frame[c].dtype)]]
-
-
-def _run_positions(calls: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
-    """For each tool call, the position of its run in ``runs`` (-1: not there), found once:
-    Arrow's hash lookup of the distinct run ids, then the calls' codes (no string per call)."""
-    codes, ids = pd.factorize(calls["agent_run_id"])
-    found = pc.index_in(pa.array(pd.Index(ids).astype(str).to_numpy(dtype=object)),
-                        value_set=pa.array(runs["id"].astype(str).to_numpy(dtype=object)))
-    found = np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
 
 
 def _without_layout_engine(fig: Any) -> None:
