@@ -36,8 +36,9 @@ from .cache_file import (
     problem,
 )
 from .cache_segments import concat_tables, from_bytes, heal_total_tokens, latest, to_bytes
+from .columns import gc_paused
 from .errors import CacheError
-from .frames import gc_paused, newest_first, runs_frame, tool_calls_frame
+from .frames import newest_first, runs_frame, tool_calls_frame
 from .paths import CACHE_ENV, default_cache_path
 from .records import dedupe
 from .schema import DETAIL_FIELDS, FINISHED_STATUSES

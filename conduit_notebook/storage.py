@@ -16,15 +16,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from .frames import (
-    JSON_TEXT,
-    RUN_COLUMNS,
-    STRING,
-    TOOL_CALL_COLUMNS,
-    arrow_categorical,
-    json_text,
-    pandas_type,
-)
+from .columns import JSON_TEXT, STRING, arrow_categorical, json_text, pandas_type
+from .frames import RUN_COLUMNS, TOOL_CALL_COLUMNS
 
 __all__ = ["frame_to_table", "table_to_frame"]
 

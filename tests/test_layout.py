@@ -170,7 +170,7 @@ def test_widgets_and_plots_do_not_import_the_report():
 #: plots, widgets, report and the command line. A module may import its own layer or one below,
 #: never one above. A module a layer does not name fails the test: place it when you add it.
 LAYERS = {
-    "base": ["conduit_notebook", "schema", "errors", "times", "paths", "deprecation", "formatting", "styling", "records",
+    "base": ["conduit_notebook", "schema", "errors", "times", "paths", "deprecation", "lookup", "columns", "formatting", "styling", "records",
              "pacing", "progress", "sampling", "checks", "metrics", "thread", "follow", "stats",
              "lake.layout", "lake.metrics_sql", "lake.views", "review.store", "widgets.common",
              "investigate.values"],
