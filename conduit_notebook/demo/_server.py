@@ -12,23 +12,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import math
 import re
 import secrets
-import socket
 import threading
 import time
-from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from http.server import ThreadingHTTPServer
 
-from ..schema import ESCALATION_STATUSES, RUN_STATUSES
-from ._data import DemoData, RecordSet, dumps
-
-DEFAULT_LIMIT = 20
-MAX_LIMIT = 100
+from ._data import DemoData, RecordSet
+from ._handler import RequestHandler
+from ._limits import RATE_MODES, FixedWindow, SlidingWindow
 
 
 @dataclass(frozen=True)
@@ -64,53 +59,6 @@ class Fault:
         return self.match is None or re.search(self.match, path) is not None
 
 
-class _SlidingWindow:
-    """At most ``limit`` requests in any ``window`` seconds, per workspace."""
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self.seen: dict[str, deque[float]] = {}
-        self.lock = threading.Lock()
-
-    def admit(self, key: str) -> float | None:
-        """None if the request may go, else the seconds until it could."""
-        now = time.monotonic()
-        with self.lock:
-            window = self.seen.setdefault(key, deque())
-            while window and window[0] <= now - self.window:
-                window.popleft()
-            if len(window) >= self.limit:
-                return window[0] + self.window - now
-            window.append(now)
-            return None
-
-
-class _FixedWindow:
-    """At most ``limit`` requests per workspace in each fixed window of ``window`` seconds
-    (windows start when the server does), as many API gateways count."""
-
-    def __init__(self, limit: int, window: float = 60.0) -> None:
-        self.limit = limit
-        self.window = window
-        self.start = time.monotonic()
-        self.counts: dict[str, tuple[int, int]] = {}
-        self.lock = threading.Lock()
-
-    def admit(self, key: str) -> float | None:
-        now = time.monotonic()
-        index = int((now - self.start) // self.window)
-        with self.lock:
-            current, count = self.counts.get(key, (index, 0))
-            if current != index:
-                count = 0
-            if count >= self.limit:
-                return self.start + (index + 1) * self.window - now
-            self.counts[key] = (index, count + 1)
-            return None
-
-
-RATE_MODES = ("sliding", "fixed")
 
 
 class DemoServer:
@@ -134,8 +82,9 @@ class DemoServer:
         self.workspace_id = data.workspace_id
         # A limit of requests_per_minute * rate_window / 60 per rate_window seconds; tests shrink
         # the window to see the client adapt in seconds instead of minutes.
-        window_type = _SlidingWindow if rate_mode == "sliding" else _FixedWindow
-        self._limiter = (
+        window_type = SlidingWindow if rate_mode == "sliding" else FixedWindow
+        #: The rate limit (None: no limit); the handler asks it to admit each request.
+        self.limiter = (
             window_type(max(1, round(requests_per_minute * rate_window / 60)), rate_window)
             if requests_per_minute else None
         )
@@ -149,7 +98,7 @@ class DemoServer:
         self._cursor_key = secrets.token_bytes(4)
         self.pagination: str | None = None
         self._poison: dict[str, bytes] = {}
-        handler = type("Handler", (_Handler,), {"server_state": self})
+        handler = type("Handler", (RequestHandler,), {"server_state": self})
         self._httpd = ThreadingHTTPServer((host, port), handler)
         self._httpd.daemon_threads = True
         bound_host, bound_port = self._httpd.server_address[:2]
@@ -284,7 +233,8 @@ class DemoServer:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str) -> Fault | None:
+        """The fault to play on a request for ``path`` (None: answer it), counted as used."""
         with self._lock:
             for fault in self._faults:
                 if fault.matches(path) and (fault.times < 0 or fault.used < fault.times):
@@ -295,9 +245,21 @@ class DemoServer:
                     return fault
         return None
 
-    def _record(self, method: str, path: str, query: dict[str, str], status: int | None) -> None:
+    def record(self, method: str, path: str, query: dict[str, str], status: int | None) -> None:
+        """Add an answered request to the log (:attr:`requests`)."""
         with self._lock:
             self._log.append(LoggedRequest(method, path, query, status, time.monotonic()))
+
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a request as in flight while it is answered (:meth:`wait_idle` waits for none)."""
+        with self._inflight_lock:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
 
     def encode_cursor(self, scope: str, offset: int) -> str:
         raw = f"{scope}|{offset}".encode() + self._cursor_key
@@ -315,202 +277,3 @@ class DemoServer:
         if cursor_scope != scope or not offset.isdigit():
             return None
         return int(offset)
-
-
-class _ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server_state: DemoServer
-    protocol_version = "HTTP/1.1"
-    server_version = "ConduitDemo/0.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by default
-        pass
-
-    def _send(self, status: int, body: bytes, *, content_type: str = "application/json",
-              headers: dict[str, str] | None = None, trickle: float = 0.0) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        try:
-            if trickle:
-                self.wfile.flush()
-                for i in range(len(body)):
-                    self.wfile.write(body[i:i + 1])
-                    self.wfile.flush()
-                    time.sleep(trickle)
-            else:
-                self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (a timeout): nothing to answer.
-            self.close_connection = True
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        with self.server_state._inflight_lock:
-            self.server_state._inflight += 1
-        try:
-            self._answer()
-        finally:
-            with self.server_state._inflight_lock:
-                self.server_state._inflight -= 1
-
-    def _answer(self) -> None:
-        state = self.server_state
-        parts = urlsplit(self.path)
-        path = unquote(parts.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-
-        fault = state._take_fault(path)
-        if fault is not None:
-            if fault.delay:
-                time.sleep(fault.delay)
-            if fault.drop:
-                state._record("GET", path, query, None)
-                self.close_connection = True
-                try:
-                    self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                return
-            if fault.status is not None:
-                body = fault.body if fault.body is not None else dumps(
-                    {"error": f"Injected failure ({fault.status})"})
-                body = body.encode() if isinstance(body, str) else body
-                headers = dict(fault.headers or {})
-                if fault.retry_after is not None:
-                    headers["Retry-After"] = f"{fault.retry_after:g}"
-                state._record("GET", path, query, fault.status)
-                self._send(fault.status, body, content_type=fault.content_type, headers=headers,
-                           trickle=fault.trickle)
-                return
-
-        try:
-            payload = self._route(path, query)
-        except _ApiError as exc:
-            state._record("GET", path, query, exc.status)
-            self._send(exc.status, dumps({"error": exc.message}), headers=exc.headers)
-            return
-        state._record("GET", path, query, 200)
-        self._send(200, payload if isinstance(payload, bytes) else dumps(payload),
-                   trickle=fault.trickle if fault is not None else 0.0)
-
-    def _route(self, path: str, query: dict[str, str]) -> dict[str, Any] | bytes:
-        state = self.server_state
-        data = state.data
-        auth = self.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or not secrets.compare_digest(
-            auth[len("Bearer "):].strip().encode(), state.token.encode()
-        ):
-            raise _ApiError(401, "Missing or invalid API token. Send 'Authorization: Bearer <token>'.")
-        workspace = query.get("workspace_id")
-        if workspace is not None and workspace != state.workspace_id:
-            raise _ApiError(403, f"This token has no access to workspace '{workspace}'.")
-        if state._limiter is not None:
-            wait = state._limiter.admit(state.workspace_id)
-            if wait is not None:
-                # Whole seconds, as HTTP has it; a window scaled down for tests scales this too.
-                retry_after = (str(max(1, math.ceil(wait))) if state.rate_window >= 60
-                               else f"{math.ceil(wait * 100) / 100:.2f}")
-                raise _ApiError(
-                    429, f"Rate limit of {state.requests_per_minute} requests per minute exceeded.",
-                    {"Retry-After": retry_after},
-                )
-
-        segments = [s for s in path.split("/") if s]
-        if segments == ["v1", "escalations"]:
-            return self._escalations(query)
-        if segments == ["v1", "agents"]:
-            return self._page(data.agents, len(data.agents), "agents", query, lambda i: data.agents[i])
-        if len(segments) >= 4 and segments[:2] == ["v1", "agents"] and segments[3] == "runs":
-            agent_id = segments[2]
-            if agent_id not in data.by_agent:
-                raise _ApiError(404, f"Agent '{agent_id}' not found.")
-            if len(segments) == 4:
-                status = query.get("status")
-                if status is not None and status not in RUN_STATUSES:
-                    raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(RUN_STATUSES)}.")
-                rows = data.agent_rows(agent_id, status)
-                return self._page(rows, len(rows), f"runs:{agent_id}:{status}", query,
-                                  lambda i: data.summary(int(rows[i])))
-            if len(segments) == 5:
-                position = data.position(segments[4])
-                if position is None or data.agent_of(position) != agent_id:
-                    raise _ApiError(404, f"Run '{segments[4]}' not found for agent '{agent_id}'.")
-                raw = state.poisoned(f"get:{segments[4]}")
-                if raw is not None:
-                    return b'{"data":' + raw + b"}"
-                return {"data": data.record(position)}
-        if len(segments) == 4 and segments[:2] == ["v1", "conversations"] and segments[3] == "messages":
-            return self._messages(segments[2], query)
-        raise _ApiError(404, f"No route for GET {path}.")
-
-    def _messages(self, conversation_id: str, query: dict[str, str]) -> dict[str, Any] | bytes:
-        order = query.get("order", "asc")
-        if order not in ("asc", "desc"):
-            raise _ApiError(400, f"Invalid order '{order}': expected asc or desc.")
-        thread = self.server_state.data.messages(conversation_id) if hasattr(self.server_state.data, "messages") else None
-        if thread is None:
-            raise _ApiError(404, f"Conversation '{conversation_id}' not found.")
-        items = thread if order == "asc" else thread[::-1]
-        return self._page(items, len(items), f"messages:{conversation_id}:{order}", query, lambda i: items[i])
-
-    def _escalations(self, query: dict[str, str]) -> dict[str, Any] | bytes:
-        data = self.server_state.data
-        if not query.get("workspace_id"):
-            raise _ApiError(400, "workspace_id is required for GET /v1/escalations.")
-        status = query.get("status")
-        if status is not None and status not in ESCALATION_STATUSES:
-            raise _ApiError(400, f"Invalid status '{status}': expected one of {', '.join(ESCALATION_STATUSES)}.")
-        rows: Any = data.escalation_rows(status) if hasattr(data, "escalation_rows") else []
-        return self._page(rows, len(rows), f"escalations:{status}", query,
-                          lambda i: data.escalation(int(rows[i])))
-
-    def _page(self, items: Any, total: int, scope: str, query: dict[str, str], item: Any) -> dict[str, Any] | bytes:
-        state = self.server_state
-        raw_limit = query.get("limit", str(DEFAULT_LIMIT))
-        try:
-            limit = int(raw_limit)
-        except ValueError:
-            limit = -1
-        if not 1 <= limit <= MAX_LIMIT:
-            raise _ApiError(400, f"Invalid limit '{raw_limit}': expected an integer from 1 to {MAX_LIMIT}.")
-        offset = 0
-        stale = state.pagination == "stale" and scope.startswith("runs:")
-        if query.get("cursor") and not stale:
-            decoded = state.decode_cursor(query["cursor"], scope)
-            if decoded is None:
-                raise _ApiError(400, "Invalid cursor: pass next_cursor from the previous page unchanged.")
-            offset = decoded
-        end = min(total, offset + limit)
-        has_more = end < total
-        mode = state.pagination if scope.startswith("runs:") else None
-        start = offset
-        if mode == "duplicate" and offset > 0:
-            start = offset - 1
-        elif mode == "stale":
-            start, end, has_more = 0, min(total, limit), True
-        page = [item(i) for i in range(start, end)]
-        cursor = state.encode_cursor(scope, end) if has_more else None
-        if mode == "loop" and has_more:
-            cursor = query.get("cursor") or cursor  # the second page, again and again
-        elif mode == "stale":
-            cursor = state.encode_cursor(scope, 0) + secrets.token_hex(2)
-        elif mode == "no_cursor":
-            cursor = None
-        elif mode == "empty_more" and offset > 0:
-            page, has_more = [], True
-        poisoned = [state.poisoned(f"list:{r.get('id')}") if isinstance(r, dict) else None for r in page]
-        if not any(p is not None for p in poisoned):
-            return {"data": page, "next_cursor": cursor, "has_more": has_more}
-        texts = [p if p is not None else dumps(r) for p, r in zip(poisoned, page, strict=False)]
-        return (b'{"data":[' + b",".join(texts) + b'],"next_cursor":' + dumps(cursor)
-                + b',"has_more":' + dumps(has_more) + b"}")
