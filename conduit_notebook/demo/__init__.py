@@ -15,7 +15,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from ._data import PROFILES, DemoData, RecordSet
+from ._data import DemoData
+from ._profiles import PROFILES
+from ._records import RecordSet
 from ._server import DemoServer, Fault, LoggedRequest
 
 __all__ = ["DEMO_REQUESTS_PER_MINUTE", "DemoData", "DemoServer", "Fault", "LoggedRequest", "PROFILES", "RecordSet",

@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ..schema import ESCALATION_STATUSES, RUN_STATUSES
-from ._data import dumps
+from ._records import dumps
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100

@@ -21,9 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 
-from ._data import DemoData, RecordSet
+from ._data import DemoData
 from ._handler import RequestHandler
 from ._limits import RATE_MODES, FixedWindow, SlidingWindow
+from ._records import RecordSet
 
 
 @dataclass(frozen=True)
