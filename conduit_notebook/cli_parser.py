@@ -6,6 +6,7 @@ Standard library only, so that ``--help`` and ``--version`` are instant.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from . import __version__
 
@@ -99,7 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                        help="nothing on stderr but errors (no progress, notes or warnings)")
+    for add in (_add_report, _add_summary, _add_sync, _add_cache, _add_serve_demo):
+        add(commands, quiet)
+    return parser
 
+
+def _add_report(commands: Any, quiet: argparse.ArgumentParser) -> None:
     report = commands.add_parser(
         "report", parents=[quiet], help="write a self-contained HTML report",
         description="Fetch runs with their traces (through the cache) and write an HTML report: "
@@ -116,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_traces_option(report, default="auto")
     _add_demo_options(report, default_runs=2000)
 
+
+def _add_summary(commands: Any, quiet: argparse.ArgumentParser) -> None:
     summary = commands.add_parser(
         "summary", parents=[quiet], help="print a summary of runs per agent",
         description="Print runs, statuses, dispositions, durations, tokens and cost per agent.",
@@ -126,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "(one row per agent and a total, shares in percent)")
     _add_demo_options(summary, default_runs=2000)
 
+
+def _add_sync(commands: Any, quiet: argparse.ArgumentParser) -> None:
     sync = commands.add_parser(
         "sync", parents=[quiet], help="fill the cache ahead of a session",
         description="Fetch runs with their traces into the local cache (for a nightly cron).",
@@ -148,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="sync every workspace of this file into its lake, each at its own pace (docs/lake.md)")
     _add_demo_options(sync, default_runs=2000)
 
+
+def _add_cache(commands: Any, quiet: argparse.ArgumentParser) -> None:
     cache = commands.add_parser("cache", parents=[quiet], help="see or empty the local cache",
                                 description="See or empty the local run cache.")
     cache_commands = cache.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
@@ -155,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     clear = cache_commands.add_parser("clear", help="forget every cached run")
     clear.add_argument("--source", default=None, help="only this API source (as cache info lists it)")
 
+
+def _add_serve_demo(commands: Any, quiet: argparse.ArgumentParser) -> None:
     serve = commands.add_parser(
         "serve-demo", parents=[quiet], help="serve a demo Conduit workspace on 127.0.0.1 until Ctrl-C",
         description="Serve a local Conduit-compatible API with synthetic hospitality runs.",
@@ -166,4 +180,3 @@ def build_parser() -> argparse.ArgumentParser:
                        help="a busy workspace: this many runs a day over --days (instead of --runs)")
     serve.add_argument("--days", type=_positive_int, default=28, help="days the runs spread over (default 28)")
     _add_demo_options(serve, default_runs=2000)
-    return parser
