@@ -133,20 +133,38 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     ``escalations`` (from :func:`fetch_escalations`) adds what operators did with them;
     ``reviews`` (verdicts: ``ReviewStore(path).load()``) adds the disposition review's accuracy,
     weighted back to these runs, with intervals and the reviewers' agreement."""
-    from . import plots
-
     runs, calls, errors = frames.runs, frames.tool_calls, frames.errors
     runs, infinite = _without_infinities(runs)
+    traced = (int(runs["trace_weight"].notna().sum()) if "trace_weight" in runs
+              else len(runs) if len(calls) else 0)
+    by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
+    parts = _overview(frames, runs, title, traced, infinite)
+    parts += _usage_sections(runs, by)
+    parts += _tools_section(runs, calls, traced)
+    parts += _outliers_section(runs, by)
+    parts += investigation_sections(runs, calls, by)
+    if escalations is not None:
+        parts += _escalation_section(escalations, runs)
+    parts += _after_section(runs, escalations, by)
+    if reviews is not None:
+        parts += _review_section(reviews, runs, escalations, judge)
+    parts += ["<h2 id='errors'>Errors</h2>",
+              format_table(errors, index=False) if len(errors) else
+              "<p class='note'>None: every listed run was fetched.</p>"]
+    return page_html(title, parts)
+
+
+def _overview(frames: Any, runs: pd.DataFrame, title: str, traced: int, infinite: dict[str, int]) -> list[str]:
+    """The title, the window and the cards (the "all runs" rows of the tables below: the same
+    names, the same numbers)."""
+    calls, errors = frames.tool_calls, frames.errors
     created = runs["created_at"].dropna()
     window = _window(frames)
     span = (f"{created.min():%Y-%m-%d %H:%M} to {created.max():%Y-%m-%d %H:%M} UTC"
             if len(created) else f"no runs in the window {window}" if window else "no runs")
     if window and len(created):
         span = f"window {window}; runs from {span}"
-    # The cards are the "all runs" rows of the tables below: the same names, the same numbers.
     total = {**cost_breakdown(runs, by=None).iloc[0].to_dict(), **summarize(runs).iloc[0].to_dict()}
-    traced = (int(runs["trace_weight"].notna().sum()) if "trace_weight" in runs
-              else len(runs) if len(calls) else 0)
     cards = [
         ("runs", f"{len(runs):,}"),
         ("runs with traces", f"{traced:,}" if traced == len(runs) else f"{traced:,} ({traced / max(len(runs), 1):.0%})"),
@@ -170,10 +188,16 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
                      + ", ".join(f"{n:,} infinite {html.escape(c)}" for c, n in infinite.items()) + ".</p>")
     if len(runs) and not len(created):
         parts.append("<p class='note'>No run has a readable created_at: the plots over time are empty.</p>")
-    by = "agent_name" if runs["agent_name"].notna().any() else "agent_id"
+    return parts
+
+
+def _usage_sections(runs: pd.DataFrame, by: str) -> list[str]:
+    """By agent, cost, dispositions, duration and tokens: tables and plots."""
+    from . import plots
+
     by_agent = summarize(runs, by=by)
-    parts += ["<h2 id='by-agent'>By agent</h2>", format_table(by_agent, SUMMARY_FORMATS),
-              glossary_html(list(by_agent.columns))]
+    parts = ["<h2 id='by-agent'>By agent</h2>", format_table(by_agent, SUMMARY_FORMATS),
+             glossary_html(list(by_agent.columns))]
     parts += ["<h2 id='cost'>Cost</h2>",
               "<p class='note'>Cost per resolved run: the cost of all of a group's runs divided by its "
               "resolved runs.</p>",
@@ -193,13 +217,20 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
     parts += ["<h2 id='tokens'>Tokens</h2><div class='grid'>",
               png_html(lambda ax: plots.plot_tokens(runs, by=by, ax=ax)),
               png_html(lambda ax: plots.plot_tokens(runs, freq="D", ax=ax)), "</div>"]
+    return parts
+
+
+def _tools_section(runs: pd.DataFrame, calls: pd.DataFrame, traced: int) -> list[str]:
+    """The top tools: counts, or estimates with intervals from a trace sample."""
+    from . import plots
+
     with warnings.catch_warnings():  # the failed traces' warning is the note below
         warnings.filterwarnings("ignore", message="tool_stats: .* traces failed", category=UserWarning)
         tools = tool_stats(calls, runs) if len(calls) else pd.DataFrame()
     tool_formats = {"calls": COUNT, "runs_using": COUNT, "share_of_runs": PERCENT, "calls_per_run": "{:.2f}",
                     "p50_duration_s_with": SECONDS, "p50_duration_s_without": SECONDS,
                     "cost_per_run_with": USD_PER_RUN, "cost_per_run_without": USD_PER_RUN, "flag": "{}"}
-    parts += ["<h2 id='tools'>Tools</h2>"]
+    parts = ["<h2 id='tools'>Tools</h2>"]
     if "calls_low" in tools:
         parts.append(f"<p class='note'>Estimated for all {len(runs):,} runs from {traced:,} traced runs (a "
                      "stratified sample by agent, disposition and status; each traced run weighted by its "
@@ -210,25 +241,22 @@ def html_report(frames: Any, *, title: str = "Conduit agent runs", escalations: 
                      + (f" {html.escape(tools.attrs['flags'])}" if tools.attrs.get("flags") else "") + "</p>")
         tools = _with_intervals(tools[tools["traced_runs"] > 0] if "traced_runs" in tools else tools)
         tool_formats.update(calls="{}", runs_using="{}", share_of_runs="{}")
-    parts += [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools, tool_formats),
-              png_html(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax), figsize=(10, 5))]
+    return parts + [format_table(tools.head(12)[[c for c in tool_formats if c in tools]] if len(tools) else tools,
+                                 tool_formats),
+                    png_html(lambda ax: plots.plot_tool_usage(calls, by="disposition", runs=runs, ax=ax),
+                             figsize=(10, 5))]
+
+
+def _outliers_section(runs: pd.DataFrame, by: str) -> list[str]:
+    """The slowest and the most expensive runs."""
     columns = ["id", by, "status", "disposition", "created_at", "duration_ms", "total_tokens", "total_cost"]
-    parts += ["<h2 id='outliers'>Outliers</h2>",
-              "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]
+    parts = ["<h2 id='outliers'>Outliers</h2>",
+             "<p class='note'>The slowest and the most expensive runs (largest values first).</p>"]
     for column, label in (("duration_ms", "Slowest"), ("total_cost", "Most expensive")):
         found = runs.nlargest(8, column)[[c for c in columns if c in runs]]
         parts += [f"<h3>{label}</h3>", format_table(found, {"duration_ms": COUNT, "total_tokens": COUNT,
                                                           "total_cost": USD_PER_RUN}, index=False)]
-    parts += investigation_sections(runs, calls, by)
-    if escalations is not None:
-        parts += _escalation_section(escalations, runs)
-    parts += _after_section(runs, escalations, by)
-    if reviews is not None:
-        parts += _review_section(reviews, runs, escalations, judge)
-    parts += ["<h2 id='errors'>Errors</h2>",
-              format_table(errors, index=False) if len(errors) else
-              "<p class='note'>None: every listed run was fetched.</p>"]
-    return page_html(title, parts)
+    return parts
 
 
 def _window(frames: Any) -> str:
