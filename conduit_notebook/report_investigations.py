@@ -85,6 +85,12 @@ def _halves(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, str]:
 
 def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> list[str]:
     """The report's Changes, Compare, Tool paths, Repeated calls and Conversations sections."""
+    return (_changes_sections(runs, by) + _paths_section(runs, calls) + _repeats_section(runs, calls)
+            + _conversations_section(runs))
+
+
+def _changes_sections(runs: pd.DataFrame, by: str) -> list[str]:
+    """Changes (the change points of four metrics, and their charts) and Compare (two halves)."""
     from . import investigate, plots
 
     parts = ["<h2 id='changes'>Changes</h2>",
@@ -109,6 +115,14 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                   "p-values adjusted across rows by Holm's method. An interval is the row's own: one that leaves 0 "
                   "out can still be not significant once the rows are adjusted together.</p>",
                   compare_html(table), png_html(lambda ax: plots.plot_compare(table, ax=ax), figsize=(10, 5.5))]
+    return parts
+
+
+def _paths_section(runs: pd.DataFrame, calls: pd.DataFrame) -> list[str]:
+    """The commonest tool paths and the paths whose runs escalate most."""
+    from . import investigate, plots
+
+    parts: list[str] = []
     paths = investigate.tool_paths(calls, runs) if len(calls) else pd.DataFrame()
     path_formats = {"runs": WHOLE, "traced_runs": COUNT, "share": PERCENT, "share_low": PERCENT, "share_high": PERCENT,
                     "disposition:escalated": PERCENT, "p50_duration_s": SECONDS, "cost_per_run": USD_PER_RUN}
@@ -127,6 +141,14 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
         parts += ["<h3>Paths whose runs escalate most often (10 traced runs or more)</h3>",
                   format_table(ending.head(8)[[c for c in ["path", *path_formats] if c in paths]], path_formats,
                                index=False)]
+    return parts
+
+
+def _repeats_section(runs: pd.DataFrame, calls: pd.DataFrame) -> list[str]:
+    """Runs that called a tool again with the same input, per agent, and the most repeated calls."""
+    from . import investigate
+
+    parts: list[str] = []
     parts += ["<h2 id='repeated-calls'>Repeated calls</h2>"]
     if len(calls):
         repeats = investigate.repeated_calls(calls, runs)
@@ -143,6 +165,14 @@ def investigation_sections(runs: pd.DataFrame, calls: pd.DataFrame, by: str) -> 
                   format_table(shown, {"total_cost": USD_PER_RUN}, index=False)]
     else:
         parts.append("<p class='note'>No tool calls.</p>")
+    return parts
+
+
+def _conversations_section(runs: pd.DataFrame) -> list[str]:
+    """The conversations: cards and the most expensive ones."""
+    from . import investigate
+
+    parts: list[str] = []
     threads = investigate.conversations(runs) if len(runs) else pd.DataFrame()
     parts += ["<h2 id='conversations'>Conversations</h2>"]
     if len(threads):
