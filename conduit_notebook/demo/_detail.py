@@ -43,9 +43,17 @@ class RunDetail:
         self.nights = int(self.rng.randrange(1, 8))
 
     def _tool_call(self, name: str) -> dict[str, Any]:
-        r, res, prop = self.rng, self.reservation, self.property
         check_out = self.check_in + timedelta(days=self.nights)
-        amount = round(float(r.uniform(40, 900)), 2)
+        amount = round(float(self.rng.uniform(40, 900)), 2)
+        for io in (self._reservation_io, self._stay_io, self._billing_io):
+            found = io(name, check_out, amount)
+            if found is not None:
+                return {"name": name, "input": found[0], "output": found[1]}
+        return {"name": name, "input": {}, "output": None}  # pragma: no cover - every profile tool has one
+
+    def _reservation_io(self, name: str, check_out: Any, amount: float) -> tuple[Any, Any] | None:
+        """The reservation tools: their input and output (None: not one of them)."""
+        r, res, prop = self.rng, self.reservation, self.property
         inp: Any  # arbitrary JSON, as tool inputs and outputs are
         out: Any
         if name == "get_reservation":
@@ -69,7 +77,16 @@ class RunDetail:
         elif name == "cancel_reservation":
             inp = {"reservation_id": res, "reason": "guest_request"}
             out = {"status": "cancelled", "refund_amount": amount, "currency": "EUR"}
-        elif name == "search_knowledge_base":
+        else:
+            return None
+        return inp, out
+
+    def _stay_io(self, name: str, check_out: Any, amount: float) -> tuple[Any, Any] | None:
+        """The stay tools (knowledge base, property, guest, check-in, identity, door code)."""
+        r, res, prop = self.rng, self.reservation, self.property
+        inp: Any  # arbitrary JSON, as tool inputs and outputs are
+        out: Any
+        if name == "search_knowledge_base":
             query = r.choice(["pet policy", "late checkout", "parking", "breakfast hours",
                               "cancellation policy", "city tax", "luggage storage"])
             # Some agents send the query as a bare string: tool inputs are arbitrary JSON.
@@ -94,7 +111,16 @@ class RunDetail:
             inp = {"reservation_id": res, "valid_from": f"{self.check_in}T15:00:00Z",
                    "valid_to": f"{check_out}T11:00:00Z"}
             out = {"code_issued": True, "expires_at": f"{check_out}T11:00:00Z"}
-        elif name == "get_folio":
+        else:
+            return None
+        return inp, out
+
+    def _billing_io(self, name: str, check_out: Any, amount: float) -> tuple[Any, Any] | None:
+        """The billing and action tools (folio, refund, invoice, housekeeping, message, escalation)."""
+        r, res, prop = self.rng, self.reservation, self.property
+        inp: Any  # arbitrary JSON, as tool inputs and outputs are
+        out: Any
+        if name == "get_folio":
             inp = {"reservation_id": res}
             out = {"balance": amount, "currency": "EUR",
                    "items": [{"description": "Room", "amount": round(amount * 0.9, 2)},
@@ -114,9 +140,9 @@ class RunDetail:
         elif name == "create_escalation":
             inp = {"reason": self.data.disposition_reason[self.i] or "needs review", "priority": "normal"}
             out = {"escalation_id": f"esc_{int(r.randrange(10**5, 10**6))}", "status": "pending"}
-        else:  # pragma: no cover - every profile tool is handled above
-            inp, out = {}, None
-        return {"name": name, "input": inp, "output": out}
+        else:
+            return None
+        return inp, out
 
     def _pick_tools(self, count: int) -> list[str]:
         """Weighted picks, without repeats while the agent has tools left, in the agent's natural
