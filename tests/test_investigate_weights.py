@@ -289,7 +289,11 @@ def test_a_small_budget_over_http_is_close_to_the_full_traces():
     big = truth[truth["transitions"] >= 100].index
     inside = [estimate.at[i, "share_low"] <= truth.at[i, "share"] <= estimate.at[i, "share_high"] for i in big]
     assert sum(inside) >= len(big) - 1
-    assert np.allclose(estimate.loc[big, "share"], truth.loc[big, "share"], atol=0.12)
+    # Each estimate within 1.5 of its own interval's half-widths (3 standard errors): a fixed
+    # tolerance (0.12 before) is tight for a row with few transitions out of its tool and loose
+    # for the commonest; which rows are close depends on the sample the seed draws.
+    half = (estimate.loc[big, "share_high"] - estimate.loc[big, "share_low"]) / 2
+    assert ((estimate.loc[big, "share"] - truth.loc[big, "share"]).abs() <= 1.5 * half).all()
 
     true_rates = repeat_rates(full_calls, full_runs)
     rates = repeat_rates(calls, runs)
