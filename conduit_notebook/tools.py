@@ -48,16 +48,37 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
     if runs is not None and "trace_weight" in runs and TraceSample.from_runs(runs).is_sample:
         return tool_stats_estimated(tool_calls, runs)
     require_columns(tool_calls, ["agent_run_id", "name"], "tool_stats")
+    if runs is not None:
+        require_columns(runs, ["id", "duration_ms", "total_cost", "disposition"], "tool_stats")
+    tools, tool_code, run_code, n_runs, ok = _call_codes(tool_calls, runs)
+    n_tools = len(tools)
+    calls = np.bincount(tool_code[ok], minlength=n_tools)
+    member, using, pair_tool, pair_run = _tool_runs(tool_code[ok], run_code[ok], n_tools, n_runs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        table = pd.DataFrame({
+            "calls": calls,
+            "runs_using": using,
+            "share_of_runs": using / n_runs if n_runs else np.nan,
+            "calls_per_run": np.where(using > 0, calls / using, np.nan),
+        }, index=pd.Index(tools.astype(object), name="tool"))
+        if runs is not None:
+            table = _with_and_without(table, runs, member, pair_tool, pair_run)
+    return table.sort_values("calls", ascending=False, kind="stable")
+
+
+def _call_codes(tool_calls: pd.DataFrame, runs: pd.DataFrame | None
+                ) -> tuple[pd.Index, np.ndarray, np.ndarray, int, np.ndarray]:
+    """The tools, each call's tool and run codes, the number of runs, and which calls count:
+    given ``runs``, only the calls of those runs (and the tools only they used are left out)."""
     names = tool_calls["name"].astype("category")
     tools = names.cat.categories
     tool_code = names.cat.codes.to_numpy().astype(np.int64)
-    run_ids = tool_calls["agent_run_id"].astype("category")
-    codes = run_ids.cat.codes.to_numpy().astype(np.int64)
     if runs is not None:
-        require_columns(runs, ["id", "duration_ms", "total_cost", "disposition"], "tool_stats")
         n_runs = len(runs)
         run_code = call_runs(tool_calls, runs)
     else:
+        run_ids = tool_calls["agent_run_id"].astype("category")
+        codes = run_ids.cat.codes.to_numpy().astype(np.int64)
         used = np.bincount(codes[codes >= 0], minlength=len(run_ids.cat.categories)) > 0
         renumber = np.cumsum(used) - 1
         n_runs = int(used.sum())
@@ -68,65 +89,65 @@ def tool_stats(tool_calls: pd.DataFrame, runs: pd.DataFrame | None = None) -> pd
         used_tools = np.unique(tool_code[ok])
         tools = tools[used_tools]
         tool_code = np.where(ok, np.searchsorted(used_tools, tool_code), -1)
-    n_tools = len(tools)
-    calls = np.bincount(tool_code[ok], minlength=n_tools)
-    # Which runs used which tool: a tools x runs table of booleans when it fits in 256 MB.
+    return tools, tool_code, run_code, n_runs, ok
+
+
+def _tool_runs(tool_code: np.ndarray, run_code: np.ndarray, n_tools: int, n_runs: int
+               ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray]:
+    """Which runs used which tool: a tools x runs table of booleans when it fits in 256 MB (else
+    None), the runs using each tool, and the distinct (tool, run) pairs, grouped by tool."""
     if n_tools * max(n_runs, 1) <= 256_000_000:
         member = np.zeros((n_tools, max(n_runs, 1)), dtype=bool)
-        member[tool_code[ok], run_code[ok]] = True
-        using = member.sum(axis=1)
+        member[tool_code, run_code] = True
         pair_tool, pair_run = np.nonzero(member)
-    else:  # pragma: no cover - tens of thousands of tools
-        member = None
-        pairs = np.sort(tool_code[ok] * n_runs + run_code[ok])
-        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
-        pair_tool, pair_run = pairs // n_runs, pairs % n_runs
-        using = np.bincount(pair_tool, minlength=n_tools)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        table = pd.DataFrame({
-            "calls": calls,
-            "runs_using": using,
-            "share_of_runs": using / n_runs if n_runs else np.nan,
-            "calls_per_run": np.where(using > 0, calls / using, np.nan),
-        }, index=pd.Index(tools.astype(object), name="tool"))
-        if runs is not None:
-            seconds = float_values(runs["duration_ms"]) / 1000.0
-            cost = float_values(runs["total_cost"])
-            has_s, has_c = ~np.isnan(seconds), ~np.isnan(cost)
-            # Means from per-tool sums over the (tool, run) pairs, which come grouped by tool.
-            cost0 = np.where(has_c, cost, 0.0)
-            sum_with = np.bincount(pair_tool, weights=cost0[pair_run], minlength=n_tools)
-            n_with = np.bincount(pair_tool, weights=has_c[pair_run], minlength=n_tools)
-            sum_all, n_all = cost0.sum(), has_c.sum()
-            table["cost_per_run_with"] = np.where(n_with > 0, sum_with / np.maximum(n_with, 1), np.nan)
-            table["cost_per_run_without"] = np.where(n_all - n_with > 0,
-                                                     (sum_all - sum_with) / np.maximum(n_all - n_with, 1), np.nan)
-            p50_with, p50_without = [], []
-            for t in range(n_tools):
-                if member is not None:
-                    mask = member[t]
-                else:  # pragma: no cover
-                    mask = np.zeros(n_runs, dtype=bool)
-                    mask[pair_run[pair_tool == t]] = True
-                inside, outside = seconds[mask & has_s], seconds[~mask & has_s]
-                p50_with.append(float(np.median(inside)) if len(inside) else np.nan)
-                p50_without.append(float(np.median(outside)) if len(outside) else np.nan)
-            table["p50_duration_s_with"] = p50_with
-            table["p50_duration_s_without"] = p50_without
-            order = ["calls", "runs_using", "share_of_runs", "calls_per_run", "p50_duration_s_with",
-                     "p50_duration_s_without", "cost_per_run_with", "cost_per_run_without"]
-            table = table[order]
-            disposition = runs["disposition"].astype("category")
-            d_code = disposition.cat.codes.to_numpy().astype(np.int64)
-            n_d = len(disposition.cat.categories)
-            has = d_code[pair_run] >= 0
-            mix = np.bincount(pair_tool[has] * n_d + d_code[pair_run][has],
-                              minlength=n_tools * n_d).reshape(n_tools, n_d).astype(float)
-            totals = mix.sum(axis=1, keepdims=True)
-            shares = np.where(totals > 0, mix / np.where(totals > 0, totals, 1), np.nan)
-            for j, name in enumerate(disposition.cat.categories):
-                table[f"disposition:{name}"] = shares[:, j]
-    return table.sort_values("calls", ascending=False, kind="stable")
+        return member, member.sum(axis=1), pair_tool, pair_run
+    pairs = np.sort(tool_code * n_runs + run_code)  # pragma: no cover - tens of thousands of tools
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
+    pair_tool, pair_run = pairs // n_runs, pairs % n_runs
+    return None, np.bincount(pair_tool, minlength=n_tools), pair_tool, pair_run
+
+
+def _with_and_without(table: pd.DataFrame, runs: pd.DataFrame, member: np.ndarray | None, pair_tool: np.ndarray,
+                      pair_run: np.ndarray) -> pd.DataFrame:
+    """How runs that used each tool compare with runs that did not (median duration, cost per
+    run), and the disposition mix of the runs using it."""
+    n_tools, n_runs = len(table), len(runs)
+    seconds = float_values(runs["duration_ms"]) / 1000.0
+    cost = float_values(runs["total_cost"])
+    has_s, has_c = ~np.isnan(seconds), ~np.isnan(cost)
+    # Means from per-tool sums over the (tool, run) pairs, which come grouped by tool.
+    cost0 = np.where(has_c, cost, 0.0)
+    sum_with = np.bincount(pair_tool, weights=cost0[pair_run], minlength=n_tools)
+    n_with = np.bincount(pair_tool, weights=has_c[pair_run], minlength=n_tools)
+    sum_all, n_all = cost0.sum(), has_c.sum()
+    table["cost_per_run_with"] = np.where(n_with > 0, sum_with / np.maximum(n_with, 1), np.nan)
+    table["cost_per_run_without"] = np.where(n_all - n_with > 0,
+                                             (sum_all - sum_with) / np.maximum(n_all - n_with, 1), np.nan)
+    p50_with, p50_without = [], []
+    for t in range(n_tools):
+        if member is not None:
+            mask = member[t]
+        else:  # pragma: no cover
+            mask = np.zeros(n_runs, dtype=bool)
+            mask[pair_run[pair_tool == t]] = True
+        inside, outside = seconds[mask & has_s], seconds[~mask & has_s]
+        p50_with.append(float(np.median(inside)) if len(inside) else np.nan)
+        p50_without.append(float(np.median(outside)) if len(outside) else np.nan)
+    table["p50_duration_s_with"] = p50_with
+    table["p50_duration_s_without"] = p50_without
+    table = table[["calls", "runs_using", "share_of_runs", "calls_per_run", "p50_duration_s_with",
+                   "p50_duration_s_without", "cost_per_run_with", "cost_per_run_without"]]
+    disposition = runs["disposition"].astype("category")
+    d_code = disposition.cat.codes.to_numpy().astype(np.int64)
+    n_d = len(disposition.cat.categories)
+    has = d_code[pair_run] >= 0
+    mix = np.bincount(pair_tool[has] * n_d + d_code[pair_run][has],
+                      minlength=n_tools * n_d).reshape(n_tools, n_d).astype(float)
+    totals = mix.sum(axis=1, keepdims=True)
+    shares = np.where(totals > 0, mix / np.where(totals > 0, totals, 1), np.nan)
+    for j, name in enumerate(disposition.cat.categories):
+        table[f"disposition:{name}"] = shares[:, j]
+    return table
 
 
 def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
