@@ -191,8 +191,6 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     design = TraceSample.from_runs(runs)
     weight, traced = design.weight, design.sampled  # the random sample (hand-picked traces: weight 0)
     n_runs = len(runs)
-    group, g_weight, n_h = design.group, design.g_weight, design.n_h
-    n_groups = len(g_weight)
     names = tool_calls["name"].astype("category")
     run_code = call_runs(tool_calls, runs)
     tool_code = names.cat.codes.to_numpy().astype(np.int64)
@@ -204,6 +202,30 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     n_tools = len(tools)
     pairs, count = np.unique(tool_code[ok] * n_runs + run_code[ok], return_counts=True)
     pair_tool, pair_run = pairs // max(n_runs, 1), pairs % max(n_runs, 1)
+    cols = _estimated_counts(design, pair_tool, pair_run, count, n_tools, traced)
+    cols.update(_estimated_with_and_without(runs, pair_tool, pair_run, n_tools, traced, weight))
+    table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
+    table["traced_runs"] = np.bincount(pair_tool, minlength=n_tools).astype(np.int64)
+    table["top5_share"] = concentration(pair_tool, count, n_tools)
+    table = with_unseen_rows(table, names.cat.categories, design, share=["share_of_runs_high"], count=["runs_using_high"],
+                             zero=["calls", "calls_low", "runs_using", "runs_using_low", "share_of_runs", "share_of_runs_low"])
+    table["flag"] = row_flags(table["traced_runs"].to_numpy(), table["top5_share"].to_numpy(), design.traced)
+    table = table.sort_values("calls", ascending=False, kind="stable")
+    table.attrs.update(estimated_from=design.traced, runs=n_runs, kish_n=design.kish_n)
+    table.attrs["flags"] = flags_note(table["traced_runs"].to_numpy(), table["flag"].to_numpy(), design)
+    failed, note = trace_failures(runs)
+    if note is not None:
+        table.attrs.update(trace_failures=failed, note=note)
+        warnings.warn(f"tool_stats: {note}", UserWarning, stacklevel=3)
+    return table
+
+
+def _estimated_counts(design: TraceSample, pair_tool: np.ndarray, pair_run: np.ndarray, count: np.ndarray,
+                      n_tools: int, traced: np.ndarray) -> dict[str, Any]:
+    """Calls, runs using, share of runs and calls per run of each tool, Horvitz-Thompson from
+    the (tool, run) pairs of the sample, each with its 95% interval."""
+    group, g_weight, n_h = design.group, design.g_weight, design.n_h
+    n_groups = len(g_weight)
     cell = group[pair_run] * n_tools + pair_tool
 
     def by_group(values: np.ndarray) -> np.ndarray:
@@ -244,6 +266,14 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
     # A share's interval is the package's one: Wilson at Kish's effective n (not a clipped normal).
     bounds = np.array([share_interval(p_, e_, int(traced.sum())) for p_, e_ in zip(share, share_se, strict=False)]).reshape(-1, 2)
     cols["share_of_runs_low"], cols["share_of_runs_high"] = bounds[:, 0], bounds[:, 1]
+    return cols
+
+
+def _estimated_with_and_without(runs: pd.DataFrame, pair_tool: np.ndarray, pair_run: np.ndarray, n_tools: int,
+                                traced: np.ndarray, weight: np.ndarray) -> dict[str, Any]:
+    """Weighted medians of duration and weighted cost per run with and without each tool, and
+    the weighted disposition mix of the runs using it."""
+    n_runs = len(runs)
     member = np.zeros((n_tools, n_runs), dtype=bool)
     member[pair_tool, pair_run] = True
     seconds = float_values(runs["duration_ms"]) / 1000.0
@@ -265,24 +295,11 @@ def tool_stats_estimated(tool_calls: pd.DataFrame, runs: pd.DataFrame) -> pd.Dat
             rows[key].append(float((w * cost0)[mask].sum() / total_w) if total_w > 0 else np.nan)
         has_d = inside & (d_code >= 0)
         mix[t] = np.bincount(d_code[has_d], weights=w[has_d], minlength=mix.shape[1])
-    cols.update(rows)
+    out: dict[str, Any] = dict(rows)
     mix_totals = mix.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = np.where(mix_totals > 0, mix / np.where(mix_totals > 0, mix_totals, 1), np.nan)
     for j, name in enumerate(disposition.cat.categories):
-        cols[f"disposition:{name}"] = shares[:, j]
-    table = pd.DataFrame(cols, index=pd.Index(tools.astype(object), name="tool"))
-    table["traced_runs"] = np.bincount(pair_tool, minlength=n_tools).astype(np.int64)
-    table["top5_share"] = concentration(pair_tool, count, n_tools)
-    table = with_unseen_rows(table, names.cat.categories, design, share=["share_of_runs_high"], count=["runs_using_high"],
-                             zero=["calls", "calls_low", "runs_using", "runs_using_low", "share_of_runs", "share_of_runs_low"])
-    table["flag"] = row_flags(table["traced_runs"].to_numpy(), table["top5_share"].to_numpy(), design.traced)
-    table = table.sort_values("calls", ascending=False, kind="stable")
-    table.attrs.update(estimated_from=design.traced, runs=n_runs, kish_n=design.kish_n)
-    table.attrs["flags"] = flags_note(table["traced_runs"].to_numpy(), table["flag"].to_numpy(), design)
-    failed, note = trace_failures(runs)
-    if note is not None:
-        table.attrs.update(trace_failures=failed, note=note)
-        warnings.warn(f"tool_stats: {note}", UserWarning, stacklevel=3)
-    return table
+        out[f"disposition:{name}"] = shares[:, j]
+    return out
 
