@@ -90,28 +90,7 @@ def outcomes(runs: pd.DataFrame, *, within: Any = "24h", escalations: pd.DataFra
         else (pd.Timestamp(as_of) if as_of is not None else created.max())
     conversation = runs["conversation_id"].astype(object)
     escalated = (runs["disposition"].astype(object) == "escalated").to_numpy()
-    naive = created.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    frame = pd.DataFrame({"conversation": conversation.to_numpy(), "created": naive,
-                          "escalated": escalated, "row": np.arange(len(runs))})
-    frame = frame[frame["conversation"].notna() & frame["created"].notna()]
-    frame = frame.sort_values(["conversation", "created", "row"], kind="stable")
-    same_next = frame["conversation"].shift(-1).eq(frame["conversation"]).to_numpy()
-    next_created = np.where(same_next, frame["created"].shift(-1).to_numpy(), np.datetime64("NaT"))
-    next_at = pd.Series(pd.NaT, index=range(len(runs)), dtype="datetime64[ns, UTC]")
-    next_at.iloc[frame["row"].to_numpy()] = pd.to_datetime(next_created).tz_localize("UTC")
-    # Escalated within the window: any later run of the conversation started in (t, t + within].
-    back_escalated = np.zeros(len(runs), dtype=bool)
-    if len(frame):
-        # One searchsorted over every conversation at once: each run's key is its conversation's
-        # base plus its time in ms, the bases far enough apart that no window reaches the next.
-        codes = pd.factorize(frame["conversation"].to_numpy(), sort=False)[0].astype(np.int64)
-        ms = frame["created"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
-        window = int(span / pd.Timedelta(milliseconds=1))
-        stride = int(ms.max() - ms.min()) + window + 1
-        keys = codes * stride + (ms - ms.min())
-        limit = np.searchsorted(keys, keys + window, side="right")
-        cumulative = np.concatenate([[0], np.cumsum(frame["escalated"].to_numpy())])
-        back_escalated[frame["row"].to_numpy()] = (cumulative[limit] - cumulative[np.arange(len(keys)) + 1]) > 0
+    next_at, back_escalated = _next_runs(conversation, created, escalated, span)
     created_v = created.reset_index(drop=True)
     gap = next_at - created_v
     old_enough = (end - created_v) >= span
@@ -121,14 +100,7 @@ def outcomes(runs: pd.DataFrame, *, within: Any = "24h", escalations: pd.DataFra
     came_back_escalated = pd.Series(back_escalated, dtype="boolean")
     came_back_escalated[came_back.isna().to_numpy()] = pd.NA
     status = _escalation_status(runs, escalations).reset_index(drop=True)
-    outcome = pd.Series("unknown", index=range(len(runs)), dtype=object)
-    outcome[came_back.eq(False).fillna(False).to_numpy()] = "held"
-    outcome[came_back.fillna(False).to_numpy()] = "came_back"
-    outcome[came_back_escalated.fillna(False).to_numpy()] = "came_back_escalated"
-    outcome[escalated & status.isin(ACTED_ESCALATION_STATUSES).to_numpy()] = "escalation_acted"
-    outcome[escalated & (status == "dismissed").to_numpy()] = "escalation_dismissed"
-    outcome[escalated & (status == "pending").to_numpy()] = "escalation_pending"
-    outcome[escalated & ~status.isin(ESCALATION_KNOWN).to_numpy()] = "unknown"
+    outcome = _outcome_of(came_back, came_back_escalated, escalated, status)
     columns = {
         "agent_run_id": runs["id"].astype(object).to_numpy(),
         "conversation_id": conversation.to_numpy(),
@@ -149,6 +121,51 @@ def outcomes(runs: pd.DataFrame, *, within: Any = "24h", escalations: pd.DataFra
     result.attrs["as_of"] = end
     result.attrs["within"] = span
     return result
+
+def _next_runs(conversation: pd.Series, created: pd.Series, escalated: np.ndarray, span: pd.Timedelta
+               ) -> tuple[pd.Series, np.ndarray]:
+    """Each run's next run of the same conversation (its start, NaT if none) and whether a later
+    run of the conversation started within ``span`` was escalated."""
+    n = len(created)
+    naive = created.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    frame = pd.DataFrame({"conversation": conversation.to_numpy(), "created": naive,
+                          "escalated": escalated, "row": np.arange(n)})
+    frame = frame[frame["conversation"].notna() & frame["created"].notna()]
+    frame = frame.sort_values(["conversation", "created", "row"], kind="stable")
+    same_next = frame["conversation"].shift(-1).eq(frame["conversation"]).to_numpy()
+    next_created = np.where(same_next, frame["created"].shift(-1).to_numpy(), np.datetime64("NaT"))
+    next_at = pd.Series(pd.NaT, index=range(n), dtype="datetime64[ns, UTC]")
+    next_at.iloc[frame["row"].to_numpy()] = pd.to_datetime(next_created).tz_localize("UTC")
+    # Escalated within the window: any later run of the conversation started in (t, t + within].
+    back_escalated = np.zeros(n, dtype=bool)
+    if len(frame):
+        # One searchsorted over every conversation at once: each run's key is its conversation's
+        # base plus its time in ms, the bases far enough apart that no window reaches the next.
+        codes = pd.factorize(frame["conversation"].to_numpy(), sort=False)[0].astype(np.int64)
+        ms = frame["created"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+        window = int(span / pd.Timedelta(milliseconds=1))
+        stride = int(ms.max() - ms.min()) + window + 1
+        keys = codes * stride + (ms - ms.min())
+        limit = np.searchsorted(keys, keys + window, side="right")
+        cumulative = np.concatenate([[0], np.cumsum(frame["escalated"].to_numpy())])
+        back_escalated[frame["row"].to_numpy()] = (cumulative[limit] - cumulative[np.arange(len(keys)) + 1]) > 0
+    return next_at, back_escalated
+
+
+def _outcome_of(came_back: pd.Series, came_back_escalated: pd.Series, escalated: np.ndarray,
+                status: pd.Series) -> pd.Series:
+    """The case of each run (:data:`OUTCOMES`): its escalation's outcome for an escalated run,
+    else whether the guest came back (escalated) or the resolution held."""
+    outcome = pd.Series("unknown", index=range(len(came_back)), dtype=object)
+    outcome[came_back.eq(False).fillna(False).to_numpy()] = "held"
+    outcome[came_back.fillna(False).to_numpy()] = "came_back"
+    outcome[came_back_escalated.fillna(False).to_numpy()] = "came_back_escalated"
+    outcome[escalated & status.isin(ACTED_ESCALATION_STATUSES).to_numpy()] = "escalation_acted"
+    outcome[escalated & (status == "dismissed").to_numpy()] = "escalation_dismissed"
+    outcome[escalated & (status == "pending").to_numpy()] = "escalation_pending"
+    outcome[escalated & ~status.isin(ESCALATION_KNOWN).to_numpy()] = "unknown"
+    return outcome
+
 
 
 def _rate(successes: int, total: int) -> tuple[float, float, float]:
