@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -154,82 +155,104 @@ def list_agent(job: FetchJob, agent_id: str, bar: Any) -> list[Candidate]:
     unfinished = ({c.id: c.created_ms for c in job.store.select(job.source, agent_id, since_ms=job.since_ms,
                                                                 until_ms=job.until_ms) if not c.finished}
                   if job.store else {})
-    refreshed: dict[str, dict[str, Any]] = {}
-    floor: int | None = None
-    floor_known = False
-    fresh: list[Candidate] = []
-    listed: dict[str, Candidate] = {}
-    complete = True
-    newest_ms: int | None = None
-    low_ms: int | None = None
-    stopped_on_cache: int | None = None
+    state = _Listing(job, agent_id, intervals, unfinished)
     listed_all = True
     try:
         for page in job.client.iter_run_pages(agent_id, status=status_key or None):
             job.stats.list_requests += 1
             if bar is not None:
                 bar.update(1)
-            readable = job.good(agent_id, page, f"listed for agent {agent_id}")
-            # A run turned away must be listed again next time: no coverage for this pass.
-            complete = complete and len(readable) == len(page)
-            page = readable
-            known = job.store.lookup(job.source, [r["id"] for r in page]) if job.store else {}
-            seen: list[dict[str, Any]] = []
-            stop = False
-            for summary in page:
-                ms = epoch_ms(summary.get("created_at"))
-                if ms is not None:
-                    newest_ms = ms if newest_ms is None else max(newest_ms, ms)
-                if job.until_ms is not None and ms is not None and ms > job.until_ms:
-                    seen.append(summary)
-                    continue
-                if job.since_ms is not None and ms is not None and ms < job.since_ms:
-                    low_ms, stop = ms, True
-                    break
-                cached = known.get(summary["id"])
-                if (cached is not None and ms is not None and cached.finished
-                        and cached.status == summary.get("status")):
-                    lo = _covered_to_since(job, intervals, ms)
-                    if lo is not None:
-                        if not floor_known:
-                            floor = _stop_floor(job, agent_id, ms, listed, unfinished, refreshed)
-                            floor_known = True
-                        if floor is None or ms < floor:
-                            low_ms, stopped_on_cache, stop = lo, ms, True
-                            break
-                seen.append(summary)
-                if job.statuses and summary.get("status") not in job.statuses:
-                    continue
-                if summary["id"] in listed:  # listed again (pages shift as runs arrive)
-                    listed[summary["id"]].summary = summary
-                    continue
-                listed[summary["id"]] = candidate = Candidate(summary["id"], agent_id, ms, summary, cached)
-                fresh.append(candidate)
-                if job.max_runs and len(fresh) >= job.max_runs:
-                    low_ms, stop = ms, True
-                    break
-            if job.store and seen:
-                job.store.put(job.source, seen, detailed=False, agent_names=job.agent_names)
-            if stop:
+            if state.take(page):
                 listed_all = False
                 break
     except ConduitError as exc:
         job.failed(agent_id, None, exc)
-        return fresh
+        return state.fresh
     if listed_all:
-        low_ms = MIN_MS
-    if job.store and newest_ms is not None and low_ms is not None and complete:
-        job.store.add_coverage(job.source, agent_id, status_key, low_ms, newest_ms)
-    if stopped_on_cache is None or not job.store:
-        return fresh
+        state.low_ms = MIN_MS
+    if job.store and state.newest_ms is not None and state.low_ms is not None and state.complete:
+        job.store.add_coverage(job.source, agent_id, status_key, state.low_ms, state.newest_ms)
+    if state.stopped_on_cache is None or not job.store:
+        return state.fresh
     # Below the stop point everything was listed before: take it from the cache (with the
     # new summaries of runs still unfinished).
-    until = stopped_on_cache if job.until_ms is None else min(stopped_on_cache, job.until_ms)
-    have = {c.id for c in fresh}
+    until = state.stopped_on_cache if job.until_ms is None else min(state.stopped_on_cache, job.until_ms)
+    have = {c.id for c in state.fresh}
     below = [
-        Candidate(c.id, agent_id, c.created_ms, refreshed.get(c.id), c)
+        Candidate(c.id, agent_id, c.created_ms, state.refreshed.get(c.id), c)
         for c in job.store.select(job.source, agent_id, since_ms=job.since_ms, until_ms=until)
         if c.id not in have
         and (not job.statuses or c.status in job.statuses or not c.finished)
     ]
-    return fresh + below
+    return state.fresh + below
+
+
+@dataclass
+class _Listing:
+    """One agent's listing pass: the pages read so far, and where to stop."""
+
+    job: FetchJob
+    agent_id: str
+    intervals: list[Any]
+    unfinished: dict[str, Any]
+    refreshed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    floor: int | None = None
+    floor_known: bool = False
+    fresh: list[Candidate] = field(default_factory=list)
+    listed: dict[str, Candidate] = field(default_factory=dict)
+    complete: bool = True  # every run of every page was readable
+    newest_ms: int | None = None
+    low_ms: int | None = None
+    stopped_on_cache: int | None = None
+
+    def take(self, page: list[dict[str, Any]]) -> bool:
+        """Take one list page; True when the listing stops here."""
+        job = self.job
+        readable = job.good(self.agent_id, page, f"listed for agent {self.agent_id}")
+        # A run turned away must be listed again next time: no coverage for this pass.
+        self.complete = self.complete and len(readable) == len(page)
+        known = job.store.lookup(job.source, [r["id"] for r in readable]) if job.store else {}
+        seen: list[dict[str, Any]] = []
+        stop = False
+        for summary in readable:
+            stop = self._summary(summary, known, seen)
+            if stop:
+                break
+        if job.store and seen:
+            job.store.put(job.source, seen, detailed=False, agent_names=job.agent_names)
+        return stop
+
+    def _summary(self, summary: dict[str, Any], known: dict[str, Any], seen: list[dict[str, Any]]) -> bool:
+        """Take one run of a page; True when the listing stops at it."""
+        job = self.job
+        ms = epoch_ms(summary.get("created_at"))
+        if ms is not None:
+            self.newest_ms = ms if self.newest_ms is None else max(self.newest_ms, ms)
+        if job.until_ms is not None and ms is not None and ms > job.until_ms:
+            seen.append(summary)
+            return False
+        if job.since_ms is not None and ms is not None and ms < job.since_ms:
+            self.low_ms = ms
+            return True
+        cached = known.get(summary["id"])
+        if cached is not None and ms is not None and cached.finished and cached.status == summary.get("status"):
+            lo = _covered_to_since(job, self.intervals, ms)
+            if lo is not None:
+                if not self.floor_known:
+                    self.floor = _stop_floor(job, self.agent_id, ms, self.listed, self.unfinished, self.refreshed)
+                    self.floor_known = True
+                if self.floor is None or ms < self.floor:
+                    self.low_ms, self.stopped_on_cache = lo, ms
+                    return True
+        seen.append(summary)
+        if job.statuses and summary.get("status") not in job.statuses:
+            return False
+        if summary["id"] in self.listed:  # listed again (pages shift as runs arrive)
+            self.listed[summary["id"]].summary = summary
+            return False
+        self.listed[summary["id"]] = candidate = Candidate(summary["id"], self.agent_id, ms, summary, cached)
+        self.fresh.append(candidate)
+        if job.max_runs and len(self.fresh) >= job.max_runs:
+            self.low_ms = ms
+            return True
+        return False
