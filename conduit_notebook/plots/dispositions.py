@@ -99,47 +99,59 @@ def plot_dispositions(
               .reindex(columns=order, fill_value=0))
     names = [literal(c) for c in order]
     if normalize:
-        totals = counts.sum(axis=1)
-        shares = counts.div(totals.where(lambda s: s > 0), axis=0).fillna(0.0)
-        # Steps over each bucket's whole span (the last one included), not lines between starts.
-        width = pd.Timedelta(shares.index[1] - shares.index[0]) if len(shares) > 1 else pd.Timedelta(days=1)
-        edges = shares.index.append(pd.DatetimeIndex([shares.index[-1] + width]))
-        stepped = pd.concat([shares, shares.iloc[[-1]]]).set_axis(edges)
-        label = kwargs.pop("label", None)  # stackplot takes one label per area
-        ax.stackplot(edges, *[stepped[c] for c in order],
-                     **{"labels": names if label is None else [label] * len(names),
-                        "colors": [colors[c] for c in order], "step": "post", **kwargs})
-        ax.set_ylim(0, 1)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
-        ax.set_ylabel("share of runs")
-        thin = thin_buckets(totals)
-        for start in totals.index[thin]:
-            ax.axvspan(start, start + width, color="white", alpha=0.6, linewidth=0)
-        weight = _right_axis(ax)
-        weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
-                    color="#222222", linewidth=1.2, label="runs (right axis)")
-        weight.set_ylim(0, float(totals.max()) * 1.15 if len(totals) else 1)
-        weight.yaxis.set_major_formatter(FuncFormatter(compact))
-        mark_changes(ax, changes)
-        handles, texts = ax.get_legend_handles_labels()
-        line, _ = weight.get_legend_handles_labels()
-        ax.set_title(f"Dispositions per {freq_word(freq)}, share of runs"
-                     + (f"\n({THIN_NOTE})" if thin.any() else ""))
-        # Beside the right axis's tick labels (the runs), a fixed distance from the Axes.
-        beside = ax.transAxes + ScaledTranslation(0.5, 0, figure_of(ax).dpi_scale_trans)
-        side_legend(ax, handles=handles + line, labels=texts + [f"runs per {freq_word(freq)} (right axis)"],
-                bbox_to_anchor=(1.0, 1.0), bbox_transform=beside)
+        _draw_shares(ax, counts, order, names, colors, freq, changes, kwargs)
     else:
-        bottom = np.zeros(len(counts))
-        width = cast(Any, bar_width(counts.index))
-        for c, name in zip(order, names, strict=False):
-            ax.bar(counts.index, counts[c], bottom=bottom,
-                   **{"width": width, "color": colors[c], "label": name, "align": "edge", **kwargs})
-            bottom += counts[c].to_numpy()
-        ax.set_ylabel("runs")
-        ax.yaxis.set_major_formatter(FuncFormatter(thousands))
-        mark_changes(ax, changes)
-        ax.set_title(f"Dispositions per {freq_word(freq)}")
-        side_legend(ax)
+        _draw_counts(ax, counts, order, names, colors, freq, changes, kwargs)
     time_axis(ax, tz)
     return ax
+
+
+def _draw_shares(ax: Axes, counts: pd.DataFrame, order: list[Any], names: list[str], colors: dict[Any, Any],
+                 freq: str, changes: pd.DataFrame | None, kwargs: dict[str, Any]) -> None:
+    """Stacked shares per bucket, the runs per bucket on a right axis, thin buckets greyed."""
+    totals = counts.sum(axis=1)
+    shares = counts.div(totals.where(lambda s: s > 0), axis=0).fillna(0.0)
+    # Steps over each bucket's whole span (the last one included), not lines between starts.
+    width = pd.Timedelta(shares.index[1] - shares.index[0]) if len(shares) > 1 else pd.Timedelta(days=1)
+    edges = shares.index.append(pd.DatetimeIndex([shares.index[-1] + width]))
+    stepped = pd.concat([shares, shares.iloc[[-1]]]).set_axis(edges)
+    label = kwargs.pop("label", None)  # stackplot takes one label per area
+    ax.stackplot(edges, *[stepped[c] for c in order],
+                 **{"labels": names if label is None else [label] * len(names),
+                    "colors": [colors[c] for c in order], "step": "post", **kwargs})
+    ax.set_ylim(0, 1)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p=None: f"{v:.0%}"))
+    ax.set_ylabel("share of runs")
+    thin = thin_buckets(totals)
+    for start in totals.index[thin]:
+        ax.axvspan(start, start + width, color="white", alpha=0.6, linewidth=0)
+    weight = _right_axis(ax)
+    weight.step(edges, np.append(totals.to_numpy(), totals.to_numpy()[-1]), where="post",
+                color="#222222", linewidth=1.2, label="runs (right axis)")
+    weight.set_ylim(0, float(totals.max()) * 1.15 if len(totals) else 1)
+    weight.yaxis.set_major_formatter(FuncFormatter(compact))
+    mark_changes(ax, changes)
+    handles, texts = ax.get_legend_handles_labels()
+    line, _ = weight.get_legend_handles_labels()
+    ax.set_title(f"Dispositions per {freq_word(freq)}, share of runs"
+                 + (f"\n({THIN_NOTE})" if thin.any() else ""))
+    # Beside the right axis's tick labels (the runs), a fixed distance from the Axes.
+    beside = ax.transAxes + ScaledTranslation(0.5, 0, figure_of(ax).dpi_scale_trans)
+    side_legend(ax, handles=handles + line, labels=texts + [f"runs per {freq_word(freq)} (right axis)"],
+            bbox_to_anchor=(1.0, 1.0), bbox_transform=beside)
+
+
+def _draw_counts(ax: Axes, counts: pd.DataFrame, order: list[Any], names: list[str], colors: dict[Any, Any],
+                 freq: str, changes: pd.DataFrame | None, kwargs: dict[str, Any]) -> None:
+    """Stacked bars of runs per bucket and disposition."""
+    bottom = np.zeros(len(counts))
+    width = cast(Any, bar_width(counts.index))
+    for c, name in zip(order, names, strict=False):
+        ax.bar(counts.index, counts[c], bottom=bottom,
+               **{"width": width, "color": colors[c], "label": name, "align": "edge", **kwargs})
+        bottom += counts[c].to_numpy()
+    ax.set_ylabel("runs")
+    ax.yaxis.set_major_formatter(FuncFormatter(thousands))
+    mark_changes(ax, changes)
+    ax.set_title(f"Dispositions per {freq_word(freq)}")
+    side_legend(ax)
