@@ -208,3 +208,35 @@ def test_the_layer_check_finds_an_upward_import():
     assert _layer("conduit_notebook.frames") < _layer("conduit_notebook.plots.usage")
     assert _layer("conduit_notebook.lake.layout") < _layer("conduit_notebook.lake.write")
     assert _layer("conduit_notebook.review.store") < _layer("conduit_notebook.review.report")
+
+
+#: Modules and functions over the size limits (issue 20: modules <= ~450 lines, function bodies
+#: <= ~60), each with why. A new one fails the test; one that shrinks must leave the list.
+LARGE = {
+    "cache.py": "the SQLite cache; its split into a package is under way (docs/architecture.md)",
+    "client.py": "the HTTP client and its retries; its split is under way",
+    "fetch.py": "fetch_runs and its steps; its split is under way",
+    "fetch.py:fetch_runs": "validates every argument before a request goes (its split is under way)",
+    "traces.py:_fetch": "the concurrent trace fetch and its interrupt handling (its split is under way)",
+    "widgets/explorer.py:__init__": "RunExplorer's widgets, laid out in order (its split is under way)",
+}
+
+
+def test_modules_and_functions_stay_small():
+    over = []
+    for path, tree in _modules().values():
+        relative = path.relative_to(PACKAGE).as_posix()
+        if len(path.read_text(encoding="utf-8").splitlines()) > 460 and relative not in LARGE:
+            over.append(f"{relative}: {len(path.read_text(encoding='utf-8').splitlines())} lines")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                body = node.body[1:] if (isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)
+                                         and isinstance(node.body[0].value.value, str)) else node.body
+                length = body[-1].end_lineno - body[0].lineno + 1 if body else 0
+                if length > 62 and f"{relative}:{node.name}" not in LARGE:
+                    over.append(f"{relative}:{node.lineno} {node.name}: {length} lines")
+    assert not over, "over the size limits (issue 20):\n" + "\n".join(over)
+    still = {key for key in LARGE if key.endswith(".py")}
+    sizes = {path.relative_to(PACKAGE).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+             for path, _tree in _modules().values()}
+    assert not [key for key in still if sizes.get(key, 0) <= 460], "shrunk: take it off LARGE"
