@@ -21,23 +21,21 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .cache import RunCache
 from .client import BASE_URL_ENV, DEFAULT_BASE_URL, ConduitClient
+from .fetch_frames import is_interactive, open_store, records_at_hand, warn_failed_traces, window_frames
 from .fetch_job import Candidate, FetchJob
-from .frames import agent_labels, agents_frame, errors_frame, newest_first, runs_frame, tool_calls_frame
+from .fetch_more import TraceSource
+from .frames import agent_labels, agents_frame, errors_frame
 from .listing import list_window, readable_agents, resolve_agents
-from .messages import concat_messages, fetch_threads, newest_activity, plan_threads
 from .pacing import DEFAULT_REQUESTS_PER_MINUTE
 from .runframes import FetchStats, RunFrames
-from .sampling import TRACE_FAILED, trace_weights
-from .schema import DETAIL_COLUMNS, RUN_STATUSES
+from .schema import RUN_STATUSES
 from .times import parse_time
 from .traces import fetch_details, plan_traces
 
@@ -62,31 +60,6 @@ def _statuses(status: Any) -> tuple[str, ...]:
             f"status must be one of {', '.join(RUN_STATUSES)}, or a list of them; got {status!r}"
         )
     return tuple(dict.fromkeys(values))
-
-
-def _is_interactive() -> bool:
-    if "ipykernel" in sys.modules:
-        return True
-    return bool(getattr(sys.stderr, "isatty", lambda: False)()) and not os.environ.get("CI")
-
-
-@dataclass
-class TraceSource:
-    """Where :meth:`RunFrames.fetch_traces` gets more traces: the client (None: one built from
-    the environment), the cache (or, without one, the records at hand) and the agents' names."""
-
-    client: ConduitClient | None
-    cache: RunCache | str | os.PathLike[str] | None | bool
-    source: str
-    agent_names: dict[str, str | None]
-    records: dict[str, dict[str, Any]] | None = None
-
-    def fetch_traces(self, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
-        _fetch_more_traces(self, frames, run_ids, progress=progress)
-
-    def fetch_messages(self, frames: RunFrames, conversation_ids: list[str], *, refresh: bool,
-                       progress: bool | None) -> None:
-        _fetch_more_messages(self, frames, conversation_ids, refresh=refresh, progress=progress)
 
 
 def _check_details(details: Any, seed: Any) -> None:
@@ -181,13 +154,13 @@ def fetch_runs(
     since_ts, until_ts, statuses = _check_arguments(since=since, until=until, status=status, details=details,
                                                     seed=seed, max_runs=max_runs, refresh=refresh,
                                                     progress=progress, cache=cache, client=client)
-    show = _is_interactive() if progress is None else progress
+    show = is_interactive() if progress is None else progress
 
     own_client = client is None
     client = client or ConduitClient()
     store = None
     try:
-        store = _open_store(client.cache_path if cache is None and client.cache_path else cache)
+        store = open_store(client.cache_path if cache is None and client.cache_path else cache)
         if store is not None:
             client.share_pace_beside(store.path)  # processes sharing a cache share the pace
         requests_before = client.stats.requests
@@ -202,13 +175,7 @@ def fetch_runs(
                      agent_names=names, seed=seed, refresh=refresh)
         job.errors += agent_errors
         job.stats.list_requests += math.ceil(max(len(agent_records), 1) / 100)
-        candidates = list_window(job, selected)
-        plan_traces(job, candidates)
-        failed = fetch_details(job, candidates)
-        keep = candidates  # a run whose trace failed keeps its list page's fields (and an errors row)
-        runs, calls = _window_frames(job, keep, failed)
-        if store is not None:
-            store.compact(job.source)
+        keep, failed, runs, calls = _fetch_window(job, selected)
         job.stats.requests = client.stats.requests - requests_before
         job.stats.rate_limited = client.stats.rate_limited - limited_before
         job.stats.elapsed_s = time.monotonic() - started
@@ -223,21 +190,43 @@ def fetch_runs(
             details=details,
             source=client.base_url,
             stats=job.stats,
-            trace_source=TraceSource(
-                client=None if own_client else client,
-                cache=cache if isinstance(cache, RunCache) or cache is False else (store.path if store else None),
-                source=job.source, agent_names=names,
-                records=None if store is not None else _records_at_hand(job, keep),
-            ),
+            trace_source=_trace_source(job, keep, cache, own_client=own_client),
         )
         _tell_once(frames, since, client)
-        _warn_failed_traces(len(failed), sum(c.fetch for c in candidates))
+        warn_failed_traces(len(failed), sum(c.fetch for c in keep))
         return frames
     finally:
         if store is not None and store is not cache:
             store.close()
         if own_client:
             client.close()
+
+
+def _fetch_window(job: FetchJob, selected: list[dict[str, Any]]
+                  ) -> tuple[list[Candidate], set[str], pd.DataFrame, pd.DataFrame]:
+    """The window's steps: list its runs, plan which traces to fetch, fetch them, and read the
+    frames back (the cache compacted after); a run whose trace failed keeps its list page's
+    fields (and an errors row). Returns the runs, the failed traces' ids, runs and tool calls."""
+    candidates = list_window(job, selected)
+    plan_traces(job, candidates)
+    failed = fetch_details(job, candidates)
+    runs, calls = window_frames(job, candidates, failed)
+    if job.store is not None:
+        job.store.compact(job.source)
+    return candidates, failed, runs, calls
+
+
+def _trace_source(job: FetchJob, keep: list[Candidate], cache: RunCache | str | os.PathLike[str] | bool | None,
+                  *, own_client: bool) -> TraceSource:
+    """Where the frames' later fetches go: the same client (None: one of their own, when the
+    fetch built its own), the same cache, or without one the records at hand."""
+    store = job.store
+    return TraceSource(
+        client=None if own_client else job.client,
+        cache=cache if isinstance(cache, RunCache) or cache is False else (store.path if store else None),
+        source=job.source, agent_names=job.agent_names,
+        records=None if store is not None else records_at_hand(job, keep),
+    )
 
 
 def _check_arguments(*, since: Any, until: Any, status: Any, details: Any, seed: Any, max_runs: Any,
@@ -262,31 +251,6 @@ def _check_arguments(*, since: Any, until: Any, status: Any, details: Any, seed:
     if client is not None and not isinstance(client, ConduitClient):
         raise ValueError(f"client must be a ConduitClient or None; got {type(client).__name__}")
     return since_ts, until_ts, statuses
-
-
-def _warn_failed_traces(failed: int, asked: int) -> None:
-    """Say that traces failed for good, where they are and what the estimates then assume."""
-    if failed:
-        warnings.warn(f"{failed:,} of {asked:,} traces failed after retries: their runs are in runs "
-                      "(fields of the list page, trace_failed=True) and the failures in errors. Trace-based "
-                      "estimates reweight the traced runs within agent x disposition x status, assuming the "
-                      "failed traces are missing at random there; frames.fetch_traces() tries them again.",
-                      UserWarning, stacklevel=3)
-
-
-def _window_frames(job: FetchJob, keep: list[Candidate], failed: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The runs and tool calls of the fetched window, in the statuses asked for, with traces
-    where they count (:func:`_finish`); ``failed``: the runs whose trace failed."""
-    runs, calls = _frames(job, keep, job.agent_names)
-    if job.statuses:  # a run refreshed from the cache may have changed status
-        mask = runs["status"].isin(job.statuses).to_numpy()
-        dropped = set(runs.loc[~mask, "id"])
-        runs = runs[mask].reset_index(drop=True)
-        if dropped:
-            calls = calls[~calls["agent_run_id"].isin(dropped)].reset_index(drop=True)
-    traced = set() if job.details is False else {c.id for c in keep if c.has_trace or c.id in job.records}
-    undrawn = {c.id for c in keep if not c.drawn}
-    return _finish(runs, calls, traced, job.agent_names, failed=failed, undrawn=undrawn)
 
 
 def _tell_once(frames: RunFrames, since: Any, client: ConduitClient) -> None:
@@ -315,164 +279,3 @@ def sync_command(client: ConduitClient, since: Any) -> str:
     if client.limiter.limit != DEFAULT_REQUESTS_PER_MINUTE:
         words.append(f"--rpm {client.limiter.limit:g}")
     return " ".join(words)
-
-
-def _finish(runs: pd.DataFrame, calls: pd.DataFrame, traced_ids: set[str],
-            names: Mapping[str, str | None], sampled: Mapping[str, float] | None = None,
-            failed: Collection[str] = (), undrawn: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Agent names as the workspace has them now, and traces only where they count: the detail
-    columns and tool calls of runs without a (current) trace are left out, and each traced run
-    gets its ``trace_weight``. Given ``sampled`` (the random sample's weights by run id, when
-    traces are added by hand), those runs keep their weights and the other traced runs get 0:
-    picked, not drawn, they stay out of the estimates (all traced: every weight 1). Runs in
-    ``failed`` (their trace failed for good) get ``trace_failed`` True: non-response, which
-    the traced runs of their stratum stand for. Runs in ``undrawn`` are outside the random
-    sample (their trace was at hand, not drawn): weight 0 if traced."""
-    runs["agent_name"] = pd.Categorical(
-        runs["agent_id"].astype(object).map(dict(names)).where(runs["agent_id"].notna(), None)
-    )
-    # The tool calls carry it too, beside agent_id: grouping calls by agent needs no merge.
-    names_of_calls = pd.Categorical(
-        calls["agent_id"].astype(object).map(dict(names)).where(calls["agent_id"].notna(), None)
-    )
-    if "agent_name" in calls:
-        calls["agent_name"] = names_of_calls
-    else:
-        calls.insert(int(cast(Any, calls.columns.get_loc("agent_id"))) + 1, "agent_name", cast(Any, names_of_calls))
-    traced = runs["id"].astype(object).isin(traced_ids).to_numpy()
-    if not traced.all():
-        for column in DETAIL_COLUMNS:
-            if runs[column].notna().to_numpy()[~traced].any():
-                runs[column] = runs[column].where(traced)
-        if len(calls):
-            calls = calls[calls["agent_run_id"].astype(object).isin(traced_ids).to_numpy()].reset_index(drop=True)
-    if sampled is None or traced.all():
-        drawn = ~runs["id"].astype(object).isin(set(undrawn)).to_numpy() if undrawn else None
-        runs["trace_weight"] = trace_weights(runs, traced, drawn)
-    else:
-        kept = runs["id"].astype(object).map(dict(sampled)).to_numpy(dtype=float, na_value=np.nan)
-        runs["trace_weight"] = np.where(traced, np.nan_to_num(kept, nan=0.0), np.nan)
-    runs[TRACE_FAILED] = runs["id"].astype(object).isin(set(failed)).to_numpy() & ~traced
-    return runs, calls
-
-
-def _frames(job: FetchJob, keep: list[Candidate], names: Mapping[str, str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ids = [c.id for c in keep]
-    if job.store is not None:
-        runs, calls = job.store.load(job.source, ids)
-    else:
-        records = [job.records.get(c.id) or c.summary for c in keep]
-        runs, calls = _from_records([r for r in records if r is not None], names)
-    return runs, calls
-
-
-def _records_at_hand(job: FetchJob, keep: list[Candidate]) -> dict[str, dict[str, Any]]:
-    """Without a cache: each run's full record if fetched, else its summary."""
-    found = {c.id: job.records.get(c.id) or c.summary for c in keep}
-    return {run_id: record for run_id, record in found.items() if record is not None}
-
-
-def _from_records(records: list[dict[str, Any]], names: Mapping[str, str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    return newest_first(runs_frame(records, agent_names=names), tool_calls_frame(records))
-
-
-def _open_store(cache: RunCache | str | os.PathLike[str] | bool | None) -> RunCache | None:
-    """The cache ``cache=`` names: none for False, the default file for None or True."""
-    if cache is False:
-        return None
-    if isinstance(cache, RunCache):
-        return cache
-    return RunCache(None if cache is None or cache is True else cache)
-
-
-def _fetch_more_messages(src: TraceSource, frames: RunFrames, conversation_ids: list[str], *,
-                         refresh: bool, progress: bool | None) -> None:
-    """Fetch the threads of ``conversation_ids`` that are not stored (or are stale) into
-    ``frames.messages``; say first what it costs when it is more than a handful."""
-    client = src.client or ConduitClient()
-    store = _open_store(src.cache)
-    try:
-        newest = newest_activity(frames.runs)
-        plan = plan_threads(conversation_ids, cache=store, source=src.source, newest=newest, refresh=refresh)
-        todo = plan[0]
-        if len(todo) > 20:
-            minutes = len(todo) / client.limiter.requests_per_minute
-            print(f"conduit-notebook: fetching the messages of {len(todo):,} conversations: about {len(todo):,} "
-                  f"requests (one per thread of up to 100 messages), {minutes:.1f} minutes at "
-                  f"{client.limiter.requests_per_minute:g} a minute; stored threads cost nothing.", file=sys.stderr)
-        show = _is_interactive() if progress is None else progress
-        messages, errors, requests = fetch_threads(client, store, src.source, conversation_ids, progress=show,
-                                                   plan=plan)
-        others = frames.messages[~frames.messages["conversation_id"].astype(object).isin(set(conversation_ids))]
-        messages = concat_messages(others, messages)
-        messages.attrs.clear()
-        frames.messages = messages
-        if len(errors):
-            frames.errors = pd.concat([frames.errors, errors], ignore_index=True)
-        frames.stats.requests += requests
-    finally:
-        if store is not None and store is not src.cache:
-            store.close()
-        if src.client is None:
-            client.close()
-
-
-def _fetch_more_traces(src: TraceSource, frames: RunFrames, run_ids: Any, *, progress: bool | None) -> None:
-    """Fetch the missing traces of ``run_ids`` (None: every run without one) into ``frames``."""
-    runs = frames.runs
-    weight = runs["trace_weight"] if "trace_weight" in runs else pd.Series(np.nan, index=runs.index)
-    if run_ids is None:
-        wanted = list(runs.loc[weight.isna().to_numpy(), "id"].astype(object))
-    else:
-        wanted = [run_ids] if isinstance(run_ids, str) else list(pd.Series(run_ids).astype(object))
-        unknown = [i for i in wanted if i not in set(runs["id"].astype(object))]
-        if unknown:
-            raise ValueError(f"run_ids must be ids of runs in these frames; not found: "
-                             f"{', '.join(map(repr, unknown[:5]))}{' ...' if len(unknown) > 5 else ''}")
-    lacking = set(runs.loc[weight.isna().to_numpy(), "id"].astype(object))
-    missing = [i for i in dict.fromkeys(wanted) if i in lacking]
-    if not missing:
-        return
-    client = src.client or ConduitClient()
-    store = _open_store(src.cache)
-    try:
-        show = _is_interactive() if progress is None else progress
-        job = FetchJob(client, store, since_ms=None, until_ms=None, statuses=(), details=True, max_runs=None,
-                     progress=show, agent_names=src.agent_names)
-        job.source = src.source
-        agent_of = dict(zip(runs["id"].astype(object), runs["agent_id"].astype(object), strict=False))
-        known = store.lookup(src.source, missing) if store is not None else {}
-        todo = []
-        for run_id in missing:
-            cached = known.get(run_id)
-            c = Candidate(run_id, agent_of[run_id], None, None, cached)
-            c.has_trace = cached is not None and cached.detailed and cached.finished
-            c.fetch = not c.has_trace
-            todo.append(c)
-        failed = fetch_details(job, todo)
-        before = (set(runs.loc[runs[TRACE_FAILED].fillna(False).to_numpy(dtype=bool), "id"].astype(object))
-                  if TRACE_FAILED in runs else set())
-        traced = set(runs.loc[weight.notna().to_numpy(), "id"].astype(object))
-        traced |= {c.id for c in todo if c.id not in failed}
-        ids = list(runs["id"].astype(object))
-        if store is not None:
-            new_runs, new_calls = store.load(src.source, ids)
-        else:
-            assert src.records is not None  # kept whenever there is no cache to read from
-            src.records.update(job.records)
-            new_runs, new_calls = _from_records([src.records[i] for i in ids if i in src.records], src.agent_names)
-        random_part = weight.to_numpy(dtype=float, na_value=np.nan) > 0
-        sampled = dict(zip(runs["id"].astype(object)[random_part], weight.to_numpy(dtype=float)[random_part], strict=False))
-        frames.runs, frames.tool_calls = _finish(new_runs, new_calls, traced, src.agent_names, sampled,
-                                                 failed=(before | failed) - traced)
-        if job.errors:
-            frames.errors = pd.concat([frames.errors, errors_frame(job.errors)], ignore_index=True)
-        frames.stats.detail_requests += job.stats.detail_requests
-        _warn_failed_traces(len(failed), len(todo))
-        if frames.details is False:
-            frames.details = len(traced)
-    finally:
-        if store is not None and store is not src.cache:
-            store.close()
-        if src.client is None:
-            client.close()

@@ -176,7 +176,7 @@ LAYERS = {
              "investigate.values"],
     "frames": ["frames", "storage", "export", "client", "wire", "retry", "cache", "cache_file", "cache_segments", "cache_claims",
                "cache_store"],
-    "fetching": ["fetch_job", "listing", "traces", "messages", "escalations", "runframes", "fetch", "lake", "demo"],
+    "fetching": ["fetch_job", "fetch_frames", "fetch_more", "listing", "traces", "messages", "escalations", "runframes", "fetch", "lake", "demo"],
     "statistics": ["analysis", "tools", "investigate", "review", "ppi", "conversation_outcomes"],
     "display": ["plots", "widgets", "report", "report_page", "report_investigations", "accessor", "cli",
                 "cli_parser", "__main__"],
