@@ -184,29 +184,7 @@ def _fetch(job: FetchJob, todo: list[Candidate], failed: set[str], owner: str | 
         while pending:
             done, _ = wait(pending, timeout=FLUSH_SECONDS, return_when=FIRST_COMPLETED)
             for future in done:
-                c = pending.pop(future)
-                try:
-                    record = future.result()
-                    if record is _CLAIMED:  # another process is fetching it
-                        deferred.append(c)
-                        if bar is not None:
-                            bar.update(1)
-                        continue
-                    job.stats.detail_requests += 1
-                except ConduitError as exc:
-                    job.stats.detail_requests += 1
-                    failed.add(c.id)
-                    job.failed(c.agent_id, c.id, exc)
-                else:
-                    problem = record_problem(record)
-                    if problem is None and record["id"] != c.id:
-                        problem = f"asked for run {c.id}, the API answered with run {record['id']}"
-                    if problem is not None:
-                        failed.add(c.id)
-                        job.turn_away(c.agent_id, {"id": c.id}, problem, "fetched by its id")
-                    else:
-                        job.records[c.id] = record
-                        buffer.append(record)
+                _take_answer(job, pending.pop(future), future, failed, buffer, deferred)
                 if bar is not None:
                     bar.update(1)
             if len(buffer) >= FLUSH_RUNS or time.monotonic() - last_flush >= FLUSH_SECONDS:
@@ -221,3 +199,29 @@ def _fetch(job: FetchJob, todo: list[Candidate], failed: set[str], owner: str | 
         if bar is not None:
             bar.close()
     return deferred
+
+
+def _take_answer(job: FetchJob, c: Candidate, future: Future, failed: set[str], buffer: list[dict[str, Any]],
+                 deferred: list[Candidate]) -> None:
+    """One run's answer: its record kept (and buffered for the cache), its failure noted in
+    ``failed`` and the job's errors, or the run left to another process's claim (``deferred``)."""
+    try:
+        record = future.result()
+        if record is _CLAIMED:  # another process is fetching it
+            deferred.append(c)
+            return
+        job.stats.detail_requests += 1
+    except ConduitError as exc:
+        job.stats.detail_requests += 1
+        failed.add(c.id)
+        job.failed(c.agent_id, c.id, exc)
+    else:
+        problem = record_problem(record)
+        if problem is None and record["id"] != c.id:
+            problem = f"asked for run {c.id}, the API answered with run {record['id']}"
+        if problem is not None:
+            failed.add(c.id)
+            job.turn_away(c.agent_id, {"id": c.id}, problem, "fetched by its id")
+        else:
+            job.records[c.id] = record
+            buffer.append(record)
