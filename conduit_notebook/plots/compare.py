@@ -49,7 +49,8 @@ def _metric_value(metric: str, value: float) -> str:
 
 def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """The rows of :func:`compare` (or :func:`compare_tools`) as changes relative to ``a``, in
-    %, with their intervals: red where significant after Holm, grey where not; each row is
+    %, with their intervals: red where significant after Holm, grey where not, hollow where the
+    row is outside Holm's family (compare's ``disposition:*`` rows, which have no ``p_holm``); each row is
     labelled ``a -> b``. Rows without an interval (``runs``, the mix) are left out. A table
     estimated from a trace sample (its ``.attrs["note"]``, as :func:`compare_tools` sets it)
     says so in the title. ``kwargs`` go to ``Axes.errorbar``."""
@@ -64,10 +65,16 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     low, high = (rows["ci_low"] * scale).to_numpy(), (rows["ci_high"] * scale).to_numpy()
     y = np.arange(len(rows))[::-1]
     significant = rows["significant"].to_numpy(dtype=bool)
-    for flag, color, label in ((True, _SIGNIFICANT, "significant (Holm)"), (False, _NOT_SIGNIFICANT, "not significant")):
-        pick = significant == flag
+    # Rows outside Holm's family (compare's disposition:* rows: the mix's parts, with a p-value of
+    # their own but no p_holm) are neither "significant" nor "not": they are drawn hollow.
+    outside = rows["p_holm"].isna().to_numpy() if "p_holm" in rows else np.zeros(len(rows), dtype=bool)
+    kinds = ((significant & ~outside, _SIGNIFICANT, "significant (Holm)", "o"),
+             (~significant & ~outside, _NOT_SIGNIFICANT, "not significant", "o"),
+             (outside, _NOT_SIGNIFICANT, "not in the Holm family (the mix's parts)", "white"))
+    for pick, color, label, face in kinds:
         if pick.any():
-            options = {"fmt": "o", "capsize": 3, "markersize": 6, "color": color, "label": label, **kwargs}
+            options = {"fmt": "o", "capsize": 3, "markersize": 6, "color": color, "label": label,
+                       **({"markerfacecolor": "white"} if face == "white" else {}), **kwargs}
             ax.errorbar(middle[pick], y[pick], xerr=[middle[pick] - low[pick], high[pick] - middle[pick]],
                         **options)
     ax.axvline(0, color="#777777", linewidth=1)
@@ -82,7 +89,7 @@ def plot_compare(table: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     ax.set_xlabel("change from a to b, relative to a (%), with 95% interval")
     note = table.attrs.get("note")
     ax.set_title("What changed from a to b" + (f"\n({note})" if note else ""))
-    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, frameon=False)
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=3, frameon=False)
     return ax
 
 
