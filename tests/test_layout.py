@@ -171,7 +171,7 @@ def test_widgets_and_plots_do_not_import_the_report():
 #: never one above. A module a layer does not name fails the test: place it when you add it.
 LAYERS = {
     "base": ["conduit_notebook", "schema", "errors", "times", "paths", "deprecation", "lookup", "columns", "formatting", "styling", "records",
-             "pacing", "progress", "sampling", "checks", "metrics", "thread", "follow", "stats",
+             "pacing", "pace_file", "progress", "sampling", "checks", "metrics", "thread", "follow", "stats",
              "lake.layout", "lake.metrics_sql", "lake.views", "review.store", "widgets.common",
              "investigate.values"],
     "frames": ["frames", "storage", "export", "client", "wire", "retry", "cache", "cache_file", "cache_segments", "cache_claims",

@@ -10,7 +10,7 @@ import warnings
 
 import pytest
 
-from conduit_notebook import pacing
+from conduit_notebook import pace_file
 from conduit_notebook.pacing import PACE_APPLICATION_ID, PaceUnavailable, RateLimiter, SharedPace
 
 
@@ -28,7 +28,7 @@ def test_a_slot_ahead_of_the_clock_is_dropped_with_a_warning(tmp_path):
 
 
 def test_a_lock_held_by_a_stopped_process_makes_the_limiter_go_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(pacing, "LOCK_WAIT_S", 0.3)
+    monkeypatch.setattr(pace_file, "LOCK_WAIT_S", 0.3)
     path = tmp_path / "pace.sqlite"
     shared = SharedPace(path)
     holder = sqlite3.connect(path, isolation_level=None)
