@@ -79,27 +79,7 @@ class RunExplorer(w.VBox, ErrorArea):
         self._figsize = figsize
         runs = self._runs
 
-        def options(column: str) -> list[str]:
-            return sorted(str(v) for v in runs[column].dropna().unique())
-
-        layout = w.Layout(width="190px", height="110px")
-        self._agents = w.SelectMultiple(options=options("agent_name") or options("agent_id"),
-                                        description="", layout=layout)
-        self._statuses = w.SelectMultiple(options=options("status"), layout=layout)
-        self._dispositions = w.SelectMultiple(options=options("disposition"), layout=layout)
-        self._reasons = w.SelectMultiple(options=options("disposition_reason"), layout=w.Layout(width="260px", height="110px"))
-        created = runs["created_at"].dropna()
-        first = created.min().date() if len(created) else None
-        last = created.max().date() if len(created) else None
-        self._start = w.DatePicker(value=first, description="from", layout=w.Layout(width="210px"))
-        self._end = w.DatePicker(value=last, description="to", layout=w.Layout(width="210px"))
-        seconds = runs["duration_ms"].dropna().astype(float) / 1000
-        top = float(seconds.max()) if len(seconds) else 1.0
-        self._duration = w.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 1.0), step=0.1,
-                                            description="duration s", readout_format=".1f",
-                                            layout=w.Layout(width="420px"))
-        self._text = w.Text(placeholder="search response, reflection, error", description="text",
-                            layout=w.Layout(width="420px"))
+        self._make_filters(runs)
         self._count = w.HTML()
         self._errors = w.HTML()
         self._outputs = {name: w.Output() for name in self.TABS}
@@ -129,6 +109,39 @@ class RunExplorer(w.VBox, ErrorArea):
         self._tabs.observe(self._on_tab_change, names="selected_index")
         self._run_list.observe(self._on_run_pick, names="value")
 
+        filters, ranges = self._filter_rows()
+        super().__init__([filters, ranges, self._errors, self._tabs, self._run_list_title, self._run_list,
+                          self._inspector_box])
+        self.add_class("conduit-run-explorer")
+        self.refresh()
+        _settle_garbage_collector()
+
+    def _make_filters(self, runs: pd.DataFrame) -> None:
+        """The filters: agents, statuses, dispositions, reasons, dates, duration and text."""
+        def options(column: str) -> list[str]:
+            return sorted(str(v) for v in runs[column].dropna().unique())
+
+        layout = w.Layout(width="190px", height="110px")
+        self._agents = w.SelectMultiple(options=options("agent_name") or options("agent_id"),
+                                        description="", layout=layout)
+        self._statuses = w.SelectMultiple(options=options("status"), layout=layout)
+        self._dispositions = w.SelectMultiple(options=options("disposition"), layout=layout)
+        self._reasons = w.SelectMultiple(options=options("disposition_reason"), layout=w.Layout(width="260px", height="110px"))
+        created = runs["created_at"].dropna()
+        first = created.min().date() if len(created) else None
+        last = created.max().date() if len(created) else None
+        self._start = w.DatePicker(value=first, description="from", layout=w.Layout(width="210px"))
+        self._end = w.DatePicker(value=last, description="to", layout=w.Layout(width="210px"))
+        seconds = runs["duration_ms"].dropna().astype(float) / 1000
+        top = float(seconds.max()) if len(seconds) else 1.0
+        self._duration = w.FloatRangeSlider(value=(0.0, top), min=0.0, max=max(top, 1.0), step=0.1,
+                                            description="duration s", readout_format=".1f",
+                                            layout=w.Layout(width="420px"))
+        self._text = w.Text(placeholder="search response, reflection, error", description="text",
+                            layout=w.Layout(width="420px"))
+
+    def _filter_rows(self) -> tuple[w.HBox, w.HBox]:
+        """The filters laid out: the lists in a row, then the dates, duration and text."""
         def column(title: str, control: w.Widget) -> w.VBox:
             return w.VBox([w.HTML(f"<b>{title}</b>"), control])
 
@@ -140,11 +153,7 @@ class RunExplorer(w.VBox, ErrorArea):
                           column("dispositions", self._dispositions),
                           w.VBox([w.HTML("<b>reasons</b>"), self._reasons, self._reasons_full])])
         ranges = w.HBox([w.VBox([w.HBox([self._start, self._end]), self._duration, self._text]), self._count])
-        super().__init__([filters, ranges, self._errors, self._tabs, self._run_list_title, self._run_list,
-                          self._inspector_box])
-        self.add_class("conduit-run-explorer")
-        self.refresh()
-        _settle_garbage_collector()
+        return filters, ranges
 
     @property
     def filtered(self) -> pd.DataFrame:
