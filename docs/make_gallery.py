@@ -52,7 +52,7 @@ def main() -> None:
         "duration_vs_tokens_by_cost": lambda ax: plots.plot_duration_vs_tokens(runs, by="total_cost", ax=ax),
         "empty": lambda ax: plots.plot_cost(runs.iloc[0:0], ax=ax),
         "change_points_escalation_by_agent": lambda ax: plots.plot_change_points(runs, by="agent_name", ax=ax),
-        "tool_paths_by_disposition": lambda ax: plots.plot_tool_paths(calls, runs=runs, ax=ax),
+        "tool_paths_by_disposition": lambda ax: plots.plot_tool_paths(calls, runs, ax=ax),
         "compare_check_in_before_after": lambda ax: plots.plot_compare(_before_after(runs), ax=ax),
     }
     for name, draw in figures.items():
