@@ -132,3 +132,35 @@ def test_a_plot_without_ax_draws_on_a_new_figure(sample):
     mine = plt.figure().gca()
     plot_duration(runs)
     assert not mine.lines and not mine.patches
+
+
+@pytest.mark.parametrize("plot", ["cost", "tokens"])
+def test_a_partial_last_day_is_greyed_in_sums_over_time(plot):
+    """Issue 21 item 6 ("grey the partial last day everywhere"): cost and tokens per day drew
+    today's hours so far as a whole day, a drop that is not there (the gallery's last day at
+    $1.6 against about $3.5). The window here ends at 15:00; cut at midnight, nothing is greyed."""
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Rectangle
+
+    from conduit_notebook import plot_tokens
+
+    data = DemoData(runs=1500, agents=3, seed=6, end=DEMO_END)
+    runs = runs_frame(data.records(), agent_names={a["id"]: a["name"] for a in data.agents})
+    draw = (lambda r: plot_cost(r, freq="D")) if plot == "cost" else (lambda r: plot_tokens(r, freq="D"))
+
+    def veils(ax):  # white at 0.6: a patch over an area chart, a collection over bars
+        return [p for p in [*ax.patches, *ax.collections] if (isinstance(p, (Rectangle, PolyCollection))
+                and p.get_alpha() == 0.6 and tuple(np.ravel(p.get_facecolor())[:3]) == (1.0, 1.0, 1.0))]
+
+    ax = draw(runs)
+    assert "a part of the day only" in ax.get_title()
+    veiled = veils(ax)
+    assert len(veiled) == 1
+    last_day = pd.Timestamp(DEMO_END).floor("D").tz_localize(None)
+    xs = (veiled[0].get_x() if isinstance(veiled[0], Rectangle)
+          else veiled[0].get_paths()[0].vertices[:, 0].min())
+    assert matplotlib.dates.num2date(xs).replace(tzinfo=None) <= last_day  # it reaches the partial day
+    plt.close("all")
+    whole_days = runs[runs["created_at"] < pd.Timestamp(DEMO_END).floor("D")]
+    ax = draw(whole_days)
+    assert "part of the day" not in ax.get_title() and not veils(ax)

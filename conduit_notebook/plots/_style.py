@@ -90,6 +90,44 @@ def thin_buckets(runs: Any) -> np.ndarray:
     return counts < THIN_SHARE * usual
 
 
+#: A bucket whose runs span less than this share of it (the window began or ended inside it).
+PARTIAL_SHARE = 0.9
+PARTIAL_NOTE = "greyed: a part of the {word} only"
+
+
+def partial_buckets(starts: pd.Index, freq: str, first: pd.Timestamp, last: pd.Timestamp) -> np.ndarray:
+    """Which buckets (their ``starts``, every ``freq``) the runs' span, ``first`` to ``last``
+    created_at, covers less than :data:`PARTIAL_SHARE` of: the first and last of a window that
+    began or ended inside them (today's hours still to come). A sum over such a bucket looks
+    like a drop that is not there."""
+    if not len(starts):
+        return np.zeros(0, dtype=bool)
+    begin = pd.DatetimeIndex(starts)
+    end = begin + pd.tseries.frequencies.to_offset(freq)
+    length = (end - begin).total_seconds().to_numpy()
+    covered = ((np.minimum(end.asi8, pd.Timestamp(last).value) - np.maximum(begin.asi8, pd.Timestamp(first).value))
+               / 1e9).clip(min=0)
+    return covered < PARTIAL_SHARE * length
+
+
+def grey_buckets(ax: Axes, starts: pd.Index, freq: str, greyed: np.ndarray, *, points: bool = False) -> None:
+    """Veil the ``greyed`` buckets (white, as the dispositions chart greys its thin ones), under
+    the spines: the bucket's span for bars; for a line or area through the buckets' starts
+    (``points``), the segments to its neighbours, which its value bends."""
+    step = pd.tseries.frequencies.to_offset(freq)
+    at = list(pd.DatetimeIndex(starts))
+    for i in (int(k) for k in np.flatnonzero(greyed)):
+        if points:
+            low, high = at[max(i - 1, 0)], at[min(i + 1, len(at) - 1)]
+        else:
+            low, high = at[i], at[i] + step
+        if points:  # a patch: an area chart's own artists are its collections
+            ax.axvspan(cast(Any, low), cast(Any, high), color="white", alpha=0.6, linewidth=0, zorder=1.5)
+        else:  # a collection: a bar chart's patches stay its bars, one per bucket and group
+            ax.fill_between(mdates.date2num([low, high]), 0, 1, transform=ax.get_xaxis_transform(), color="white",
+                            alpha=0.6, linewidth=0, zorder=1.5)
+
+
 def log_ticks(axis: Any, low: float, high: float, formatter: Any) -> None:
     """Enough labelled ticks on a log ``axis`` for data from ``low`` to ``high``: 1-2-5 within a
     decade or two, every digit within less than one (decades alone left one label, "10")."""

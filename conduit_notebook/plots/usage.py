@@ -15,6 +15,7 @@ from ..analysis import cost_breakdown, float_values, in_time_zone, require_colum
 from ..deprecation import renamed_arguments
 from ..formatting import compact
 from ._style import (
+    PARTIAL_NOTE,
     bar_labels,
     bar_width,
     check_freq,
@@ -22,11 +23,13 @@ from ._style import (
     draw_nothing,
     figure_of,
     freq_word,
+    grey_buckets,
     literal,
     log_ticks,
     mark_changes,
     one_group,
     ordered_groups,
+    partial_buckets,
     pretty_name,
     side_legend,
     target_axes,
@@ -142,7 +145,10 @@ def plot_tokens(
                         "colors": [_INPUT_COLOR, _OUTPUT_COLOR], "alpha": 0.85, **kwargs})
         ax.set_ylabel("tokens")
         ax.yaxis.set_major_formatter(FuncFormatter(compact))
-        ax.set_title(f"Tokens per {freq_word(freq)}, input and output")
+        partial = partial_buckets(buckets.index, freq, created.min(), created.max())
+        grey_buckets(ax, buckets.index, freq, partial, points=True)
+        ax.set_title(f"Tokens per {freq_word(freq)}, input and output"
+                     + (f"\n({PARTIAL_NOTE.format(word=freq_word(freq))})" if partial.any() else ""))
         side_legend(ax)
         time_axis(ax, tz)
         return ax
@@ -216,7 +222,10 @@ def plot_cost(
             bottom += table[group].to_numpy()
         ax.set_ylabel("cost (USD)")
         ax.yaxis.set_major_formatter(usd_formatter(float(bottom.max()) if len(bottom) else 0))
-        ax.set_title(f"Cost per {freq_word(freq)}" + (f" by {pretty_name(by)}" if by else ""))
+        partial = partial_buckets(table.index, freq, created[has].min(), created[has].max())
+        grey_buckets(ax, table.index, freq, partial)
+        ax.set_title(f"Cost per {freq_word(freq)}" + (f" by {pretty_name(by)}" if by else "")
+                     + (f"\n({PARTIAL_NOTE.format(word=freq_word(freq))})" if partial.any() else ""))
         mark_changes(ax, changes)
         if by:
             side_legend(ax)
