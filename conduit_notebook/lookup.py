@@ -28,6 +28,8 @@ def run_positions(run_ids: pd.Index, runs: pd.DataFrame, among: np.ndarray | Non
 def call_runs(tool_calls: pd.DataFrame, runs: pd.DataFrame, among: np.ndarray | None = None) -> np.ndarray:
     """For each tool call, the row of its run in ``runs`` (-1: its run is not there, or not one
     of the rows ``among``): the distinct ``agent_run_id`` looked up once, then the calls' codes."""
-    codes, ids = pd.factorize(tool_calls["agent_run_id"].astype(object))
-    found = run_positions(pd.Index(ids, dtype=object), runs, among)
+    # Factorised as it is (a categorical's codes, Arrow strings): only the distinct ids become
+    # Python strings (4x faster than astype(object) first on a million calls).
+    codes, ids = pd.factorize(tool_calls["agent_run_id"])
+    found = run_positions(pd.Index(np.asarray(ids, dtype=object)), runs, among)
     return np.where(codes >= 0, found[np.maximum(codes, 0)], -1)
