@@ -22,11 +22,9 @@ __all__ = ["DispositionReview"]
 
 def _key_events(source: w.DOMWidget, handler: Any) -> Any:
     """An :class:`ipyevents.Event` handing ``handler`` the keys pressed while the mouse is over
-    ``source`` (None where ipyevents is not installed: the shortcut box still works)."""
-    try:
-        from ipyevents import Event
-    except ImportError:  # pragma: no cover - a dependency; kept optional for trimmed environments
-        return None
+    ``source`` (a front end without ipyevents' extension sends none: the shortcut box still works)."""
+    from ipyevents import Event
+
     events = Event(source=source, watched_events=["keydown"], ignore_modifier_key_events=True)
     events.on_dom_event(handler)
     return events
